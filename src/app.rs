@@ -1,0 +1,145 @@
+//! Builds the application state (data directory, instance secret, database)
+//! and runs the HTTP server on a given listener, so tests can bind port 0.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{middleware, web, App, HttpServer};
+
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Config;
+use crate::db::Db;
+use crate::domain::instance_key::{InstanceKey, KEY_LEN};
+use crate::error::AppError;
+
+/// Everything a request handler may need; shared by all workers.
+pub struct AppState {
+    pub config: Config,
+    pub db: Db,
+    pub key: InstanceKey,
+    pub throttle: LoginThrottle,
+}
+
+impl AppState {
+    /// Opens (creating on first use) the data directory, its secret and database.
+    pub fn open(config: Config) -> Result<AppState, AppError> {
+        ensure_data_dir(&config.data_dir)?;
+        let key = load_or_create_key(&config.secret_key_path())?;
+        let db = Db::open(&config.db_path(), config.synchronous)?;
+        Ok(AppState { config, db, key, throttle: LoginThrottle::default() })
+    }
+}
+
+fn ensure_data_dir(dir: &Path) -> Result<(), AppError> {
+    if !dir.exists() {
+        fs::create_dir_all(dir)?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        log::info!("created data directory {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Reads `secret.key`, or creates it (32 random bytes, mode 0600) on first start.
+pub fn load_or_create_key(path: &Path) -> Result<InstanceKey, AppError> {
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(mut file) => {
+            let key = InstanceKey::generate();
+            file.write_all(&key.to_bytes())?;
+            file.sync_all()?;
+            log::info!("created instance secret {}", path.display());
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut bytes = Vec::with_capacity(KEY_LEN);
+            fs::File::open(path)?.read_to_end(&mut bytes)?;
+            let mode = fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                log::warn!("{} is readable by other users (mode {:o}); chmod 600 it", path.display(), mode & 0o777);
+            }
+            InstanceKey::from_bytes(&bytes).map_err(|e| AppError::internal(format!("{}: {e}", path.display())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `proctor serve`: binds the configured address and runs until SIGTERM/SIGINT.
+pub fn serve_blocking(config: Config) -> std::io::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let listener = TcpListener::bind(&config.bind)?;
+        run(config, listener).await
+    })
+}
+
+/// Runs the server on `listener` until it is told to stop, then finishes
+/// in-flight requests (graceful shutdown) and background work.
+pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+        _ => None,
+    };
+    let state = web::Data::new(AppState::open(config).map_err(std::io::Error::other)?);
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let shown = state.config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let handler_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(handler_state.clone())
+            .app_data(web::FormConfig::default().limit(64 * 1024))
+            .app_data(web::JsonConfig::default().limit(256 * 1024))
+            .wrap(crate::routes::security_headers())
+            .wrap(middleware::Logger::new(r#"%a "%r" %s %b %Dms"#).exclude("/healthz"))
+            .configure(crate::routes::configure)
+    })
+    .shutdown_timeout(30);
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    }
+    .run();
+    log::info!("Proctor listening on {scheme}://{addr} (data in {})", state.config.data_dir.display());
+    log::info!("Open {shown} in your browser");
+    let housekeeping = actix_web::rt::spawn(housekeeping(state.clone()));
+    let result = server.await;
+    housekeeping.abort();
+    log::info!("Proctor stopped");
+    result
+}
+
+/// Periodic chores: expired sessions now; more as features need them.
+async fn housekeeping(state: web::Data<AppState>) {
+    let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let idle = i64::from(state.config.session_idle_minutes) * 60;
+        let max = i64::from(state.config.session_max_hours) * 3600;
+        let now = crate::domain::time::unix_now();
+        if let Err(e) = state.db.write(move |tx| crate::db::sessions::delete_expired(tx, now - idle, now - max)).await {
+            log::warn!("session cleanup failed: {e}");
+        }
+    }
+}
+
+fn tls_config(cert: &Path, key: &Path) -> std::io::Result<rustls::ServerConfig> {
+    let invalid = |what: &str, e: &dyn std::fmt::Display| std::io::Error::other(format!("{what}: {e}"));
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(fs::File::open(cert)?))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("reading --tls-cert", &e))?;
+    if certs.is_empty() {
+        return Err(std::io::Error::other(format!("no certificate found in {}", cert.display())));
+    }
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(fs::File::open(key)?))
+        .map_err(|e| invalid("reading --tls-key", &e))?
+        .ok_or_else(|| std::io::Error::other(format!("no private key found in {}", key.display())))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid("TLS", &e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid("TLS certificate", &e))
+}

@@ -1,0 +1,163 @@
+//! The command line: clap definitions and dispatch to the server or to the
+//! offline commands, which work on the same data directory while it runs.
+
+mod admin;
+mod backup;
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Synchronous};
+
+#[derive(Debug, Parser)]
+#[command(name = "proctor", version, about = "Self-hosted test-results server")]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every subcommand shares.
+#[derive(Debug, Default, Clone, Args)]
+pub struct CommonArgs {
+    /// Data directory holding proctor.db, secret.key and attachments [default: ./proctor-data]
+    #[arg(long, env = "PROCTOR_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Settings file [default: ./proctor.toml when present]
+    #[arg(long, env = "PROCTOR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// SQLite `synchronous` pragma [default: normal]
+    #[arg(long, env = "PROCTOR_SYNCHRONOUS", global = true, value_enum)]
+    pub synchronous: Option<Synchronous>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (creates the data directory on first start)
+    Serve(ServeArgs),
+    /// Manage people offline
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage projects offline
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Make a consistent copy of the database (and the instance secret beside it) while the server runs
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Default, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "PROCTOR_BIND")]
+    pub bind: Option<String>,
+    /// Where users reach the server, e.g. https://ci.example.com (https:// turns on secure cookies)
+    #[arg(long, env = "PROCTOR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// PEM certificate chain: serve HTTPS directly
+    #[arg(long, env = "PROCTOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, env = "PROCTOR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest report accepted, after decompression [default: 104857600]
+    #[arg(long, env = "PROCTOR_MAX_REPORT_BYTES")]
+    pub max_report_bytes: Option<u64>,
+    /// Default per-token rate limit [default: 1200]
+    #[arg(long, env = "PROCTOR_RATE_LIMIT_PER_MINUTE")]
+    pub rate_limit_per_minute: Option<u32>,
+    /// Reverse proxies whose X-Forwarded-For is believed (comma-separated IPs)
+    #[arg(long, env = "PROCTOR_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Delete runs older than this many days [default: keep everything]
+    #[arg(long, env = "PROCTOR_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+    /// Log a session out after this many idle minutes [default: 720]
+    #[arg(long, env = "PROCTOR_SESSION_IDLE_MINUTES")]
+    pub session_idle_minutes: Option<u32>,
+    /// Log a session out this many hours after login, active or not [default: 168]
+    #[arg(long, env = "PROCTOR_SESSION_MAX_HOURS")]
+    pub session_max_hours: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user (prints a generated password when none is given)
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Read the password from standard input instead of generating one
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create a service account (owns tokens, cannot log in)
+    CreateServiceAccount {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "main")]
+        default_branch: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Destination file for the database copy; secret.key is copied beside it as FILE.key
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+/// Errors of the command line: printed as one line, exit status 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    App(#[from] crate::error::AppError),
+    #[error("{0}")]
+    Message(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::resolve(&cli.common, Some(&args))?;
+            crate::app::serve_blocking(config).map_err(CliError::Io)
+        }
+        Command::Admin(cmd) => admin::run_admin(&Config::resolve(&cli.common, None)?, cmd),
+        Command::Project(cmd) => admin::run_project(&Config::resolve(&cli.common, None)?, cmd),
+        Command::Backup(args) => backup::run(&Config::resolve(&cli.common, None)?, &args.to),
+    }
+}
+
+/// Reads one line (a password) from standard input, without the newline.
+fn read_stdin_line() -> Result<String, CliError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+    }
+    let mut line = String::new();
+    stdin.read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}

@@ -1,0 +1,221 @@
+//! Settings: command-line flags, then `PROCTOR_*` environment variables
+//! (both handled by clap), then an optional `proctor.toml`, then defaults.
+//! The resolved [`Config`] is passed down explicitly; nothing reads it globally.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::CommonArgs;
+use crate::cli::ServeArgs;
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./proctor-data";
+pub const DEFAULT_MAX_REPORT_BYTES: u64 = 100 * 1024 * 1024;
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 1200;
+
+/// `synchronous` pragma: NORMAL is safe in WAL mode (a power loss can lose
+/// the last commits, never corrupt); FULL also survives power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+
+impl Synchronous {
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+}
+
+/// What the server and the offline commands need to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub public_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub max_report_bytes: u64,
+    pub rate_limit_per_minute: u32,
+    pub synchronous: Synchronous,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub retention_days: Option<u32>,
+    pub session_idle_minutes: u32,
+    pub session_max_hours: u32,
+}
+
+impl Config {
+    /// Defaults for everything, with the given data directory (tests, tools).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            bind: DEFAULT_BIND.into(),
+            data_dir: data_dir.into(),
+            public_url: None,
+            tls_cert: None,
+            tls_key: None,
+            max_report_bytes: DEFAULT_MAX_REPORT_BYTES,
+            rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
+            synchronous: Synchronous::Normal,
+            trusted_proxies: Vec::new(),
+            retention_days: None,
+            session_idle_minutes: 12 * 60,
+            session_max_hours: 7 * 24,
+        }
+    }
+
+    /// Resolves the settings of any subcommand: flags and environment (already
+    /// merged by clap), then the file, then defaults.
+    pub fn resolve(common: &CommonArgs, serve: Option<&ServeArgs>) -> Result<Config, ConfigError> {
+        let file = FileConfig::load(common.config.as_deref())?;
+        let data_dir =
+            common.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let mut config = Config::with_data_dir(data_dir);
+        config.synchronous = common.synchronous.or(file.synchronous).unwrap_or(Synchronous::Normal);
+        let empty = ServeArgs::default();
+        let serve = serve.unwrap_or(&empty);
+        config.bind = serve.bind.clone().or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into());
+        config.public_url = serve.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_string());
+        config.tls_cert = serve.tls_cert.clone().or(file.tls_cert);
+        config.tls_key = serve.tls_key.clone().or(file.tls_key);
+        config.max_report_bytes = serve.max_report_bytes.or(file.max_report_bytes).unwrap_or(DEFAULT_MAX_REPORT_BYTES);
+        config.rate_limit_per_minute =
+            serve.rate_limit_per_minute.or(file.rate_limit_per_minute).unwrap_or(DEFAULT_RATE_LIMIT_PER_MINUTE);
+        config.trusted_proxies = if serve.trusted_proxies.is_empty() {
+            file.trusted_proxies.unwrap_or_default()
+        } else {
+            serve.trusted_proxies.clone()
+        };
+        config.retention_days = serve.retention_days.or(file.retention_days);
+        if let Some(m) = serve.session_idle_minutes.or(file.session_idle_minutes) {
+            config.session_idle_minutes = m;
+        }
+        if let Some(h) = serve.session_max_hours.or(file.session_max_hours) {
+            config.session_max_hours = h;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid("--tls-cert and --tls-key go together".into()));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!("public URL {url:?} must start with http:// or https://")));
+            }
+        }
+        if self.rate_limit_per_minute == 0 {
+            return Err(ConfigError::Invalid("rate limit must be at least 1 request per minute".into()));
+        }
+        if self.max_report_bytes < 1024 {
+            return Err(ConfigError::Invalid("max report bytes must be at least 1024".into()));
+        }
+        if self.session_idle_minutes == 0 || self.session_max_hours == 0 {
+            return Err(ConfigError::Invalid("session timeouts must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether users reach the server over HTTPS (secure cookies, `__Host-`).
+    pub fn is_https(&self) -> bool {
+        match &self.public_url {
+            Some(url) => url.starts_with("https://"),
+            None => self.tls_cert.is_some(),
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("proctor.db")
+    }
+
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.data_dir.join("secret.key")
+    }
+
+    pub fn attachments_dir(&self) -> PathBuf {
+        self.data_dir.join("attachments")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+/// `proctor.toml`: the same settings as the flags, in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    public_url: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_report_bytes: Option<u64>,
+    rate_limit_per_minute: Option<u32>,
+    synchronous: Option<Synchronous>,
+    trusted_proxies: Option<Vec<IpAddr>>,
+    retention_days: Option<u32>,
+    session_idle_minutes: Option<u32>,
+    session_max_hours: Option<u32>,
+}
+
+impl FileConfig {
+    /// An explicit `--config` must exist; the implicit `./proctor.toml` is optional.
+    fn load(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let implicit = PathBuf::from("proctor.toml");
+                if !implicit.exists() {
+                    return Ok(FileConfig::default());
+                }
+                implicit
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path, message: e.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_settings_apply_below_flags() {
+        let dir = std::env::temp_dir().join(format!("proctor-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("proctor.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:9000\"\nrate_limit_per_minute = 60\n").unwrap();
+        let common = CommonArgs { config: Some(file.clone()), ..Default::default() };
+        let serve = ServeArgs { rate_limit_per_minute: Some(10), ..Default::default() };
+        let config = Config::resolve(&common, Some(&serve)).unwrap();
+        assert_eq!(config.bind, "0.0.0.0:9000");
+        assert_eq!(config.rate_limit_per_minute, 10);
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        std::fs::write(&file, "bnd = 1\n").unwrap();
+        assert!(matches!(Config::resolve(&common, None), Err(ConfigError::Parse { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn https_public_url_means_secure_cookies() {
+        let mut config = Config::with_data_dir("x");
+        assert!(!config.is_https());
+        config.public_url = Some("https://ci.example.com".into());
+        assert!(config.is_https());
+    }
+}

@@ -1,0 +1,185 @@
+//! Users and service accounts (one table, `kind` tells them apart).
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use crate::domain::audit::ActorKind;
+use crate::domain::permission::Permission;
+use crate::domain::time::unix_now;
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    User,
+    ServiceAccount,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::User => "user",
+            AccountKind::ServiceAccount => "service_account",
+        }
+    }
+
+    pub fn actor_kind(self) -> ActorKind {
+        match self {
+            AccountKind::User => ActorKind::User,
+            AccountKind::ServiceAccount => ActorKind::ServiceAccount,
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            AccountKind::User => "user",
+            AccountKind::ServiceAccount => "service account",
+        }
+    }
+}
+
+/// A user (`email` set) or a service account (`email` none).
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    pub id: String,
+    #[serde(skip)]
+    pub kind: AccountKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub name: String,
+    pub role: String,
+    pub active: bool,
+    #[serde(serialize_with = "crate::db::serialize_unix")]
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, kind, email, name, role, active, created_at";
+
+fn from_row(r: &Row) -> rusqlite::Result<Account> {
+    let kind: String = r.get(1)?;
+    Ok(Account {
+        id: r.get(0)?,
+        kind: if kind == "user" { AccountKind::User } else { AccountKind::ServiceAccount },
+        email: r.get(2)?,
+        name: r.get(3)?,
+        role: r.get(4)?,
+        active: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+pub struct NewAccount<'a> {
+    pub kind: AccountKind,
+    pub email: Option<&'a str>,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub password_hash: Option<&'a str>,
+}
+
+/// Inserts an account; the role must already have been checked to exist.
+pub fn insert(tx: &Transaction, new: &NewAccount) -> Result<Account, AppError> {
+    let account = Account {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: new.kind,
+        email: new.email.map(str::to_string),
+        name: new.name.to_string(),
+        role: new.role.to_string(),
+        active: true,
+        created_at: unix_now(),
+    };
+    let inserted = tx.execute(
+        "INSERT INTO accounts (id, kind, email, name, password_hash, role, active, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)",
+        params![
+            account.id,
+            new.kind.as_str(),
+            account.email,
+            account.name,
+            new.password_hash,
+            account.role,
+            account.created_at
+        ],
+    );
+    match inserted {
+        Ok(_) => Ok(account),
+        Err(e) if super::is_unique_violation(&e) => {
+            Err(AppError::conflict("email_taken", "A user with that email already exists."))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Account>, AppError> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([id], from_row).optional()?)
+}
+
+/// An account of the given kind, or a 404 naming it.
+pub fn get_kind(conn: &Connection, id: &str, kind: AccountKind) -> Result<Account, AppError> {
+    get(conn, id)?
+        .filter(|a| a.kind == kind)
+        .ok_or_else(|| AppError::not_found(format!("No {} with id {id:?}.", kind.noun())))
+}
+
+/// The user with this email and their password hash (for login).
+pub fn for_login(conn: &Connection, email: &str) -> Result<Option<(Account, String)>, AppError> {
+    let sql = format!("SELECT {COLUMNS}, password_hash FROM accounts WHERE email = ?1 AND kind = 'user'");
+    Ok(conn.prepare_cached(&sql)?.query_row([email], |r| Ok((from_row(r)?, r.get(7)?))).optional()?)
+}
+
+pub fn find_user_by_email(conn: &Connection, email: &str) -> Result<Option<Account>, AppError> {
+    Ok(for_login(conn, email)?.map(|(a, _)| a))
+}
+
+/// Accounts of one kind, oldest first.
+pub fn list(conn: &Connection, kind: AccountKind) -> Result<Vec<Account>, AppError> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE kind = ?1 ORDER BY created_at, id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([kind.as_str()], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn any_user_exists(conn: &Connection) -> Result<bool, AppError> {
+    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM accounts WHERE kind = 'user')", [], |r| r.get(0))?)
+}
+
+pub fn set_name(tx: &Transaction, id: &str, name: &str) -> Result<(), AppError> {
+    tx.execute("UPDATE accounts SET name = ?2 WHERE id = ?1", params![id, name])?;
+    Ok(())
+}
+
+pub fn set_role(tx: &Transaction, id: &str, role: &str) -> Result<(), AppError> {
+    tx.execute("UPDATE accounts SET role = ?2 WHERE id = ?1", params![id, role])?;
+    Ok(())
+}
+
+pub fn set_password_hash(tx: &Transaction, id: &str, hash: &str) -> Result<(), AppError> {
+    tx.execute("UPDATE accounts SET password_hash = ?2 WHERE id = ?1 AND kind = 'user'", params![id, hash])?;
+    Ok(())
+}
+
+/// Activates or deactivates; deactivation also ends the account's sessions.
+pub fn set_active(tx: &Transaction, id: &str, active: bool) -> Result<(), AppError> {
+    tx.execute("UPDATE accounts SET active = ?2 WHERE id = ?1", params![id, active])?;
+    if !active {
+        super::sessions::delete_for_account(tx, id)?;
+    }
+    Ok(())
+}
+
+/// Refuses a change that would leave no active user able to manage users
+/// (the instance would be locked for good).
+pub fn ensure_another_user_admin(tx: &Transaction, except_id: &str) -> Result<(), AppError> {
+    let mut stmt = tx.prepare_cached("SELECT role FROM accounts WHERE kind = 'user' AND active = 1 AND id != ?1")?;
+    let roles = stmt.query_map([except_id], |r| r.get::<_, String>(0))?;
+    for role in roles {
+        let role = role?;
+        if super::roles::permissions(tx, &role)?.is_some_and(|p| p.contains(Permission::UsersAdmin)) {
+            return Ok(());
+        }
+    }
+    Err(AppError::conflict(
+        "last_admin",
+        "This is the last active user who can manage users; give someone else that role first.",
+    ))
+}

@@ -1,0 +1,74 @@
+//! Projects: slug, name, default branch.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use crate::domain::time::unix_now;
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Project {
+    #[serde(skip)]
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub default_branch: String,
+    #[serde(serialize_with = "crate::db::serialize_unix")]
+    pub created_at: i64,
+}
+
+fn from_row(r: &Row) -> rusqlite::Result<Project> {
+    Ok(Project { id: r.get(0)?, slug: r.get(1)?, name: r.get(2)?, default_branch: r.get(3)?, created_at: r.get(4)? })
+}
+
+const COLUMNS: &str = "id, slug, name, default_branch, created_at";
+
+pub fn insert(tx: &Transaction, slug: &str, name: &str, default_branch: &str) -> Result<Project, AppError> {
+    let now = unix_now();
+    let inserted = tx.execute(
+        "INSERT INTO projects (slug, name, default_branch, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![slug, name, default_branch, now],
+    );
+    match inserted {
+        Ok(_) => Ok(Project {
+            id: tx.last_insert_rowid(),
+            slug: slug.into(),
+            name: name.into(),
+            default_branch: default_branch.into(),
+            created_at: now,
+        }),
+        Err(e) if super::is_unique_violation(&e) => {
+            Err(AppError::conflict("project_exists", format!("A project with slug {slug:?} already exists.")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn by_slug(conn: &Connection, slug: &str) -> Result<Option<Project>, AppError> {
+    let sql = format!("SELECT {COLUMNS} FROM projects WHERE slug = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([slug], from_row).optional()?)
+}
+
+/// The project, or the uniform `project_not_found`.
+pub fn require(conn: &Connection, slug: &str) -> Result<Project, AppError> {
+    by_slug(conn, slug)?.ok_or_else(AppError::project_not_found)
+}
+
+/// All projects by name; `after` continues from a slug (keyset pagination on slug).
+pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<Project>, AppError> {
+    let sql = format!("SELECT {COLUMNS} FROM projects WHERE (?1 IS NULL OR slug > ?1) ORDER BY slug LIMIT ?2");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![after, limit], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn update(tx: &Transaction, id: i64, name: &str, default_branch: &str) -> Result<(), AppError> {
+    tx.execute("UPDATE projects SET name = ?2, default_branch = ?3 WHERE id = ?1", params![id, name, default_branch])?;
+    Ok(())
+}
+
+/// Deletes a project; its runs, keys and results go with it (foreign keys cascade).
+pub fn delete(tx: &Transaction, id: i64) -> Result<(), AppError> {
+    tx.execute("DELETE FROM projects WHERE id = ?1", [id])?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Roles: the built-in ones come from code, custom ones from the `roles` table.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use crate::domain::permission::{builtin_role, PermissionSet, BUILTIN_ROLES};
+use crate::domain::time::unix_now;
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Role {
+    pub name: String,
+    #[serde(serialize_with = "serialize_permissions")]
+    pub permissions: PermissionSet,
+    pub builtin: bool,
+}
+
+fn serialize_permissions<S: serde::Serializer>(p: &PermissionSet, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(p.names())
+}
+
+/// The permissions a role grants **now**, or `None` when no such role exists.
+pub fn permissions(conn: &Connection, name: &str) -> Result<Option<PermissionSet>, AppError> {
+    if let Some(set) = builtin_role(name) {
+        return Ok(Some(set));
+    }
+    let stored: Option<String> = conn
+        .prepare_cached("SELECT permissions FROM roles WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    match stored {
+        Some(s) => Ok(Some(PermissionSet::from_storage(&s).map_err(AppError::internal)?)),
+        None => Ok(None),
+    }
+}
+
+/// Built-in roles first, then custom ones by name.
+pub fn list(conn: &Connection) -> Result<Vec<Role>, AppError> {
+    let mut roles: Vec<Role> = BUILTIN_ROLES
+        .iter()
+        .map(|name| Role { name: name.to_string(), permissions: builtin_role(name).unwrap_or_default(), builtin: true })
+        .collect();
+    let mut stmt = conn.prepare_cached("SELECT name, permissions FROM roles ORDER BY name")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (name, perms) = row?;
+        let permissions = PermissionSet::from_storage(&perms).map_err(AppError::internal)?;
+        roles.push(Role { name, permissions, builtin: false });
+    }
+    Ok(roles)
+}
+
+pub fn get(conn: &Connection, name: &str) -> Result<Option<Role>, AppError> {
+    Ok(permissions(conn, name)?.map(|permissions| Role {
+        name: name.to_string(),
+        permissions,
+        builtin: builtin_role(name).is_some(),
+    }))
+}
+
+pub fn insert(tx: &Transaction, name: &str, permissions: PermissionSet) -> Result<Role, AppError> {
+    if builtin_role(name).is_some() || permissions_exists(tx, name)? {
+        return Err(AppError::conflict("role_exists", format!("A role named {name:?} already exists.")));
+    }
+    let now = unix_now();
+    tx.execute(
+        "INSERT INTO roles (name, permissions, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+        params![name, permissions.to_storage(), now],
+    )?;
+    Ok(Role { name: name.to_string(), permissions, builtin: false })
+}
+
+fn permissions_exists(conn: &Connection, name: &str) -> Result<bool, AppError> {
+    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM roles WHERE name = ?1)", [name], |r| r.get(0))?)
+}
+
+/// Replaces a custom role's permissions; returns the previous set.
+pub fn update(tx: &Transaction, name: &str, permissions: PermissionSet) -> Result<PermissionSet, AppError> {
+    let before = permissions_of_custom(tx, name)?;
+    tx.execute(
+        "UPDATE roles SET permissions = ?2, updated_at = ?3 WHERE name = ?1",
+        params![name, permissions.to_storage(), unix_now()],
+    )?;
+    Ok(before)
+}
+
+/// Deletes a custom role nobody holds.
+pub fn delete(tx: &Transaction, name: &str) -> Result<(), AppError> {
+    permissions_of_custom(tx, name)?;
+    let holders: i64 = tx.query_row("SELECT count(*) FROM accounts WHERE role = ?1", [name], |r| r.get(0))?;
+    if holders > 0 {
+        return Err(AppError::conflict(
+            "role_in_use",
+            format!("Role {name:?} is held by {holders} account(s); give them another role first."),
+        ));
+    }
+    tx.execute("DELETE FROM roles WHERE name = ?1", [name])?;
+    Ok(())
+}
+
+/// A custom role's permissions; built-in roles are read-only (409), unknown ones 404.
+fn permissions_of_custom(conn: &Connection, name: &str) -> Result<PermissionSet, AppError> {
+    if builtin_role(name).is_some() {
+        return Err(AppError::conflict("builtin_role", format!("The built-in role {name:?} cannot be changed.")));
+    }
+    permissions(conn, name)?.ok_or_else(|| AppError::not_found(format!("No role named {name:?}.")))
+}

@@ -1,0 +1,11 @@
+//! Pure rules, no I/O: permissions and roles, passwords, validated names,
+//! token format and policy, report parsing and analysis.
+
+pub mod audit;
+pub mod instance_key;
+pub mod names;
+pub mod password;
+pub mod permission;
+pub mod policy;
+pub mod time;
+pub mod token;

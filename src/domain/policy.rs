@@ -1,0 +1,437 @@
+//! The global token expiration policy: what it may contain, and which expiry a new token gets under it.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+/// Lifetimes the token form offers, in days; 90 is preselected.
+pub const PRESET_DAYS: [u32; 6] = [7, 30, 60, 90, 180, 365];
+/// The lifetime a user-choice token gets when the request names none.
+pub const DEFAULT_DAYS: u32 = 90;
+/// Upper bound for every day count in a policy (about ten years).
+pub const MAX_POLICY_DAYS: u32 = 3650;
+
+/// How far a stored lifetime may run past the policy before a token is
+/// flagged. `created_at` is stamped a moment before the expiry is resolved,
+/// and only the expiry is cut to whole seconds, so a compliant token can look
+/// a little longer than the limit.
+const EXCEEDS_TOLERANCE: Duration = Duration::minutes(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyMode {
+    /// Each user picks a lifetime up to `max_days` (or none, if allowed).
+    #[default]
+    UserChoice,
+    /// Every new token expires after `fixed_days`; the form offers no choice.
+    Fixed,
+}
+
+/// The policy as `GET`/`PUT /api/v1/settings/token-policy` carry it.
+///
+/// A `PUT` replaces the whole policy, and a missing field takes its default,
+/// hence `#[serde(default)]`. Unknown fields are refused: with replace
+/// semantics a misspelt `max_day` would otherwise silently reset `max_days`.
+/// `null` is accepted only for `revoke_unused_after_days`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenPolicy {
+    pub mode: PolicyMode,
+    pub fixed_days: u32,
+    pub max_days: u32,
+    pub allow_no_expiry: bool,
+    pub revoke_unused_after_days: Option<u32>,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        TokenPolicy {
+            mode: PolicyMode::UserChoice,
+            fixed_days: DEFAULT_DAYS,
+            max_days: 365,
+            allow_no_expiry: false,
+            revoke_unused_after_days: None,
+        }
+    }
+}
+
+/// A policy field out of range; the API answers 422 naming `field`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidPolicy {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// What a token-creation request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryRequest {
+    /// Nothing said: the policy's default lifetime.
+    Default,
+    /// `expires_in_days`, e.g. one of [`PRESET_DAYS`].
+    InDays(u32),
+    /// `expires_at`, an explicit instant.
+    At(OffsetDateTime),
+    /// Explicitly no expiry.
+    Never,
+}
+
+/// Names of the rules a [`PolicyViolation`] can cite, as the API reports them.
+pub mod rules {
+    pub const MAX_DAYS: &str = "max_days";
+    pub const ALLOW_NO_EXPIRY: &str = "allow_no_expiry";
+    pub const FIXED: &str = "fixed";
+    pub const EXPIRES_AT_PAST: &str = "expires_at_past";
+    pub const INVALID_DAYS: &str = "invalid_days";
+}
+
+/// A creation request the policy does not allow: 422 `policy_violation`,
+/// with `message` as the human sentence and `rule` naming what was broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PolicyViolation {
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl PolicyViolation {
+    fn max_days(max_days: u32) -> Self {
+        PolicyViolation {
+            rule: rules::MAX_DAYS,
+            message: format!(
+                "Tokens may expire at most {max_days} {} from now (policy max_days).",
+                plural_days(max_days)
+            ),
+        }
+    }
+
+    fn fixed(fixed_days: u32) -> Self {
+        PolicyViolation {
+            rule: rules::FIXED,
+            message: format!(
+                "The policy sets every token to expire after {fixed_days} {}; \
+                 leave the expiration unset (policy fixed).",
+                plural_days(fixed_days)
+            ),
+        }
+    }
+}
+
+fn plural_days(n: u32) -> &'static str {
+    if n == 1 {
+        "day"
+    } else {
+        "days"
+    }
+}
+
+impl TokenPolicy {
+    /// Checks ranges only. Fields the mode does not use (`fixed_days` under
+    /// `user_choice`, `max_days` and `allow_no_expiry` under `fixed`) are still
+    /// range-checked, so switching modes later never revives a nonsense value,
+    /// but they are not checked against each other.
+    pub fn validate(&self) -> Result<(), InvalidPolicy> {
+        check_days("fixed_days", self.fixed_days)?;
+        check_days("max_days", self.max_days)?;
+        if let Some(days) = self.revoke_unused_after_days {
+            check_days("revoke_unused_after_days", days)?;
+        }
+        Ok(())
+    }
+
+    /// The lifetime a request that names none gets. Under `user_choice` that is
+    /// 90 days, lowered to `max_days` when the policy allows less, so the
+    /// default request always succeeds.
+    pub fn default_days(&self) -> u32 {
+        match self.mode {
+            PolicyMode::Fixed => self.fixed_days,
+            PolicyMode::UserChoice => DEFAULT_DAYS.min(self.max_days),
+        }
+    }
+
+    /// The presets the form may offer under this policy (none under `fixed`).
+    pub fn allowed_presets(&self) -> Vec<u32> {
+        match self.mode {
+            PolicyMode::Fixed => Vec::new(),
+            PolicyMode::UserChoice => PRESET_DAYS.into_iter().filter(|&d| d <= self.max_days).collect(),
+        }
+    }
+
+    /// The expiry (`None`: never) a token created at `now` gets, in UTC and
+    /// whole seconds (`now` is cut down to its second first).
+    ///
+    /// Malformed requests (`InDays(0)`, an instant not after the current
+    /// second) are reported as such before any policy rule, in either mode.
+    /// Under `fixed`, an explicit `InDays(fixed_days)` is accepted because it
+    /// asks for exactly what the policy gives (scripts that always pass
+    /// `--expires-in-days 90` keep working); any other choice is refused with
+    /// rule `fixed` rather than silently overridden. `At` is refused under
+    /// `fixed` even when it happens to match, since nobody can aim it exactly.
+    /// The upper bound is strict on the server clock: `now + max_days` is
+    /// allowed, one second more is not.
+    pub fn resolve(&self, req: ExpiryRequest, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, PolicyViolation> {
+        let now = whole_seconds_utc(now);
+        match req {
+            ExpiryRequest::InDays(0) => {
+                return Err(PolicyViolation {
+                    rule: rules::INVALID_DAYS,
+                    message: "expires_in_days must be at least 1.".to_owned(),
+                })
+            }
+            ExpiryRequest::At(at) if whole_seconds_utc(at) <= now => {
+                return Err(PolicyViolation {
+                    rule: rules::EXPIRES_AT_PAST,
+                    message: "expires_at must be in the future.".to_owned(),
+                })
+            }
+            _ => {}
+        }
+
+        match (self.mode, req) {
+            (PolicyMode::Fixed, ExpiryRequest::Default) => add_days(now, self.fixed_days).map(Some),
+            (PolicyMode::Fixed, ExpiryRequest::InDays(days)) if days == self.fixed_days => {
+                add_days(now, days).map(Some)
+            }
+            (PolicyMode::Fixed, _) => Err(PolicyViolation::fixed(self.fixed_days)),
+
+            (PolicyMode::UserChoice, ExpiryRequest::Default) => add_days(now, self.default_days()).map(Some),
+            (PolicyMode::UserChoice, ExpiryRequest::InDays(days)) => {
+                if days > self.max_days {
+                    return Err(PolicyViolation::max_days(self.max_days));
+                }
+                add_days(now, days).map(Some)
+            }
+            (PolicyMode::UserChoice, ExpiryRequest::At(at)) => {
+                let at = whole_seconds_utc(at);
+                if at > add_days(now, self.max_days)? {
+                    return Err(PolicyViolation::max_days(self.max_days));
+                }
+                Ok(Some(at))
+            }
+            (PolicyMode::UserChoice, ExpiryRequest::Never) if self.allow_no_expiry => Ok(None),
+            (PolicyMode::UserChoice, ExpiryRequest::Never) => Err(PolicyViolation {
+                rule: rules::ALLOW_NO_EXPIRY,
+                message: "Tokens must have an expiration date (policy allow_no_expiry).".to_owned(),
+            }),
+        }
+    }
+
+    /// Whether an existing token would not be allowed if created now: no expiry
+    /// where the policy demands one, or a lifetime longer than `max_days`
+    /// (`fixed_days` under `fixed`), beyond a one-minute tolerance. A shorter
+    /// lifetime than `fixed_days` is not an excess.
+    pub fn exceeds(&self, created_at: OffsetDateTime, expires_at: Option<OffsetDateTime>) -> bool {
+        let limit_days = match self.mode {
+            PolicyMode::Fixed => self.fixed_days,
+            PolicyMode::UserChoice => self.max_days,
+        };
+        match expires_at {
+            None => self.mode == PolicyMode::Fixed || !self.allow_no_expiry,
+            Some(expires_at) => expires_at - created_at > Duration::days(i64::from(limit_days)) + EXCEEDS_TOLERANCE,
+        }
+    }
+
+    /// Tokens last used (or, if never used, created) before this instant are to
+    /// be revoked as unused; `None` when the policy does not revoke them.
+    pub fn unused_cutoff(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        let days = self.revoke_unused_after_days?;
+        now.checked_sub(Duration::days(i64::from(days)))
+    }
+}
+
+fn check_days(field: &'static str, days: u32) -> Result<(), InvalidPolicy> {
+    if (1..=MAX_POLICY_DAYS).contains(&days) {
+        Ok(())
+    } else {
+        Err(InvalidPolicy { field, message: format!("{field} must be between 1 and {MAX_POLICY_DAYS} days.") })
+    }
+}
+
+fn whole_seconds_utc(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(UtcOffset::UTC);
+    t - Duration::nanoseconds(i64::from(t.nanosecond()))
+}
+
+/// `now + days`, refusing rather than panicking if a stored policy that was
+/// never validated pushes the date past what `time` can represent.
+fn add_days(now: OffsetDateTime, days: u32) -> Result<OffsetDateTime, PolicyViolation> {
+    now.checked_add(Duration::days(i64::from(days))).ok_or_else(|| PolicyViolation::max_days(days))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2025-03-10 12:00:00.750 UTC);
+    const NOW_S: OffsetDateTime = datetime!(2025-03-10 12:00:00 UTC);
+
+    fn days(n: i64) -> OffsetDateTime {
+        NOW_S + Duration::days(n)
+    }
+
+    fn user(max_days: u32, allow_no_expiry: bool) -> TokenPolicy {
+        TokenPolicy { max_days, allow_no_expiry, ..TokenPolicy::default() }
+    }
+
+    fn fixed(fixed_days: u32) -> TokenPolicy {
+        TokenPolicy { mode: PolicyMode::Fixed, fixed_days, allow_no_expiry: true, ..TokenPolicy::default() }
+    }
+
+    fn rule(p: &TokenPolicy, req: ExpiryRequest) -> &'static str {
+        p.resolve(req, NOW).expect_err("should be refused").rule
+    }
+
+    #[test]
+    fn serde_matches_the_api_and_fills_defaults() {
+        let p: TokenPolicy = serde_json::from_str("{}").expect("empty object");
+        assert_eq!(p, TokenPolicy::default());
+        let json = serde_json::to_value(TokenPolicy::default()).expect("serializes");
+        assert_eq!(
+            json,
+            serde_json::json!({"mode": "user_choice", "fixed_days": 90, "max_days": 365,
+                "allow_no_expiry": false, "revoke_unused_after_days": null})
+        );
+        let p: TokenPolicy = serde_json::from_str(r#"{"mode":"fixed","fixed_days":30,"revoke_unused_after_days":60}"#)
+            .expect("partial object");
+        assert_eq!((p.mode, p.fixed_days, p.max_days), (PolicyMode::Fixed, 30, 365));
+        assert_eq!(p.revoke_unused_after_days, Some(60));
+        for bad in [r#"{"max_day":10}"#, r#"{"mode":"Fixed"}"#, r#"{"max_days":-1}"#] {
+            assert!(serde_json::from_str::<TokenPolicy>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validate_checks_every_range() {
+        assert_eq!(TokenPolicy::default().validate(), Ok(()));
+        let ok = TokenPolicy {
+            fixed_days: 1,
+            max_days: 3650,
+            revoke_unused_after_days: Some(3650),
+            ..TokenPolicy::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let cases = [
+            (TokenPolicy { fixed_days: 0, ..ok.clone() }, "fixed_days"),
+            (TokenPolicy { fixed_days: 3651, ..ok.clone() }, "fixed_days"),
+            (TokenPolicy { max_days: 0, ..ok.clone() }, "max_days"),
+            (TokenPolicy { max_days: 3651, ..ok.clone() }, "max_days"),
+            (TokenPolicy { revoke_unused_after_days: Some(0), ..ok.clone() }, "revoke_unused_after_days"),
+            (TokenPolicy { revoke_unused_after_days: Some(4000), ..ok.clone() }, "revoke_unused_after_days"),
+        ];
+        for (p, field) in cases {
+            let err = p.validate().expect_err("out of range");
+            assert_eq!(err.field, field);
+            assert!(err.message.starts_with(field), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn user_choice_defaults_to_90_days_capped_by_max_days() {
+        let p = TokenPolicy::default();
+        assert_eq!(p.resolve(ExpiryRequest::Default, NOW), Ok(Some(days(90))));
+        assert_eq!(user(30, false).resolve(ExpiryRequest::Default, NOW), Ok(Some(days(30))));
+        assert_eq!(user(90, false).default_days(), 90);
+        assert_eq!(fixed(14).default_days(), 14);
+    }
+
+    #[test]
+    fn user_choice_in_days_boundaries() {
+        let p = user(365, false);
+        for d in PRESET_DAYS {
+            assert_eq!(p.resolve(ExpiryRequest::InDays(d), NOW), Ok(Some(days(d.into()))));
+        }
+        assert_eq!(p.resolve(ExpiryRequest::InDays(1), NOW), Ok(Some(days(1))));
+        assert_eq!(rule(&p, ExpiryRequest::InDays(366)), rules::MAX_DAYS);
+        assert_eq!(rule(&p, ExpiryRequest::InDays(u32::MAX)), rules::MAX_DAYS);
+        assert_eq!(rule(&p, ExpiryRequest::InDays(0)), rules::INVALID_DAYS);
+        let err = p.resolve(ExpiryRequest::InDays(400), NOW).expect_err("too long");
+        assert_eq!(err.message, "Tokens may expire at most 365 days from now (policy max_days).");
+        let one = user(1, false).resolve(ExpiryRequest::InDays(2), NOW).expect_err("too long");
+        assert_eq!(one.message, "Tokens may expire at most 1 day from now (policy max_days).");
+    }
+
+    #[test]
+    fn user_choice_explicit_instant_boundaries() {
+        let p = user(365, false);
+        let at = |t| p.resolve(ExpiryRequest::At(t), NOW);
+        assert_eq!(at(NOW_S + Duration::seconds(1)), Ok(Some(NOW_S + Duration::seconds(1))));
+        // Sub-second parts are cut, so the same second as `now` is not the future.
+        assert_eq!(rule(&p, ExpiryRequest::At(NOW + Duration::milliseconds(100))), rules::EXPIRES_AT_PAST);
+        assert_eq!(rule(&p, ExpiryRequest::At(NOW_S)), rules::EXPIRES_AT_PAST);
+        assert_eq!(rule(&p, ExpiryRequest::At(days(-1))), rules::EXPIRES_AT_PAST);
+        assert_eq!(at(days(365)), Ok(Some(days(365))));
+        assert_eq!(at(days(365) + Duration::milliseconds(999)), Ok(Some(days(365))));
+        assert_eq!(rule(&p, ExpiryRequest::At(days(365) + Duration::seconds(1))), rules::MAX_DAYS);
+        // Another offset is the same instant, answered in UTC.
+        let plus2 = datetime!(2025-04-01 14:00:00 +02:00);
+        assert_eq!(at(plus2), Ok(Some(datetime!(2025-04-01 12:00:00 UTC))));
+        assert_eq!(at(plus2).ok().flatten().map(|t| t.offset()), Some(UtcOffset::UTC));
+    }
+
+    #[test]
+    fn no_expiry_only_where_allowed() {
+        assert_eq!(user(365, true).resolve(ExpiryRequest::Never, NOW), Ok(None));
+        assert_eq!(rule(&user(365, false), ExpiryRequest::Never), rules::ALLOW_NO_EXPIRY);
+        // Fixed mode overrides allow_no_expiry (the helper sets it true).
+        assert_eq!(rule(&fixed(30), ExpiryRequest::Never), rules::FIXED);
+    }
+
+    #[test]
+    fn fixed_mode_allows_only_its_own_lifetime() {
+        let p = fixed(30);
+        assert_eq!(p.resolve(ExpiryRequest::Default, NOW), Ok(Some(days(30))));
+        assert_eq!(p.resolve(ExpiryRequest::InDays(30), NOW), Ok(Some(days(30))));
+        assert_eq!(rule(&p, ExpiryRequest::InDays(7)), rules::FIXED);
+        assert_eq!(rule(&p, ExpiryRequest::InDays(31)), rules::FIXED);
+        assert_eq!(rule(&p, ExpiryRequest::At(days(30))), rules::FIXED);
+        assert_eq!(rule(&p, ExpiryRequest::InDays(0)), rules::INVALID_DAYS);
+        assert_eq!(rule(&p, ExpiryRequest::At(days(-3))), rules::EXPIRES_AT_PAST);
+        let err = p.resolve(ExpiryRequest::InDays(7), NOW).expect_err("fixed");
+        assert!(err.message.starts_with("The policy sets every token to expire after 30 days"));
+        // fixed_days beyond max_days is fine: max_days does not apply in fixed mode.
+        assert_eq!(TokenPolicy { max_days: 7, ..fixed(400) }.resolve(ExpiryRequest::Default, NOW), Ok(Some(days(400))));
+    }
+
+    #[test]
+    fn unvalidated_huge_policies_do_not_panic() {
+        let p = TokenPolicy { mode: PolicyMode::Fixed, fixed_days: u32::MAX, ..TokenPolicy::default() };
+        assert_eq!(rule(&p, ExpiryRequest::Default), rules::MAX_DAYS);
+        let p = user(u32::MAX, false);
+        assert!(p.resolve(ExpiryRequest::At(days(10_000)), NOW).is_err());
+        assert!(!p.exceeds(NOW, Some(days(10_000))));
+    }
+
+    #[test]
+    fn exceeds_flags_tokens_the_current_policy_would_refuse() {
+        let p = user(90, false);
+        assert!(!p.exceeds(NOW, Some(NOW + Duration::days(90))));
+        assert!(!p.exceeds(NOW, Some(NOW + Duration::days(90) + Duration::seconds(59))));
+        assert!(p.exceeds(NOW, Some(NOW + Duration::days(90) + Duration::minutes(2))));
+        assert!(p.exceeds(NOW, Some(NOW + Duration::days(365))));
+        assert!(p.exceeds(NOW, None));
+        assert!(!user(90, true).exceeds(NOW, None));
+        let f = fixed(30);
+        assert!(f.exceeds(NOW, None));
+        assert!(!f.exceeds(NOW, Some(NOW + Duration::days(7))));
+        assert!(!f.exceeds(NOW, Some(NOW + Duration::days(30))));
+        assert!(f.exceeds(NOW, Some(NOW + Duration::days(31))));
+        // Whatever resolve hands out never exceeds the same policy.
+        for p in [user(365, true), user(30, false), fixed(1), fixed(3650)] {
+            for req in [ExpiryRequest::Default, ExpiryRequest::InDays(p.default_days()), ExpiryRequest::Never] {
+                if let Ok(expires) = p.resolve(req, NOW) {
+                    assert!(!p.exceeds(NOW, expires), "{p:?} {req:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn presets_and_unused_cutoff() {
+        assert_eq!(TokenPolicy::default().allowed_presets(), PRESET_DAYS.to_vec());
+        assert_eq!(user(60, false).allowed_presets(), vec![7, 30, 60]);
+        assert!(fixed(30).allowed_presets().is_empty());
+        assert_eq!(TokenPolicy::default().unused_cutoff(NOW), None);
+        let p = TokenPolicy { revoke_unused_after_days: Some(30), ..TokenPolicy::default() };
+        assert_eq!(p.unused_cutoff(NOW), Some(NOW - Duration::days(30)));
+    }
+}

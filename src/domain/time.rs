@@ -1,0 +1,65 @@
+//! Time as the API shows it: RFC 3339 UTC to the second. Storage keeps
+//! unix seconds; conversions live here.
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 is a valid nanosecond")
+}
+
+pub fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub fn from_unix(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `2026-11-22T19:42:33Z`
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()
+}
+
+pub fn rfc3339_unix(secs: i64) -> String {
+    rfc3339(from_unix(secs))
+}
+
+pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+/// "3 minutes ago", "in 5 days": for tables, with the exact time in a tooltip.
+pub fn relative(secs: i64, now: i64) -> String {
+    let delta = secs - now;
+    let (abs, future) = (delta.unsigned_abs(), delta > 0);
+    let (n, unit) = match abs {
+        0..=44 => return if future { "in a few seconds".into() } else { "just now".into() },
+        45..=3599 => (abs.div_ceil(60).max(1), "minute"),
+        3600..=86_399 => (abs / 3600, "hour"),
+        86_400..=2_591_999 => (abs / 86_400, "day"),
+        2_592_000..=31_535_999 => (abs / 2_592_000, "month"),
+        _ => (abs / 31_536_000, "year"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if future {
+        format!("in {n} {unit}{plural}")
+    } else {
+        format!("{n} {unit}{plural} ago")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(rfc3339_unix(0), "1970-01-01T00:00:00Z");
+        assert_eq!(parse_rfc3339("2026-11-22T19:42:33Z").unwrap().unix_timestamp(), 1_795_376_553);
+        assert_eq!(relative(100, 100), "just now");
+        assert_eq!(relative(0, 120), "2 minutes ago");
+        assert_eq!(relative(5 * 86_400 + 10, 0), "in 5 days");
+        assert_eq!(relative(0, 3600), "1 hour ago");
+    }
+}

@@ -1,0 +1,456 @@
+//! Access-token secrets: the `prc_<kind>_` format with its CRC-32 checksum, and the keyed hash stored instead of the secret.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// Re-exported because every caller of [`TokenSecret::hash`] needs it; the
+/// type itself lives in `domain::instance_key`, shared with CSRF.
+pub use crate::domain::instance_key::InstanceKey;
+
+/// Base62 digits in value order, as API.md fixes them.
+pub const BASE62_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Length of every prefix (`prc_pat_`, `prc_key_`).
+pub const PREFIX_LEN: usize = 8;
+/// Random characters after the prefix.
+pub const BODY_LEN: usize = 32;
+/// Base62 characters of the CRC-32 after the body; 62^6 > 2^32, so six always suffice.
+pub const CHECKSUM_LEN: usize = 6;
+/// Length of a whole token; all of it is ASCII, so bytes and characters agree.
+pub const TOKEN_LEN: usize = PREFIX_LEN + BODY_LEN + CHECKSUM_LEN;
+
+/// Which kind of credential a token is; the prefix says it so a scanner need not ask us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    /// Personal access token, owned by a user or a service account.
+    Pat,
+    /// Project API key, owned by one project.
+    Key,
+}
+
+impl TokenKind {
+    pub const ALL: [TokenKind; 2] = [TokenKind::Pat, TokenKind::Key];
+
+    pub fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Pat => "prc_pat_",
+            TokenKind::Key => "prc_key_",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Pat => "pat",
+            TokenKind::Key => "key",
+        }
+    }
+
+    fn from_prefix(s: &str) -> Option<TokenKind> {
+        let head = s.as_bytes().get(..PREFIX_LEN)?;
+        TokenKind::ALL.into_iter().find(|kind| kind.prefix().as_bytes() == head)
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown token kind (expected \"pat\" or \"key\")")]
+pub struct UnknownTokenKind;
+
+impl FromStr for TokenKind {
+    type Err = UnknownTokenKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pat" => Ok(TokenKind::Pat),
+            "key" => Ok(TokenKind::Key),
+            _ => Err(UnknownTokenKind),
+        }
+    }
+}
+
+/// Why a string is not a well-formed token. The API answers every variant with
+/// the same 401 `invalid_token`; the detail is for logs and the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenFormatError {
+    #[error("token does not start with prc_pat_ or prc_key_")]
+    Prefix,
+    #[error("token has the wrong length")]
+    Length,
+    #[error("token contains a character outside 0-9A-Za-z")]
+    Alphabet,
+    #[error("token checksum does not match (mistyped or truncated)")]
+    Checksum,
+}
+
+/// A well-formed token secret. Parsed once at the edge, then trusted.
+///
+/// There is deliberately no `Display`, `Serialize` or `Clone`: the only way to
+/// read the secret is [`TokenSecret::expose_secret`], which is easy to grep for.
+///
+/// No zeroing on drop: the same bytes also sit in actix's request buffers and
+/// header maps, which we cannot wipe, so wiping our copy would promise more than
+/// it delivers. What matters is that the secret never reaches a log or the DB.
+pub struct TokenSecret {
+    kind: TokenKind,
+    full: String,
+}
+
+impl TokenSecret {
+    /// A fresh token from the OS CSPRNG.
+    ///
+    /// # Panics
+    /// If the operating system cannot provide randomness, which on supported
+    /// platforms only happens before the kernel's pool is seeded at boot. Use
+    /// [`TokenSecret::try_generate`] to handle it instead.
+    pub fn generate(kind: TokenKind) -> Self {
+        Self::try_generate(kind).expect("the OS random number generator failed")
+    }
+
+    pub fn try_generate(kind: TokenKind) -> Result<Self, getrandom::Error> {
+        let mut body = [0u8; BODY_LEN];
+        fill_base62(&mut body, getrandom::fill)?;
+        Ok(Self::assemble(kind, &body))
+    }
+
+    fn assemble(kind: TokenKind, body: &[u8; BODY_LEN]) -> Self {
+        let mut full = String::with_capacity(TOKEN_LEN);
+        full.push_str(kind.prefix());
+        // Both pieces are base62 ASCII, so the byte-to-char conversion is exact.
+        full.extend(body.iter().map(|&b| char::from(b)));
+        full.extend(checksum_bytes(body).iter().map(|&b| char::from(b)));
+        TokenSecret { kind, full }
+    }
+
+    /// Checks prefix, length, alphabet and checksum, in that order, without I/O.
+    /// Nothing is allocated unless every check passes. Surrounding whitespace is
+    /// an error here: trimming header values is the extractor's job.
+    pub fn parse(s: &str) -> Result<Self, TokenFormatError> {
+        let kind = TokenKind::from_prefix(s).ok_or(TokenFormatError::Prefix)?;
+        if s.len() != TOKEN_LEN {
+            return Err(TokenFormatError::Length);
+        }
+        let rest = &s.as_bytes()[PREFIX_LEN..];
+        if !rest.iter().all(|&b| is_base62(b)) {
+            return Err(TokenFormatError::Alphabet);
+        }
+        let (body, sum) = rest.split_at(BODY_LEN);
+        // The checksum is public information derived from the presented string,
+        // so an ordinary comparison leaks nothing.
+        if checksum_bytes(body) != sum {
+            return Err(TokenFormatError::Checksum);
+        }
+        Ok(TokenSecret { kind, full: s.to_owned() })
+    }
+
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// The whole secret, prefix included. Show it once, hash it, and drop it.
+    pub fn expose_secret(&self) -> &str {
+        &self.full
+    }
+
+    /// What tables and audit events show: prefix + first 4 + `…` + last 4.
+    pub fn preview(&self) -> String {
+        let tail = &self.full[PREFIX_LEN..];
+        let mut out = String::with_capacity(PREFIX_LEN + 8 + '…'.len_utf8());
+        out.push_str(self.kind.prefix());
+        out.push_str(&tail[..4]);
+        out.push('…');
+        out.push_str(&tail[tail.len() - 4..]);
+        out
+    }
+
+    /// The keyed hash stored in (and looked up from) the database.
+    pub fn hash(&self, key: &InstanceKey) -> TokenHash {
+        // Plain HMAC over the whole string, as API.md specifies, rather than
+        // `InstanceKey::mac`'s length-framed parts: there is only one part.
+        let key_bytes = key.to_bytes();
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key_bytes).expect("HMAC-SHA-256 accepts any key length");
+        mac.update(self.full.as_bytes());
+        TokenHash(mac.finalize().into_bytes().into())
+    }
+}
+
+impl fmt::Debug for TokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenSecret({})", self.preview())
+    }
+}
+
+/// Whether `s` has the shape of a token (prefix, length, alphabet), without
+/// checking the checksum. Meant for redacting text that may contain one.
+pub fn looks_like_token(s: &str) -> bool {
+    TokenKind::from_prefix(s).is_some()
+        && s.len() == TOKEN_LEN
+        && s.as_bytes()[PREFIX_LEN..].iter().all(|&b| is_base62(b))
+}
+
+/// The six base62 checksum characters for a 32-character body: CRC-32 (IEEE,
+/// zlib's `crc32`) of its ASCII bytes, most significant digit first, zero-padded.
+pub fn checksum(body32: &str) -> [u8; CHECKSUM_LEN] {
+    checksum_bytes(body32.as_bytes())
+}
+
+fn checksum_bytes(body: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut n = crc32fast::hash(body);
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62_ALPHABET[(n % 62) as usize];
+        n /= 62;
+    }
+    out
+}
+
+fn is_base62(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+/// 248 = 4 × 62: bytes below it map onto the alphabet exactly four times each,
+/// bytes from 248 up are thrown away, so every character is equally likely.
+const REJECT_FROM: u8 = 248;
+
+/// Fills `out` with uniformly distributed base62 characters drawn from `random`.
+fn fill_base62<E>(out: &mut [u8], mut random: impl FnMut(&mut [u8]) -> Result<(), E>) -> Result<(), E> {
+    // 64 bytes give 32 accepted ones with overwhelming probability (each byte
+    // is rejected with p = 8/256), so the loop almost always runs once.
+    let mut pool = [0u8; 64];
+    let mut filled = 0;
+    while filled < out.len() {
+        random(&mut pool)?;
+        for &b in pool.iter().filter(|&&b| b < REJECT_FROM) {
+            if filled == out.len() {
+                break;
+            }
+            out[filled] = BASE62_ALPHABET[usize::from(b % 62)];
+            filled += 1;
+        }
+    }
+    Ok(())
+}
+
+/// HMAC-SHA-256 of a token under the instance key: what the `tokens` table
+/// stores and indexes. Equality is constant time, so comparing a presented
+/// token's hash with a stored one reveals nothing through timing.
+#[derive(Clone, Copy, Eq)]
+pub struct TokenHash([u8; 32]);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a token hash must be exactly 32 bytes, found {found}")]
+pub struct TokenHashError {
+    pub found: usize,
+}
+
+impl TokenHash {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// For reading the stored hash back from the database.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, TokenHashError> {
+        <[u8; 32]>::try_from(bytes).map(TokenHash).map_err(|_| TokenHashError { found: bytes.len() })
+    }
+}
+
+impl PartialEq for TokenHash {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+// Written by hand next to the hand-written `PartialEq`; it hashes the same
+// bytes that `eq` compares, so the two agree.
+impl Hash for TokenHash {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    // A keyed hash reveals nothing about the secret; eight hex digits are
+    // enough to correlate log lines without filling them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenHash(")?;
+        for b in &self.0[..4] {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str("…)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid(kind: TokenKind) -> String {
+        TokenSecret::generate(kind).expose_secret().to_owned()
+    }
+
+    #[test]
+    fn checksum_matches_zlib_crc32() {
+        // Expected values from Python: zlib.crc32(b"0123456789ABCDEFGHIJabcdefghijKL")
+        // = 1046710990, which is "18ptLK" in base62 (0-9A-Za-z, most significant
+        // digit first). The second body's CRC, 323881050, is below 62^5, so it
+        // also checks the left-padding with '0'.
+        assert_eq!(&checksum("0123456789ABCDEFGHIJabcdefghijKL"), b"18ptLK");
+        assert_eq!(&checksum("ProctorChecksumVectorPadding0002"), b"0LuyFu");
+        let token = "prc_pat_0123456789ABCDEFGHIJabcdefghijKL18ptLK";
+        assert_eq!(TokenSecret::parse(token).map(|t| t.kind()), Ok(TokenKind::Pat));
+    }
+
+    #[test]
+    fn generate_then_parse_round_trips() {
+        for kind in TokenKind::ALL {
+            for _ in 0..1000 {
+                let s = valid(kind);
+                assert_eq!(s.len(), TOKEN_LEN);
+                assert!(s.starts_with(kind.prefix()));
+                assert!(looks_like_token(&s));
+                let parsed = TokenSecret::parse(&s).expect("a generated token parses");
+                assert_eq!(parsed.kind(), kind);
+                assert_eq!(parsed.expose_secret(), s);
+            }
+        }
+    }
+
+    #[test]
+    fn every_single_character_mutation_is_rejected() {
+        // CRC-32 catches every single-byte change of the body, and base62 of the
+        // checksum is injective, so this holds for every token, not by chance.
+        let replacements: Vec<char> =
+            BASE62_ALPHABET.iter().map(|&b| char::from(b)).chain(['_', '-', ' ', '…', 'é']).collect();
+        for kind in TokenKind::ALL {
+            let s = valid(kind);
+            for (i, original) in s.char_indices() {
+                for &r in replacements.iter().filter(|&&r| r != original) {
+                    let mut m = s.clone();
+                    m.replace_range(i..i + 1, r.encode_utf8(&mut [0; 4]));
+                    assert!(TokenSecret::parse(&m).is_err(), "accepted {i}:{r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_shapes_are_rejected_with_the_right_reason() {
+        let s = valid(TokenKind::Key);
+        let body = &s[PREFIX_LEN..];
+        use TokenFormatError::*;
+        let cases: Vec<(String, TokenFormatError)> = vec![
+            (String::new(), Prefix),
+            ("prc_".into(), Prefix),
+            (format!("prc_xyz_{body}"), Prefix),
+            (format!("PRC_KEY_{body}"), Prefix),
+            (format!("ghp_{body}"), Prefix),
+            (format!(" {s}"), Prefix),
+            (format!("{s} "), Length),
+            (format!("{s}\n"), Length),
+            (s[..TOKEN_LEN - 1].to_owned(), Length),
+            (format!("{s}0"), Length),
+            ("prc_key_".into(), Length),
+            (format!("prc_key_{}", &body[..31]), Length),
+            (format!("prc_key_{}-{}", &body[..10], &body[11..]), Alphabet),
+            (format!("prc_key_{}é{}", &body[..10], &body[12..]), Alphabet),
+        ];
+        for (input, reason) in cases {
+            assert_eq!(TokenSecret::parse(&input).err(), Some(reason), "{input:?}");
+        }
+        // Swapping the prefix keeps the shape but not the token: still valid,
+        // because the checksum covers the body only (API.md fixes that).
+        let swapped = format!("prc_pat_{body}");
+        assert_eq!(TokenSecret::parse(&swapped).map(|t| t.kind()), Ok(TokenKind::Pat));
+    }
+
+    #[test]
+    fn preview_and_debug_never_show_the_secret() {
+        let t = TokenSecret::parse("prc_pat_0123456789ABCDEFGHIJabcdefghijKL18ptLK").expect("fixture is valid");
+        assert_eq!(t.preview(), "prc_pat_0123…ptLK");
+        assert_eq!(format!("{t:?}"), "TokenSecret(prc_pat_0123…ptLK)");
+        for kind in TokenKind::ALL {
+            let t = TokenSecret::generate(kind);
+            let debug = format!("{t:?} {:#?}", t);
+            assert!(!debug.contains(&t.expose_secret()[PREFIX_LEN..]));
+            assert!(!debug.contains(&t.expose_secret()[PREFIX_LEN + 4..PREFIX_LEN + 34]));
+            assert_eq!(t.preview().chars().count(), PREFIX_LEN + 9);
+        }
+    }
+
+    #[test]
+    fn hash_is_keyed_and_deterministic() {
+        let t = TokenSecret::generate(TokenKind::Pat);
+        let (k1, k2) = (InstanceKey::generate(), InstanceKey::generate());
+        assert_eq!(t.hash(&k1), t.hash(&k1));
+        assert_ne!(t.hash(&k1), t.hash(&k2));
+        assert_ne!(t.hash(&k1), TokenSecret::generate(TokenKind::Pat).hash(&k1));
+        let h = t.hash(&k1);
+        assert_eq!(TokenHash::from_slice(h.as_bytes()), Ok(h));
+        assert_eq!(TokenHash::from_slice(&[0; 31]), Err(TokenHashError { found: 31 }));
+        // Pin that the whole string, prefix included, is what gets hashed.
+        let key = InstanceKey::from_bytes(&[7; 32]).expect("32 bytes");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&[7; 32]).expect("any length");
+        mac.update(t.expose_secret().as_bytes());
+        assert_eq!(t.hash(&key).as_bytes()[..], mac.finalize().into_bytes()[..]);
+    }
+
+    #[test]
+    fn sampling_rejects_high_bytes_and_maps_the_rest_evenly() {
+        // Feed every byte value once: 248 are kept, each character exactly 4 times.
+        let mut next = 0u16;
+        let mut out = [0u8; 248];
+        let source = |buf: &mut [u8]| -> Result<(), ()> {
+            for b in buf.iter_mut() {
+                *b = (next % 256) as u8;
+                next += 1;
+            }
+            Ok(())
+        };
+        fill_base62(&mut out, source).expect("infallible source");
+        let mut counts = [0u32; 62];
+        for b in out {
+            let i = BASE62_ALPHABET.iter().position(|&a| a == b).expect("in alphabet");
+            counts[i] += 1;
+        }
+        assert!(counts.iter().all(|&c| c == 4), "{counts:?}");
+    }
+
+    #[test]
+    fn generated_characters_look_uniform() {
+        let mut counts = [0f64; 62];
+        let tokens = 4000;
+        for _ in 0..tokens {
+            let t = TokenSecret::generate(TokenKind::Key);
+            for &b in &t.expose_secret().as_bytes()[PREFIX_LEN..PREFIX_LEN + BODY_LEN] {
+                let i = BASE62_ALPHABET.iter().position(|&a| a == b).expect("in alphabet");
+                counts[i] += 1.0;
+            }
+        }
+        // Chi-square with 61 degrees of freedom: mean 61, sd ~11. Exceeding 130
+        // has p < 1e-6 for a fair source, so this fails only on a real bias.
+        let expected = (tokens * BODY_LEN) as f64 / 62.0;
+        let chi2: f64 = counts.iter().map(|c| (c - expected).powi(2) / expected).sum();
+        assert!(chi2 < 130.0, "chi-square {chi2}");
+    }
+
+    #[test]
+    fn kind_strings_round_trip() {
+        for kind in TokenKind::ALL {
+            assert_eq!(kind.as_str().parse::<TokenKind>(), Ok(kind));
+            assert_eq!(kind.prefix(), format!("prc_{kind}_"));
+        }
+        assert_eq!("PAT".parse::<TokenKind>(), Err(UnknownTokenKind));
+        assert_eq!(serde_json::to_string(&TokenKind::Key).ok().as_deref(), Some("\"key\""));
+    }
+}

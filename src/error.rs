@@ -1,0 +1,212 @@
+//! One error type for every failure. [`AppError`] renders as the API's JSON
+//! `{"error", "message"}`; [`PageError`] wraps it for the web UI and renders
+//! an HTML page (or the redirect to `/login`). Causes of internal errors go
+//! to the log, never to the client.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+use serde::Serialize;
+
+use crate::domain::permission::Permission;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A client mistake with a specific status and error code (400, 404, 409, 413, 415, 422).
+    #[error("{message}")]
+    Client { status: StatusCode, code: &'static str, message: String },
+    /// No valid credentials (API). `token_presented` decides the `WWW-Authenticate` error attribute.
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: &'static str, token_presented: bool },
+    #[error("API key missing required permission: {0}")]
+    MissingPermission(Permission),
+    /// The signed-in person may not use this page or action (UI).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Too many requests; try again in {retry_after} seconds.")]
+    RateLimited { retry_after: u64 },
+    /// A page that needs a session was requested without one.
+    #[error("login required")]
+    LoginRequired,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Client { status: StatusCode::BAD_REQUEST, code, message: message.into() }
+    }
+    pub fn validation(message: impl Into<String>) -> AppError {
+        AppError::bad_request("invalid_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> AppError {
+        AppError::Client { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
+    }
+    pub fn project_not_found() -> AppError {
+        AppError::Client {
+            status: StatusCode::NOT_FOUND,
+            code: "project_not_found",
+            message: "Project not found.".into(),
+        }
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Client { status: StatusCode::CONFLICT, code, message: message.into() }
+    }
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Client { status: StatusCode::UNPROCESSABLE_ENTITY, code, message: message.into() }
+    }
+    pub fn internal(cause: impl std::fmt::Display) -> AppError {
+        AppError::Internal(cause.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Client { status, .. } => *status,
+            AppError::Unauthenticated { .. } | AppError::LoginRequired => StatusCode::UNAUTHORIZED,
+            AppError::MissingPermission(_) | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Client { code, .. } | AppError::Unauthenticated { code, .. } => code,
+            AppError::MissingPermission(_) => "missing_permission",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::LoginRequired => "credentials_required",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The sentence shown to the client; internal causes stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::Internal(_) => "Internal server error; the cause has been logged.".into(),
+            other => other.to_string(),
+        }
+    }
+
+    fn log_if_internal(&self) {
+        if let AppError::Internal(cause) = self {
+            log::error!("internal error: {cause}");
+        }
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(err: rusqlite::Error) -> Self {
+        AppError::Internal(format!("database: {err}"))
+    }
+}
+
+impl From<r2d2::Error> for AppError {
+    fn from(err: r2d2::Error) -> Self {
+        AppError::Internal(format!("connection pool: {err}"))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(err: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(format!("blocking task: {err}"))
+    }
+}
+
+impl From<std::io::Error> for AppError {
+    fn from(err: std::io::Error) -> Self {
+        AppError::Internal(format!("i/o: {err}"))
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.log_if_internal();
+        let mut response = HttpResponse::build(self.status());
+        match self {
+            AppError::Unauthenticated { token_presented, .. } => {
+                let value = if *token_presented {
+                    r#"Bearer realm="proctor", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="proctor""#
+                };
+                response.insert_header((header::WWW_AUTHENTICATE, value));
+            }
+            AppError::MissingPermission(permission) => {
+                let value = format!(r#"Bearer realm="proctor", error="insufficient_scope", scope="{permission}""#);
+                response.insert_header((header::WWW_AUTHENTICATE, value));
+            }
+            AppError::RateLimited { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            _ => {}
+        }
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        response.json(ErrorBody { error: self.code(), message: self.public_message() })
+    }
+}
+
+/// An [`AppError`] met while serving a web page.
+#[derive(Debug)]
+pub struct PageError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for PageError {
+    fn from(err: E) -> Self {
+        PageError(err.into())
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: String,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.0.log_if_internal();
+        if let AppError::LoginRequired = self.0 {
+            return HttpResponse::SeeOther().insert_header((header::LOCATION, "/login")).finish();
+        }
+        let status = self.0.status();
+        let title = match status {
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "That did not work",
+        };
+        let page = ErrorPage { status: status.as_u16(), title, message: self.0.public_message() };
+        let body = page.render().unwrap_or_else(|_| page.message.clone());
+        let mut response = HttpResponse::build(status);
+        if let AppError::RateLimited { retry_after } = self.0 {
+            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
+        response.content_type("text/html; charset=utf-8").body(body)
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+pub type PageResult<T> = Result<T, PageError>;

@@ -1,0 +1,14 @@
+//! Proctor: a self-hosted test-results server. The binary (`main.rs`) only
+//! parses the command line; everything lives here so tests and benchmarks
+//! can use it.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod ops;
+pub mod routes;
+pub mod views;

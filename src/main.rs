@@ -1,0 +1,16 @@
+//! The `proctor` binary: parse the command line, start logging, dispatch.
+
+use clap::Parser;
+use proctor::cli::{self, Cli};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match cli::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Users and service accounts: create, rename, change role, (de)activate,
+//! reset a password.
+
+use rusqlite::Transaction;
+use serde_json::json;
+
+use super::ensure_within;
+use crate::db::accounts::{self, Account, AccountKind, NewAccount};
+use crate::db::{audit, roles};
+use crate::domain::audit::{AuditContext, Target};
+use crate::domain::names::{DisplayName, Email};
+use crate::domain::permission::PermissionSet;
+use crate::error::AppError;
+
+fn target(a: &Account) -> Target {
+    let name = a.email.clone().unwrap_or_else(|| a.name.clone());
+    Target::new(a.kind.as_str(), a.id.clone(), name)
+}
+
+/// The permissions of `role`, or 422 when no such role exists.
+fn role_permissions(tx: &Transaction, role: &str) -> Result<PermissionSet, AppError> {
+    roles::permissions(tx, role)?
+        .ok_or_else(|| AppError::unprocessable("unknown_role", format!("There is no role named {role:?}.")))
+}
+
+/// Who acts, and what they may grant (`None`: the offline CLI, which may grant anything).
+pub struct Granter<'a> {
+    pub ctx: &'a AuditContext,
+    pub permissions: Option<PermissionSet>,
+}
+
+impl Granter<'_> {
+    fn check_role(&self, tx: &Transaction, role: &str) -> Result<(), AppError> {
+        let granted = role_permissions(tx, role)?;
+        match self.permissions {
+            Some(held) => ensure_within(granted, held),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn create_user(
+    tx: &Transaction,
+    by: &Granter,
+    email: &Email,
+    name: &DisplayName,
+    role: &str,
+    password_hash: &str,
+) -> Result<Account, AppError> {
+    by.check_role(tx, role)?;
+    let account = accounts::insert(
+        tx,
+        &NewAccount {
+            kind: AccountKind::User,
+            email: Some(email.as_str()),
+            name: name.as_str(),
+            role,
+            password_hash: Some(password_hash),
+        },
+    )?;
+    audit::record(tx, by.ctx, "user.created", Some(&target(&account)), json!({"role": role, "name": name.as_str()}))?;
+    Ok(account)
+}
+
+pub fn create_service_account(
+    tx: &Transaction,
+    by: &Granter,
+    name: &DisplayName,
+    role: &str,
+) -> Result<Account, AppError> {
+    by.check_role(tx, role)?;
+    let account = accounts::insert(
+        tx,
+        &NewAccount { kind: AccountKind::ServiceAccount, email: None, name: name.as_str(), role, password_hash: None },
+    )?;
+    audit::record(tx, by.ctx, "service_account.created", Some(&target(&account)), json!({"role": role}))?;
+    Ok(account)
+}
+
+/// The changes a PATCH or a form may ask for; `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct AccountChanges {
+    pub name: Option<DisplayName>,
+    pub role: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// Applies changes to an account of `kind`; each change is audited.
+pub fn update(
+    tx: &Transaction,
+    by: &Granter,
+    actor_account: Option<&str>,
+    id: &str,
+    kind: AccountKind,
+    changes: AccountChanges,
+) -> Result<Account, AppError> {
+    let before = accounts::get_kind(tx, id, kind)?;
+    let noun = kind.as_str();
+    if let Some(name) = &changes.name {
+        if name.as_str() != before.name {
+            accounts::set_name(tx, id, name.as_str())?;
+            audit::record(
+                tx,
+                by.ctx,
+                &format!("{noun}.updated"),
+                Some(&target(&before)),
+                json!({"name": name.as_str()}),
+            )?;
+        }
+    }
+    if let Some(role) = &changes.role {
+        if *role != before.role {
+            by.check_role(tx, role)?;
+            // Holding a role is granting it to oneself: demoting someone who holds
+            // more than you would be fine, but taking away what you lack is not yours to do.
+            if let Some(held) = by.permissions {
+                ensure_within(role_permissions(tx, &before.role)?, held)?;
+            }
+            if kind == AccountKind::User
+                && before.active
+                && !role_permissions(tx, role)?.contains(crate::domain::permission::Permission::UsersAdmin)
+            {
+                accounts::ensure_another_user_admin(tx, id)?;
+            }
+            accounts::set_role(tx, id, role)?;
+            let action = if kind == AccountKind::User { "user.role_changed" } else { "service_account.role_changed" };
+            audit::record(tx, by.ctx, action, Some(&target(&before)), json!({"from": before.role, "to": role}))?;
+        }
+    }
+    if let Some(active) = changes.active {
+        if active != before.active {
+            if !active {
+                if actor_account == Some(id) {
+                    return Err(AppError::conflict(
+                        "cannot_deactivate_self",
+                        "You cannot deactivate your own account.",
+                    ));
+                }
+                if kind == AccountKind::User {
+                    accounts::ensure_another_user_admin(tx, id)?;
+                }
+            }
+            accounts::set_active(tx, id, active)?;
+            let action = format!("{noun}.{}", if active { "reactivated" } else { "deactivated" });
+            audit::record(tx, by.ctx, &action, Some(&target(&before)), json!({}))?;
+        }
+    }
+    accounts::get_kind(tx, id, kind)
+}
+
+/// Sets a new password (already hashed) and ends the user's sessions.
+pub fn reset_password(tx: &Transaction, by: &Granter, id: &str, password_hash: &str) -> Result<(), AppError> {
+    let account = accounts::get_kind(tx, id, AccountKind::User)?;
+    accounts::set_password_hash(tx, id, password_hash)?;
+    crate::db::sessions::delete_for_account(tx, id)?;
+    audit::record(tx, by.ctx, "user.password_reset", Some(&target(&account)), json!({}))?;
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! Projects: create, edit, delete.
+
+use rusqlite::Transaction;
+use serde_json::json;
+
+use crate::db::{audit, projects, projects::Project};
+use crate::domain::audit::{AuditContext, Target};
+use crate::domain::names::{DisplayName, ProjectSlug};
+use crate::error::AppError;
+
+fn target(p: &Project) -> Target {
+    Target::new("project", p.slug.clone(), p.name.clone())
+}
+
+pub fn create(
+    tx: &Transaction,
+    ctx: &AuditContext,
+    slug: &ProjectSlug,
+    name: &DisplayName,
+    default_branch: &str,
+) -> Result<Project, AppError> {
+    let project = projects::insert(tx, slug.as_str(), name.as_str(), default_branch)?;
+    audit::record(tx, ctx, "project.created", Some(&target(&project)), json!({"default_branch": default_branch}))?;
+    Ok(project)
+}
+
+pub fn update(
+    tx: &Transaction,
+    ctx: &AuditContext,
+    slug: &str,
+    name: Option<&DisplayName>,
+    default_branch: Option<&str>,
+) -> Result<Project, AppError> {
+    let before = projects::require(tx, slug)?;
+    let name = name.map_or(before.name.as_str(), DisplayName::as_str);
+    let branch = default_branch.unwrap_or(&before.default_branch);
+    if name == before.name && branch == before.default_branch {
+        return Ok(before);
+    }
+    projects::update(tx, before.id, name, branch)?;
+    audit::record(tx, ctx, "project.updated", Some(&target(&before)), json!({"name": name, "default_branch": branch}))?;
+    projects::require(tx, slug)
+}
+
+pub fn delete(tx: &Transaction, ctx: &AuditContext, slug: &str) -> Result<(), AppError> {
+    let project = projects::require(tx, slug)?;
+    projects::delete(tx, project.id)?;
+    audit::record(tx, ctx, "project.deleted", Some(&target(&project)), json!({}))
+}

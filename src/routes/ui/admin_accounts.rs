@@ -1,0 +1,283 @@
+//! Settings → Users and Service accounts (`users:admin`): create, change
+//! role, deactivate/reactivate, reset a password.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::{html, see_other, Notice};
+use crate::app::AppState;
+use crate::auth::client::ClientInfo;
+use crate::auth::session::SessionUser;
+use crate::db::{self, accounts::AccountKind};
+use crate::domain::names::{DisplayName, Email};
+use crate::domain::password;
+use crate::domain::permission::Permission;
+use crate::error::{AppError, PageResult};
+use crate::ops::accounts::{AccountChanges, Granter};
+use crate::views::{AccountRow, Layout, ServiceAccountsPage, UsersPage, When};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/settings/admin/users", web::get().to(users))
+        .route("/settings/admin/users", web::post().to(create_user))
+        .route("/settings/admin/users/{id}", web::post().to(update_user))
+        .route("/settings/admin/users/{id}/password", web::post().to(reset_password))
+        .route("/settings/admin/service-accounts", web::get().to(service_accounts))
+        .route("/settings/admin/service-accounts", web::post().to(create_service_account))
+        .route("/settings/admin/service-accounts/{id}", web::post().to(update_service_account));
+}
+
+fn rows(accounts: Vec<db::accounts::Account>, me: &str) -> Vec<AccountRow> {
+    accounts
+        .into_iter()
+        .map(|a| AccountRow { created: When::at(a.created_at), is_self: a.id == me, account: a })
+        .collect()
+}
+
+async fn load(state: &AppState, kind: AccountKind) -> Result<(Vec<db::accounts::Account>, Vec<String>), AppError> {
+    state
+        .db
+        .read(move |c| {
+            let accounts = db::accounts::list(c, kind)?;
+            let roles = db::roles::list(c)?.into_iter().map(|r| r.name).collect();
+            Ok((accounts, roles))
+        })
+        .await
+}
+
+async fn users_page(
+    state: &AppState,
+    user: &SessionUser,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<UsersPage, AppError> {
+    let (accounts, roles) = load(state, AccountKind::User).await?;
+    Ok(UsersPage {
+        layout: Layout::new(user, "Users", "users").with_notice(notice).with_error(error),
+        users: rows(accounts, &user.account.id),
+        roles,
+    })
+}
+
+async fn service_accounts_page(
+    state: &AppState,
+    user: &SessionUser,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<ServiceAccountsPage, AppError> {
+    let (accounts, roles) = load(state, AccountKind::ServiceAccount).await?;
+    Ok(ServiceAccountsPage {
+        layout: Layout::new(user, "Service accounts", "service-accounts").with_notice(notice).with_error(error),
+        accounts: rows(accounts, &user.account.id),
+        roles,
+    })
+}
+
+async fn users(state: web::Data<AppState>, user: SessionUser, notice: web::Query<Notice>) -> PageResult<UsersPage> {
+    user.principal.require(Permission::UsersAdmin)?;
+    Ok(users_page(&state, &user, notice.text(), None).await?)
+}
+
+async fn service_accounts(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    notice: web::Query<Notice>,
+) -> PageResult<ServiceAccountsPage> {
+    user.principal.require(Permission::UsersAdmin)?;
+    Ok(service_accounts_page(&state, &user, notice.text(), None).await?)
+}
+
+/// Client errors re-render the page with the message; others propagate.
+async fn or_rerender(
+    state: &AppState,
+    user: &SessionUser,
+    kind: AccountKind,
+    result: Result<&'static str, AppError>,
+) -> PageResult<HttpResponse> {
+    let base = match kind {
+        AccountKind::User => "/settings/admin/users",
+        AccountKind::ServiceAccount => "/settings/admin/service-accounts",
+    };
+    match result {
+        Ok(notice) => Ok(see_other(&format!("{base}?notice={notice}"))),
+        Err(e @ (AppError::Client { .. } | AppError::MissingPermission(_))) => {
+            let status = e.status();
+            let message = match &e {
+                AppError::MissingPermission(p) => format!("You cannot grant {p}: your own role does not include it."),
+                other => other.to_string(),
+            };
+            match kind {
+                AccountKind::User => {
+                    html(HttpResponse::build(status), &users_page(state, user, None, Some(message)).await?)
+                }
+                AccountKind::ServiceAccount => {
+                    html(HttpResponse::build(status), &service_accounts_page(state, user, None, Some(message)).await?)
+                }
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateUserForm {
+    csrf_token: String,
+    email: String,
+    name: String,
+    role: String,
+    password: String,
+}
+
+async fn create_user(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    form: web::Form<CreateUserForm>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::UsersAdmin)?;
+    user.verify_csrf(&state, &form.csrf_token)?;
+    let form = form.into_inner();
+    let result = async {
+        let email = Email::parse(&form.email).map_err(|e| AppError::validation(e.to_string()))?;
+        let name = DisplayName::parse(&form.name).map_err(|e| AppError::validation(e.to_string()))?;
+        password::check_rules(&form.password).map_err(|e| AppError::validation(e.to_string()))?;
+        let pw = form.password.clone();
+        let hash = web::block(move || password::hash(&pw)).await?;
+        let ctx = client.audit(user.principal.actor.clone());
+        let held = user.principal.permissions;
+        let role = form.role.clone();
+        state
+            .db
+            .write(move |tx| {
+                let by = Granter { ctx: &ctx, permissions: Some(held) };
+                crate::ops::accounts::create_user(tx, &by, &email, &name, &role, &hash)
+            })
+            .await?;
+        Ok("user_created")
+    }
+    .await;
+    or_rerender(&state, &user, AccountKind::User, result).await
+}
+
+#[derive(Deserialize)]
+struct CreateServiceAccountForm {
+    csrf_token: String,
+    name: String,
+    role: String,
+}
+
+async fn create_service_account(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    form: web::Form<CreateServiceAccountForm>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::UsersAdmin)?;
+    user.verify_csrf(&state, &form.csrf_token)?;
+    let form = form.into_inner();
+    let result = async {
+        let name = DisplayName::parse(&form.name).map_err(|e| AppError::validation(e.to_string()))?;
+        let ctx = client.audit(user.principal.actor.clone());
+        let held = user.principal.permissions;
+        state
+            .db
+            .write(move |tx| {
+                let by = Granter { ctx: &ctx, permissions: Some(held) };
+                crate::ops::accounts::create_service_account(tx, &by, &name, &form.role)
+            })
+            .await?;
+        Ok("sa_created")
+    }
+    .await;
+    or_rerender(&state, &user, AccountKind::ServiceAccount, result).await
+}
+
+/// One form per row action: `role` to change the role, `active` to (de)activate.
+#[derive(Deserialize)]
+struct UpdateForm {
+    csrf_token: String,
+    role: Option<String>,
+    active: Option<bool>,
+}
+
+async fn apply_update(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    id: String,
+    kind: AccountKind,
+    form: UpdateForm,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::UsersAdmin)?;
+    user.verify_csrf(&state, &form.csrf_token)?;
+    let ctx = client.audit(user.principal.actor.clone());
+    let held = user.principal.permissions;
+    let me = user.account.id.clone();
+    let changes = AccountChanges { name: None, role: form.role, active: form.active };
+    let result = state
+        .db
+        .write(move |tx| {
+            let by = Granter { ctx: &ctx, permissions: Some(held) };
+            crate::ops::accounts::update(tx, &by, Some(&me), &id, kind, changes)
+        })
+        .await
+        .map(|_| if kind == AccountKind::User { "user_updated" } else { "sa_updated" });
+    or_rerender(&state, &user, kind, result).await
+}
+
+async fn update_user(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    id: web::Path<String>,
+    form: web::Form<UpdateForm>,
+) -> PageResult<HttpResponse> {
+    apply_update(state, user, client, id.into_inner(), AccountKind::User, form.into_inner()).await
+}
+
+async fn update_service_account(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    id: web::Path<String>,
+    form: web::Form<UpdateForm>,
+) -> PageResult<HttpResponse> {
+    apply_update(state, user, client, id.into_inner(), AccountKind::ServiceAccount, form.into_inner()).await
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf_token: String,
+    password: String,
+}
+
+async fn reset_password(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    id: web::Path<String>,
+    form: web::Form<PasswordForm>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::UsersAdmin)?;
+    user.verify_csrf(&state, &form.csrf_token)?;
+    let form = form.into_inner();
+    let id = id.into_inner();
+    let result = async {
+        password::check_rules(&form.password).map_err(|e| AppError::validation(e.to_string()))?;
+        let hash = web::block(move || password::hash(&form.password)).await?;
+        let ctx = client.audit(user.principal.actor.clone());
+        let held = user.principal.permissions;
+        state
+            .db
+            .write(move |tx| {
+                let target = db::accounts::get_kind(tx, &id, AccountKind::User)?;
+                // Taking over an account is holding its role.
+                crate::ops::ensure_within(db::roles::permissions(tx, &target.role)?.unwrap_or_default(), held)?;
+                let by = Granter { ctx: &ctx, permissions: Some(held) };
+                crate::ops::accounts::reset_password(tx, &by, &id, &hash)
+            })
+            .await?;
+        Ok("password_reset")
+    }
+    .await;
+    or_rerender(&state, &user, AccountKind::User, result).await
+}

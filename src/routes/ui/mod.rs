@@ -1,0 +1,69 @@
+//! The web UI: server-rendered pages behind a session cookie. Every handler
+//! extracts the session, checks one permission through [`Principal`], calls
+//! one operation, and renders or redirects (POST/redirect/GET).
+//!
+//! [`Principal`]: crate::auth::Principal
+
+mod admin_accounts;
+mod admin_roles;
+mod audit;
+mod auth;
+mod projects;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    auth::configure(cfg);
+    projects::configure(cfg);
+    admin_accounts::configure(cfg);
+    admin_roles::configure(cfg);
+    audit::configure(cfg);
+}
+
+/// 303 to `location` (after a successful POST).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}
+
+/// `?notice=...` after a redirect: a short confirmation shown once.
+#[derive(Debug, Default, Deserialize)]
+pub struct Notice {
+    pub notice: Option<String>,
+}
+
+impl Notice {
+    /// Only known codes are shown, so a crafted link cannot put words on the page.
+    pub fn text(&self) -> Option<&'static str> {
+        Some(match self.notice.as_deref()? {
+            "project_created" => "Project created.",
+            "project_updated" => "Project saved.",
+            "project_deleted" => "Project deleted.",
+            "user_created" => "User created.",
+            "user_updated" => "User updated.",
+            "password_reset" => "Password reset; their sessions have ended.",
+            "sa_created" => "Service account created.",
+            "sa_updated" => "Service account updated.",
+            "role_created" => "Role created.",
+            "role_updated" => "Role saved; it applies from the next request.",
+            "role_deleted" => "Role deleted.",
+            _ => return None,
+        })
+    }
+}
+
+/// Every POST form carries this field.
+#[derive(Debug, Deserialize)]
+pub struct CsrfOnly {
+    pub csrf_token: String,
+}
+
+/// Renders `page` as the body of `builder`'s response.
+pub fn html(
+    mut builder: actix_web::HttpResponseBuilder,
+    page: &impl askama::Template,
+) -> crate::error::PageResult<HttpResponse> {
+    let body = page.render().map_err(crate::error::AppError::internal)?;
+    Ok(builder.content_type("text/html; charset=utf-8").body(body))
+}

@@ -1,0 +1,170 @@
+//! `/projects`, a project's page and its settings (rename, default branch, delete).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::{html, see_other, CsrfOnly, Notice};
+use crate::app::AppState;
+use crate::auth::client::ClientInfo;
+use crate::auth::session::SessionUser;
+use crate::db;
+use crate::domain::names::{parse_branch, DisplayName, ProjectSlug};
+use crate::domain::permission::Permission;
+use crate::error::{AppError, PageResult};
+use crate::views::{Layout, ProjectPage, ProjectRow, ProjectSettingsPage, ProjectsPage, When};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/projects", web::get().to(list))
+        .route("/projects", web::post().to(create))
+        .route("/projects/{slug}", web::get().to(show))
+        .route("/projects/{slug}/settings", web::get().to(settings))
+        .route("/projects/{slug}/settings", web::post().to(update))
+        .route("/projects/{slug}/delete", web::post().to(delete));
+}
+
+async fn projects_page(
+    state: &AppState,
+    user: &SessionUser,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    form: (String, String),
+) -> Result<ProjectsPage, AppError> {
+    let projects = state.db.read(|c| db::projects::list(c, None, u32::MAX)).await?;
+    Ok(ProjectsPage {
+        layout: Layout::new(user, "Projects", "projects").with_notice(notice).with_error(error),
+        projects: projects.into_iter().map(|p| ProjectRow { created: When::at(p.created_at), project: p }).collect(),
+        can_manage: user.principal.may(Permission::ProjectsManage),
+        form_slug: form.0,
+        form_name: form.1,
+    })
+}
+
+async fn list(state: web::Data<AppState>, user: SessionUser, notice: web::Query<Notice>) -> PageResult<ProjectsPage> {
+    user.principal.require(Permission::ProjectsRead)?;
+    Ok(projects_page(&state, &user, notice.text(), None, Default::default()).await?)
+}
+
+#[derive(Deserialize)]
+struct CreateForm {
+    csrf_token: String,
+    slug: String,
+    name: String,
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    form: web::Form<CreateForm>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::ProjectsManage)?;
+    user.verify_csrf(&state, &form.csrf_token)?;
+    let form = form.into_inner();
+    let parsed = ProjectSlug::parse(&form.slug).and_then(|s| Ok((s, DisplayName::parse(&form.name)?)));
+    let result = match parsed {
+        Ok((slug, name)) => {
+            let ctx = client.audit(user.principal.actor.clone());
+            state.db.write(move |tx| crate::ops::projects::create(tx, &ctx, &slug, &name, "main")).await
+        }
+        Err(e) => Err(AppError::validation(e.to_string())),
+    };
+    match result {
+        Ok(project) => Ok(see_other(&format!("/projects/{}?notice=project_created", project.slug))),
+        Err(AppError::Client { status, message, .. }) => {
+            let page = projects_page(&state, &user, None, Some(message), (form.slug, form.name)).await?;
+            html(HttpResponse::build(status), &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn load_project(state: &AppState, slug: String) -> Result<db::projects::Project, AppError> {
+    state.db.read(move |c| db::projects::require(c, &slug)).await
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    slug: web::Path<String>,
+    notice: web::Query<Notice>,
+) -> PageResult<ProjectPage> {
+    user.principal.require(Permission::ProjectsRead)?;
+    let project = load_project(&state, slug.into_inner()).await?;
+    Ok(ProjectPage {
+        layout: Layout::new(&user, project.name.clone(), "projects").with_notice(notice.text()),
+        can_manage: user.principal.may(Permission::ProjectsManage),
+        project,
+    })
+}
+
+async fn settings(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    slug: web::Path<String>,
+    notice: web::Query<Notice>,
+) -> PageResult<ProjectSettingsPage> {
+    user.principal.require(Permission::ProjectsManage)?;
+    let project = load_project(&state, slug.into_inner()).await?;
+    Ok(ProjectSettingsPage {
+        layout: Layout::new(&user, format!("{} settings", project.name), "projects").with_notice(notice.text()),
+        project,
+    })
+}
+
+#[derive(Deserialize)]
+struct UpdateForm {
+    csrf_token: String,
+    name: String,
+    default_branch: String,
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    slug: web::Path<String>,
+    form: web::Form<UpdateForm>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::ProjectsManage)?;
+    user.verify_csrf(&state, &form.csrf_token)?;
+    let slug = slug.into_inner();
+    let parsed = DisplayName::parse(&form.name)
+        .and_then(|n| Ok((n, parse_branch(&form.default_branch)?)))
+        .map_err(|e| AppError::validation(e.to_string()));
+    let ctx = client.audit(user.principal.actor.clone());
+    let target = slug.clone();
+    let result = match parsed {
+        Ok((name, branch)) => {
+            state.db.write(move |tx| crate::ops::projects::update(tx, &ctx, &target, Some(&name), Some(&branch))).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(p) => Ok(see_other(&format!("/projects/{}/settings?notice=project_updated", p.slug))),
+        Err(AppError::Client { status, message, .. }) if status != StatusCode::NOT_FOUND => {
+            let project = load_project(&state, slug).await?;
+            let page = ProjectSettingsPage {
+                layout: Layout::new(&user, format!("{} settings", project.name), "projects").with_error(Some(message)),
+                project,
+            };
+            html(HttpResponse::build(status), &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    slug: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::ProjectsManage)?;
+    user.verify_csrf(&state, &form.csrf_token)?;
+    let ctx = client.audit(user.principal.actor.clone());
+    let slug = slug.into_inner();
+    state.db.write(move |tx| crate::ops::projects::delete(tx, &ctx, &slug)).await?;
+    Ok(see_other("/projects?notice=project_deleted"))
+}

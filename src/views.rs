@@ -1,0 +1,227 @@
+//! Page templates: one `#[derive(Template, WebTemplate)]` struct per page,
+//! each with the shared [`Layout`]. Rows carry display-ready strings so the
+//! templates stay free of logic.
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use crate::auth::session::SessionUser;
+use crate::db::accounts::Account;
+use crate::db::projects::Project;
+use crate::domain::permission::{Permission, PermissionSet};
+use crate::domain::time::{relative, rfc3339_unix, unix_now};
+
+/// What the navigation shows: only what the session may use.
+#[derive(Debug, Clone)]
+pub struct Nav {
+    pub projects: bool,
+    pub tokens: bool,
+    pub users: bool,
+    pub admin_tokens: bool,
+    pub audit: bool,
+}
+
+impl Nav {
+    pub fn admin_any(&self) -> bool {
+        self.users || self.admin_tokens || self.audit
+    }
+}
+
+/// The frame of every signed-in page.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub title: String,
+    pub section: &'static str,
+    pub user_name: String,
+    pub user_email: String,
+    pub role: String,
+    pub csrf: String,
+    pub nav: Nav,
+    pub notice: Option<&'static str>,
+    pub error: Option<String>,
+}
+
+impl Layout {
+    pub fn new(user: &SessionUser, title: impl Into<String>, section: &'static str) -> Layout {
+        let p = &user.principal;
+        Layout {
+            title: title.into(),
+            section,
+            user_name: user.account.name.clone(),
+            user_email: user.account.email.clone().unwrap_or_default(),
+            role: user.account.role.clone(),
+            csrf: user.csrf.clone(),
+            nav: Nav {
+                projects: p.may(Permission::ProjectsRead),
+                tokens: p.may(Permission::TokensCreate),
+                users: p.may(Permission::UsersAdmin),
+                admin_tokens: p.may(Permission::TokensAdmin),
+                audit: p.may(Permission::AuditRead),
+            },
+            notice: None,
+            error: None,
+        }
+    }
+
+    pub fn with_notice(mut self, notice: Option<&'static str>) -> Layout {
+        self.notice = notice;
+        self
+    }
+
+    pub fn with_error(mut self, error: Option<String>) -> Layout {
+        self.error = error;
+        self
+    }
+}
+
+/// A time shown relative ("3 minutes ago") with the exact instant on hover.
+#[derive(Debug, Clone)]
+pub struct When {
+    pub relative: String,
+    pub exact: String,
+}
+
+impl When {
+    pub fn at(secs: i64) -> When {
+        When { relative: relative(secs, unix_now()), exact: rfc3339_unix(secs) }
+    }
+}
+
+/// One checkbox of a permission picker.
+#[derive(Debug, Clone)]
+pub struct PermissionChoice {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub checked: bool,
+    pub allowed: bool,
+}
+
+pub fn permission_choices(checked: PermissionSet, allowed: PermissionSet) -> Vec<PermissionChoice> {
+    Permission::ALL
+        .iter()
+        .map(|p| PermissionChoice {
+            name: p.as_str(),
+            description: p.description(),
+            checked: checked.contains(*p),
+            allowed: allowed.contains(*p),
+        })
+        .collect()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/setup.html")]
+pub struct SetupPage {
+    pub csrf: String,
+    pub error: Option<String>,
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/login.html")]
+pub struct LoginPage {
+    pub csrf: String,
+    pub error: Option<String>,
+    pub email: String,
+}
+
+pub struct ProjectRow {
+    pub project: Project,
+    pub created: When,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "projects/list.html")]
+pub struct ProjectsPage {
+    pub layout: Layout,
+    pub projects: Vec<ProjectRow>,
+    pub can_manage: bool,
+    pub form_slug: String,
+    pub form_name: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "projects/show.html")]
+pub struct ProjectPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub can_manage: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "projects/settings.html")]
+pub struct ProjectSettingsPage {
+    pub layout: Layout,
+    pub project: Project,
+}
+
+pub struct AccountRow {
+    pub account: Account,
+    pub created: When,
+    pub is_self: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/users.html")]
+pub struct UsersPage {
+    pub layout: Layout,
+    pub users: Vec<AccountRow>,
+    pub roles: Vec<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/service_accounts.html")]
+pub struct ServiceAccountsPage {
+    pub layout: Layout,
+    pub accounts: Vec<AccountRow>,
+    pub roles: Vec<String>,
+}
+
+pub struct RoleRow {
+    pub name: String,
+    pub builtin: bool,
+    pub permissions: Vec<&'static str>,
+    pub holders: i64,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/roles.html")]
+pub struct RolesPage {
+    pub layout: Layout,
+    pub roles: Vec<RoleRow>,
+    pub choices: Vec<PermissionChoice>,
+    pub form_name: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/role_edit.html")]
+pub struct RoleEditPage {
+    pub layout: Layout,
+    pub name: String,
+    pub choices: Vec<PermissionChoice>,
+    pub holders: i64,
+}
+
+pub struct AuditRow {
+    pub id: i64,
+    pub when: When,
+    pub actor: String,
+    pub actor_detail: String,
+    pub action: String,
+    pub target: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub details: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/audit.html")]
+pub struct AuditPage {
+    pub layout: Layout,
+    pub rows: Vec<AuditRow>,
+    pub actions: Vec<String>,
+    pub filter_action: String,
+    pub filter_actor: String,
+    pub next_page: Option<String>,
+    pub first_page: Option<String>,
+}

@@ -1,0 +1,26 @@
+// Conveniences only: every page works without this file.
+// - forms with data-confirm ask before submitting;
+// - buttons with data-copy copy the value of the element they name.
+document.addEventListener("submit", (event) => {
+  const message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) {
+    event.preventDefault();
+  }
+});
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest && event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.getElementById(button.getAttribute("data-copy"));
+  if (!source) return;
+  const text = source.value !== undefined ? source.value : source.textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (_) {
+    source.select && source.select();
+    document.execCommand && document.execCommand("copy");
+  }
+  const label = button.textContent;
+  button.textContent = "Copied";
+  setTimeout(() => { button.textContent = label; }, 1500);
+});
