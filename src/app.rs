@@ -11,7 +11,11 @@ use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpServer};
 
+use crate::auth::api::AuthFailureLog;
+use crate::auth::last_used::LastUsedBuffer;
+use crate::auth::rate_limit::RateLimiter;
 use crate::auth::throttle::LoginThrottle;
+use crate::auth::token_cache::TokenCache;
 use crate::config::Config;
 use crate::db::Db;
 use crate::domain::instance_key::{InstanceKey, KEY_LEN};
@@ -23,15 +27,42 @@ pub struct AppState {
     pub db: Db,
     pub key: InstanceKey,
     pub throttle: LoginThrottle,
+    pub tokens: TokenCache,
+    pub rate_limiter: RateLimiter,
+    pub last_used: LastUsedBuffer,
+    pub auth_failures: AuthFailureLog,
 }
 
 impl AppState {
     /// Opens (creating on first use) the data directory, its secret and database.
     pub fn open(config: Config) -> Result<AppState, AppError> {
         ensure_data_dir(&config.data_dir)?;
+        let db_path = config.db_path();
+        if db_path.exists() && !config.secret_key_path().exists() {
+            // A new key would silently invalidate every token: refuse instead.
+            return Err(AppError::internal(format!(
+                "{} exists but {} is missing; restore the instance secret from your backup (FILE.key)",
+                db_path.display(),
+                config.secret_key_path().display()
+            )));
+        }
         let key = load_or_create_key(&config.secret_key_path())?;
+        if !db_path.exists() {
+            // SQLite gives its -wal and -shm files the database file's mode.
+            OpenOptions::new().write(true).create_new(true).mode(0o600).open(&db_path)?;
+        }
         let db = Db::open(&config.db_path(), config.synchronous)?;
-        Ok(AppState { config, db, key, throttle: LoginThrottle::default() })
+        let tokens = TokenCache::open(&config.db_path())?;
+        Ok(AppState {
+            config,
+            db,
+            key,
+            throttle: LoginThrottle::default(),
+            tokens,
+            rate_limiter: RateLimiter::default(),
+            last_used: LastUsedBuffer::default(),
+            auth_failures: AuthFailureLog::default(),
+        })
     }
 }
 
@@ -105,17 +136,71 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
     log::info!("Proctor listening on {scheme}://{addr} (data in {})", state.config.data_dir.display());
     log::info!("Open {shown} in your browser");
     let housekeeping = actix_web::rt::spawn(housekeeping(state.clone()));
+    let flusher = actix_web::rt::spawn(flush_last_used_every(state.clone(), LAST_USED_FLUSH));
     let result = server.await;
     housekeeping.abort();
+    flusher.abort();
+    // In-flight requests are done: write what they recorded.
+    flush_last_used(&state).await;
     log::info!("Proctor stopped");
     result
 }
 
-/// Periodic chores: expired sessions now; more as features need them.
+/// "Last used" is promised within 5 seconds; flushing every 2 leaves margin.
+const LAST_USED_FLUSH: Duration = Duration::from_secs(2);
+
+async fn flush_last_used_every(state: web::Data<AppState>, every: Duration) {
+    let mut tick = actix_web::rt::time::interval(every);
+    loop {
+        tick.tick().await;
+        flush_last_used(&state).await;
+    }
+}
+
+/// Writes the buffered token uses in one transaction; on failure they go
+/// back into the buffer for the next attempt.
+pub async fn flush_last_used(state: &AppState) {
+    let updates = state.last_used.drain();
+    if updates.is_empty() {
+        return;
+    }
+    let batch = updates.clone();
+    let result = state
+        .db
+        .write(move |tx| {
+            for u in &batch {
+                let ips: Vec<String> = u.recent_ips.iter().map(|ip| ip.to_string()).collect();
+                crate::db::tokens::record_use(
+                    tx,
+                    &u.token_id.to_string(),
+                    u.at.unix_timestamp(),
+                    u.ip.map(|ip| ip.to_string()).as_deref(),
+                    u.user_agent.as_deref(),
+                    u.count_delta,
+                    &ips,
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = result {
+        log::warn!("could not record token use: {e}");
+        state.last_used.requeue(updates);
+    }
+}
+
+/// Periodic chores: expired sessions, tokens unused past the policy's
+/// limit, idle rate-limit buckets.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
+        state.rate_limiter.sweep(std::time::Instant::now());
+        match state.db.write(crate::ops::tokens::revoke_unused).await {
+            Ok(0) => {}
+            Ok(n) => log::info!("revoked {n} token(s) unused for longer than the policy allows"),
+            Err(e) => log::warn!("revoking unused tokens failed: {e}"),
+        }
         let idle = i64::from(state.config.session_idle_minutes) * 60;
         let max = i64::from(state.config.session_max_hours) * 3600;
         let now = crate::domain::time::unix_now();

@@ -198,7 +198,11 @@ impl ResponseError for PageError {
             s if s.is_server_error() => "Something went wrong",
             _ => "That did not work",
         };
-        let page = ErrorPage { status: status.as_u16(), title, message: self.0.public_message() };
+        let message = match &self.0 {
+            AppError::MissingPermission(p) => format!("Your role does not include the permission {p}."),
+            other => other.public_message(),
+        };
+        let page = ErrorPage { status: status.as_u16(), title, message };
         let body = page.render().unwrap_or_else(|_| page.message.clone());
         let mut response = HttpResponse::build(status);
         if let AppError::RateLimited { retry_after } = self.0 {

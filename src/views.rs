@@ -11,6 +11,9 @@ use crate::db::projects::Project;
 use crate::domain::permission::{Permission, PermissionSet};
 use crate::domain::time::{relative, rfc3339_unix, unix_now};
 
+mod tokens;
+pub use tokens::*;
+
 /// What the navigation shows: only what the session may use.
 #[derive(Debug, Clone)]
 pub struct Nav {
@@ -153,6 +156,10 @@ pub struct ProjectPage {
 pub struct ProjectSettingsPage {
     pub layout: Layout,
     pub project: Project,
+    /// `projects:manage`: the General and Delete forms and every key action.
+    pub can_manage: bool,
+    pub keys: Vec<TokenRow>,
+    pub key_form: KeyForm,
 }
 
 pub struct AccountRow {

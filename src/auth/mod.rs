@@ -2,12 +2,14 @@
 //! web UI, client addresses, login throttling, and [`Principal`], the one
 //! place that answers "may this principal do X".
 
+pub mod api;
 pub mod client;
 pub mod csrf;
 pub mod last_used;
 pub mod rate_limit;
 pub mod session;
 pub mod throttle;
+pub mod token_cache;
 
 use crate::domain::audit::Actor;
 use crate::domain::permission::{Permission, PermissionSet};

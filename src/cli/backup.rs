@@ -21,6 +21,9 @@ pub fn run(config: &Config, to: &Path) -> Result<(), CliError> {
         return Err(CliError::Message(format!("{} already exists; choose a new file", to.display())));
     }
     let key_to = key_path(to);
+    if key_to.exists() {
+        return Err(CliError::Message(format!("{} already exists; choose a new file", key_to.display())));
+    }
     let conn = Connection::open_with_flags(&db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| CliError::Message(format!("opening {}: {e}", db_path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| CliError::Message(e.to_string()))?;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod backup;
+mod tokens;
 
 use std::io::IsTerminal;
 use std::net::IpAddr;
@@ -45,6 +46,12 @@ pub enum Command {
     /// Manage projects offline
     #[command(subcommand)]
     Project(ProjectCommand),
+    /// Create personal access tokens offline
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Create project API keys offline
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Make a consistent copy of the database (and the instance secret beside it) while the server runs
     Backup(BackupArgs),
 }
@@ -119,6 +126,45 @@ pub enum ProjectCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a personal access token; prints only the secret on stdout
+    Create {
+        /// The owner: a user's email or a service account's name or id
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated, e.g. runs:read,runs:write
+        #[arg(long, value_delimiter = ',', required = true)]
+        permissions: Vec<String>,
+        /// Restrict to these project slugs (comma-separated) [default: all projects]
+        #[arg(long, value_delimiter = ',')]
+        projects: Vec<String>,
+        #[arg(long, conflicts_with = "no_expiry")]
+        expires_in_days: Option<u32>,
+        /// Never expire (only where the policy allows it)
+        #[arg(long)]
+        no_expiry: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a project API key; prints only the secret on stdout
+    Create {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated subset of projects:read,runs:read,runs:write,artifacts:write
+        #[arg(long, value_delimiter = ',', required = true)]
+        permissions: Vec<String>,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Destination file for the database copy; secret.key is copied beside it as FILE.key
@@ -147,6 +193,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Admin(cmd) => admin::run_admin(&Config::resolve(&cli.common, None)?, cmd),
         Command::Project(cmd) => admin::run_project(&Config::resolve(&cli.common, None)?, cmd),
+        Command::Token(cmd) => tokens::run_token(&Config::resolve(&cli.common, None)?, cmd),
+        Command::Key(cmd) => tokens::run_key(&Config::resolve(&cli.common, None)?, cmd),
         Command::Backup(args) => backup::run(&Config::resolve(&cli.common, None)?, &args.to),
     }
 }

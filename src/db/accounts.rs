@@ -183,3 +183,11 @@ pub fn ensure_another_user_admin(tx: &Transaction, except_id: &str) -> Result<()
         "This is the last active user who can manage users; give someone else that role first.",
     ))
 }
+
+/// A service account by id or by name (names are not unique: the oldest wins).
+pub fn find_service_account(conn: &Connection, name_or_id: &str) -> Result<Option<Account>, AppError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM accounts WHERE kind = 'service_account' AND (id = ?1 OR name = ?1) ORDER BY created_at LIMIT 1"
+    );
+    Ok(conn.prepare_cached(&sql)?.query_row([name_or_id], from_row).optional()?)
+}

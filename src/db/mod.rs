@@ -10,6 +10,8 @@ pub mod migrate;
 pub mod projects;
 pub mod roles;
 pub mod sessions;
+pub mod settings;
+pub mod tokens;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -7,5 +7,6 @@ pub mod names;
 pub mod password;
 pub mod permission;
 pub mod policy;
+pub mod report;
 pub mod time;
 pub mod token;

@@ -141,6 +141,9 @@ pub fn update(
                 }
             }
             accounts::set_active(tx, id, active)?;
+            if !active {
+                super::tokens::revoke_all_of_owner(tx, by.ctx, id)?;
+            }
             let action = format!("{noun}.{}", if active { "reactivated" } else { "deactivated" });
             audit::record(tx, by.ctx, &action, Some(&target(&before)), json!({}))?;
         }

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod projects;
 pub mod roles;
+pub mod tokens;
 
 use crate::domain::permission::PermissionSet;
 use crate::error::AppError;

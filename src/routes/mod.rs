@@ -1,6 +1,7 @@
 //! HTTP routes: the JSON API under `/api/v1`, the web UI, `/healthz` and the
 //! embedded static files.
 
+pub mod api;
 pub mod ui;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -13,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/static/style.css", web::get().to(style_css))
         .route("/static/app.js", web::get().to(app_js))
+        .configure(api::configure)
         .configure(ui::configure);
 }
 

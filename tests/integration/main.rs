@@ -7,3 +7,4 @@ mod auth;
 mod browser;
 mod ops;
 mod projects;
+mod ui_tokens;

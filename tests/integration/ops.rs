@@ -98,6 +98,7 @@ async fn a_database_from_a_newer_proctor_is_refused() {
     let conn = rusqlite::Connection::open(data.join("proctor.db")).unwrap();
     conn.execute_batch("PRAGMA user_version = 999").unwrap();
     drop(conn);
+    std::fs::write(data.join("secret.key"), [7u8; 32]).unwrap();
     let out = std::process::Command::new(binary())
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
@@ -136,4 +137,24 @@ async fn serves_https_with_secure_host_cookies() {
     let setup = app.get(&client, "/setup").await;
     let cookie = setup.headers().get("set-cookie").unwrap().to_str().unwrap();
     assert!(cookie.starts_with("__Host-proctor_pre=") && cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn a_database_without_its_secret_is_refused() {
+    let app = TestApp::spawn().await;
+    let data = app.data_dir.clone();
+    drop(app);
+    std::fs::remove_file(data.join("secret.key")).unwrap();
+    let out = std::process::Command::new(binary())
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("secret.key is missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!data.join("secret.key").exists(), "no new key was made");
 }

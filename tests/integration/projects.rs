@@ -34,7 +34,12 @@ async fn projects_are_created_edited_and_deleted() {
 
     let viewer = app.user_session(&admin, "vera@example.com", "viewer").await;
     assert_eq!(app.get(&viewer, "/projects/web").await.status(), StatusCode::OK);
-    assert_eq!(app.get(&viewer, "/projects/web/settings").await.status(), StatusCode::FORBIDDEN);
+    // Viewers may see the settings page (the keys list) but none of its forms.
+    let settings = app.get(&viewer, "/projects/web/settings").await.text().await.unwrap();
+    assert!(!settings.contains("/projects/web/delete") && !settings.contains("name=\"default_branch\""));
+    let edit =
+        app.submit(&viewer, "/projects", "/projects/web/settings", &[("name", "X"), ("default_branch", "x")]).await;
+    assert_eq!(edit.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.submit(&viewer, "/projects", "/projects/web/delete", &[]).await.status(), StatusCode::FORBIDDEN);
 
     let deleted = app.submit(&admin, "/projects/web/settings", "/projects/web/delete", &[]).await;

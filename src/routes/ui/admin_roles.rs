@@ -92,7 +92,7 @@ async fn create(
     match result {
         Ok(_) => Ok(see_other("/settings/admin/roles?notice=role_created")),
         Err(e @ (AppError::Client { .. } | AppError::MissingPermission(_))) => {
-            let page = roles_page(&state, &user, None, Some(e.to_string()), (raw_name, permissions)).await?;
+            let page = roles_page(&state, &user, None, Some(refusal(&e)), (raw_name, permissions)).await?;
             html(HttpResponse::build(e.status()), &page)
         }
         Err(e) => Err(e.into()),
@@ -148,7 +148,7 @@ async fn update(
     match state.db.write(move |tx| crate::ops::roles::update(tx, &ctx, held, &target, permissions)).await {
         Ok(_) => Ok(see_other("/settings/admin/roles?notice=role_updated")),
         Err(e @ (AppError::MissingPermission(_) | AppError::Client { .. })) if e.status().as_u16() != 404 => {
-            let page = edit_page(&state, &user, name, Some(e.to_string())).await?;
+            let page = edit_page(&state, &user, name, Some(refusal(&e))).await?;
             html(HttpResponse::build(e.status()), &page)
         }
         Err(e) => Err(e.into()),
@@ -173,5 +173,13 @@ async fn delete(
             html(HttpResponse::build(e.status()), &page)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Says a refusal in the words of a person, not of an API key.
+fn refusal(e: &AppError) -> String {
+    match e {
+        AppError::MissingPermission(p) => format!("You cannot grant {p}: your own role does not include it."),
+        other => other.to_string(),
     }
 }

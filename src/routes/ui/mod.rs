@@ -6,9 +6,12 @@
 
 mod admin_accounts;
 mod admin_roles;
+mod admin_tokens;
 mod audit;
 mod auth;
+mod project_keys;
 mod projects;
+mod tokens;
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -17,6 +20,9 @@ use serde::Deserialize;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     projects::configure(cfg);
+    project_keys::configure(cfg);
+    tokens::configure(cfg);
+    admin_tokens::configure(cfg);
     admin_accounts::configure(cfg);
     admin_roles::configure(cfg);
     audit::configure(cfg);
@@ -48,6 +54,12 @@ impl Notice {
             "role_created" => "Role created.",
             "role_updated" => "Role saved; it applies from the next request.",
             "role_deleted" => "Role deleted.",
+            "token_revoked" => "Token revoked; it stops working immediately.",
+            "key_updated" => "API key saved.",
+            "key_disabled" => "API key disabled; requests with it now fail until it is enabled again.",
+            "key_enabled" => "API key enabled.",
+            "key_deleted" => "API key deleted; it stops working immediately.",
+            "policy_saved" => "Token policy saved; it applies to tokens created from now on.",
             _ => return None,
         })
     }

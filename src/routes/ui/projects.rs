@@ -1,9 +1,11 @@
-//! `/projects`, a project's page and its settings (rename, default branch, delete).
+//! `/projects`, a project's page and its settings (rename, default branch,
+//! delete; the API keys part is in `project_keys`).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use super::project_keys::{settings_page, KeyInput};
 use super::{html, see_other, CsrfOnly, Notice};
 use crate::app::AppState;
 use crate::auth::client::ClientInfo;
@@ -98,18 +100,16 @@ async fn show(
     })
 }
 
+/// Everyone who can read the project sees its settings and API keys; the
+/// forms are there only for `projects:manage` (see `project_keys`).
 async fn settings(
     state: web::Data<AppState>,
     user: SessionUser,
     slug: web::Path<String>,
     notice: web::Query<Notice>,
 ) -> PageResult<ProjectSettingsPage> {
-    user.principal.require(Permission::ProjectsManage)?;
-    let project = load_project(&state, slug.into_inner()).await?;
-    Ok(ProjectSettingsPage {
-        layout: Layout::new(&user, format!("{} settings", project.name), "projects").with_notice(notice.text()),
-        project,
-    })
+    user.principal.require(Permission::ProjectsRead)?;
+    Ok(settings_page(&state, &user, slug.into_inner(), notice.text(), None, &KeyInput::default()).await?)
 }
 
 #[derive(Deserialize)]
@@ -143,11 +143,7 @@ async fn update(
     match result {
         Ok(p) => Ok(see_other(&format!("/projects/{}/settings?notice=project_updated", p.slug))),
         Err(AppError::Client { status, message, .. }) if status != StatusCode::NOT_FOUND => {
-            let project = load_project(&state, slug).await?;
-            let page = ProjectSettingsPage {
-                layout: Layout::new(&user, format!("{} settings", project.name), "projects").with_error(Some(message)),
-                project,
-            };
+            let page = settings_page(&state, &user, slug, None, Some(message), &KeyInput::default()).await?;
             html(HttpResponse::build(status), &page)
         }
         Err(e) => Err(e.into()),

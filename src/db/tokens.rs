@@ -1,0 +1,355 @@
+//! Access tokens: personal access tokens (owned by an account) and project
+//! API keys (owned by a project). Only the keyed hash of a secret is stored.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use crate::domain::audit::{Actor, ActorKind};
+use crate::domain::permission::PermissionSet;
+use crate::domain::token::{TokenHash, TokenKind};
+use crate::error::AppError;
+
+/// What a token's status is at a given instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    Active,
+    Disabled,
+    Revoked,
+    Expired,
+}
+
+impl TokenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "active",
+            TokenStatus::Disabled => "disabled",
+            TokenStatus::Revoked => "revoked",
+            TokenStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenStatus> {
+        [TokenStatus::Active, TokenStatus::Disabled, TokenStatus::Revoked, TokenStatus::Expired]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// Revoked beats expired beats disabled: the most final state is shown.
+pub fn status_at(revoked_at: Option<i64>, expires_at: Option<i64>, disabled: bool, now: i64) -> TokenStatus {
+    if revoked_at.is_some_and(|t| t <= now) {
+        TokenStatus::Revoked
+    } else if expires_at.is_some_and(|t| t <= now) {
+        TokenStatus::Expired
+    } else if disabled {
+        TokenStatus::Disabled
+    } else {
+        TokenStatus::Active
+    }
+}
+
+/// A token as stored, with its owner's and projects' names resolved.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub id: String,
+    pub kind: TokenKind,
+    pub name: String,
+    pub preview: String,
+    pub owner: Option<Actor>,
+    pub project: Option<(i64, String)>,
+    pub permissions: PermissionSet,
+    /// `None`: every project the owner can see.
+    pub projects: Option<Vec<(i64, String)>>,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub created_by: Actor,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub rate_limit_per_minute: Option<u32>,
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+    pub last_used_user_agent: Option<String>,
+    pub recent_ips: Vec<String>,
+    pub request_count: i64,
+}
+
+impl Token {
+    pub fn status(&self, now: i64) -> TokenStatus {
+        status_at(self.revoked_at, self.expires_at, self.disabled, now)
+    }
+
+    pub fn owner_id(&self) -> Option<&str> {
+        self.owner.as_ref().and_then(|o| o.id.as_deref())
+    }
+
+    /// Project slugs as the API shows them: the key's project, the PAT's list, or null.
+    pub fn project_slugs(&self) -> Option<Vec<String>> {
+        match (&self.project, &self.projects) {
+            (Some((_, slug)), _) => Some(vec![slug.clone()]),
+            (None, Some(list)) => Some(list.iter().map(|(_, s)| s.clone()).collect()),
+            (None, None) => None,
+        }
+    }
+}
+
+const COLUMNS: &str = "t.id, t.kind, t.name, t.preview, t.owner_id, a.kind, a.name, a.email, t.project_id, p.slug,
+    t.permissions, t.all_projects, t.disabled, t.created_at, t.created_by_type, t.created_by_id, t.created_by_name,
+    t.expires_at, t.revoked_at, t.rate_limit_per_minute, t.last_used_at, t.last_used_ip, t.last_used_user_agent,
+    t.recent_ips, t.request_count";
+const FROM: &str =
+    "FROM tokens t LEFT JOIN accounts a ON a.id = t.owner_id LEFT JOIN projects p ON p.id = t.project_id";
+
+fn from_row(r: &Row) -> rusqlite::Result<(Token, bool)> {
+    let kind: String = r.get(1)?;
+    let owner_id: Option<String> = r.get(4)?;
+    let owner = match owner_id {
+        Some(id) => {
+            let account_kind: Option<String> = r.get(5)?;
+            let kind =
+                if account_kind.as_deref() == Some("user") { ActorKind::User } else { ActorKind::ServiceAccount };
+            Some(Actor { kind, id: Some(id), name: r.get(6)?, preview: None })
+        }
+        None => None,
+    };
+    let project = match r.get::<_, Option<i64>>(8)? {
+        Some(id) => Some((id, r.get::<_, Option<String>>(9)?.unwrap_or_default())),
+        None => None,
+    };
+    let perms: String = r.get(10)?;
+    let recent: String = r.get(23)?;
+    let token = Token {
+        id: r.get(0)?,
+        kind: if kind == "pat" { TokenKind::Pat } else { TokenKind::Key },
+        name: r.get(2)?,
+        preview: r.get(3)?,
+        owner,
+        project,
+        permissions: PermissionSet::from_storage(&perms).unwrap_or_default(),
+        projects: None,
+        disabled: r.get(12)?,
+        created_at: r.get(13)?,
+        created_by: Actor {
+            kind: ActorKind::parse(&r.get::<_, String>(14)?),
+            id: r.get(15)?,
+            name: r.get(16)?,
+            preview: None,
+        },
+        expires_at: r.get(17)?,
+        revoked_at: r.get(18)?,
+        rate_limit_per_minute: r.get(19)?,
+        last_used_at: r.get(20)?,
+        last_used_ip: r.get(21)?,
+        last_used_user_agent: r.get(22)?,
+        recent_ips: serde_json::from_str(&recent).unwrap_or_default(),
+        request_count: r.get(24)?,
+    };
+    let all_projects: bool = r.get(11)?;
+    Ok((token, all_projects))
+}
+
+/// Fills in the project list of restricted PATs.
+fn with_projects(conn: &Connection, (mut token, all): (Token, bool)) -> Result<Token, AppError> {
+    if token.kind == TokenKind::Pat && !all {
+        let mut stmt = conn.prepare_cached(
+            "SELECT p.id, p.slug FROM token_projects tp JOIN projects p ON p.id = tp.project_id
+             WHERE tp.token_id = ?1 ORDER BY p.slug",
+        )?;
+        let rows = stmt.query_map([&token.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        token.projects = Some(rows.collect::<Result<_, _>>()?);
+    }
+    Ok(token)
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Token>, AppError> {
+    let sql = format!("SELECT {COLUMNS} {FROM} WHERE t.id = ?1");
+    match conn.prepare_cached(&sql)?.query_row([id], from_row).optional()? {
+        Some(row) => Ok(Some(with_projects(conn, row)?)),
+        None => Ok(None),
+    }
+}
+
+pub fn by_hash(conn: &Connection, hash: &TokenHash) -> Result<Option<Token>, AppError> {
+    let sql = format!("SELECT {COLUMNS} {FROM} WHERE t.hash = ?1");
+    match conn.prepare_cached(&sql)?.query_row([hash.as_bytes().as_slice()], from_row).optional()? {
+        Some(row) => Ok(Some(with_projects(conn, row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Which tokens a listing shows.
+#[derive(Debug, Default, Clone)]
+pub struct TokenFilter {
+    pub owner_id: Option<String>,
+    pub kind: Option<TokenKind>,
+    pub project_id: Option<i64>,
+    /// Applied after loading (status depends on the clock).
+    pub status: Option<TokenStatus>,
+}
+
+/// Newest first; `before` continues below an id (ids are UUID v7, time-ordered).
+pub fn list(
+    conn: &Connection,
+    filter: &TokenFilter,
+    before: Option<&str>,
+    limit: u32,
+    now: i64,
+) -> Result<Vec<Token>, AppError> {
+    let sql = format!(
+        "SELECT {COLUMNS} {FROM}
+         WHERE (?1 IS NULL OR t.owner_id = ?1) AND (?2 IS NULL OR t.kind = ?2)
+           AND (?3 IS NULL OR t.project_id = ?3
+                OR EXISTS (SELECT 1 FROM token_projects tp WHERE tp.token_id = t.id AND tp.project_id = ?3))
+           AND (?4 IS NULL OR t.id < ?4)
+         ORDER BY t.id DESC"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows =
+        stmt.query_map(params![filter.owner_id, filter.kind.map(|k| k.as_str()), filter.project_id, before], from_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let token = with_projects(conn, row?)?;
+        if filter.status.is_none_or(|s| token.status(now) == s) {
+            out.push(token);
+            if out.len() >= limit as usize {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub struct NewToken<'a> {
+    pub kind: TokenKind,
+    pub name: &'a str,
+    pub hash: &'a TokenHash,
+    pub preview: &'a str,
+    pub owner_id: Option<&'a str>,
+    pub project_id: Option<i64>,
+    pub permissions: PermissionSet,
+    pub projects: Option<&'a [i64]>,
+    pub created_at: i64,
+    pub created_by: &'a Actor,
+    pub expires_at: Option<i64>,
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+pub fn insert(tx: &Transaction, new: &NewToken) -> Result<String, AppError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    tx.execute(
+        "INSERT INTO tokens (id, kind, name, hash, preview, owner_id, project_id, permissions, all_projects, created_at,
+                             created_by_type, created_by_id, created_by_name, expires_at, rate_limit_per_minute)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        params![
+            id,
+            new.kind.as_str(),
+            new.name,
+            new.hash.as_bytes().as_slice(),
+            new.preview,
+            new.owner_id,
+            new.project_id,
+            new.permissions.to_storage(),
+            new.projects.is_none(),
+            new.created_at,
+            new.created_by.kind.as_str(),
+            new.created_by.id,
+            new.created_by.name,
+            new.expires_at,
+            new.rate_limit_per_minute,
+        ],
+    )?;
+    if let Some(projects) = new.projects {
+        let mut stmt =
+            tx.prepare_cached("INSERT OR IGNORE INTO token_projects (token_id, project_id) VALUES (?1, ?2)")?;
+        for project in projects {
+            stmt.execute(params![id, project])?;
+        }
+    }
+    Ok(id)
+}
+
+/// Revokes at `at` (now, or the end of a rotation's grace period) unless already revoked earlier.
+pub fn revoke(tx: &Transaction, id: &str, at: i64, reason: &str) -> Result<(), AppError> {
+    tx.execute(
+        "UPDATE tokens SET revoked_at = ?2, revoke_reason = ?3 WHERE id = ?1 AND (revoked_at IS NULL OR revoked_at > ?2)",
+        params![id, at, reason],
+    )?;
+    Ok(())
+}
+
+/// Revokes every live token an account owns (deactivation); returns their ids.
+pub fn revoke_all_of_owner(tx: &Transaction, owner_id: &str, now: i64) -> Result<Vec<String>, AppError> {
+    let mut stmt =
+        tx.prepare_cached("SELECT id FROM tokens WHERE owner_id = ?1 AND (revoked_at IS NULL OR revoked_at > ?2)")?;
+    let ids: Vec<String> = stmt.query_map(params![owner_id, now], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for id in &ids {
+        revoke(tx, id, now, "owner_deactivated")?;
+    }
+    Ok(ids)
+}
+
+pub fn set_disabled(tx: &Transaction, id: &str, disabled: bool) -> Result<(), AppError> {
+    tx.execute("UPDATE tokens SET disabled = ?2 WHERE id = ?1", params![id, disabled])?;
+    Ok(())
+}
+
+pub fn set_name(tx: &Transaction, id: &str, name: &str) -> Result<(), AppError> {
+    tx.execute("UPDATE tokens SET name = ?2 WHERE id = ?1", params![id, name])?;
+    Ok(())
+}
+
+pub fn set_permissions(tx: &Transaction, id: &str, permissions: PermissionSet) -> Result<(), AppError> {
+    tx.execute("UPDATE tokens SET permissions = ?2 WHERE id = ?1", params![id, permissions.to_storage()])?;
+    Ok(())
+}
+
+pub fn set_rate_limit(tx: &Transaction, id: &str, limit: Option<u32>) -> Result<(), AppError> {
+    tx.execute("UPDATE tokens SET rate_limit_per_minute = ?2 WHERE id = ?1", params![id, limit])?;
+    Ok(())
+}
+
+pub fn delete(tx: &Transaction, id: &str) -> Result<(), AppError> {
+    tx.execute("DELETE FROM tokens WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Live tokens whose last use (or creation, if never used) is before `cutoff`.
+pub fn unused_since(conn: &Connection, cutoff: i64, now: i64) -> Result<Vec<String>, AppError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM tokens WHERE (revoked_at IS NULL OR revoked_at > ?2) AND (expires_at IS NULL OR expires_at > ?2)
+           AND coalesce(last_used_at, created_at) < ?1",
+    )?;
+    let rows = stmt.query_map(params![cutoff, now], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Applies buffered "last used" facts in the caller's transaction.
+pub fn record_use(
+    tx: &Transaction,
+    id: &str,
+    at: i64,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+    count: u64,
+    new_ips_most_recent_first: &[String],
+) -> Result<(), AppError> {
+    let stored: Option<String> =
+        tx.query_row("SELECT recent_ips FROM tokens WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    let Some(stored) = stored else { return Ok(()) };
+    let stored: Vec<String> = serde_json::from_str(&stored).unwrap_or_default();
+    let merged = crate::auth::last_used::merge_recent_ips(&stored, new_ips_most_recent_first);
+    tx.execute(
+        "UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2),
+                last_used_ip = CASE WHEN ?2 >= coalesce(last_used_at, 0) THEN ?3 ELSE last_used_ip END,
+                last_used_user_agent = CASE WHEN ?2 >= coalesce(last_used_at, 0) THEN ?4 ELSE last_used_user_agent END,
+                request_count = request_count + ?5, recent_ips = ?6
+         WHERE id = ?1",
+        params![id, at, ip, user_agent, count as i64, serde_json::to_string(&merged).unwrap_or_else(|_| "[]".into())],
+    )?;
+    Ok(())
+}
+
+/// The current auth epoch (bumped by triggers on every auth-relevant change).
+pub fn auth_epoch(conn: &Connection) -> Result<i64, AppError> {
+    Ok(conn.prepare_cached("SELECT n FROM auth_epoch WHERE id = 1")?.query_row([], |r| r.get(0))?)
+}

@@ -1,0 +1,401 @@
+//! Token lifecycle: create PATs and project keys, revoke, rotate with grace,
+//! disable/enable and re-scope keys, rename, rate limits, the expiration
+//! policy, leaked-token reports and revoking unused tokens. Every change is
+//! audited in its own transaction; the token cache notices through
+//! `auth_epoch` (see `auth::token_cache`).
+
+use rusqlite::Transaction;
+use serde_json::json;
+
+use super::ensure_within;
+use crate::auth::{Principal, ProjectScope};
+use crate::db::{self, audit, tokens::NewToken, tokens::Token};
+use crate::domain::audit::{Actor, AuditContext, Target};
+use crate::domain::names::DisplayName;
+use crate::domain::permission::{key_permissions, Permission, PermissionSet};
+use crate::domain::policy::{ExpiryRequest, TokenPolicy};
+use crate::domain::time::{from_unix, unix_now};
+use crate::domain::token::{InstanceKey, TokenKind, TokenSecret};
+use crate::error::AppError;
+
+/// A new token: its stored record and the secret, shown once.
+pub struct Issued {
+    pub token: Token,
+    pub secret: TokenSecret,
+}
+
+pub fn target(token: &Token) -> Target {
+    Target::new("token", token.id.clone(), token.preview.clone())
+}
+
+fn policy_error(e: crate::domain::policy::PolicyViolation) -> AppError {
+    AppError::unprocessable("policy_violation", format!("{} (rule: {})", e.message, e.rule))
+}
+
+fn resolve_expiry(tx: &Transaction, req: ExpiryRequest, now: i64) -> Result<Option<i64>, AppError> {
+    let policy = db::settings::token_policy(tx)?;
+    let at = policy.resolve(req, from_unix(now)).map_err(policy_error)?;
+    Ok(at.map(|t| t.unix_timestamp()))
+}
+
+/// Resolves project slugs the creator can see; anything else is the uniform 404.
+fn resolve_projects(tx: &Transaction, by: &Principal, slugs: &[String]) -> Result<Vec<i64>, AppError> {
+    let mut ids = Vec::with_capacity(slugs.len());
+    for slug in slugs {
+        let project = db::projects::by_slug(tx, slug)?.ok_or_else(AppError::project_not_found)?;
+        by.require_project(project.id)?;
+        ids.push(project.id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+fn issue(
+    tx: &Transaction,
+    ctx: &AuditContext,
+    new: NewToken,
+    secret: TokenSecret,
+    action: &str,
+) -> Result<Issued, AppError> {
+    let id = db::tokens::insert(tx, &new)?;
+    let token = db::tokens::get(tx, &id)?.ok_or_else(|| AppError::internal("token vanished after insert"))?;
+    audit::record(
+        tx,
+        ctx,
+        action,
+        Some(&target(&token)),
+        json!({
+            "kind": token.kind.as_str(),
+            "name": token.name,
+            "permissions": token.permissions.names(),
+            "projects": token.project_slugs(),
+            "expires_at": token.expires_at.map(crate::domain::time::rfc3339_unix),
+        }),
+    )?;
+    Ok(Issued { token, secret })
+}
+
+pub struct PatRequest {
+    pub name: DisplayName,
+    pub permissions: PermissionSet,
+    /// `None`: every project the owner can see.
+    pub projects: Option<Vec<String>>,
+    pub expiry: ExpiryRequest,
+}
+
+/// A personal access token for `owner_id`, never beyond what `by` holds.
+pub fn create_pat(
+    tx: &Transaction,
+    key: &InstanceKey,
+    ctx: &AuditContext,
+    by: &Principal,
+    owner_id: &str,
+    req: PatRequest,
+) -> Result<Issued, AppError> {
+    by.require(Permission::TokensCreate)?;
+    if req.permissions.is_empty() {
+        return Err(AppError::validation("Choose at least one permission."));
+    }
+    ensure_within(req.permissions, by.permissions)?;
+    let projects = match (&req.projects, &by.projects) {
+        (None, ProjectScope::All) => None,
+        (None, ProjectScope::Only(_)) => {
+            return Err(AppError::Client {
+                status: actix_web::http::StatusCode::FORBIDDEN,
+                code: "missing_permission",
+                message: "A token restricted to some projects cannot create a token for all projects.".into(),
+            })
+        }
+        (Some(slugs), _) => Some(resolve_projects(tx, by, slugs)?),
+    };
+    let now = unix_now();
+    let expires_at = resolve_expiry(tx, req.expiry, now)?;
+    let secret = TokenSecret::generate(TokenKind::Pat);
+    let new = NewToken {
+        kind: TokenKind::Pat,
+        name: req.name.as_str(),
+        hash: &secret.hash(key),
+        preview: &secret.preview(),
+        owner_id: Some(owner_id),
+        project_id: None,
+        permissions: req.permissions,
+        projects: projects.as_deref(),
+        created_at: now,
+        created_by: &ctx.actor,
+        expires_at,
+        rate_limit_per_minute: None,
+    };
+    issue(tx, ctx, new, secret, "token.created")
+}
+
+pub struct KeyRequest {
+    pub name: DisplayName,
+    pub permissions: PermissionSet,
+    pub expiry: ExpiryRequest,
+}
+
+/// A project API key; `by` needs `projects:manage` and must hold what it grants.
+pub fn create_key(
+    tx: &Transaction,
+    key: &InstanceKey,
+    ctx: &AuditContext,
+    by: &Principal,
+    project_slug: &str,
+    req: KeyRequest,
+) -> Result<Issued, AppError> {
+    let project = visible_project(tx, by, project_slug)?;
+    by.require(Permission::ProjectsManage)?;
+    check_key_permissions(by, req.permissions)?;
+    let now = unix_now();
+    let expires_at = resolve_expiry(tx, req.expiry, now)?;
+    let secret = TokenSecret::generate(TokenKind::Key);
+    let new = NewToken {
+        kind: TokenKind::Key,
+        name: req.name.as_str(),
+        hash: &secret.hash(key),
+        preview: &secret.preview(),
+        owner_id: None,
+        project_id: Some(project.id),
+        permissions: req.permissions,
+        projects: None,
+        created_at: now,
+        created_by: &ctx.actor,
+        expires_at,
+        rate_limit_per_minute: None,
+    };
+    issue(tx, ctx, new, secret, "token.created")
+}
+
+fn check_key_permissions(by: &Principal, permissions: PermissionSet) -> Result<(), AppError> {
+    if permissions.is_empty() {
+        return Err(AppError::validation("Choose at least one permission."));
+    }
+    if let Some(p) = permissions.first_missing(key_permissions()) {
+        return Err(AppError::unprocessable(
+            "invalid_permission",
+            format!(
+                "A project API key cannot hold {p}; allowed: projects:read, runs:read, runs:write, artifacts:write."
+            ),
+        ));
+    }
+    ensure_within(permissions, by.permissions)
+}
+
+/// The project, if `by` may see it; else the uniform 404.
+pub fn visible_project(
+    tx: &rusqlite::Connection,
+    by: &Principal,
+    slug: &str,
+) -> Result<db::projects::Project, AppError> {
+    let project = db::projects::require(tx, slug)?;
+    by.require_project(project.id)?;
+    Ok(project)
+}
+
+/// Whether `by` may act on `token`: its owner with `tokens:create`, anyone
+/// with `tokens:admin`; a project key by `projects:manage` on its project.
+/// Tokens `by` may not touch are reported as not found.
+pub fn may_manage(by: &Principal, token: &Token) -> Result<(), AppError> {
+    let not_found = || AppError::not_found("No such token.");
+    match token.kind {
+        TokenKind::Pat => {
+            if by.may(Permission::TokensAdmin) {
+                return Ok(());
+            }
+            if by.account_id.as_deref() != token.owner_id() {
+                return Err(not_found());
+            }
+            by.require(Permission::TokensCreate)
+        }
+        TokenKind::Key => {
+            let project = token.project.as_ref().map(|(id, _)| *id).unwrap_or_default();
+            if !by.can_see_project(project) {
+                return Err(not_found());
+            }
+            if by.may(Permission::TokensAdmin) {
+                return Ok(());
+            }
+            by.require(Permission::ProjectsManage)
+        }
+    }
+}
+
+pub fn load(tx: &rusqlite::Connection, id: &str) -> Result<Token, AppError> {
+    db::tokens::get(tx, id)?.ok_or_else(|| AppError::not_found("No such token."))
+}
+
+/// Revokes now (idempotent: revoking a revoked token changes nothing).
+pub fn revoke(tx: &Transaction, ctx: &AuditContext, token: &Token, reason: &str) -> Result<(), AppError> {
+    let now = unix_now();
+    if token.revoked_at.is_some_and(|t| t <= now) {
+        return Ok(());
+    }
+    db::tokens::revoke(tx, &token.id, now, reason)?;
+    audit::record(tx, ctx, "token.revoked", Some(&target(token)), json!({"reason": reason}))
+}
+
+pub const MAX_GRACE_SECONDS: u32 = 86_400;
+
+/// A new secret with the same name, kind, permissions and projects, and a
+/// new expiry under the current policy; the old one works for `grace` more seconds.
+pub fn rotate(
+    tx: &Transaction,
+    key: &InstanceKey,
+    ctx: &AuditContext,
+    old: &Token,
+    grace_seconds: u32,
+) -> Result<Issued, AppError> {
+    if grace_seconds > MAX_GRACE_SECONDS {
+        return Err(AppError::validation(format!("grace_seconds must be between 0 and {MAX_GRACE_SECONDS}.")));
+    }
+    let now = unix_now();
+    let status = old.status(now);
+    if matches!(status, crate::db::tokens::TokenStatus::Revoked) {
+        return Err(AppError::conflict("token_revoked", "A revoked token cannot be rotated; create a new one."));
+    }
+    let expires_at = resolve_expiry(tx, ExpiryRequest::Default, now)?;
+    let secret = TokenSecret::generate(old.kind);
+    let project_ids: Option<Vec<i64>> = old.projects.as_ref().map(|p| p.iter().map(|(id, _)| *id).collect());
+    let new = NewToken {
+        kind: old.kind,
+        name: &old.name,
+        hash: &secret.hash(key),
+        preview: &secret.preview(),
+        owner_id: old.owner_id(),
+        project_id: old.project.as_ref().map(|(id, _)| *id),
+        permissions: old.permissions,
+        projects: project_ids.as_deref(),
+        created_at: now,
+        created_by: &ctx.actor,
+        expires_at,
+        rate_limit_per_minute: old.rate_limit_per_minute,
+    };
+    let id = db::tokens::insert(tx, &new)?;
+    if old.disabled {
+        db::tokens::set_disabled(tx, &id, true)?;
+    }
+    db::tokens::revoke(tx, &old.id, now + i64::from(grace_seconds), "rotated")?;
+    let token = load(tx, &id)?;
+    audit::record(
+        tx,
+        ctx,
+        "token.rotated",
+        Some(&target(old)),
+        json!({"new_token": token.id, "new_preview": token.preview, "grace_seconds": grace_seconds}),
+    )?;
+    Ok(Issued { token, secret })
+}
+
+/// Changes a key's name, permissions or disabled flag; each change audited.
+pub fn update_key(
+    tx: &Transaction,
+    ctx: &AuditContext,
+    by: &Principal,
+    token: &Token,
+    name: Option<DisplayName>,
+    permissions: Option<PermissionSet>,
+    disabled: Option<bool>,
+) -> Result<Token, AppError> {
+    if let Some(name) = name.filter(|n| n.as_str() != token.name) {
+        db::tokens::set_name(tx, &token.id, name.as_str())?;
+        audit::record(tx, ctx, "token.updated", Some(&target(token)), json!({"name": name.as_str()}))?;
+    }
+    if let Some(permissions) = permissions.filter(|p| *p != token.permissions) {
+        check_key_permissions(by, permissions)?;
+        db::tokens::set_permissions(tx, &token.id, permissions)?;
+        audit::record(
+            tx,
+            ctx,
+            "token.updated",
+            Some(&target(token)),
+            json!({"permissions": {"from": token.permissions.names(), "to": permissions.names()}}),
+        )?;
+    }
+    if let Some(disabled) = disabled.filter(|d| *d != token.disabled) {
+        db::tokens::set_disabled(tx, &token.id, disabled)?;
+        let action = if disabled { "token.disabled" } else { "token.enabled" };
+        audit::record(tx, ctx, action, Some(&target(token)), json!({}))?;
+    }
+    load(tx, &token.id)
+}
+
+/// Renames a PAT and/or sets its rate limit (`tokens:admin` only).
+pub fn update_pat(
+    tx: &Transaction,
+    ctx: &AuditContext,
+    by: &Principal,
+    token: &Token,
+    name: Option<DisplayName>,
+    rate_limit: Option<Option<u32>>,
+) -> Result<Token, AppError> {
+    if let Some(limit) = rate_limit {
+        by.require(Permission::TokensAdmin)?;
+        if limit == Some(0) || limit.is_some_and(|l| l > 1_000_000) {
+            return Err(AppError::validation("rate_limit_per_minute must be between 1 and 1000000, or null."));
+        }
+        if limit != token.rate_limit_per_minute {
+            db::tokens::set_rate_limit(tx, &token.id, limit)?;
+            audit::record(tx, ctx, "token.updated", Some(&target(token)), json!({"rate_limit_per_minute": limit}))?;
+        }
+    }
+    if let Some(name) = name.filter(|n| n.as_str() != token.name) {
+        db::tokens::set_name(tx, &token.id, name.as_str())?;
+        audit::record(tx, ctx, "token.updated", Some(&target(token)), json!({"name": name.as_str()}))?;
+    }
+    load(tx, &token.id)
+}
+
+/// Deletes a project key (it stops working at once; the audit keeps its story).
+pub fn delete_key(tx: &Transaction, ctx: &AuditContext, token: &Token) -> Result<(), AppError> {
+    db::tokens::delete(tx, &token.id)?;
+    audit::record(tx, ctx, "token.deleted", Some(&target(token)), json!({}))
+}
+
+/// Replaces the global expiration policy.
+pub fn set_policy(tx: &Transaction, ctx: &AuditContext, policy: &TokenPolicy) -> Result<(), AppError> {
+    policy.validate().map_err(|e| AppError::unprocessable("invalid_policy", e.to_string()))?;
+    let before = db::settings::token_policy(tx)?;
+    db::settings::set_token_policy(tx, policy)?;
+    audit::record(
+        tx,
+        ctx,
+        "token_policy.updated",
+        Some(&Target::new("settings", "token-policy", "token policy")),
+        json!({"from": before, "to": policy}),
+    )
+}
+
+/// A leaked token reported without an account: revoke it if it exists.
+pub fn revoke_reported(tx: &Transaction, key: &InstanceKey, ctx: &AuditContext, raw: &str) -> Result<(), AppError> {
+    let Ok(secret) = TokenSecret::parse(raw.trim()) else { return Ok(()) };
+    if let Some(token) = db::tokens::by_hash(tx, &secret.hash(key))? {
+        revoke(tx, ctx, &token, "reported_leaked")?;
+    }
+    Ok(())
+}
+
+/// Revokes tokens unused for longer than the policy allows; returns how many.
+pub fn revoke_unused(tx: &Transaction) -> Result<usize, AppError> {
+    let policy = db::settings::token_policy(tx)?;
+    let Some(days) = policy.revoke_unused_after_days else { return Ok(0) };
+    let now = unix_now();
+    let ids = db::tokens::unused_since(tx, now - i64::from(days) * 86_400, now)?;
+    let ctx = AuditContext { actor: Actor::system(), ip: None, user_agent: None };
+    for id in &ids {
+        let token = load(tx, id)?;
+        db::tokens::revoke(tx, id, now, "unused")?;
+        audit::record(tx, &ctx, "token.expired_unused", Some(&target(&token)), json!({"unused_days": days}))?;
+    }
+    Ok(ids.len())
+}
+
+/// Revokes every token an account owns (on deactivation).
+pub fn revoke_all_of_owner(tx: &Transaction, ctx: &AuditContext, owner_id: &str) -> Result<(), AppError> {
+    let now = unix_now();
+    for id in db::tokens::revoke_all_of_owner(tx, owner_id, now)? {
+        let token = load(tx, &id)?;
+        audit::record(tx, ctx, "token.revoked", Some(&target(&token)), json!({"reason": "owner_deactivated"}))?;
+    }
+    Ok(())
+}

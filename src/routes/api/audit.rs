@@ -1,0 +1,42 @@
+//! `GET /api/v1/audit` (`audit:read`): newest first, filters `action`,
+//! `actor`, `target`, paginated.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::{collection, PageQuery};
+use crate::app::AppState;
+use crate::auth::api::ApiCaller;
+use crate::db::audit::{self, AuditFilter};
+use crate::domain::permission::Permission;
+use crate::error::AppError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/audit", web::get().to(list));
+}
+
+#[derive(Deserialize)]
+struct Query {
+    action: Option<String>,
+    actor: Option<String>,
+    target: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, AppError> {
+    caller.principal.require(Permission::AuditRead)?;
+    let query = query.into_inner();
+    let limit = query.page.limit()?;
+    let before = match query.page.after()? {
+        Some(c) => Some(c.parse::<i64>().map_err(|_| AppError::validation("Invalid cursor."))?),
+        None => None,
+    };
+    let filter = AuditFilter { action: query.action, actor: query.actor, target: query.target };
+    let events = state.db.read(move |c| audit::list(c, &filter, before, limit + 1)).await?;
+    Ok(collection("events", events, limit, |e| e.id.to_string()))
+}

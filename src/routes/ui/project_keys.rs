@@ -1,0 +1,321 @@
+//! Project Settings → API keys. Everyone with `projects:read` sees the keys
+//! (previews, last use, status); `projects:manage` creates, disables and
+//! enables, re-scopes, rotates and deletes them. New secrets are shown once,
+//! like personal tokens (see [`super::tokens`]).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use rusqlite::Transaction;
+
+use super::tokens::{
+    add_permission, form_message, is_form_error, parse_grace, secret_response, server_url, ExpiryInput, RotateForm,
+    SecretContext,
+};
+use super::{html, see_other, CsrfOnly};
+use crate::app::AppState;
+use crate::auth::client::ClientInfo;
+use crate::auth::session::SessionUser;
+use crate::auth::Principal;
+use crate::db::tokens::{Token, TokenFilter};
+use crate::db::{self};
+use crate::domain::names::DisplayName;
+use crate::domain::permission::{Permission, PermissionSet};
+use crate::domain::policy::TokenPolicy;
+use crate::domain::time::unix_now;
+use crate::domain::token::TokenKind;
+use crate::error::{AppError, PageResult};
+use crate::ops::tokens::{self as ops, KeyRequest};
+use crate::views::{key_permission_choices, KeyForm, Layout, ProjectSettingsPage, TokenRow};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/projects/{slug}/keys", web::post().to(create))
+        .route("/projects/{slug}/keys/{id}", web::post().to(update))
+        .route("/projects/{slug}/keys/{id}/disable", web::post().to(disable))
+        .route("/projects/{slug}/keys/{id}/enable", web::post().to(enable))
+        .route("/projects/{slug}/keys/{id}/rotate", web::post().to(rotate))
+        .route("/projects/{slug}/keys/{id}/delete", web::post().to(delete));
+}
+
+/// The key form (create, or edit name and permissions) as submitted.
+#[derive(Debug, Default)]
+pub(super) struct KeyInput {
+    csrf: String,
+    name: String,
+    permissions: PermissionSet,
+    bad_permission: Option<String>,
+    expiry: ExpiryInput,
+}
+
+impl KeyInput {
+    fn parse(body: &[u8]) -> KeyInput {
+        let mut form = KeyInput::default();
+        for (key, value) in form_urlencoded::parse(body) {
+            match key.as_ref() {
+                "csrf_token" => form.csrf = value.into_owned(),
+                "name" => form.name = value.into_owned(),
+                "permission" => add_permission(&mut form.permissions, &mut form.bad_permission, &value),
+                other => {
+                    form.expiry.take(other, &value);
+                }
+            }
+        }
+        form
+    }
+
+    fn name(&self) -> Result<DisplayName, AppError> {
+        if let Some(bad) = &self.bad_permission {
+            return Err(AppError::validation(bad.clone()));
+        }
+        DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()))
+    }
+
+    fn request(&self, policy: &TokenPolicy) -> Result<KeyRequest, AppError> {
+        Ok(KeyRequest { name: self.name()?, permissions: self.permissions, expiry: self.expiry.request(policy)? })
+    }
+}
+
+/// The project settings page, with its keys; `input` refills the new-key form.
+pub(super) async fn settings_page(
+    state: &AppState,
+    user: &SessionUser,
+    slug: String,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    input: &KeyInput,
+) -> Result<ProjectSettingsPage, AppError> {
+    let now = unix_now();
+    let by = user.principal.clone();
+    let (project, policy, keys) = state
+        .db
+        .read(move |c| {
+            let project = ops::visible_project(c, &by, &slug)?;
+            let filter = TokenFilter { kind: Some(TokenKind::Key), project_id: Some(project.id), ..Default::default() };
+            let keys = db::tokens::list(c, &filter, None, u32::MAX, now)?;
+            Ok((project, db::settings::token_policy(c)?, keys))
+        })
+        .await?;
+    let held = user.principal.permissions;
+    let can_manage = user.principal.may(Permission::ProjectsManage);
+    Ok(ProjectSettingsPage {
+        layout: Layout::new(user, format!("{} settings", project.name), "projects")
+            .with_notice(notice)
+            .with_error(error),
+        project,
+        can_manage,
+        keys: keys.iter().map(|k| TokenRow::key(k, &policy, now, held)).collect(),
+        key_form: KeyForm {
+            name: input.name.clone(),
+            choices: key_permission_choices(input.permissions, held),
+            expiry: input.expiry.field(&policy),
+        },
+    })
+}
+
+/// Re-renders the settings page with `e` above it, at `e`'s status.
+async fn rerender(
+    state: &AppState,
+    user: &SessionUser,
+    slug: String,
+    e: AppError,
+    input: &KeyInput,
+) -> PageResult<HttpResponse> {
+    let page = settings_page(state, user, slug, None, Some(form_message(&e)), input).await?;
+    html(HttpResponse::build(e.status()), &page)
+}
+
+/// A key of this project that `by` may manage; anything else is "not found".
+fn project_key(tx: &Transaction, by: &Principal, slug: &str, id: &str) -> Result<Token, AppError> {
+    let project = ops::visible_project(tx, by, slug)?;
+    let token = ops::load(tx, id)?;
+    if token.kind != TokenKind::Key || token.project.as_ref().map(|(pid, _)| *pid) != Some(project.id) {
+        return Err(AppError::not_found("No such key."));
+    }
+    ops::may_manage(by, &token)?;
+    Ok(token)
+}
+
+fn settings_url(slug: &str, notice: &str) -> String {
+    let slug: String = form_urlencoded::byte_serialize(slug.as_bytes()).collect();
+    format!("/projects/{slug}/settings?notice={notice}")
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    body: web::Bytes,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::ProjectsManage)?;
+    let input = KeyInput::parse(&body);
+    user.verify_csrf(&state, &input.csrf)?;
+    let slug = slug.into_inner();
+    let policy = super::tokens::token_policy(&state).await?;
+    let result = match input.request(&policy) {
+        Ok(request) => {
+            let ctx = client.audit(user.principal.actor.clone());
+            let by = user.principal.clone();
+            let key = state.key.clone();
+            let target = slug.clone();
+            state.db.write(move |tx| ops::create_key(tx, &key, &ctx, &by, &target, request)).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(issued) => secret_response(
+            &user,
+            issued,
+            SecretContext {
+                heading: "API key created",
+                server_url: server_url(&state, &req),
+                back_href: format!("/projects/{slug}/settings"),
+                back_label: "Back to project settings",
+                rotated: None,
+            },
+        ),
+        Err(e) if is_form_error(&e) && e.code() != "project_not_found" => {
+            rerender(&state, &user, slug, e, &input).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Renames a key and sets its permissions.
+async fn update(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::ProjectsManage)?;
+    let input = KeyInput::parse(&body);
+    user.verify_csrf(&state, &input.csrf)?;
+    let (slug, id) = path.into_inner();
+    let result = match input.name() {
+        Ok(name) => {
+            let ctx = client.audit(user.principal.actor.clone());
+            let by = user.principal.clone();
+            let (target, permissions) = (slug.clone(), input.permissions);
+            state
+                .db
+                .write(move |tx| {
+                    let token = project_key(tx, &by, &target, &id)?;
+                    ops::update_key(tx, &ctx, &by, &token, Some(name), Some(permissions), None)
+                })
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(see_other(&settings_url(&slug, "key_updated"))),
+        Err(e) if is_form_error(&e) && e.status().as_u16() != 404 => {
+            rerender(&state, &user, slug, e, &KeyInput::default()).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn set_disabled(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfOnly>,
+    disabled: bool,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::ProjectsManage)?;
+    user.verify_csrf(&state, &form.csrf_token)?;
+    let (slug, id) = path.into_inner();
+    let ctx = client.audit(user.principal.actor.clone());
+    let by = user.principal.clone();
+    let target = slug.clone();
+    state
+        .db
+        .write(move |tx| {
+            let token = project_key(tx, &by, &target, &id)?;
+            ops::update_key(tx, &ctx, &by, &token, None, None, Some(disabled))
+        })
+        .await?;
+    Ok(see_other(&settings_url(&slug, if disabled { "key_disabled" } else { "key_enabled" })))
+}
+
+async fn disable(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfOnly>,
+) -> PageResult<HttpResponse> {
+    set_disabled(state, user, client, path, form, true).await
+}
+
+async fn enable(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfOnly>,
+) -> PageResult<HttpResponse> {
+    set_disabled(state, user, client, path, form, false).await
+}
+
+async fn rotate(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<RotateForm>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::ProjectsManage)?;
+    user.verify_csrf(&state, &form.csrf_token)?;
+    let grace = parse_grace(form.grace_seconds.as_deref())?;
+    let (slug, id) = path.into_inner();
+    let ctx = client.audit(user.principal.actor.clone());
+    let by = user.principal.clone();
+    let key = state.key.clone();
+    let target = slug.clone();
+    let (old, issued) = state
+        .db
+        .write(move |tx| {
+            let old = project_key(tx, &by, &target, &id)?;
+            let issued = ops::rotate(tx, &key, &ctx, &old, grace)?;
+            Ok((old, issued))
+        })
+        .await?;
+    secret_response(
+        &user,
+        issued,
+        SecretContext {
+            heading: "API key rotated",
+            server_url: server_url(&state, &req),
+            back_href: format!("/projects/{slug}/settings"),
+            back_label: "Back to project settings",
+            rotated: Some((old, grace)),
+        },
+    )
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfOnly>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::ProjectsManage)?;
+    user.verify_csrf(&state, &form.csrf_token)?;
+    let (slug, id) = path.into_inner();
+    let ctx = client.audit(user.principal.actor.clone());
+    let by = user.principal.clone();
+    let target = slug.clone();
+    state
+        .db
+        .write(move |tx| {
+            let token = project_key(tx, &by, &target, &id)?;
+            ops::delete_key(tx, &ctx, &token)
+        })
+        .await?;
+    Ok(see_other(&settings_url(&slug, "key_deleted")))
+}
