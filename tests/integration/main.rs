@@ -1,8 +1,12 @@
 //! Integration tests: the real server, real HTTP, real SQLite.
 
+mod api_helpers;
 mod helpers;
 
 mod admin;
+mod api_keys;
+mod api_people;
+mod api_tokens;
 mod auth;
 mod browser;
 mod ops;

@@ -141,8 +141,9 @@ async fn serves_https_with_secure_host_cookies() {
 
 #[tokio::test]
 async fn a_database_without_its_secret_is_refused() {
-    let app = TestApp::spawn().await;
-    let data = app.data_dir.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let app = TestApp::spawn_with(SpawnOptions { data_dir: Some(data.clone()), ..Default::default() }).await;
     drop(app);
     std::fs::remove_file(data.join("secret.key")).unwrap();
     let out = std::process::Command::new(binary())

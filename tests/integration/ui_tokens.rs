@@ -9,6 +9,8 @@ use crate::helpers::*;
 const PAT_RE: &str = r"prc_pat_[0-9A-Za-z]{38}";
 const KEY_RE: &str = r"prc_key_[0-9A-Za-z]{38}";
 
+type Fields<'a> = &'a [(&'a str, &'a str)];
+
 /// The secret in the show-once page's `<input id="new-token">`.
 fn secret_on(page: &str, pattern: &str) -> String {
     let at = page.find("id=\"new-token\"").unwrap_or_else(|| panic!("no secret field:\n{page}"));
@@ -171,7 +173,7 @@ async fn the_form_keeps_input_on_errors_and_never_grants_beyond_the_role() {
     assert!(page.contains("You cannot grant runs:write") && page.contains("value=\"sneaky\""), "{page}");
     assert_eq!(sql_count(&app, "SELECT count(*) FROM tokens"), 0);
 
-    let cases: [(&[(&str, &str)], StatusCode, &str); 6] = [
+    let cases: [(Fields, StatusCode, &str); 6] = [
         (&[("name", ""), ("permission", "runs:read")], StatusCode::BAD_REQUEST, "Name must not be empty"),
         (&[("name", "none")], StatusCode::BAD_REQUEST, "Choose at least one permission"),
         (

@@ -20,8 +20,10 @@ struct Query {
     action: Option<String>,
     actor: Option<String>,
     target: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
+    // Not `#[serde(flatten)] PageQuery`: serde_urlencoded cannot read
+    // numbers through `flatten` (every `?limit=` would be a 400).
+    limit: Option<u32>,
+    cursor: Option<String>,
 }
 
 async fn list(
@@ -31,8 +33,9 @@ async fn list(
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::AuditRead)?;
     let query = query.into_inner();
-    let limit = query.page.limit()?;
-    let before = match query.page.after()? {
+    let page = PageQuery { limit: query.limit, cursor: query.cursor };
+    let limit = page.limit()?;
+    let before = match page.after()? {
         Some(c) => Some(c.parse::<i64>().map_err(|_| AppError::validation("Invalid cursor."))?),
         None => None,
     };

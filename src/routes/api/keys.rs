@@ -148,10 +148,11 @@ async fn rotate(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<(String, String)>,
-    body: Option<web::Json<RotateBody>>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (slug, id) = path.into_inner();
-    let grace = body.map(|b| b.grace_seconds).unwrap_or(0);
+    let grace = super::optional_json::<RotateBody>(&req, &body)?.grace_seconds;
     let st = state.clone();
     let (issued, policy) = state
         .db

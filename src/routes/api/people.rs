@@ -184,7 +184,7 @@ async fn update_service_account(
 
 async fn list_roles(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::UsersAdmin)?;
-    let roles = state.db.read(|c| db::roles::list(c)).await?;
+    let roles = state.db.read(db::roles::list).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"roles": roles, "next_cursor": null})))
 }
 

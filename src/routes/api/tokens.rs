@@ -105,8 +105,10 @@ async fn whoami(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpRes
 struct ListQuery {
     #[serde(default)]
     all: bool,
-    #[serde(flatten)]
-    page: PageQuery,
+    // Not `#[serde(flatten)] PageQuery`: serde_urlencoded cannot read
+    // numbers through `flatten` (every `?limit=` would be a 400).
+    limit: Option<u32>,
+    cursor: Option<String>,
 }
 
 async fn list(
@@ -123,8 +125,9 @@ async fn list(
         let owner = caller.principal.account_id.clone().ok_or(AppError::MissingPermission(Permission::TokensCreate))?;
         TokenFilter { owner_id: Some(owner), kind: Some(TokenKind::Pat), ..Default::default() }
     };
-    let limit = query.page.limit()?;
-    let after = query.page.after()?;
+    let page = PageQuery { limit: query.limit, cursor: query.cursor };
+    let limit = page.limit()?;
+    let after = page.after()?;
     let now = unix_now();
     let (tokens, policy) = state
         .db
@@ -156,9 +159,11 @@ impl ExpiryFields {
         match (&self.expires_in_days, &self.expires_at) {
             (None, None) => Ok(ExpiryRequest::Default),
             (Some(Some(days)), None) | (Some(Some(days)), Some(None)) => Ok(ExpiryRequest::InDays(*days)),
-            (None, Some(Some(at))) | (Some(None), Some(Some(at))) => parse_rfc3339(at)
-                .map(ExpiryRequest::At)
-                .ok_or_else(|| AppError::validation(format!("expires_at {at:?} is not an RFC 3339 instant."))),
+            (None, Some(Some(at))) | (Some(None), Some(Some(at))) => {
+                parse_rfc3339(at).map(ExpiryRequest::At).ok_or_else(|| {
+                    AppError::validation(super::redact(&format!("expires_at {at:?} is not an RFC 3339 instant.")))
+                })
+            }
             (Some(Some(_)), Some(Some(_))) => {
                 Err(AppError::validation("Give expires_in_days or expires_at, not both."))
             }
@@ -169,7 +174,7 @@ impl ExpiryFields {
 
 pub fn parse_permissions(names: &[String]) -> Result<PermissionSet, AppError> {
     PermissionSet::parse(names.iter().map(String::as_str))
-        .map_err(|e| AppError::unprocessable("invalid_permission", e.to_string()))
+        .map_err(|e| AppError::unprocessable("invalid_permission", super::redact(&e.to_string())))
 }
 
 #[derive(Deserialize)]
@@ -240,10 +245,11 @@ async fn rotate(
     state: web::Data<AppState>,
     caller: ApiCaller,
     id: web::Path<String>,
-    body: Option<web::Json<RotateBody>>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let grace = body.map(|b| b.grace_seconds).unwrap_or(0);
+    let grace = super::optional_json::<RotateBody>(&req, &body)?.grace_seconds;
     let st = state.clone();
     let (issued, policy) = state
         .db
@@ -312,7 +318,7 @@ async fn revoke_reported(
 }
 
 async fn get_policy(state: web::Data<AppState>, _caller: ApiCaller) -> Result<HttpResponse, AppError> {
-    let policy = state.db.read(|c| db::settings::token_policy(c)).await?;
+    let policy = state.db.read(db::settings::token_policy).await?;
     Ok(HttpResponse::Ok().json(policy))
 }
 

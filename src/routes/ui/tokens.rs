@@ -125,7 +125,7 @@ pub(super) fn add_permission(set: &mut PermissionSet, bad: &mut Option<String>, 
 }
 
 pub(super) async fn token_policy(state: &AppState) -> Result<TokenPolicy, AppError> {
-    state.db.read(|c| db::settings::token_policy(c)).await
+    state.db.read(db::settings::token_policy).await
 }
 
 /// Where users reach this server, for the CI examples.
