@@ -150,14 +150,22 @@ async fn load(
         .db
         .read(move |conn| {
             let Some(token) = db::tokens::by_hash(conn, &secret_hash)? else { return Ok(None) };
-            let (owner_active, owner_permissions) = match token.owner_id() {
-                Some(owner) => match db::accounts::get(conn, owner)? {
-                    Some(account) => (account.active, db::roles::permissions(conn, &account.role)?.unwrap_or_default()),
-                    None => (false, Default::default()),
-                },
-                None => (true, key_permissions()),
+            let owner = match token.owner_id() {
+                Some(id) => db::accounts::get(conn, id)?,
+                None => None,
             };
-            Ok(Some(TokenAuth { token, owner_active, owner_permissions }))
+            let project = match &token.project {
+                Some((_, slug)) => db::projects::by_slug(conn, slug)?,
+                None => None,
+            };
+            let (owner_active, owner_permissions) = match (&owner, token.kind) {
+                (Some(account), _) => {
+                    (account.active, db::roles::permissions(conn, &account.role)?.unwrap_or_default())
+                }
+                (None, TokenKind::Pat) => (false, Default::default()),
+                (None, TokenKind::Key) => (true, key_permissions()),
+            };
+            Ok(Some(TokenAuth { token, owner_active, owner_permissions, owner, project }))
         })
         .await?;
     Ok(found.map(|auth| {

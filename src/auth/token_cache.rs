@@ -1,17 +1,29 @@
 //! The in-process cache of token checks, keyed by the token's HMAC. It is
-//! invalidated without timers: before every use it asks SQLite's
-//! `PRAGMA data_version` (on a connection of its own) whether anyone —
-//! this server's writer or the offline CLI — committed since; if so it reads
-//! the `auth_epoch` counter that triggers bump on every auth-relevant change,
-//! and clears itself when that moved. A revoke that committed before its
-//! response was sent is therefore seen by every request that starts after.
+//! invalidated without timers: before every use it asks whether anyone —
+//! this server's writer or the offline CLI — committed since the last look;
+//! if so it reads the `auth_epoch` counter that triggers bump on every
+//! auth-relevant change, and clears itself when that moved. A revoke that
+//! committed before its response was sent is therefore seen by every request
+//! that starts after.
+//!
+//! "Did anyone commit?" is answered in two steps. The fast one reads the
+//! WAL-index header in the `-shm` file (documented in SQLite's "WAL-mode
+//! file format": `iChange` is incremented by every write transaction, and
+//! `mxFrame`/salts move with every commit and checkpoint) through a
+//! read-only memory map: no lock, no system call. Only when that header
+//! changed, or cannot be read consistently, does the cache ask SQLite
+//! itself (it reads `auth_epoch` on a connection of its own), which takes
+//! file locks and costs more than the rest of the token check together.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::db::accounts::Account;
+use crate::db::projects::Project;
 use crate::db::tokens::Token;
 use crate::domain::permission::PermissionSet;
 use crate::domain::token::TokenHash;
@@ -28,17 +40,76 @@ pub struct TokenAuth {
     /// For a PAT: whether the owner is active, and their role's permissions now.
     pub owner_active: bool,
     pub owner_permissions: PermissionSet,
+    /// The owner (PAT) or the project (key), for `whoami` without another read.
+    pub owner: Option<Account>,
+    pub project: Option<Project>,
 }
 
 struct State {
-    data_version: i64,
     epoch: i64,
     entries: HashMap<TokenHash, Arc<TokenAuth>>,
 }
 
 pub struct TokenCache {
     watcher: Mutex<Connection>,
+    shm: ShmHeader,
+    /// The WAL-index signature seen at the last full check (0: none yet).
+    seen: AtomicU64,
     state: RwLock<State>,
+}
+
+/// A read-only view of the WAL-index header at the start of `<db>-shm`.
+struct ShmHeader {
+    path: std::path::PathBuf,
+    map: std::sync::OnceLock<memmap2::Mmap>,
+}
+
+/// Both copies of the 48-byte header, as SQLite writes them.
+const SHM_HEADER: usize = 96;
+
+impl ShmHeader {
+    fn new(db_path: &Path) -> ShmHeader {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push("-shm");
+        ShmHeader { path: name.into(), map: std::sync::OnceLock::new() }
+    }
+
+    fn mapping(&self) -> Option<&memmap2::Mmap> {
+        if let Some(map) = self.map.get() {
+            return Some(map);
+        }
+        let file = std::fs::File::open(&self.path).ok()?;
+        if file.metadata().ok()?.len() < SHM_HEADER as u64 {
+            return None;
+        }
+        // SAFETY: the map is read-only and only read with volatile loads of
+        // plain bytes; SQLite changing them underneath can only make the two
+        // header copies disagree, which `signature` detects.
+        let map = unsafe { memmap2::MmapOptions::new().len(SHM_HEADER).map(&file) }.ok()?;
+        Some(self.map.get_or_init(|| map))
+    }
+
+    /// A value that changes with every commit, or `None` when the header is
+    /// missing or was being written while we read it.
+    fn signature(&self) -> Option<u64> {
+        let map = self.mapping()?;
+        let read = |offset: usize| -> u32 {
+            // SAFETY: offset + 4 <= SHM_HEADER == map.len(), and [u8; 4] has alignment 1.
+            u32::from_ne_bytes(unsafe { std::ptr::read_volatile(map.as_ptr().add(offset).cast::<[u8; 4]>()) })
+        };
+        // Copy 0 and copy 1 of the header: iChange (8), mxFrame (16), salts (32, 36).
+        let fields = [8, 16, 32, 36];
+        let first = fields.map(read);
+        let second = fields.map(|o| read(48 + o));
+        if first != second {
+            return None;
+        }
+        let mut sig: u64 = 0xcbf2_9ce4_8422_2325;
+        for v in first {
+            sig = (sig ^ u64::from(v)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Some(sig | 1)
+    }
 }
 
 impl TokenCache {
@@ -46,32 +117,41 @@ impl TokenCache {
         let watcher =
             Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         watcher.busy_timeout(std::time::Duration::from_secs(5))?;
-        let data_version = watcher.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         let epoch = crate::db::tokens::auth_epoch(&watcher)?;
         Ok(TokenCache {
             watcher: Mutex::new(watcher),
-            state: RwLock::new(State { data_version, epoch, entries: HashMap::new() }),
+            shm: ShmHeader::new(db_path),
+            seen: AtomicU64::new(0),
+            state: RwLock::new(State { epoch, entries: HashMap::new() }),
         })
     }
 
     /// Brings the cache up to date with the database; returns the epoch the
     /// caller's subsequent read belongs to.
     pub fn sync(&self) -> Result<i64, AppError> {
-        let watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
-        let version: i64 = watcher.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
-        {
-            let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-            if state.data_version == version {
-                return Ok(state.epoch);
+        // Read before the full check, so a commit racing with it is seen next time.
+        let signature = self.shm.signature();
+        if let Some(sig) = signature {
+            if self.seen.load(Ordering::Acquire) == sig {
+                return Ok(self.state.read().unwrap_or_else(|p| p.into_inner()).epoch);
             }
         }
-        let epoch = crate::db::tokens::auth_epoch(&watcher)?;
+        let epoch = self.sync_with_sqlite()?;
+        self.seen.store(signature.unwrap_or(0), Ordering::Release);
+        Ok(epoch)
+    }
+
+    /// The authoritative check: read `auth_epoch` and clear the cache when it moved.
+    fn sync_with_sqlite(&self) -> Result<i64, AppError> {
+        let epoch = {
+            let watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
+            crate::db::tokens::auth_epoch(&watcher)?
+        };
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         if state.epoch != epoch {
             state.entries.clear();
             state.epoch = epoch;
         }
-        state.data_version = version;
         Ok(epoch)
     }
 

@@ -97,13 +97,6 @@ impl Db {
         Ok(value)
     }
 
-    /// `PRAGMA data_version` of the writer's view: changes when another
-    /// process (the offline CLI) commits to the file.
-    pub fn data_version(&self) -> Result<i64, AppError> {
-        let conn = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
-    }
-
     /// Whether the database answers (for `/healthz`).
     pub fn ping(&self) -> Result<(), AppError> {
         self.read_blocking(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))

@@ -7,6 +7,7 @@ mod admin;
 mod api_keys;
 mod api_people;
 mod api_tokens;
+mod api_unused;
 mod auth;
 mod browser;
 mod ops;
