@@ -177,3 +177,30 @@ impl TokenCache {
         self.state.write().unwrap_or_else(|p| p.into_inner()).entries.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wal_index_signature_moves_with_every_commit_of_any_connection() {
+        let dir =
+            std::env::temp_dir().join(format!("proctor-shm-{}-{:?}", std::process::id(), std::thread::current().id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        writer.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").unwrap();
+        let shm = ShmHeader::new(&path);
+        let before = shm.signature().expect("header readable");
+        assert_eq!(shm.signature(), Some(before), "stable while nothing commits");
+        let other = Connection::open(&path).unwrap();
+        other.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        let after = shm.signature().unwrap();
+        assert_ne!(before, after);
+        writer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); INSERT INTO t VALUES (3);").unwrap();
+        assert_ne!(shm.signature().unwrap(), after, "a commit after a checkpoint still moves it");
+        drop((writer, other));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

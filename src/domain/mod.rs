@@ -8,5 +8,6 @@ pub mod password;
 pub mod permission;
 pub mod policy;
 pub mod report;
+pub mod test_identity;
 pub mod time;
 pub mod token;

@@ -9,6 +9,7 @@ mod audit;
 mod keys;
 mod people;
 mod projects;
+mod runs;
 mod tokens;
 
 use actix_web::body::MessageBody;
@@ -28,17 +29,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .wrap(from_fn(auth_headers))
             .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(|err, _| json_error(err).into()))
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|err, _| AppError::validation(err.to_string()).into()),
-            )
-            .app_data(
-                web::PathConfig::default()
-                    .error_handler(|err, _| AppError::validation(err.to_string()).into()),
-            )
+            .app_data(web::QueryConfig::default().error_handler(|err, _| AppError::validation(err.to_string()).into()))
+            .app_data(web::PathConfig::default().error_handler(|err, _| AppError::validation(err.to_string()).into()))
             .configure(tokens::configure)
             .configure(keys::configure)
             .configure(projects::configure)
+            .configure(runs::configure)
             .configure(people::configure)
             .configure(audit::configure)
             .default_service(web::to(|| async { AppError::not_found("No such API route.").error_response_owned() })),
@@ -86,8 +82,7 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
     {
         return Err(json_error(actix_web::error::JsonPayloadError::ContentType));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| AppError::bad_request("invalid_json", format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| AppError::bad_request("invalid_json", format!("Invalid JSON body: {e}")))
 }
 
 impl AppError {

@@ -152,11 +152,9 @@ impl ExpiryFields {
         match (&self.expires_in_days, &self.expires_at) {
             (None, None) => Ok(ExpiryRequest::Default),
             (Some(Some(days)), None) | (Some(Some(days)), Some(None)) => Ok(ExpiryRequest::InDays(*days)),
-            (None, Some(Some(at))) | (Some(None), Some(Some(at))) => {
-                parse_rfc3339(at).map(ExpiryRequest::At).ok_or_else(|| {
-                    AppError::validation(format!("expires_at {at:?} is not an RFC 3339 instant."))
-                })
-            }
+            (None, Some(Some(at))) | (Some(None), Some(Some(at))) => parse_rfc3339(at)
+                .map(ExpiryRequest::At)
+                .ok_or_else(|| AppError::validation(format!("expires_at {at:?} is not an RFC 3339 instant."))),
             (Some(Some(_)), Some(Some(_))) => {
                 Err(AppError::validation("Give expires_in_days or expires_at, not both."))
             }

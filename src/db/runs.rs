@@ -1,0 +1,258 @@
+//! Runs: one CI build's test results for one project, and their reports.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Passed,
+    Failed,
+    Errored,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Passed => "passed",
+            RunStatus::Failed => "failed",
+            RunStatus::Errored => "errored",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        [RunStatus::Running, RunStatus::Passed, RunStatus::Failed, RunStatus::Errored]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// Distinct tests of a run (or one report) by result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub tests: i64,
+    pub passed: i64,
+    pub failed: i64,
+    pub errors: i64,
+    pub skipped: i64,
+    pub flaky: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub id: String,
+    #[serde(skip)]
+    pub project_id: i64,
+    pub project: String,
+    pub status: RunStatus,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub build_id: Option<String>,
+    pub build_url: Option<String>,
+    pub name: String,
+    pub tags: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(serialize_with = "crate::db::serialize_unix")]
+    pub created_at: i64,
+    #[serde(serialize_with = "crate::db::serialize_unix_opt")]
+    pub finished_at: Option<i64>,
+    pub duration_ms: Option<i64>,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+const COLUMNS: &str = "r.id, r.project_id, p.slug, r.status, r.commit_sha, r.branch, r.build_id, r.build_url, r.name,
+    r.tags, r.reason, r.created_at, r.finished_at, r.duration_ms, r.tests, r.passed, r.failed, r.errors, r.skipped, r.flaky";
+const FROM: &str = "FROM runs r JOIN projects p ON p.id = r.project_id";
+
+fn from_row(r: &Row) -> rusqlite::Result<Run> {
+    let status: String = r.get(3)?;
+    let tags: String = r.get(9)?;
+    Ok(Run {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        project: r.get(2)?,
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Errored),
+        commit: r.get(4)?,
+        branch: r.get(5)?,
+        build_id: r.get(6)?,
+        build_url: r.get(7)?,
+        name: r.get(8)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        reason: r.get(10)?,
+        created_at: r.get(11)?,
+        finished_at: r.get(12)?,
+        duration_ms: r.get(13)?,
+        counts: Counts {
+            tests: r.get(14)?,
+            passed: r.get(15)?,
+            failed: r.get(16)?,
+            errors: r.get(17)?,
+            skipped: r.get(18)?,
+            flaky: r.get(19)?,
+        },
+    })
+}
+
+/// What a client says about a new run; every field optional.
+#[derive(Debug, Clone, Default)]
+pub struct RunMeta {
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub build_id: Option<String>,
+    pub build_url: Option<String>,
+    pub name: String,
+    pub tags: serde_json::Value,
+}
+
+pub fn insert(tx: &Transaction, project_id: i64, meta: &RunMeta, now: i64) -> Result<String, AppError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    tx.execute(
+        "INSERT INTO runs (id, project_id, commit_sha, branch, build_id, build_url, name, tags, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![id, project_id, meta.commit, meta.branch, meta.build_id, meta.build_url, meta.name, meta.tags.to_string(), now],
+    )?;
+    Ok(id)
+}
+
+/// The running run of this build and name, which every shard joins.
+pub fn find_running(conn: &Connection, project_id: i64, build_id: &str, name: &str) -> Result<Option<String>, AppError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM runs WHERE project_id = ?1 AND build_id = ?2 AND name = ?3 AND status = 'running'",
+        )?
+        .query_row(params![project_id, build_id, name], |r| r.get(0))
+        .optional()?)
+}
+
+/// The run `id` of project `project_id`, or 404.
+pub fn get(conn: &Connection, project_id: i64, id: &str) -> Result<Run, AppError> {
+    let sql = format!("SELECT {COLUMNS} {FROM} WHERE r.id = ?1 AND r.project_id = ?2");
+    conn.prepare_cached(&sql)?
+        .query_row(params![id, project_id], from_row)
+        .optional()?
+        .ok_or_else(|| AppError::not_found("No such run in this project."))
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RunFilter {
+    pub branch: Option<String>,
+    pub status: Option<RunStatus>,
+    pub commit: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Newest first; `before` continues below a run id.
+pub fn list(conn: &Connection, project_id: i64, f: &RunFilter, before: Option<&str>, limit: u32) -> Result<Vec<Run>, AppError> {
+    let sql = format!(
+        "SELECT {COLUMNS} {FROM} WHERE r.project_id = ?1 AND (?2 IS NULL OR r.branch = ?2)
+           AND (?3 IS NULL OR r.status = ?3) AND (?4 IS NULL OR r.commit_sha = ?4) AND (?5 IS NULL OR r.name = ?5)
+           AND (?6 IS NULL OR r.id < ?6)
+         ORDER BY r.id DESC LIMIT ?7"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![project_id, f.branch, f.status.map(RunStatus::as_str), f.commit, f.name, before, limit],
+        from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The counts of a report already stored in this run with these bytes.
+pub fn find_report(conn: &Connection, run_id: &str, sha256: &[u8]) -> Result<Option<(String, Counts)>, AppError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, tests, passed, failed, errors, skipped, flaky FROM reports WHERE run_id = ?1 AND sha256 = ?2",
+        )?
+        .query_row(params![run_id, sha256], |r| {
+            Ok((
+                r.get(0)?,
+                Counts {
+                    tests: r.get(1)?,
+                    passed: r.get(2)?,
+                    failed: r.get(3)?,
+                    errors: r.get(4)?,
+                    skipped: r.get(5)?,
+                    flaky: r.get(6)?,
+                },
+            ))
+        })
+        .optional()?)
+}
+
+pub struct NewReport<'a> {
+    pub run_id: &'a str,
+    pub sha256: &'a [u8],
+    pub format: &'a str,
+    pub bytes: u64,
+    pub counts: Counts,
+    pub now: i64,
+}
+
+pub fn insert_report(tx: &Transaction, r: &NewReport) -> Result<String, AppError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let c = r.counts;
+    tx.execute(
+        "INSERT INTO reports (id, run_id, sha256, format, bytes, created_at, tests, passed, failed, errors, skipped, flaky)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![id, r.run_id, r.sha256, r.format, r.bytes as i64, r.now, c.tests, c.passed, c.failed, c.errors, c.skipped, c.flaky],
+    )?;
+    Ok(id)
+}
+
+/// Recomputes a run's counts and total duration from its results.
+pub fn recount(tx: &Transaction, run_id: &str) -> Result<Counts, AppError> {
+    let mut counts = Counts::default();
+    let mut duration: i64 = 0;
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT status, count(*), coalesce(sum(duration_ms), 0) FROM results WHERE run_id = ?1 GROUP BY status",
+        )?;
+        let mut rows = stmt.query([run_id])?;
+        while let Some(row) = rows.next()? {
+            let status: String = row.get(0)?;
+            let n: i64 = row.get(1)?;
+            duration += row.get::<_, i64>(2)?;
+            counts.tests += n;
+            match status.as_str() {
+                "passed" => counts.passed = n,
+                "failed" => counts.failed = n,
+                "error" => counts.errors = n,
+                "skipped" => counts.skipped = n,
+                _ => counts.flaky = n,
+            }
+        }
+    }
+    tx.execute(
+        "UPDATE runs SET tests = ?2, passed = ?3, failed = ?4, errors = ?5, skipped = ?6, flaky = ?7, duration_ms = ?8
+         WHERE id = ?1",
+        params![run_id, counts.tests, counts.passed, counts.failed, counts.errors, counts.skipped, counts.flaky, duration],
+    )?;
+    Ok(counts)
+}
+
+/// Closes a run with `status` (and a reason for `errored`).
+pub fn close(tx: &Transaction, run_id: &str, status: RunStatus, reason: Option<&str>, now: i64) -> Result<(), AppError> {
+    tx.execute(
+        "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4 WHERE id = ?1",
+        params![run_id, status.as_str(), reason, now],
+    )?;
+    Ok(())
+}
+
+/// Runs created before `cutoff`, oldest first, at most `limit` (retention).
+pub fn older_than(conn: &Connection, cutoff: i64, limit: u32) -> Result<Vec<String>, AppError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM runs WHERE created_at < ?1 ORDER BY id LIMIT ?2")?;
+    let rows = stmt.query_map(params![cutoff, limit], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn delete(tx: &Transaction, run_id: &str) -> Result<(), AppError> {
+    tx.execute("DELETE FROM runs WHERE id = ?1", [run_id])?;
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! Ingestion routes (API.md section 3): create a run (shards join it),
+//! upload reports into it, finalize or fail it, and the one-call `/results`.
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::invalid;
+use crate::app::AppState;
+use crate::auth::api::ApiCaller;
+use crate::db::runs::{self, RunMeta};
+use crate::domain::names::parse_branch;
+use crate::domain::permission::Permission;
+use crate::domain::report::ReportFormat;
+use crate::error::AppError;
+use crate::ops::ingest::{self, Upload};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/projects/{project}/runs", web::post().to(create))
+        .route("/projects/{project}/runs/{run}/reports", web::post().to(upload))
+        .route("/projects/{project}/runs/{run}/finalize", web::post().to(finalize))
+        .route("/projects/{project}/runs/{run}/fail", web::post().to(fail))
+        .route("/projects/{project}/results", web::post().to(results));
+}
+
+/// Run metadata as JSON (create) or query parameters (`/results`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaBody {
+    commit: Option<String>,
+    branch: Option<String>,
+    build_id: Option<String>,
+    build_url: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    tags: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn short(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, AppError> {
+    match value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+            Err(AppError::validation(format!("{field} must be at most {max} characters without control characters.")))
+        }
+        other => Ok(other),
+    }
+}
+
+impl MetaBody {
+    fn into_meta(self) -> Result<RunMeta, AppError> {
+        let tags = self.tags.unwrap_or_default();
+        if tags.len() > 50 || tags.values().any(|v| !v.is_string()) {
+            return Err(AppError::validation("tags must be an object of at most 50 string values."));
+        }
+        Ok(RunMeta {
+            commit: short("commit", self.commit, 100)?,
+            branch: self.branch.as_deref().map(parse_branch).transpose().map_err(invalid)?,
+            build_id: short("build_id", self.build_id, 200)?,
+            build_url: short("build_url", self.build_url, 2000)?,
+            name: short("name", self.name, 200)?.unwrap_or_default(),
+            tags: serde_json::Value::Object(tags),
+        })
+    }
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    body: Option<web::Json<MetaBody>>,
+) -> Result<HttpResponse, AppError> {
+    let meta = body.map(|b| b.into_inner()).unwrap_or_default().into_meta()?;
+    let (run, created) = state
+        .db
+        .write(move |tx| {
+            let project = ingest::project_for(tx, &caller.principal, &slug)?;
+            caller.principal.require(Permission::RunsWrite)?;
+            ingest::create_run(tx, project.id, &meta)
+        })
+        .await?;
+    Ok(if created { HttpResponse::Created().json(run) } else { HttpResponse::Ok().json(run) })
+}
+
+/// The report's format from `Content-Type`, and whether it is gzipped.
+fn body_kind(headers: &HeaderMap) -> Result<(ReportFormat, bool), AppError> {
+    let unsupported = |what: String| AppError::Client {
+        status: actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        code: "unsupported_media_type",
+        message: what,
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let format = match mime.as_str() {
+        "application/xml" | "text/xml" | "application/junit+xml" => ReportFormat::JUnit,
+        "application/json" => ReportFormat::Ctrf,
+        "" => return Err(unsupported("Send a Content-Type: application/xml (JUnit) or application/json (CTRF).".into())),
+        other => {
+            return Err(unsupported(format!(
+                "Content-Type {other:?} is not supported; send application/xml (JUnit) or application/json (CTRF)."
+            )))
+        }
+    };
+    let gzip = match headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_ascii_lowercase()) {
+        None => false,
+        Some(e) if e == "identity" || e.is_empty() => false,
+        Some(e) if e == "gzip" || e == "x-gzip" => true,
+        Some(e) => return Err(unsupported(format!("Content-Encoding {e:?} is not supported; use gzip or none."))),
+    };
+    Ok((format, gzip))
+}
+
+/// Reads the body into memory, refusing more than `max` bytes (413).
+async fn read_body(mut payload: web::Payload, max: u64) -> Result<web::BytesMut, AppError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| AppError::bad_request("invalid_body", format!("Could not read the body: {e}")))?;
+        if (body.len() + chunk.len()) as u64 > max {
+            return Err(AppError::Client {
+                status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                code: "payload_too_large",
+                message: format!("The report is larger than {max} bytes."),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn upload(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let (slug, run_id) = path.into_inner();
+    // Cheap checks before reading a possibly large body.
+    let (format, gzip) = body_kind(req.headers())?;
+    let max = state.config.max_report_bytes;
+    let project = {
+        let principal = caller.principal.clone();
+        state.db.read(move |c| ingest::project_for(c, &principal, &slug)).await?
+    };
+    caller.principal.require(Permission::RunsWrite)?;
+    let body = read_body(payload, max).await?.freeze();
+    let done = state
+        .db
+        .write(move |tx| {
+            let run = runs::get(tx, project.id, &run_id)?;
+            ingest::ingest(tx, project.id, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })
+        })
+        .await?;
+    let body = json!({
+        "id": done.report_id,
+        "tests": done.counts.tests,
+        "passed": done.counts.passed,
+        "failed": done.counts.failed,
+        "errors": done.counts.errors,
+        "skipped": done.counts.skipped,
+        "flaky": done.counts.flaky,
+        "duplicate": done.duplicate,
+    });
+    Ok(if done.duplicate { HttpResponse::Ok().json(body) } else { HttpResponse::Created().json(body) })
+}
+
+async fn finalize(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
+    let (slug, run_id) = path.into_inner();
+    let run = state
+        .db
+        .write(move |tx| {
+            let project = ingest::project_for(tx, &caller.principal, &slug)?;
+            caller.principal.require(Permission::RunsWrite)?;
+            ingest::finalize(tx, project.id, &run_id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(run))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FailBody {
+    reason: Option<String>,
+}
+
+async fn fail(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: Option<web::Json<FailBody>>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, run_id) = path.into_inner();
+    let reason = short("reason", body.and_then(|b| b.into_inner().reason), 2000)?
+        .unwrap_or_else(|| "the CI job failed before it could upload".into());
+    let run = state
+        .db
+        .write(move |tx| {
+            let project = ingest::project_for(tx, &caller.principal, &slug)?;
+            caller.principal.require(Permission::RunsWrite)?;
+            ingest::fail(tx, project.id, &run_id, &reason)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(run))
+}
+
+/// One call for the common case: create or join the run, store the report, finalize.
+async fn results(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    query: web::Query<MetaBody>,
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let (format, gzip) = body_kind(req.headers())?;
+    let meta = query.into_inner().into_meta()?;
+    let max = state.config.max_report_bytes;
+    let project = {
+        let principal = caller.principal.clone();
+        let slug = slug.into_inner();
+        state.db.read(move |c| ingest::project_for(c, &principal, &slug)).await?
+    };
+    caller.principal.require(Permission::RunsWrite)?;
+    let body = read_body(payload, max).await?.freeze();
+    let run = state
+        .db
+        .write(move |tx| {
+            let (run, _) = ingest::create_run(tx, project.id, &meta)?;
+            ingest::ingest(tx, project.id, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })?;
+            ingest::finalize(tx, project.id, &run.id)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(run))
+}
