@@ -1,5 +1,5 @@
 //! Real-browser tests: headless Chromium, driven over WebDriver (chromedriver
-//! + fantoccini), clicks through the UI like a person would. Every page the
+//! and fantoccini), clicks through the UI like a person would. Every page the
 //! tests look at is also saved as a PNG under `target/screenshots/` for a
 //! human to review.
 

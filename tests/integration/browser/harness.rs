@@ -1,9 +1,9 @@
-//! A real browser walks the first-run path: headless Chromium, driven over
-//! WebDriver (chromedriver + fantoccini), sets up the admin, creates a
-//! project, logs out, fails a login and logs back in. Each page is also saved
-//! as a PNG under `target/screenshots/` for a human to look at.
+//! What every browser test needs: Chromium and chromedriver (installed with
+//! apt when missing), one WebDriver session per test, page helpers that fail
+//! with the page's URL and text, screenshots, and failure evidence.
 
 use std::fs::File;
+use std::future::Future;
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
@@ -14,34 +14,40 @@ use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::error::CmdError;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use serde_json::json;
+use reqwest::{Method, Url};
+use serde_json::{json, Value};
 
-use crate::helpers::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::helpers::TestApp;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const INSTALL_HINT: &str =
     "install them with `sudo apt-get update && sudo apt-get install -y chromium chromium-driver` (Debian/Ubuntu)";
 /// How long a page may take to show what the test waits for.
-const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
+pub const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
 
-#[tokio::test]
-async fn a_real_browser_sets_up_creates_a_project_logs_out_and_logs_back_in() {
+/// Runs `flow(client, base_url, screenshot_dir)` in a fresh headless Chromium
+/// against `app`. The flow runs as its own task so that a failed assertion
+/// still lets us save `<name>-failure.png` and the logs, and close the
+/// session, before the test fails with the flow's own panic.
+pub async fn run_in_browser<F, Fut>(app: &TestApp, name: &str, flow: F)
+where
+    F: FnOnce(Client, String, PathBuf) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     ensure_browser_installed();
-    let app = TestApp::spawn().await;
     let scratch = tempfile::tempdir().expect("temp dir");
     let driver = ChromeDriver::start(&scratch.path().join("chromedriver.log")).await;
     let client = driver.new_session(&scratch.path().join("chromium-profile")).await;
     let shots = screenshot_dir();
     let started = Instant::now();
 
-    // The flow runs as its own task so that a failed assertion still lets us
-    // take a screenshot and close the session before the test fails.
-    let outcome = tokio::spawn(first_run_flow(client.clone(), app.base.clone(), shots.clone())).await;
+    let outcome = tokio::spawn(flow(client.clone(), app.base.clone(), shots.clone())).await;
     if outcome.is_err() {
-        save_failure_evidence(&client, &shots).await;
+        save_failure_evidence(&client, &shots, &format!("{name}-failure.png")).await;
         eprintln!("server log:\n{}", app.log());
         eprintln!("chromedriver log:\n{}", driver.log());
     }
@@ -50,87 +56,19 @@ async fn a_real_browser_sets_up_creates_a_project_logs_out_and_logs_back_in() {
     if let Err(failure) = outcome {
         match failure.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
-            Err(failure) => panic!("browser flow did not finish: {failure}"),
+            Err(failure) => panic!("browser flow {name} did not finish: {failure}"),
         }
     }
-    eprintln!("browser flow took {:.1?}; screenshots in {}", started.elapsed(), shots.display());
-}
-
-/// Setup → empty projects → new project → projects table → log out → wrong password → log in.
-async fn first_run_flow(c: Client, base: String, shots: PathBuf) {
-    // `/` leads to first-run setup while no user exists.
-    must(c.goto(&format!("{base}/")).await, "open /");
-    wait_for_path(&c, "/setup").await;
-    wait_for(&c, "form[action='/setup']").await;
-    assert_text(&c, &["Welcome", "Create the first administrator"]).await;
-    assert_styled(&c).await;
-    screenshot(&c, &shots, "setup.png").await;
-    fill(&c, "input[name='email']", ADMIN_EMAIL).await;
-    fill(&c, "input[name='name']", "Ada Admin").await;
-    fill(&c, "input[name='password']", ADMIN_PASSWORD).await;
-    fill(&c, "input[name='password_confirm']", ADMIN_PASSWORD).await;
-    submit(&c, "form[action='/setup']").await;
-
-    // Setup logs the admin in and shows the empty project list.
-    wait_for_path(&c, "/projects").await;
-    wait_for(&c, "form[action='/projects']").await;
-    assert_text(&c, &["Projects", "No projects yet", "Ada Admin", "Log out"]).await;
-    assert_styled(&c).await;
-    screenshot(&c, &shots, "projects-empty.png").await;
-
-    // Creating a project lands on its page.
-    fill(&c, "form[action='/projects'] input[name='name']", "Web App").await;
-    fill(&c, "form[action='/projects'] input[name='slug']", "web-app").await;
-    submit(&c, "form[action='/projects']").await;
-    wait_for_path(&c, "/projects/web-app").await;
-    let heading = must(wait_for(&c, "main h1").await.text().await, "read the project heading");
-    assert_eq!(heading, "Web App", "project page heading");
-    assert_text(&c, &["web-app", "No runs yet"]).await;
-    assert_styled(&c).await;
-    screenshot(&c, &shots, "project.png").await;
-
-    // The project list now has it in its table.
-    must(c.goto(&format!("{base}/projects")).await, "open /projects");
-    let link = wait_for(&c, "table a[href='/projects/web-app']").await;
-    assert_eq!(must(link.text().await, "read the project link"), "Web App");
-    let page = body_text(&c).await;
-    assert!(!page.contains("No projects yet"), "empty state shown next to a project:\n{page}");
-    screenshot(&c, &shots, "projects.png").await;
-
-    // "Log out" in the top bar ends the session.
-    submit(&c, "form[action='/logout']").await;
-    wait_for_path(&c, "/login").await;
-    wait_for(&c, "form[action='/login']").await;
-    assert_text(&c, &["Log in"]).await;
-    must(c.goto(&format!("{base}/projects")).await, "open /projects after logout");
-    wait_for_path(&c, "/login").await;
-
-    // A wrong password re-renders the login page with one message.
-    fill(&c, "form[action='/login'] input[name='email']", ADMIN_EMAIL).await;
-    fill(&c, "form[action='/login'] input[name='password']", "not the password").await;
-    submit(&c, "form[action='/login']").await;
-    let error = wait_for(&c, ".flash.err").await;
-    assert_eq!(must(error.text().await, "read the login error"), "Wrong email or password.");
-    assert_at(&c, "/login").await;
-    assert_styled(&c).await;
-    screenshot(&c, &shots, "login-error.png").await;
-
-    // The right password gets back in.
-    fill(&c, "form[action='/login'] input[name='email']", ADMIN_EMAIL).await;
-    fill(&c, "form[action='/login'] input[name='password']", ADMIN_PASSWORD).await;
-    submit(&c, "form[action='/login']").await;
-    wait_for_path(&c, "/projects").await;
-    wait_for(&c, "table a[href='/projects/web-app']").await;
-    assert_text(&c, &["Web App", "Ada Admin", "Log out"]).await;
+    eprintln!("browser flow {name} took {:.1?}; screenshots in {}", started.elapsed(), shots.display());
 }
 
 // ---- page helpers: each panics with the page's URL and text on failure ----
 
-fn must<T>(result: Result<T, CmdError>, what: &str) -> T {
+pub fn must<T>(result: Result<T, CmdError>, what: &str) -> T {
     result.unwrap_or_else(|error| panic!("WebDriver failed to {what}: {error}"))
 }
 
-async fn wait_for(c: &Client, css: &str) -> Element {
+pub async fn wait_for(c: &Client, css: &str) -> Element {
     match c.wait().at_most(PAGE_TIMEOUT).for_element(Locator::Css(css)).await {
         Ok(element) => element,
         Err(error) => panic!("`{css}` did not appear ({error}) {}", describe(c).await),
@@ -138,7 +76,7 @@ async fn wait_for(c: &Client, css: &str) -> Element {
 }
 
 /// Waits until the browser is on `path` (ignoring the query string).
-async fn wait_for_path(c: &Client, path: &str) {
+pub async fn wait_for_path(c: &Client, path: &str) {
     let deadline = Instant::now() + PAGE_TIMEOUT;
     loop {
         if must(c.current_url().await, "read the URL").path() == path {
@@ -151,17 +89,17 @@ async fn wait_for_path(c: &Client, path: &str) {
     }
 }
 
-async fn assert_at(c: &Client, path: &str) {
+pub async fn assert_at(c: &Client, path: &str) {
     let url = must(c.current_url().await, "read the URL");
     assert_eq!(url.path(), path, "wrong page: {url}");
 }
 
-async fn body_text(c: &Client) -> String {
+pub async fn body_text(c: &Client) -> String {
     let body = must(c.find(Locator::Css("body")).await, "find <body>");
     must(body.text().await, "read the page text")
 }
 
-async fn assert_text(c: &Client, needles: &[&str]) {
+pub async fn assert_text(c: &Client, needles: &[&str]) {
     let text = body_text(c).await;
     for needle in needles {
         assert!(text.contains(needle), "{needle:?} is not on the page {}", describe(c).await);
@@ -169,33 +107,51 @@ async fn assert_text(c: &Client, needles: &[&str]) {
 }
 
 /// `/static/style.css` loaded (not blocked, e.g. by the CSP) and has rules.
-async fn assert_styled(c: &Client) {
+pub async fn assert_styled(c: &Client) {
     let script = "const sheet = [...document.styleSheets].find(s => (s.href || '').endsWith('/static/style.css'));\
                   return sheet ? sheet.cssRules.length : -1;";
     let rules = must(c.execute(script, vec![]).await, "inspect the stylesheets").as_i64().unwrap_or(-1);
     assert!(rules > 0, "/static/style.css did not apply ({rules} rules) {}", describe(c).await);
 }
 
-async fn fill(c: &Client, css: &str, value: &str) {
+pub async fn fill(c: &Client, css: &str, value: &str) {
     let input = wait_for(c, css).await;
     must(input.clear().await, &format!("clear {css}"));
     must(input.send_keys(value).await, &format!("type into {css}"));
 }
 
-/// Clicks the submit button of the form matching `form_css`, like a person would.
-async fn submit(c: &Client, form_css: &str) {
-    let button = wait_for(c, &format!("{form_css} button[type='submit']")).await;
-    must(button.click().await, &format!("click the button of {form_css}"));
+pub async fn click(c: &Client, css: &str) {
+    let element = wait_for(c, css).await;
+    must(element.click().await, &format!("click {css}"));
 }
 
-async fn screenshot(c: &Client, dir: &Path, name: &str) {
-    let png = must(c.screenshot().await, &format!("take {name}"));
+/// Clicks the submit button of the form matching `form_css`, like a person would.
+pub async fn submit(c: &Client, form_css: &str) {
+    click(c, &format!("{form_css} button[type='submit']")).await;
+}
+
+/// Saves the whole page, not just the 1280×900 viewport: the window grows to
+/// the page's height for the shot and shrinks back afterwards.
+pub async fn screenshot(c: &Client, dir: &Path, name: &str) {
+    let script = "return [document.documentElement.scrollHeight, window.innerHeight];";
+    let heights = must(c.execute(script, vec![]).await, "measure the page");
+    let (page, viewport) = (heights[0].as_u64().unwrap_or(0), heights[1].as_u64().unwrap_or(0));
+    let (width, height) = must(c.get_window_size().await, "read the window size");
+    let grow = page.saturating_sub(viewport).min(8_000);
+    if grow > 0 {
+        must(c.set_window_size(width as u32, (height + grow) as u32).await, "grow the window");
+    }
+    let png = c.screenshot().await;
+    if grow > 0 {
+        must(c.set_window_size(width as u32, height as u32).await, "restore the window");
+    }
     let path = dir.join(name);
-    std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    std::fs::write(&path, must(png, &format!("take {name}")))
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 /// Where the browser is and what it shows, for failure messages.
-async fn describe(c: &Client) -> String {
+pub async fn describe(c: &Client) -> String {
     let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_else(|e| format!("<no URL: {e}>"));
     let text = match c.find(Locator::Css("body")).await {
         Ok(body) => body.text().await.unwrap_or_default(),
@@ -204,9 +160,9 @@ async fn describe(c: &Client) -> String {
     format!("at {url}; page text:\n{text}")
 }
 
-async fn save_failure_evidence(c: &Client, dir: &Path) {
+async fn save_failure_evidence(c: &Client, dir: &Path, name: &str) {
     if let Ok(png) = c.screenshot().await {
-        let _ = std::fs::write(dir.join("failure.png"), png);
+        let _ = std::fs::write(dir.join(name), png);
     }
     eprintln!("browser {}", describe(c).await);
 }
@@ -218,6 +174,57 @@ fn screenshot_dir() -> PathBuf {
     let dir = target.join("screenshots");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
+}
+
+// ---- Chrome DevTools Protocol, through chromedriver ----
+
+/// `url::ParseError`, named through `reqwest::Url` (the `url` crate is not a dependency of its own).
+type UrlError = <Url as std::str::FromStr>::Err;
+
+/// A CDP command sent through chromedriver's `goog/cdp/execute` endpoint,
+/// for what WebDriver itself cannot do (e.g. grant permissions).
+#[derive(Debug)]
+struct Cdp {
+    method: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &Url, session_id: Option<&str>) -> Result<Url, UrlError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _request_url: &Url) -> (Method, Option<String>) {
+        (Method::POST, Some(json!({ "cmd": self.method, "params": self.params }).to_string()))
+    }
+}
+
+/// Lets pages of `origin` read and write the clipboard without a prompt.
+pub async fn grant_clipboard(c: &Client, origin: &str) {
+    let grant = Cdp {
+        method: "Browser.grantPermissions",
+        params: json!({ "origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"] }),
+    };
+    must(c.issue_cmd(grant).await, "grant clipboard permissions over CDP");
+}
+
+/// The clipboard's text, as the page sees it (`navigator.clipboard.readText()`).
+pub async fn clipboard_text(c: &Client) -> Result<String, String> {
+    let script = "const done = arguments[arguments.length - 1];\
+                  navigator.clipboard.readText().then(text => done({ text }), e => done({ error: String(e) }));";
+    let answer = must(c.execute_async(script, vec![]).await, "read the clipboard");
+    match answer["text"].as_str() {
+        Some(text) => Ok(text.to_string()),
+        None => Err(answer["error"].as_str().unwrap_or("no answer").to_string()),
+    }
+}
+
+/// Puts `text` on the clipboard from the page.
+pub async fn set_clipboard_text(c: &Client, text: &str) {
+    let script = "const [text, done] = arguments;\
+                  navigator.clipboard.writeText(text).then(() => done(null), e => done(String(e)));";
+    let error = must(c.execute_async(script, vec![json!(text)]).await, "write the clipboard");
+    assert!(error.is_null(), "could not write the clipboard: {error}");
 }
 
 // ---- browser and driver ----
@@ -288,7 +295,7 @@ impl ChromeDriver {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(response) = http.get(format!("{}/status", self.url)).send().await {
-                if let Ok(status) = response.json::<serde_json::Value>().await {
+                if let Ok(status) = response.json::<Value>().await {
                     if status["value"]["ready"] == true {
                         return;
                     }
