@@ -190,11 +190,22 @@ pub async fn flush_last_used(state: &AppState) {
 }
 
 /// Periodic chores: expired sessions, tokens unused past the policy's
-/// limit, idle rate-limit buckets.
+/// limit, idle rate-limit buckets, runs past the retention period and
+/// attachment directories of runs that are gone.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
+        if let Some(days) = state.config.retention_days {
+            prune_runs(&state, days).await;
+        }
+        let sweeper = state.clone();
+        match web::block(move || crate::ops::attachments::sweep_orphans(&sweeper)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => log::info!("removed {n} attachment director(ies) of deleted runs"),
+            Ok(Err(e)) => log::warn!("attachment sweep failed: {e}"),
+            Err(e) => log::warn!("attachment sweep failed: {e}"),
+        }
         state.rate_limiter.sweep(std::time::Instant::now());
         match state.db.write(crate::ops::tokens::revoke_unused).await {
             Ok(0) => {}
@@ -207,6 +218,37 @@ async fn housekeeping(state: web::Data<AppState>) {
         if let Err(e) = state.db.write(move |tx| crate::db::sessions::delete_expired(tx, now - idle, now - max)).await {
             log::warn!("session cleanup failed: {e}");
         }
+    }
+}
+
+/// Runs deleted per transaction, so retention never holds the writer long.
+const PRUNE_BATCH: u32 = 100;
+
+/// Deletes runs created more than `days` ago in small batches (one
+/// transaction each, yielding in between so requests get the writer), then
+/// each batch's attachment directories.
+async fn prune_runs(state: &AppState, days: u32) {
+    let cutoff = crate::domain::time::unix_now() - i64::from(days) * 86_400;
+    let mut total = 0;
+    loop {
+        match state.db.write(move |tx| crate::ops::ingest::prune(tx, cutoff, PRUNE_BATCH)).await {
+            Ok(ids) => {
+                let done = ids.len() < PRUNE_BATCH as usize;
+                total += ids.len();
+                crate::ops::attachments::remove_run_dirs_async(state, ids).await;
+                if done {
+                    break;
+                }
+            }
+            Err(e) => {
+                log::warn!("pruning runs older than {days} days failed: {e}");
+                break;
+            }
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    if total > 0 {
+        log::info!("retention: deleted {total} run(s) older than {days} days");
     }
 }
 

@@ -151,6 +151,10 @@ impl ResponseError for AppError {
             AppError::RateLimited { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
+            AppError::Client { status, .. } if *status == StatusCode::FORBIDDEN => {
+                let value = r#"Bearer realm="proctor", error="insufficient_scope""#;
+                response.insert_header((header::WWW_AUTHENTICATE, value));
+            }
             _ => {}
         }
         response.insert_header((header::CACHE_CONTROL, "no-store"));

@@ -11,7 +11,9 @@ use crate::db::projects::Project;
 use crate::domain::permission::{Permission, PermissionSet};
 use crate::domain::time::{relative, rfc3339_unix, unix_now};
 
+mod runs;
 mod tokens;
+pub use runs::*;
 pub use tokens::*;
 
 /// What the navigation shows: only what the session may use.
@@ -141,14 +143,6 @@ pub struct ProjectsPage {
     pub can_manage: bool,
     pub form_slug: String,
     pub form_name: String,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "projects/show.html")]
-pub struct ProjectPage {
-    pub layout: Layout,
-    pub project: Project,
-    pub can_manage: bool,
 }
 
 #[derive(Template, WebTemplate)]

@@ -4,6 +4,9 @@
 mod admin;
 mod backup;
 mod tokens;
+mod upload;
+
+pub use upload::UploadToken;
 
 use std::io::IsTerminal;
 use std::net::IpAddr;
@@ -54,6 +57,8 @@ pub enum Command {
     Key(KeyCommand),
     /// Make a consistent copy of the database (and the instance secret beside it) while the server runs
     Backup(BackupArgs),
+    /// Upload JUnit XML / CTRF JSON reports to a server as one run; prints the run's URL
+    Upload(UploadArgs),
 }
 
 #[derive(Debug, Default, Clone, Args)]
@@ -172,6 +177,47 @@ pub struct BackupArgs {
     pub to: PathBuf,
 }
 
+/// `proctor upload`: flags win over the CI environment, field by field.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The Proctor server, e.g. https://proctor.example.com
+    #[arg(long, env = "PROCTOR_URL")]
+    pub url: Option<String>,
+    /// Access token with runs:write (a personal access token or a project API key)
+    #[arg(long, env = "PROCTOR_TOKEN", hide_env_values = true)]
+    pub token: Option<UploadToken>,
+    /// The project's slug
+    #[arg(long, env = "PROCTOR_PROJECT")]
+    pub project: String,
+    /// Commit SHA [default: from GitHub Actions, GitLab CI or Jenkins]
+    #[arg(long)]
+    pub commit: Option<String>,
+    /// Branch [default: from the CI]
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// CI build id; shards with the same --build-id and --name share one run [default: from the CI]
+    #[arg(long)]
+    pub build_id: Option<String>,
+    /// Link to the CI build [default: from the CI]
+    #[arg(long)]
+    pub build_url: Option<String>,
+    /// Run name, e.g. the CI job [default: from the CI]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Leave the run open for other CI jobs' shards; finish it later with --finalize-only
+    #[arg(long, conflicts_with = "finalize_only")]
+    pub no_finalize: bool,
+    /// Upload nothing: finalize the run of --build-id and --name once every shard is in
+    #[arg(long)]
+    pub finalize_only: bool,
+    /// Report files or glob patterns (quote globs: 'reports/**/*.xml'); .xml is JUnit, .json is CTRF
+    #[arg(value_name = "FILE", required_unless_present = "finalize_only", conflicts_with = "finalize_only")]
+    pub files: Vec<String>,
+    /// First retry delay in milliseconds; it doubles for each of the 5 retries
+    #[arg(long, env = "PROCTOR_UPLOAD_RETRY_BASE_MS", default_value_t = 500, hide = true)]
+    pub retry_base_ms: u64,
+}
+
 /// Errors of the command line: printed as one line, exit status 1.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -196,6 +242,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token(cmd) => tokens::run_token(&Config::resolve(&cli.common, None)?, cmd),
         Command::Key(cmd) => tokens::run_key(&Config::resolve(&cli.common, None)?, cmd),
         Command::Backup(args) => backup::run(&Config::resolve(&cli.common, None)?, &args.to),
+        Command::Upload(args) => upload::run(args),
     }
 }
 

@@ -9,7 +9,11 @@
 use rusqlite::Connection;
 
 /// Step `i` brings the schema from version `i + 1` to `i + 2`.
-const STEPS: &[&str] = &[include_str!("migrations/0002_tokens.sql"), include_str!("migrations/0003_runs.sql")];
+const STEPS: &[&str] = &[
+    include_str!("migrations/0002_tokens.sql"),
+    include_str!("migrations/0003_runs.sql"),
+    include_str!("migrations/0004_analysis.sql"),
+];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");
 

@@ -5,8 +5,11 @@
 //! lives in this module's files.
 
 pub mod accounts;
+pub mod analysis;
+pub mod attachments;
 pub mod audit;
 pub mod migrate;
+pub mod pages;
 pub mod projects;
 pub mod results;
 pub mod roles;

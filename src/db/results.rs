@@ -41,7 +41,8 @@ impl<'t> ResultWriter<'t> {
         Ok(ResultWriter { upsert_test, upsert_result, project_id, run_id: run_id.to_string() })
     }
 
-    pub fn write(&mut self, case: &TestCase) -> Result<(), AppError> {
+    /// Stores one case; returns its `test_id`.
+    pub fn write(&mut self, case: &TestCase) -> Result<String, AppError> {
         let id = test_id(self.project_id, &case.suite, &case.classname, &case.name, case.file.as_deref());
         self.upsert_test.execute(params![self.project_id, id, case.suite, case.classname, case.name, case.file])?;
         self.upsert_result.execute(params![
@@ -53,7 +54,7 @@ impl<'t> ResultWriter<'t> {
             case.message,
             case.details,
         ])?;
-        Ok(())
+        Ok(id)
     }
 }
 

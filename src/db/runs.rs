@@ -115,13 +115,28 @@ pub fn insert(tx: &Transaction, project_id: i64, meta: &RunMeta, now: i64) -> Re
     tx.execute(
         "INSERT INTO runs (id, project_id, commit_sha, branch, build_id, build_url, name, tags, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![id, project_id, meta.commit, meta.branch, meta.build_id, meta.build_url, meta.name, meta.tags.to_string(), now],
+        params![
+            id,
+            project_id,
+            meta.commit,
+            meta.branch,
+            meta.build_id,
+            meta.build_url,
+            meta.name,
+            meta.tags.to_string(),
+            now
+        ],
     )?;
     Ok(id)
 }
 
 /// The running run of this build and name, which every shard joins.
-pub fn find_running(conn: &Connection, project_id: i64, build_id: &str, name: &str) -> Result<Option<String>, AppError> {
+pub fn find_running(
+    conn: &Connection,
+    project_id: i64,
+    build_id: &str,
+    name: &str,
+) -> Result<Option<String>, AppError> {
     Ok(conn
         .prepare_cached(
             "SELECT id FROM runs WHERE project_id = ?1 AND build_id = ?2 AND name = ?3 AND status = 'running'",
@@ -148,7 +163,13 @@ pub struct RunFilter {
 }
 
 /// Newest first; `before` continues below a run id.
-pub fn list(conn: &Connection, project_id: i64, f: &RunFilter, before: Option<&str>, limit: u32) -> Result<Vec<Run>, AppError> {
+pub fn list(
+    conn: &Connection,
+    project_id: i64,
+    f: &RunFilter,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Run>, AppError> {
     let sql = format!(
         "SELECT {COLUMNS} {FROM} WHERE r.project_id = ?1 AND (?2 IS NULL OR r.branch = ?2)
            AND (?3 IS NULL OR r.status = ?3) AND (?4 IS NULL OR r.commit_sha = ?4) AND (?5 IS NULL OR r.name = ?5)
@@ -231,13 +252,28 @@ pub fn recount(tx: &Transaction, run_id: &str) -> Result<Counts, AppError> {
     tx.execute(
         "UPDATE runs SET tests = ?2, passed = ?3, failed = ?4, errors = ?5, skipped = ?6, flaky = ?7, duration_ms = ?8
          WHERE id = ?1",
-        params![run_id, counts.tests, counts.passed, counts.failed, counts.errors, counts.skipped, counts.flaky, duration],
+        params![
+            run_id,
+            counts.tests,
+            counts.passed,
+            counts.failed,
+            counts.errors,
+            counts.skipped,
+            counts.flaky,
+            duration
+        ],
     )?;
     Ok(counts)
 }
 
 /// Closes a run with `status` (and a reason for `errored`).
-pub fn close(tx: &Transaction, run_id: &str, status: RunStatus, reason: Option<&str>, now: i64) -> Result<(), AppError> {
+pub fn close(
+    tx: &Transaction,
+    run_id: &str,
+    status: RunStatus,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<(), AppError> {
     tx.execute(
         "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4 WHERE id = ?1",
         params![run_id, status.as_str(), reason, now],

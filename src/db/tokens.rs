@@ -96,9 +96,10 @@ impl Token {
 const COLUMNS: &str = "t.id, t.kind, t.name, t.preview, t.owner_id, a.kind, a.name, a.email, t.project_id, p.slug,
     t.permissions, t.all_projects, t.disabled, t.created_at, t.created_by_type, t.created_by_id, t.created_by_name,
     t.expires_at, t.revoked_at, t.rate_limit_per_minute, t.last_used_at, t.last_used_ip, t.last_used_user_agent,
-    t.recent_ips, t.request_count";
-const FROM: &str =
-    "FROM tokens t LEFT JOIN accounts a ON a.id = t.owner_id LEFT JOIN projects p ON p.id = t.project_id";
+    t.recent_ips, t.request_count, ct.preview";
+/// `ct`: the token that created this one, for its preview in `created_by`.
+const FROM: &str = "FROM tokens t LEFT JOIN accounts a ON a.id = t.owner_id LEFT JOIN projects p ON p.id = t.project_id
+    LEFT JOIN tokens ct ON t.created_by_type = 'token' AND ct.id = t.created_by_id";
 
 fn from_row(r: &Row) -> rusqlite::Result<(Token, bool)> {
     let kind: String = r.get(1)?;
@@ -133,7 +134,7 @@ fn from_row(r: &Row) -> rusqlite::Result<(Token, bool)> {
             kind: ActorKind::parse(&r.get::<_, String>(14)?),
             id: r.get(15)?,
             name: r.get(16)?,
-            preview: None,
+            preview: r.get(25)?,
         },
         expires_at: r.get(17)?,
         revoked_at: r.get(18)?,

@@ -1,7 +1,10 @@
 //! Pure rules, no I/O: permissions and roles, passwords, validated names,
 //! token format and policy, report parsing and analysis.
 
+pub mod analysis;
+pub mod attachment;
 pub mod audit;
+pub mod charts;
 pub mod instance_key;
 pub mod names;
 pub mod password;

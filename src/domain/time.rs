@@ -33,13 +33,16 @@ pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
 pub fn relative(secs: i64, now: i64) -> String {
     let delta = secs - now;
     let (abs, future) = (delta.unsigned_abs(), delta > 0);
+    // Rounded to the nearest unit: a token made a second ago for 30 days
+    // "expires in 30 days", not 29.
+    let nearest = |unit: u64| ((abs + unit / 2) / unit).max(1);
     let (n, unit) = match abs {
         0..=44 => return if future { "in a few seconds".into() } else { "just now".into() },
-        45..=3599 => (abs.div_ceil(60).max(1), "minute"),
-        3600..=86_399 => (abs / 3600, "hour"),
-        86_400..=2_591_999 => (abs / 86_400, "day"),
-        2_592_000..=31_535_999 => (abs / 2_592_000, "month"),
-        _ => (abs / 31_536_000, "year"),
+        45..=3569 => (nearest(60), "minute"),
+        3570..=84_599 => (nearest(3600), "hour"),
+        84_600..=2_635_199 => (nearest(86_400), "day"),
+        2_635_200..=31_535_999 => (nearest(2_592_000), "month"),
+        _ => (nearest(31_536_000), "year"),
     };
     let plural = if n == 1 { "" } else { "s" };
     if future {
@@ -61,5 +64,9 @@ mod tests {
         assert_eq!(relative(0, 120), "2 minutes ago");
         assert_eq!(relative(5 * 86_400 + 10, 0), "in 5 days");
         assert_eq!(relative(0, 3600), "1 hour ago");
+        assert_eq!(relative(30 * 86_400 - 1, 0), "in 30 days");
+        assert_eq!(relative(0, 100), "2 minutes ago");
+        assert_eq!(relative(0, 89), "1 minute ago");
+        assert_eq!(relative(45 * 86_400, 0), "in 2 months");
     }
 }

@@ -5,6 +5,7 @@
 //! the same bytes twice in a run count once.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::io::{BufReader, Read};
 use std::rc::Rc;
 
@@ -64,7 +65,10 @@ pub fn ingest(tx: &Transaction, project_id: i64, run: &Run, upload: &Upload) -> 
 
 fn ingest_under_savepoint(tx: &Transaction, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, AppError> {
     if run.status != RunStatus::Running {
-        return Err(AppError::conflict("run_closed", format!("Run {} is {}; it takes no more reports.", run.id, run.status.as_str())));
+        return Err(AppError::conflict(
+            "run_closed",
+            format!("Run {} is {}; it takes no more reports.", run.id, run.status.as_str()),
+        ));
     }
     if upload.bytes.is_empty() {
         return Err(AppError::bad_request("invalid_report", "The request body is empty."));
@@ -72,26 +76,40 @@ fn ingest_under_savepoint(tx: &Transaction, project_id: i64, run: &Run, upload: 
     let exceeded = Rc::new(Cell::new(false));
     let hasher = Rc::new(std::cell::RefCell::new(Sha256::new()));
     let total = Rc::new(Cell::new(0u64));
-    let source: Box<dyn Read + '_> = if upload.gzip {
-        Box::new(flate2::read::GzDecoder::new(upload.bytes))
-    } else {
-        Box::new(upload.bytes)
+    let source: Box<dyn Read + '_> =
+        if upload.gzip { Box::new(flate2::read::GzDecoder::new(upload.bytes)) } else { Box::new(upload.bytes) };
+    let reader = Tap {
+        inner: source,
+        max: upload.max_bytes,
+        exceeded: exceeded.clone(),
+        hasher: hasher.clone(),
+        total: total.clone(),
     };
-    let reader = Tap { inner: source, max: upload.max_bytes, exceeded: exceeded.clone(), hasher: hasher.clone(), total: total.clone() };
     let mut writer = ResultWriter::new(tx, project_id, &run.id)?;
+    // The report's counts are of its distinct tests: a test repeated in the
+    // report counts once, merged with `combine` like the run's results. Keyed
+    // by the first 64 bits of the test id so a 200,000-test report's map stays
+    // a few MB.
+    let mut distinct: HashMap<u64, Outcome> = HashMap::new();
+    let parsed =
+        report::parse(upload.format, BufReader::with_capacity(64 * 1024, reader), &Limits::default(), |case| {
+            let id = writer.write(&case)?;
+            let key = u64::from_str_radix(id.get(..16).unwrap_or(&id), 16).unwrap_or_default();
+            distinct.entry(key).and_modify(|o| *o = report::combine(*o, case.outcome)).or_insert(case.outcome);
+            Ok(())
+        });
+    drop(writer);
     let mut counts = Counts::default();
-    let parsed = report::parse(upload.format, BufReader::with_capacity(64 * 1024, reader), &Limits::default(), |case| {
+    for outcome in distinct.into_values() {
         counts.tests += 1;
-        match case.outcome {
+        match outcome {
             Outcome::Passed => counts.passed += 1,
             Outcome::Failed => counts.failed += 1,
             Outcome::Error => counts.errors += 1,
             Outcome::Skipped => counts.skipped += 1,
             Outcome::Flaky => counts.flaky += 1,
         }
-        writer.write(&case)
-    });
-    drop(writer);
+    }
     if exceeded.get() {
         return Err(AppError::Client {
             status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -102,7 +120,9 @@ fn ingest_under_savepoint(tx: &Transaction, project_id: i64, run: &Run, upload: 
     match parsed {
         Ok(_) => {}
         Err(ParseError::Sink(e)) => return Err(e),
-        Err(ParseError::Invalid(e)) => return Err(AppError::bad_request("invalid_report", format!("Invalid report: {e}"))),
+        Err(ParseError::Invalid(e)) => {
+            return Err(AppError::bad_request("invalid_report", format!("Invalid report: {e}")))
+        }
     }
     let sha = hasher.borrow_mut().finalize_reset().to_vec();
     if let Some((report_id, counts)) = runs::find_report(tx, &run.id, &sha)? {
@@ -181,7 +201,13 @@ pub fn prune(tx: &Transaction, cutoff: i64, batch: u32) -> Result<Vec<String>, A
     }
     if !ids.is_empty() {
         let ctx = AuditContext { actor: crate::domain::audit::Actor::system(), ip: None, user_agent: None };
-        audit::record(tx, &ctx, "runs.pruned", Some(&Target::new("runs", "retention", "retention")), json!({"runs": ids.len()}))?;
+        audit::record(
+            tx,
+            &ctx,
+            "runs.pruned",
+            Some(&Target::new("runs", "retention", "retention")),
+            json!({"runs": ids.len()}),
+        )?;
     }
     Ok(ids)
 }

@@ -5,6 +5,7 @@
 //! write transaction.
 
 pub mod accounts;
+pub mod attachments;
 pub mod ingest;
 pub mod projects;
 pub mod roles;

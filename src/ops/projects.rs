@@ -42,8 +42,12 @@ pub fn update(
     projects::require(tx, slug)
 }
 
-pub fn delete(tx: &Transaction, ctx: &AuditContext, slug: &str) -> Result<(), AppError> {
+/// Deletes a project with its runs; returns the run ids, whose attachment
+/// files the caller removes once the transaction committed.
+pub fn delete(tx: &Transaction, ctx: &AuditContext, slug: &str) -> Result<Vec<String>, AppError> {
     let project = projects::require(tx, slug)?;
+    let run_ids = crate::db::attachments::run_ids_of_project(tx, project.id)?;
     projects::delete(tx, project.id)?;
-    audit::record(tx, ctx, "project.deleted", Some(&target(&project)), json!({}))
+    audit::record(tx, ctx, "project.deleted", Some(&target(&project)), json!({}))?;
+    Ok(run_ids)
 }

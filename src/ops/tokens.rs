@@ -254,6 +254,14 @@ pub fn rotate(
     if matches!(status, crate::db::tokens::TokenStatus::Revoked) {
         return Err(AppError::conflict("token_revoked", "A revoked token cannot be rotated; create a new one."));
     }
+    if old.revoked_at.is_some() {
+        // Rotated already and in its grace period: a second successor would
+        // leave two live secrets behind one name.
+        return Err(AppError::conflict(
+            "token_rotated",
+            "This token was already rotated; rotate its successor instead.",
+        ));
+    }
     let expires_at = resolve_expiry(tx, ExpiryRequest::Default, now)?;
     let secret = TokenSecret::generate(old.kind);
     let project_ids: Option<Vec<i64>> = old.projects.as_ref().map(|p| p.iter().map(|(id, _)| *id).collect());
@@ -320,8 +328,8 @@ pub fn update_key(
     load(tx, &token.id)
 }
 
-/// Renames a PAT and/or sets its rate limit (`tokens:admin` only).
-pub fn update_pat(
+/// Renames a token and/or sets its rate limit (`tokens:admin` only).
+pub fn update_token(
     tx: &Transaction,
     ctx: &AuditContext,
     by: &Principal,

@@ -195,7 +195,8 @@ async fn service_accounts_are_created_listed_and_updated() {
     // A token owned by the service account follows its role.
     let sa_token = cli_token(&app, "deployer", "deploy", "projects:read,runs:write", &[]);
     let me = whoami(&app, &sa_token).await.expect(StatusCode::OK);
-    assert_eq!(me["service_account"]["id"], id.as_str());
+    assert_eq!(me["user"]["id"], id.as_str(), "a service account appears as the user, without an email");
+    assert!(me["user"].get("email").is_none());
     assert_eq!(me["token"]["permissions"], json!(["projects:read", "runs:write"]));
     let path = format!("/api/v1/service-accounts/{id}");
     let changed =

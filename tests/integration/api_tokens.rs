@@ -268,8 +268,8 @@ async fn whoami_describes_the_token_and_its_owner_or_project() {
     cli_ok(&app, &["admin", "create-service-account", "--name", "deployer", "--role", "member"]);
     let sa = cli_token(&app, "deployer", "deploy", "runs:write", &[]);
     let body = whoami(&app, &sa).await.expect(StatusCode::OK);
-    assert_eq!(body["service_account"]["name"], "deployer");
-    assert!(body.get("user").is_none());
+    assert_eq!(body["user"]["name"], "deployer");
+    assert!(body["user"].get("email").is_none());
 }
 
 // ---------------------------------------------------------------------------

@@ -21,14 +21,21 @@ async fn tokens_unused_past_the_policy_are_revoked_and_audited() {
     put(&app, "/api/v1/settings/token-policy", &admin, policy).await.expect(StatusCode::OK);
     // Wait until this server has flushed the uses above, then age the stale token.
     poll(std::time::Duration::from_secs(10), "last use flushed", || async {
-        let n = sql_count(&app, &format!("SELECT count(*) FROM tokens WHERE id = '{stale_id}' AND last_used_at IS NOT NULL"));
+        let n = sql_count(
+            &app,
+            &format!("SELECT count(*) FROM tokens WHERE id = '{stale_id}' AND last_used_at IS NOT NULL"),
+        );
         (n == 1).then_some(())
     })
     .await;
     drop(app);
     let old = now_unix() - 31 * 86_400;
     let conn = rusqlite::Connection::open(data.join("proctor.db")).unwrap();
-    conn.execute("UPDATE tokens SET created_at = ?1, last_used_at = ?1 WHERE id = ?2", rusqlite::params![old, stale_id]).unwrap();
+    conn.execute(
+        "UPDATE tokens SET created_at = ?1, last_used_at = ?1 WHERE id = ?2",
+        rusqlite::params![old, stale_id],
+    )
+    .unwrap();
     drop(conn);
 
     // The task runs when the server starts.

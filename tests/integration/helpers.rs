@@ -117,6 +117,12 @@ impl TestApp {
         }
     }
 
+    /// Kills the server with `kill -9` (no shutdown code runs) and reaps it.
+    pub fn kill9(&mut self) {
+        Command::new("kill").args(["-9", &self.child.id().to_string()]).status().expect("kill");
+        let _ = self.child.wait();
+    }
+
     /// A browser-like client: keeps cookies, does not follow redirects.
     pub fn browser(&self) -> Client {
         Client::builder()

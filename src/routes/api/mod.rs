@@ -5,10 +5,12 @@
 //!
 //! [`ApiCaller`]: crate::auth::api::ApiCaller
 
+mod attachments;
 mod audit;
 mod keys;
 mod people;
 mod projects;
+mod results;
 mod runs;
 mod tokens;
 
@@ -35,6 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(keys::configure)
             .configure(projects::configure)
             .configure(runs::configure)
+            .configure(results::configure)
+            .configure(attachments::configure)
             .configure(people::configure)
             .configure(audit::configure)
             .default_service(web::to(|| async { AppError::not_found("No such API route.").error_response_owned() })),

@@ -182,16 +182,28 @@ async fn update_service_account(
     update_account(&state, caller, id.into_inner(), AccountKind::ServiceAccount, body.into_inner()).await
 }
 
-async fn list_roles(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, AppError> {
+/// Built-in roles first, then custom ones by name; the cursor is the last name.
+async fn list_roles(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::UsersAdmin)?;
+    let limit = page.limit()?;
+    let after = page.after()?;
     let roles = state.db.read(db::roles::list).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"roles": roles, "next_cursor": null})))
+    let start = match after {
+        Some(name) => roles.iter().position(|r| r.name == name).map_or(roles.len(), |i| i + 1),
+        None => 0,
+    };
+    let page: Vec<_> = roles.into_iter().skip(start).take(limit as usize + 1).collect();
+    Ok(collection("roles", page, limit, |r| r.name.clone()))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RoleBody {
-    name: Option<String>,
+    name: String,
     permissions: Vec<String>,
 }
 
@@ -202,7 +214,7 @@ async fn create_role(
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::UsersAdmin)?;
     let body = body.into_inner();
-    let name = RoleName::parse(body.name.as_deref().unwrap_or_default()).map_err(invalid)?;
+    let name = RoleName::parse(&body.name).map_err(invalid)?;
     let permissions = parse_permissions(&body.permissions)?;
     let role = state
         .db
@@ -213,11 +225,18 @@ async fn create_role(
     Ok(HttpResponse::Created().json(role))
 }
 
+/// Only the permissions of a role change; it keeps its name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolePatch {
+    permissions: Vec<String>,
+}
+
 async fn update_role(
     state: web::Data<AppState>,
     caller: ApiCaller,
     name: web::Path<String>,
-    body: web::Json<RoleBody>,
+    body: web::Json<RolePatch>,
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::UsersAdmin)?;
     let permissions = parse_permissions(&body.permissions)?;

@@ -94,14 +94,20 @@ fn body_kind(headers: &HeaderMap) -> Result<(ReportFormat, bool), AppError> {
     let format = match mime.as_str() {
         "application/xml" | "text/xml" | "application/junit+xml" => ReportFormat::JUnit,
         "application/json" => ReportFormat::Ctrf,
-        "" => return Err(unsupported("Send a Content-Type: application/xml (JUnit) or application/json (CTRF).".into())),
+        "" => {
+            return Err(unsupported("Send a Content-Type: application/xml (JUnit) or application/json (CTRF).".into()))
+        }
         other => {
             return Err(unsupported(format!(
                 "Content-Type {other:?} is not supported; send application/xml (JUnit) or application/json (CTRF)."
             )))
         }
     };
-    let gzip = match headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_ascii_lowercase()) {
+    let gzip = match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
         None => false,
         Some(e) if e == "identity" || e.is_empty() => false,
         Some(e) if e == "gzip" || e == "x-gzip" => true,
@@ -114,7 +120,8 @@ fn body_kind(headers: &HeaderMap) -> Result<(ReportFormat, bool), AppError> {
 async fn read_body(mut payload: web::Payload, max: u64) -> Result<web::BytesMut, AppError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| AppError::bad_request("invalid_body", format!("Could not read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| AppError::bad_request("invalid_body", format!("Could not read the body: {e}")))?;
         if (body.len() + chunk.len()) as u64 > max {
             return Err(AppError::Client {
                 status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -164,7 +171,11 @@ async fn upload(
     Ok(if done.duplicate { HttpResponse::Ok().json(body) } else { HttpResponse::Created().json(body) })
 }
 
-async fn finalize(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
+async fn finalize(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
     let (slug, run_id) = path.into_inner();
     let run = state
         .db

@@ -84,9 +84,9 @@ async fn whoami(caller: ApiCaller) -> Result<HttpResponse, AppError> {
         }
     });
     // Answered from the token check's cache: the owner or project was read with the token.
+    // A service account appears under "user" too (without an email), as the contract has it.
     if let Some(account) = &caller.auth.owner {
-        let key = if account.email.is_some() { "user" } else { "service_account" };
-        body[key] = serde_json::to_value(account).map_err(AppError::internal)?;
+        body["user"] = serde_json::to_value(account).map_err(AppError::internal)?;
     }
     if let Some(project) = &caller.auth.project {
         body["project"] = serde_json::to_value(project).map_err(AppError::internal)?;
@@ -109,12 +109,12 @@ async fn list(
     caller: ApiCaller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
-    caller.principal.require(Permission::TokensCreate)?;
     let query = query.into_inner();
     let filter = if query.all {
         caller.principal.require(Permission::TokensAdmin)?;
         TokenFilter::default()
     } else {
+        caller.principal.require(Permission::TokensCreate)?;
         let owner = caller.principal.account_id.clone().ok_or(AppError::MissingPermission(Permission::TokensCreate))?;
         TokenFilter { owner_id: Some(owner), kind: Some(TokenKind::Pat), ..Default::default() }
     };
@@ -277,12 +277,9 @@ async fn update(
         .db
         .write(move |tx| {
             let token = ops::load(tx, &id)?;
-            if token.kind != TokenKind::Pat {
-                return Err(AppError::not_found("No such token; project keys are under /projects/{project}/keys."));
-            }
             ops::may_manage(&caller.principal, &token)?;
             let token =
-                ops::update_pat(tx, &caller.audit(), &caller.principal, &token, name, body.rate_limit_per_minute)?;
+                ops::update_token(tx, &caller.audit(), &caller.principal, &token, name, body.rate_limit_per_minute)?;
             Ok((token, db::settings::token_policy(tx)?))
         })
         .await?;

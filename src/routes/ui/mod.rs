@@ -11,6 +11,8 @@ mod audit;
 mod auth;
 mod project_keys;
 mod projects;
+mod runs;
+mod tests;
 mod tokens;
 
 use actix_web::http::header;
@@ -20,6 +22,8 @@ use serde::Deserialize;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     projects::configure(cfg);
+    runs::configure(cfg);
+    tests::configure(cfg);
     project_keys::configure(cfg);
     tokens::configure(cfg);
     admin_tokens::configure(cfg);

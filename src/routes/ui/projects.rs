@@ -2,10 +2,11 @@
 //! delete; the API keys part is in `project_keys`).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::project_keys::{settings_page, KeyInput};
+use super::runs::RunsQuery;
 use super::{html, see_other, CsrfOnly, Notice};
 use crate::app::AppState;
 use crate::auth::client::ClientInfo;
@@ -14,7 +15,7 @@ use crate::db;
 use crate::domain::names::{parse_branch, DisplayName, ProjectSlug};
 use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
-use crate::views::{Layout, ProjectPage, ProjectRow, ProjectSettingsPage, ProjectsPage, When};
+use crate::views::{Layout, ProjectRow, ProjectSettingsPage, ProjectsPage, RunsPage, When};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/projects", web::get().to(list))
@@ -81,23 +82,15 @@ async fn create(
     }
 }
 
-async fn load_project(state: &AppState, slug: String) -> Result<db::projects::Project, AppError> {
-    state.db.read(move |c| db::projects::require(c, &slug)).await
-}
-
+/// A project's page is its runs (see `runs::index`).
 async fn show(
     state: web::Data<AppState>,
+    req: HttpRequest,
     user: SessionUser,
     slug: web::Path<String>,
-    notice: web::Query<Notice>,
-) -> PageResult<ProjectPage> {
-    user.principal.require(Permission::ProjectsRead)?;
-    let project = load_project(&state, slug.into_inner()).await?;
-    Ok(ProjectPage {
-        layout: Layout::new(&user, project.name.clone(), "projects").with_notice(notice.text()),
-        can_manage: user.principal.may(Permission::ProjectsManage),
-        project,
-    })
+    query: web::Query<RunsQuery>,
+) -> PageResult<RunsPage> {
+    super::runs::index(&state, &req, &user, slug.into_inner(), query.into_inner()).await
 }
 
 /// Everyone who can read the project sees its settings and API keys; the
@@ -161,6 +154,7 @@ async fn delete(
     user.verify_csrf(&state, &form.csrf_token)?;
     let ctx = client.audit(user.principal.actor.clone());
     let slug = slug.into_inner();
-    state.db.write(move |tx| crate::ops::projects::delete(tx, &ctx, &slug)).await?;
+    let run_ids = state.db.write(move |tx| crate::ops::projects::delete(tx, &ctx, &slug)).await?;
+    crate::ops::attachments::remove_run_dirs_async(&state, run_ids).await;
     Ok(see_other("/projects?notice=project_deleted"))
 }

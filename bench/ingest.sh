@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Report ingestion benchmark: one generated 200,000-testcase JUnit file
+# (bench/gen_junit.py, ~28 MB), four ways, best of N each:
+#   (a) floor: a raw quick-xml Start/Empty event scan, and Proctor's own
+#       streaming parser alone (cargo bench --bench parse, best of 5);
+#   (b) junitparser (PyPI) with lxml: parse and walk every case (best of 3);
+#   (c) Proctor over HTTP until committed: curl --data-binary to
+#       POST /api/v1/projects/bench/results of the release server (best of 3,
+#       each into a new run), and the server's peak RSS growth (VmHWM) for one
+#       upload on a fresh server, against the body size.
+#
+#   bash bench/ingest.sh            # CASES=200000 RUNS=3 by default
+#
+# Installs what it needs into bench/out/ (a venv with junitparser + lxml).
+# The machine is small and shared: run it when it is quiet.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/bench/out
+CASES=${CASES:-200000}
+RUNS=${RUNS:-3}
+FILE=$OUT/junit-$CASES.xml
+BIN=$ROOT/target/release/proctor
+mkdir -p "$OUT"
+
+log() { printf '== %s\n' "$*" >&2; }
+
+for tool in curl python3 cargo; do
+  command -v "$tool" >/dev/null || { echo "bench/ingest.sh needs $tool" >&2; exit 1; }
+done
+
+if [[ ! -s $FILE ]]; then
+  log "generating $FILE"
+  python3 bench/gen_junit.py "$FILE" "$CASES"
+fi
+BYTES=$(stat -c %s "$FILE")
+log "$FILE: $BYTES bytes, $CASES testcases"
+
+log "cargo build --release"
+cargo build --release --quiet --bin proctor
+
+# (a) raw scan and Proctor's parser.
+log "(a) cargo bench --bench parse"
+PROCTOR_BENCH_FILE=$FILE cargo bench --quiet --bench parse | tee "$OUT/parse.txt" >&2
+
+# (b) junitparser with lxml.
+VENV=$OUT/venv
+if ! "$VENV/bin/python" -c 'import junitparser, lxml' 2>/dev/null; then
+  log "installing junitparser and lxml into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check junitparser lxml
+fi
+log "(b) junitparser + lxml, best of $RUNS"
+"$VENV/bin/python" bench/junitparser_walk.py "$FILE" "$RUNS" | tee "$OUT/junitparser.txt" >&2
+
+# (c) Proctor over HTTP.
+SERVER_PID=
+DATA=
+stop_server() {
+  if [[ -n $SERVER_PID ]]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+  if [[ -n $DATA ]]; then rm -rf "$DATA"; DATA=; fi
+}
+trap stop_server EXIT
+
+# Starts a release server on a fresh data dir with an admin, a token and the
+# project `bench`; sets BASE, TOKEN, SERVER_PID.
+start_server() {
+  DATA=$(mktemp -d "${TMPDIR:-/tmp}/proctor-bench.XXXXXX")
+  local cli=("$BIN" --data-dir "$DATA/data")
+  printf 'correct horse battery staple\n' |
+    "${cli[@]}" admin create-user --email bench@example.com --name Bench --role admin --password-stdin >/dev/null
+  TOKEN=$("${cli[@]}" token create --owner bench@example.com --name bench \
+    --permissions runs:write,runs:read,projects:read --expires-in-days 7)
+  "${cli[@]}" project create --slug bench --name Bench >/dev/null
+  RUST_LOG=warn,proctor=info "$BIN" serve --bind 127.0.0.1:0 --data-dir "$DATA/data" \
+    --max-report-bytes 200000000 --rate-limit-per-minute 100000 >"$DATA/server.log" 2>&1 &
+  SERVER_PID=$!
+  BASE=
+  for _ in $(seq 1 300); do
+    BASE=$(sed -n 's/.*Proctor listening on \([^ ]*\).*/\1/p' "$DATA/server.log" | head -n1)
+    [[ -n $BASE ]] && break
+    sleep 0.1
+  done
+  [[ -n $BASE ]] || { cat "$DATA/server.log" >&2; echo "server did not start" >&2; exit 1; }
+}
+
+# Uploads FILE as run $1 via the one-call route; prints seconds (curl's time_total).
+upload() {
+  local name=$1 file=${2:-$FILE} code
+  code=$(curl -sS -o "$OUT/response.json" -w '%{http_code} %{time_total}' \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/xml' \
+    --data-binary @"$file" "$BASE/api/v1/projects/bench/results?name=$name")
+  if [[ ${code%% *} != 201 ]]; then
+    echo "upload $name: HTTP $code: $(head -c 500 "$OUT/response.json")" >&2
+    exit 1
+  fi
+  echo "${code#* }"
+}
+
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status"; }
+
+log "(c) HTTP upload until committed, best of $RUNS"
+start_server
+HTTP_BEST=
+for i in $(seq 1 "$RUNS"); do
+  t=$(upload "bench-$i")
+  tests=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tests"])' "$OUT/response.json")
+  [[ $tests == "$CASES" ]] || { echo "run bench-$i has $tests tests, not $CASES" >&2; exit 1; }
+  log "  upload $i: ${t}s"
+  HTTP_BEST=$(python3 -c "import sys; a=[float(x) for x in sys.argv[1:] if x]; print(min(a))" "$t" "$HTTP_BEST")
+done
+stop_server
+
+log "(c) peak RSS growth of one upload on a fresh server"
+start_server
+python3 bench/gen_junit.py "$OUT/small.xml" 100
+upload warmup "$OUT/small.xml" >/dev/null
+HWM_BEFORE=$(hwm_kb)
+upload rss >/dev/null
+HWM_AFTER=$(hwm_kb)
+stop_server
+log "  VmHWM ${HWM_BEFORE} kB -> ${HWM_AFTER} kB"
+
+python3 - "$OUT/parse.txt" "$OUT/junitparser.txt" "$HTTP_BEST" "$CASES" "$BYTES" "$HWM_BEFORE" "$HWM_AFTER" "$RUNS" <<'EOF'
+import sys
+parse_txt, jp_txt, http, cases, size, before, after, runs = sys.argv[1:]
+http, cases, size, before, after = float(http), int(cases), int(size), int(before), int(after)
+res = {}
+for path in (parse_txt, jp_txt):
+    for line in open(path):
+        if line.startswith("RESULT "):
+            _, name, secs, n = line.split()
+            res[name] = (float(secs), int(n))
+res["http_upload"] = (http, cases)
+rate = {k: n / s for k, (s, n) in res.items()}
+rows = [
+    ("(a) raw quick-xml scan (floor)", "raw_scan", "best of 5"),
+    ("(a) Proctor parser alone", "proctor_parser", "best of 5"),
+    ("(b) junitparser + lxml, walk", "junitparser", f"best of {runs}"),
+    ("(c) Proctor HTTP upload, committed", "http_upload", f"best of {runs}"),
+]
+print(f"\n{cases} testcases, {size / 1e6:.1f} MB\n")
+print("| measurement | time | testcases/s | |")
+print("|---|---:|---:|---|")
+for label, key, note in rows:
+    s, _ = res[key]
+    print(f"| {label} | {s * 1000:.0f} ms | {rate[key]:,.0f} | {note} |")
+growth = (after - before) * 1024
+a_c = rate["raw_scan"] / rate["http_upload"]
+b_c = res["junitparser"][0] / http
+ok = lambda good: "met" if good else "MISSED"
+print()
+print("| ratio | value | goal | |")
+print("|---|---:|---|---|")
+print(f"| (a)/(c): raw scan rate / HTTP rate | {a_c:.2f} | ≤ 5 (HTTP ≥ {rate['raw_scan'] / 5:,.0f}/s) | {ok(a_c <= 5)} |")
+print(f"| (b)/(c): junitparser time / HTTP time | {b_c:.2f} | ≥ 4 | {ok(b_c >= 4)} |")
+print(f"| peak RSS growth / body size | {growth / size:.2f} ({(after - before) / 1024:.1f} MiB of {size / 2**20:.1f} MiB) | ≤ 2 | {ok(growth / size <= 2)} |")
+EOF

@@ -1,0 +1,396 @@
+//! The SQL behind test analytics: a run compared with its base, flaky and
+//! slowest tests in a window of days, one test's history and the run trend
+//! for charts. The rules themselves live in `domain::analysis`.
+//!
+//! Window analytics read the newest [`MAX_WINDOW_RUNS`] runs created in the
+//! window, stopping once [`MAX_WINDOW_RESULTS`] results were read, so one
+//! request's work and memory stay bounded however busy the project is.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+
+use crate::db::projects::Project;
+use crate::db::runs::{self, Run, RunStatus};
+use crate::domain::analysis::{self as rules, Change, Observation, Outcome, Trend};
+use crate::domain::time::unix_now;
+use crate::error::AppError;
+
+pub const MAX_WINDOW_RUNS: u32 = 2000;
+pub const MAX_WINDOW_RESULTS: usize = 2_000_000;
+
+/// A test's identity, as every analytics object shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestInfo {
+    pub test_id: String,
+    pub suite: String,
+    pub classname: String,
+    pub name: String,
+    pub file: Option<String>,
+}
+
+/// One test in a comparison: its result now and in the base run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestChange {
+    pub test_id: String,
+    pub suite: String,
+    pub classname: String,
+    pub name: String,
+    pub file: Option<String>,
+    pub status: String,
+    pub base_status: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub base_duration_ms: Option<i64>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    #[serde(rename = "base_run")]
+    pub base: Option<Run>,
+    pub new_failures: Vec<TestChange>,
+    pub fixed: Vec<TestChange>,
+    pub still_failing: Vec<TestChange>,
+    pub slower: Vec<TestChange>,
+}
+
+/// Compares `run` with `base` (a run id of the project), or by default with
+/// the newest finished run of the same name on the project's default
+/// branch other than `run` itself. Without a base, every failing test is new.
+pub fn compare(conn: &Connection, project: &Project, run: &Run, base: Option<&str>) -> Result<Comparison, AppError> {
+    let base = match base {
+        Some(id) => Some(
+            runs::get(conn, project.id, id).map_err(|_| AppError::not_found("No such base run in this project."))?,
+        ),
+        None => default_base(conn, project, run)?.map(|id| runs::get(conn, project.id, &id)).transpose()?,
+    };
+    let mut base_results: HashMap<String, (String, Option<i64>)> = HashMap::new();
+    if let Some(b) = &base {
+        let mut stmt = conn.prepare_cached("SELECT test_id, status, duration_ms FROM results WHERE run_id = ?1")?;
+        let mut rows = stmt.query([&b.id])?;
+        while let Some(r) = rows.next()? {
+            base_results.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
+        }
+    }
+    let mut out = Comparison { base, new_failures: vec![], fixed: vec![], still_failing: vec![], slower: vec![] };
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.test_id, t.suite, t.classname, t.name, t.file, r.status, r.duration_ms, r.message
+         FROM results r JOIN tests t ON t.project_id = ?1 AND t.test_id = r.test_id
+         WHERE r.run_id = ?2 ORDER BY t.classname, t.suite, t.name, r.test_id",
+    )?;
+    let mut rows = stmt.query(params![project.id, run.id])?;
+    while let Some(r) = rows.next()? {
+        let test_id: String = r.get(0)?;
+        let (base_status, base_duration_ms) = match base_results.get(&test_id) {
+            Some((s, d)) => (Some(s.clone()), *d),
+            None => (None, None),
+        };
+        let change = TestChange {
+            test_id,
+            suite: r.get(1)?,
+            classname: r.get(2)?,
+            name: r.get(3)?,
+            file: r.get(4)?,
+            status: r.get(5)?,
+            base_status,
+            duration_ms: r.get(6)?,
+            base_duration_ms,
+            message: r.get(7)?,
+        };
+        let measured = |s: &str| Outcome::from_status(s) != Outcome::Skipped;
+        if let (Some(now), Some(then), Some(bs)) = (change.duration_ms, change.base_duration_ms, &change.base_status) {
+            if measured(&change.status) && measured(bs) && rules::is_slower(then, now) {
+                out.slower.push(change.clone());
+            }
+        }
+        match rules::classify(&change.status, change.base_status.as_deref()) {
+            Some(Change::NewFailure) => out.new_failures.push(change),
+            Some(Change::Fixed) => out.fixed.push(change),
+            Some(Change::StillFailing) => out.still_failing.push(change),
+            None => {}
+        }
+    }
+    // The biggest slowdowns first.
+    out.slower.sort_by_key(|c| std::cmp::Reverse(c.duration_ms.unwrap_or(0) - c.base_duration_ms.unwrap_or(0)));
+    Ok(out)
+}
+
+fn default_base(conn: &Connection, project: &Project, run: &Run) -> Result<Option<String>, AppError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM runs WHERE project_id = ?1 AND name = ?2 AND branch = ?3
+               AND status IN ('passed', 'failed') AND id <> ?4
+             ORDER BY finished_at DESC, id DESC LIMIT 1",
+        )?
+        .query_row(params![project.id, run.name, project.default_branch, run.id], |r| r.get(0))
+        .optional()?)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlakyTest {
+    pub test_id: String,
+    pub suite: String,
+    pub classname: String,
+    pub name: String,
+    pub file: Option<String>,
+    pub flips: u32,
+    pub failure_rate: f64,
+    pub runs: u32,
+    #[serde(serialize_with = "crate::db::serialize_unix")]
+    pub last_flaky_at: i64,
+}
+
+/// Tests that both passed and failed on one commit, or were flaky within a
+/// run, among runs created in the last `days`; most flaky first.
+pub fn flaky_tests(conn: &Connection, project_id: i64, days: u32, limit: u32) -> Result<Vec<FlakyTest>, AppError> {
+    let window = scan_window(conn, project_id, days)?;
+    let mut found: Vec<(String, rules::FlakyStats)> = window
+        .tests
+        .into_iter()
+        .filter_map(|(test_id, results)| {
+            let history: Vec<Observation> = results
+                .iter()
+                .rev()
+                .map(|w| {
+                    let run = &window.runs[w.run as usize];
+                    Observation { at: run.at, commit: run.commit, outcome: w.outcome }
+                })
+                .collect();
+            rules::flaky_stats(&history).map(|s| (test_id, s))
+        })
+        .collect();
+    found.sort_by(|a, b| rules::flakier(&a.1, &b.1).then_with(|| a.0.cmp(&b.0)));
+    found.truncate(limit as usize);
+    let mut out = Vec::with_capacity(found.len());
+    for (test_id, s) in found {
+        let Some(t) = test_info(conn, project_id, &test_id)? else { continue };
+        out.push(FlakyTest {
+            test_id: t.test_id,
+            suite: t.suite,
+            classname: t.classname,
+            name: t.name,
+            file: t.file,
+            flips: s.flips,
+            failure_rate: s.failure_rate,
+            runs: s.runs,
+            last_flaky_at: s.last_flaky_at,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlowTest {
+    pub test_id: String,
+    pub suite: String,
+    pub classname: String,
+    pub name: String,
+    pub file: Option<String>,
+    /// Results with a duration in the window.
+    pub runs: u32,
+    pub p50_ms: i64,
+    pub p95_ms: i64,
+    pub trend: Trend,
+    /// Newer half's median / older half's (null when either is unknown or 0).
+    pub trend_ratio: Option<f64>,
+}
+
+/// Tests by p95 duration among runs created in the last `days`, slowest first.
+pub fn slowest_tests(conn: &Connection, project_id: i64, days: u32, limit: u32) -> Result<Vec<SlowTest>, AppError> {
+    let window = scan_window(conn, project_id, days)?;
+    let mut found: Vec<(String, rules::DurationStats)> = window
+        .tests
+        .into_iter()
+        .filter_map(|(test_id, results)| {
+            let durations: Vec<i64> =
+                results.iter().rev().filter(|w| w.outcome != Outcome::Skipped).filter_map(|w| w.duration_ms).collect();
+            rules::duration_stats(&durations).map(|s| (test_id, s))
+        })
+        .collect();
+    found.sort_by(|a, b| b.1.p95_ms.cmp(&a.1.p95_ms).then(b.1.p50_ms.cmp(&a.1.p50_ms)).then_with(|| a.0.cmp(&b.0)));
+    found.truncate(limit as usize);
+    let mut out = Vec::with_capacity(found.len());
+    for (test_id, s) in found {
+        let Some(t) = test_info(conn, project_id, &test_id)? else { continue };
+        out.push(SlowTest {
+            test_id: t.test_id,
+            suite: t.suite,
+            classname: t.classname,
+            name: t.name,
+            file: t.file,
+            runs: s.runs,
+            p50_ms: s.p50_ms,
+            p95_ms: s.p95_ms,
+            trend: s.trend,
+            trend_ratio: s.trend_ratio,
+        });
+    }
+    Ok(out)
+}
+
+struct WindowRun {
+    at: i64,
+    commit: Option<u32>,
+}
+
+/// One result: its run (an index into [`Window::runs`]), outcome and duration.
+struct WindowResult {
+    run: u32,
+    outcome: Outcome,
+    duration_ms: Option<i64>,
+}
+
+/// Every result in the window by test, each test's results newest first.
+struct Window {
+    runs: Vec<WindowRun>,
+    tests: HashMap<String, Vec<WindowResult>>,
+}
+
+fn scan_window(conn: &Connection, project_id: i64, days: u32) -> Result<Window, AppError> {
+    let since = unix_now() - i64::from(days) * 86_400;
+    let mut commits: HashMap<String, u32> = HashMap::new();
+    let mut runs: Vec<(String, WindowRun)> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, created_at, commit_sha FROM runs WHERE project_id = ?1 AND created_at >= ?2
+             ORDER BY created_at DESC, id DESC LIMIT ?3",
+        )?;
+        let mut rows = stmt.query(params![project_id, since, MAX_WINDOW_RUNS])?;
+        while let Some(r) = rows.next()? {
+            let commit = r.get::<_, Option<String>>(2)?.map(|c| {
+                let next = commits.len() as u32;
+                *commits.entry(c).or_insert(next)
+            });
+            runs.push((r.get(0)?, WindowRun { at: r.get(1)?, commit }));
+        }
+    }
+    let mut tests: HashMap<String, Vec<WindowResult>> = HashMap::new();
+    let mut read = 0usize;
+    let mut stmt = conn.prepare_cached("SELECT test_id, status, duration_ms FROM results WHERE run_id = ?1")?;
+    let mut kept = 0;
+    for (index, (run_id, _)) in runs.iter().enumerate() {
+        if read >= MAX_WINDOW_RESULTS {
+            break;
+        }
+        let mut rows = stmt.query([run_id])?;
+        while let Some(r) = rows.next()? {
+            let status: String = r.get(1)?;
+            let result =
+                WindowResult { run: index as u32, outcome: Outcome::from_status(&status), duration_ms: r.get(2)? };
+            let test_id: String = r.get(0)?;
+            tests.entry(test_id).or_default().push(result);
+            read += 1;
+        }
+        kept = index + 1;
+    }
+    runs.truncate(kept);
+    Ok(Window { runs: runs.into_iter().map(|(_, r)| r).collect(), tests })
+}
+
+fn info_from_row(r: &Row) -> rusqlite::Result<TestInfo> {
+    Ok(TestInfo { test_id: r.get(0)?, suite: r.get(1)?, classname: r.get(2)?, name: r.get(3)?, file: r.get(4)? })
+}
+
+/// A test of the project by id.
+pub fn test_info(conn: &Connection, project_id: i64, test_id: &str) -> Result<Option<TestInfo>, AppError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT test_id, suite, classname, name, file FROM tests WHERE project_id = ?1 AND test_id = ?2",
+        )?
+        .query_row(params![project_id, test_id], info_from_row)
+        .optional()?)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub run_id: String,
+    pub status: String,
+    pub duration_ms: Option<i64>,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    #[serde(serialize_with = "crate::db::serialize_unix")]
+    pub created_at: i64,
+}
+
+/// A test and its results, newest run first; `before` continues below a run
+/// id. `None` when the project has no such test.
+pub fn history(
+    conn: &Connection,
+    project_id: i64,
+    test_id: &str,
+    limit: u32,
+    before: Option<&str>,
+) -> Result<Option<(TestInfo, Vec<HistoryEntry>)>, AppError> {
+    let Some(info) = test_info(conn, project_id, test_id)? else { return Ok(None) };
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.run_id, r.status, r.duration_ms, ru.commit_sha, ru.branch, ru.created_at
+         FROM results r JOIN runs ru ON ru.id = r.run_id
+         WHERE r.test_id = ?1 AND ru.project_id = ?2 AND (?3 IS NULL OR r.run_id < ?3)
+         ORDER BY r.run_id DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![test_id, project_id, before, limit], |r| {
+        Ok(HistoryEntry {
+            run_id: r.get(0)?,
+            status: r.get(1)?,
+            duration_ms: r.get(2)?,
+            commit: r.get(3)?,
+            branch: r.get(4)?,
+            created_at: r.get(5)?,
+        })
+    })?;
+    Ok(Some((info, rows.collect::<Result<_, _>>()?)))
+}
+
+/// One finished run, as a chart point.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendPoint {
+    pub run_id: String,
+    #[serde(serialize_with = "crate::db::serialize_unix")]
+    pub created_at: i64,
+    pub status: RunStatus,
+    pub tests: i64,
+    pub passed: i64,
+    pub failed: i64,
+    pub errors: i64,
+    pub flaky: i64,
+    pub skipped: i64,
+    pub duration_ms: Option<i64>,
+    /// Passed or flaky among the tests that ran (not skipped), 0–1.
+    pub pass_rate: f64,
+}
+
+/// The newest `limit` finished (passed or failed) runs, on `branch` if
+/// given, oldest first.
+pub fn run_trend(
+    conn: &Connection,
+    project_id: i64,
+    branch: Option<&str>,
+    limit: u32,
+) -> Result<Vec<TrendPoint>, AppError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, created_at, status, tests, passed, failed, errors, flaky, skipped, duration_ms FROM runs
+         WHERE project_id = ?1 AND status IN ('passed', 'failed') AND (?2 IS NULL OR branch = ?2)
+         ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![project_id, branch, limit], |r| {
+        let status: String = r.get(2)?;
+        let (tests, passed, flaky, skipped) = (r.get(3)?, r.get(4)?, r.get(7)?, r.get(8)?);
+        Ok(TrendPoint {
+            run_id: r.get(0)?,
+            created_at: r.get(1)?,
+            status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+            tests,
+            passed,
+            failed: r.get(5)?,
+            errors: r.get(6)?,
+            flaky,
+            skipped,
+            duration_ms: r.get(9)?,
+            pass_rate: rules::pass_rate(passed, flaky, tests, skipped),
+        })
+    })?;
+    let mut points: Vec<TrendPoint> = rows.collect::<Result<_, _>>()?;
+    points.reverse();
+    Ok(points)
+}

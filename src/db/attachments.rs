@@ -1,0 +1,82 @@
+//! Attachment rows: files (logs, screenshots, builds) stored with a run.
+//! The bytes live on disk (`ops::attachments`); this is their index.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attachment {
+    pub id: String,
+    pub run_id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: i64,
+    #[serde(skip)]
+    pub sha256: Vec<u8>,
+    #[serde(serialize_with = "crate::db::serialize_unix")]
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "a.id, a.run_id, a.filename, a.content_type, a.bytes, a.sha256, a.created_at";
+
+fn from_row(r: &Row) -> rusqlite::Result<Attachment> {
+    Ok(Attachment {
+        id: r.get(0)?,
+        run_id: r.get(1)?,
+        filename: r.get(2)?,
+        content_type: r.get(3)?,
+        bytes: r.get(4)?,
+        sha256: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+pub fn insert(tx: &Transaction, a: &Attachment) -> Result<(), AppError> {
+    tx.execute(
+        "INSERT INTO attachments (id, run_id, filename, content_type, bytes, sha256, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![a.id, a.run_id, a.filename, a.content_type, a.bytes, a.sha256, a.created_at],
+    )?;
+    Ok(())
+}
+
+/// The attachments of a run, oldest first; `after` continues above an id.
+pub fn list(conn: &Connection, run_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<Attachment>, AppError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM attachments a WHERE a.run_id = ?1 AND (?2 IS NULL OR a.id > ?2) ORDER BY a.id LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![run_id, after, limit], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Attachment `id` of a run of project `project_id`, or 404.
+pub fn get(conn: &Connection, project_id: i64, id: &str) -> Result<Attachment, AppError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM attachments a JOIN runs r ON r.id = a.run_id WHERE a.id = ?1 AND r.project_id = ?2"
+    );
+    conn.prepare_cached(&sql)?
+        .query_row(params![id, project_id], from_row)
+        .optional()?
+        .ok_or_else(|| AppError::not_found("No such attachment in this project."))
+}
+
+pub fn delete(tx: &Transaction, id: &str) -> Result<(), AppError> {
+    tx.execute("DELETE FROM attachments WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Ids of a project's runs (to remove their attachment files once the
+/// project is deleted).
+pub fn run_ids_of_project(conn: &Connection, project_id: i64) -> Result<Vec<String>, AppError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM runs WHERE project_id = ?1")?;
+    let rows = stmt.query_map([project_id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether a run exists (the sweep of attachment directories left behind).
+pub fn run_exists(conn: &Connection, run_id: &str) -> Result<bool, AppError> {
+    Ok(conn.prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?.query_row([run_id], |_| Ok(())).optional()?.is_some())
+}

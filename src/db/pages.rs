@@ -1,0 +1,25 @@
+//! Small reads only the web pages need: the branches a project's runs used
+//! recently (the runs filter suggests them) and whether it has runs at all.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::AppError;
+
+/// Branches of the project's runs, most recently used first.
+pub fn recent_branches(conn: &Connection, project_id: i64, limit: u32) -> Result<Vec<String>, AppError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT branch FROM runs WHERE project_id = ?1 AND branch IS NOT NULL
+         GROUP BY branch ORDER BY max(id) DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![project_id, limit], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether the project has any run.
+pub fn has_runs(conn: &Connection, project_id: i64) -> Result<bool, AppError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM runs WHERE project_id = ?1 LIMIT 1")?
+        .query_row([project_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}

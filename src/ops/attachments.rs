@@ -1,0 +1,101 @@
+//! Attachment files on disk: `attachments/<run id>/<attachment id>` under
+//! the data directory. A file is written to a temporary name, synced and
+//! renamed before its row is inserted; a row is deleted before its file. A
+//! run's directory goes once the transaction deleting the run committed
+//! (project deletion, retention), and the housekeeping sweep removes any
+//! directory whose run no longer exists (say, after a crash in between).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::app::AppState;
+use crate::db;
+use crate::error::AppError;
+
+/// Run and attachment ids are ours (UUIDs); anything else never reaches a path.
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+pub fn run_dir(root: &Path, run_id: &str) -> Option<PathBuf> {
+    is_id(run_id).then(|| root.join(run_id))
+}
+
+pub fn file_path(root: &Path, run_id: &str, id: &str) -> Option<PathBuf> {
+    run_dir(root, run_id).filter(|_| is_id(id)).map(|dir| dir.join(id))
+}
+
+/// Writes `bytes` as attachment `id` of run `run_id`, durably: a temporary
+/// file, fsync, rename, fsync of the directory.
+pub fn write_file(root: &Path, run_id: &str, id: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let (Some(dir), Some(path)) = (run_dir(root, run_id), file_path(root, run_id, id)) else {
+        return Err(std::io::Error::other("not an id"));
+    };
+    fs::create_dir_all(&dir)?;
+    let tmp = dir.join(format!(".{id}.tmp"));
+    let written = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        fs::File::open(&dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+pub fn remove_file(root: &Path, run_id: &str, id: &str) {
+    if let Some(path) = file_path(root, run_id, id) {
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("could not remove attachment {}: {e}", path.display()),
+        }
+    }
+}
+
+/// Removes the attachment directories of deleted runs.
+pub fn remove_run_dirs(root: &Path, run_ids: &[String]) {
+    for run_id in run_ids {
+        if let Some(dir) = run_dir(root, run_id) {
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!("could not remove attachments {}: {e}", dir.display()),
+            }
+        }
+    }
+}
+
+/// [`remove_run_dirs`] off the async executor.
+pub async fn remove_run_dirs_async(state: &AppState, run_ids: Vec<String>) {
+    if run_ids.is_empty() {
+        return;
+    }
+    let root = state.config.attachments_dir();
+    if let Err(e) = actix_web::web::block(move || remove_run_dirs(&root, &run_ids)).await {
+        log::warn!("could not remove attachment directories: {e}");
+    }
+}
+
+/// Removes directories of runs that no longer exist; returns how many.
+pub fn sweep_orphans(state: &AppState) -> Result<usize, AppError> {
+    let root = state.config.attachments_dir();
+    let entries = match fs::read_dir(&root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut gone = Vec::new();
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if is_id(&name) && !state.db.read_blocking(|c| db::attachments::run_exists(c, &name))? {
+            gone.push(name);
+        }
+    }
+    remove_run_dirs(&root, &gone);
+    Ok(gone.len())
+}

@@ -1,0 +1,238 @@
+//! Attachments of runs (API.md section 3): upload and delete with
+//! `artifacts:write`, list and download with `runs:read`. Downloads are
+//! always `Content-Disposition: attachment` with an allow-listed type,
+//! `nosniff` and `Content-Security-Policy: sandbox`, so an uploaded page can
+//! never run in the server's origin.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::{collection, PageQuery};
+use crate::app::AppState;
+use crate::auth::api::ApiCaller;
+use crate::db::attachments::{self, Attachment};
+use crate::db::projects::Project;
+use crate::db::runs;
+use crate::domain::attachment::{content_disposition, parse_filename, safe_content_type};
+use crate::domain::permission::Permission;
+use crate::domain::time::unix_now;
+use crate::error::AppError;
+use crate::ops::attachments as files;
+use crate::ops::ingest;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/projects/{project}/runs/{run}/attachments", web::post().to(upload))
+        .route("/projects/{project}/runs/{run}/attachments", web::get().to(list))
+        .route("/projects/{project}/attachments/{id}", web::get().to(download))
+        .route("/projects/{project}/attachments/{id}", web::delete().to(remove))
+        .route("/projects/{project}/runs/{run}/attachments/{id}", web::get().to(download_in_run))
+        .route("/projects/{project}/runs/{run}/attachments/{id}", web::delete().to(remove_in_run));
+}
+
+/// The project, visible to the caller and with `permission` (else 404 / 403).
+async fn project(
+    state: &AppState,
+    caller: &ApiCaller,
+    slug: String,
+    permission: Permission,
+) -> Result<Project, AppError> {
+    let principal = caller.principal.clone();
+    let project = state.db.read(move |c| ingest::project_for(c, &principal, &slug)).await?;
+    caller.principal.require(permission)?;
+    Ok(project)
+}
+
+fn too_large(max: u64) -> AppError {
+    AppError::Client {
+        status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+        code: "payload_too_large",
+        message: format!("The attachment is larger than {max} bytes."),
+    }
+}
+
+#[derive(Deserialize)]
+struct UploadQuery {
+    filename: Option<String>,
+}
+
+async fn upload(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    query: web::Query<UploadQuery>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let (slug, run_id) = path.into_inner();
+    let project = project(&state, &caller, slug, Permission::ArtifactsWrite).await?;
+    let filename = query.into_inner().filename.unwrap_or_default();
+    let filename = parse_filename(&filename).map_err(|e| AppError::bad_request("invalid_filename", e))?.to_string();
+    let run = {
+        let run_id = run_id.clone();
+        state.db.read(move |c| runs::get(c, project.id, &run_id)).await?
+    };
+    let max = state.config.max_report_bytes;
+    let declared_length = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared_length.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| AppError::bad_request("invalid_body", format!("Could not read the body: {e}")))?;
+        if (body.len() + chunk.len()) as u64 > max {
+            return Err(too_large(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let declared = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let attachment = Attachment {
+        id: uuid::Uuid::now_v7().to_string(),
+        run_id: run.id.clone(),
+        content_type: safe_content_type(declared, &filename).to_string(),
+        filename,
+        bytes: body.len() as i64,
+        sha256: Sha256::digest(&body).to_vec(),
+        created_at: unix_now(),
+    };
+    let root = state.config.attachments_dir();
+    {
+        let (root, run_id, id) = (root.clone(), run.id.clone(), attachment.id.clone());
+        web::block(move || files::write_file(&root, &run_id, &id, &body)).await??;
+    }
+    let row = attachment.clone();
+    let inserted = state
+        .db
+        .write(move |tx| {
+            runs::get(tx, project.id, &row.run_id)?;
+            attachments::insert(tx, &row)
+        })
+        .await;
+    if let Err(e) = inserted {
+        let (run_id, id) = (run.id, attachment.id);
+        let _ = web::block(move || files::remove_file(&root, &run_id, &id)).await;
+        return Err(e);
+    }
+    Ok(HttpResponse::Created().json(attachment))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, run_id) = path.into_inner();
+    let project = project(&state, &caller, slug, Permission::RunsRead).await?;
+    let q = query.into_inner();
+    let page = PageQuery { limit: q.limit, cursor: q.cursor };
+    let limit = page.limit()?;
+    let after = page.after()?;
+    let found = state
+        .db
+        .read(move |c| {
+            runs::get(c, project.id, &run_id)?;
+            attachments::list(c, &run_id, after.as_deref(), limit + 1)
+        })
+        .await?;
+    Ok(collection("attachments", found, limit, |a| a.id.clone()))
+}
+
+/// The attachment `id` of the project (and of run `run`, when the path names one).
+async fn find(state: &AppState, project: &Project, id: String, run: Option<String>) -> Result<Attachment, AppError> {
+    let project_id = project.id;
+    let found = state.db.read(move |c| attachments::get(c, project_id, &id)).await?;
+    match run {
+        Some(run) if run != found.run_id => Err(AppError::not_found("No such attachment in this run.")),
+        _ => Ok(found),
+    }
+}
+
+async fn serve(
+    state: &AppState,
+    caller: ApiCaller,
+    slug: String,
+    id: String,
+    run: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let project = project(state, &caller, slug, Permission::RunsRead).await?;
+    let found = find(state, &project, id, run).await?;
+    let path = files::file_path(&state.config.attachments_dir(), &found.run_id, &found.id)
+        .ok_or_else(|| AppError::internal("attachment id is not a file name"))?;
+    let bytes = match web::block(move || std::fs::read(path)).await? {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            log::warn!("attachment {} has a row but no file", found.id);
+            return Err(AppError::not_found("The attachment's file is missing."));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, safe_content_type(Some(&found.content_type), &found.filename)))
+        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&found.filename)))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .body(bytes))
+}
+
+async fn download(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, id) = path.into_inner();
+    serve(&state, caller, slug, id, None).await
+}
+
+async fn download_in_run(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, run, id) = path.into_inner();
+    serve(&state, caller, slug, id, Some(run)).await
+}
+
+async fn delete(
+    state: &AppState,
+    caller: ApiCaller,
+    slug: String,
+    id: String,
+    run: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let project = project(state, &caller, slug, Permission::ArtifactsWrite).await?;
+    let found = find(state, &project, id, run).await?;
+    let row_id = found.id.clone();
+    state.db.write(move |tx| attachments::delete(tx, &row_id)).await?;
+    let root = state.config.attachments_dir();
+    let _ = web::block(move || files::remove_file(&root, &found.run_id, &found.id)).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn remove(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, id) = path.into_inner();
+    delete(&state, caller, slug, id, None).await
+}
+
+async fn remove_in_run(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, run, id) = path.into_inner();
+    delete(&state, caller, slug, id, Some(run)).await
+}

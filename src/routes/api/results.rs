@@ -1,0 +1,254 @@
+//! Reading routes (API.md section 4, `runs:read`): a project's runs, a run's
+//! test results and its comparison with a base run, flaky and slowest tests
+//! in a window of days, and one test's history.
+
+use actix_web::{web, HttpResponse};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{collection, cursor, PageQuery};
+use crate::app::AppState;
+use crate::auth::api::ApiCaller;
+use crate::db::projects::Project;
+use crate::db::results::TestResult;
+use crate::db::runs::{self, RunFilter, RunStatus};
+use crate::db::{analysis, results};
+use crate::domain::permission::Permission;
+use crate::error::AppError;
+use crate::ops::ingest;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/projects/{project}/runs", web::get().to(list_runs))
+        .route("/projects/{project}/runs/{run}", web::get().to(get_run))
+        .route("/projects/{project}/runs/{run}/tests", web::get().to(run_tests))
+        .route("/projects/{project}/runs/{run}/compare", web::get().to(compare))
+        // Before `/tests/{test_id}`, which would otherwise take these names.
+        .route("/projects/{project}/tests/flaky", web::get().to(flaky))
+        .route("/projects/{project}/tests/slowest", web::get().to(slowest))
+        .route("/projects/{project}/tests/{test_id}", web::get().to(test_history));
+}
+
+/// Runs `f` on a read connection once the caller may read runs of `slug`
+/// (an invisible project is the same 404 as a missing one).
+async fn read_project<T, F>(state: &AppState, caller: ApiCaller, slug: String, f: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection, &Project) -> Result<T, AppError> + Send + 'static,
+{
+    state
+        .db
+        .read(move |c| {
+            let project = ingest::project_for(c, &caller.principal, &slug)?;
+            caller.principal.require(Permission::RunsRead)?;
+            f(c, &project)
+        })
+        .await
+}
+
+fn page(limit: Option<u32>, cursor: Option<String>) -> PageQuery {
+    PageQuery { limit, cursor }
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    branch: Option<String>,
+    status: Option<String>,
+    commit: Option<String>,
+    name: Option<String>,
+    // Not `#[serde(flatten)] PageQuery`: serde_urlencoded cannot read
+    // numbers through `flatten` (every `?limit=` would be a 400).
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list_runs(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    query: web::Query<RunsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let q = query.into_inner();
+    let page = page(q.limit, q.cursor);
+    let limit = page.limit()?;
+    let before = page.after()?;
+    if before.as_deref().is_some_and(|id| uuid::Uuid::parse_str(id).is_err()) {
+        return Err(AppError::validation("Invalid cursor."));
+    }
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+            AppError::validation(format!("status {s:?} is not one of running, passed, failed, errored."))
+        })?),
+    };
+    let empty_is_none = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let filter = RunFilter { branch: empty_is_none(q.branch), status, commit: empty_is_none(q.commit), name: q.name };
+    let runs = read_project(&state, caller, slug.into_inner(), move |c, p| {
+        runs::list(c, p.id, &filter, before.as_deref(), limit + 1)
+    })
+    .await?;
+    Ok(collection("runs", runs, limit, |r| r.id.clone()))
+}
+
+async fn get_run(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, run_id) = path.into_inner();
+    let run = read_project(&state, caller, slug, move |c, p| runs::get(c, p.id, &run_id)).await?;
+    Ok(HttpResponse::Ok().json(run))
+}
+
+#[derive(Deserialize)]
+struct TestsQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+const TEST_STATUSES: [&str; 5] = ["passed", "failed", "error", "skipped", "flaky"];
+
+/// A result with its sort rank, which the page cursor carries.
+#[derive(Serialize)]
+struct Ranked {
+    #[serde(skip)]
+    rank: i64,
+    #[serde(flatten)]
+    result: TestResult,
+}
+
+async fn run_tests(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    query: web::Query<TestsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, run_id) = path.into_inner();
+    let q = query.into_inner();
+    let page = page(q.limit, q.cursor);
+    let limit = page.limit()?;
+    // The cursor is "<rank>:<test_id>" of the previous page's last result.
+    let after = match page.after()? {
+        None => None,
+        Some(c) => {
+            let parsed = c.split_once(':').and_then(|(rank, id)| Some((rank.parse::<i64>().ok()?, id.to_string())));
+            Some(parsed.ok_or_else(|| AppError::validation("Invalid cursor."))?)
+        }
+    };
+    let status = q.status.filter(|s| !s.is_empty());
+    if let Some(s) = &status {
+        if !TEST_STATUSES.contains(&s.as_str()) {
+            return Err(AppError::validation(format!("status {s:?} is not one of {}.", TEST_STATUSES.join(", "))));
+        }
+    }
+    let rows = read_project(&state, caller, slug, move |c, p| {
+        runs::get(c, p.id, &run_id)?;
+        results::list(c, p.id, &run_id, status.as_deref(), after, limit + 1)
+    })
+    .await?;
+    let items: Vec<Ranked> = rows.into_iter().map(|(rank, result)| Ranked { rank, result }).collect();
+    Ok(collection("tests", items, limit, |r| format!("{}:{}", r.rank, r.result.test_id)))
+}
+
+#[derive(Deserialize)]
+struct CompareQuery {
+    base: Option<String>,
+}
+
+async fn compare(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    query: web::Query<CompareQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, run_id) = path.into_inner();
+    let base = query.into_inner().base.filter(|b| !b.is_empty());
+    let (run, comparison) = read_project(&state, caller, slug, move |c, p| {
+        let run = runs::get(c, p.id, &run_id)?;
+        let comparison = analysis::compare(c, p, &run, base.as_deref())?;
+        Ok((run, comparison))
+    })
+    .await?;
+    let mut body = serde_json::to_value(&comparison).map_err(AppError::internal)?;
+    body["run"] = serde_json::to_value(&run).map_err(AppError::internal)?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Deserialize)]
+struct WindowQuery {
+    days: Option<u32>,
+    limit: Option<u32>,
+}
+
+pub const DEFAULT_DAYS: u32 = 30;
+pub const MAX_DAYS: u32 = 365;
+
+impl WindowQuery {
+    fn days(&self) -> Result<u32, AppError> {
+        match self.days {
+            None => Ok(DEFAULT_DAYS),
+            Some(d) if (1..=MAX_DAYS).contains(&d) => Ok(d),
+            Some(_) => Err(AppError::validation(format!("days must be between 1 and {MAX_DAYS}."))),
+        }
+    }
+}
+
+async fn flaky(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    query: web::Query<WindowQuery>,
+) -> Result<HttpResponse, AppError> {
+    let days = query.days()?;
+    let limit = page(query.limit, None).limit()?;
+    let tests =
+        read_project(&state, caller, slug.into_inner(), move |c, p| analysis::flaky_tests(c, p.id, days, limit))
+            .await?;
+    Ok(HttpResponse::Ok().json(json!({"tests": tests, "days": days, "next_cursor": null})))
+}
+
+async fn slowest(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    query: web::Query<WindowQuery>,
+) -> Result<HttpResponse, AppError> {
+    let days = query.days()?;
+    let limit = page(query.limit, None).limit()?;
+    let tests =
+        read_project(&state, caller, slug.into_inner(), move |c, p| analysis::slowest_tests(c, p.id, days, limit))
+            .await?;
+    Ok(HttpResponse::Ok().json(json!({"tests": tests, "days": days, "next_cursor": null})))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn test_history(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, test_id) = path.into_inner();
+    let q = query.into_inner();
+    let page = page(q.limit, q.cursor);
+    let limit = page.limit()?;
+    let before = page.after()?;
+    let found = read_project(&state, caller, slug, move |c, p| {
+        analysis::history(c, p.id, &test_id, limit + 1, before.as_deref())
+    })
+    .await?;
+    let (test, mut history) = found.ok_or_else(|| AppError::not_found("No such test in this project."))?;
+    let next = if history.len() > limit as usize {
+        history.truncate(limit as usize);
+        history.last().map(|h| cursor(&h.run_id))
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(json!({"test": test, "history": history, "next_cursor": next})))
+}

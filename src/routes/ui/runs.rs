@@ -1,0 +1,285 @@
+//! A project's runs page (its default page: charts, filters, the runs table)
+//! and one run's page (failures first, the comparison with its baseline,
+//! flaky tests, the other results, attachments and their download).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use time::macros::format_description;
+
+use super::tokens::server_url;
+use crate::app::AppState;
+use crate::auth::session::SessionUser;
+use crate::db;
+use crate::db::analysis::{self, TestChange, TrendPoint};
+use crate::db::runs::{RunFilter, RunStatus};
+use crate::domain::attachment::{content_disposition, safe_content_type};
+use crate::domain::charts::{self, human_ms, Point, Tone};
+use crate::domain::permission::Permission;
+use crate::domain::time::from_unix;
+use crate::error::{AppError, PageResult};
+use crate::ops::attachments::file_path;
+use crate::views::{
+    percent, run_href, short_commit, test_href, test_title, AttachmentRow, ChangeRow, ComparisonView, Layout,
+    ResultRow, RunPage, RunRow, RunSummary, RunsPage, Tab, When, RUN_STATUSES,
+};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/projects/{slug}/runs/{run}", web::get().to(show))
+        .route("/projects/{slug}/runs/{run}/attachments/{id}", web::get().to(download));
+}
+
+/// Runs per page of the runs table.
+const PAGE: u32 = 50;
+/// Finished runs in the charts.
+const CHART_RUNS: u32 = 30;
+/// Results listed on a run's page; the API has them all.
+const RESULTS_CAP: u32 = 500;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RunsQuery {
+    branch: Option<String>,
+    status: Option<String>,
+    before: Option<String>,
+}
+
+/// A query value trimmed, `None` when blank or unreasonably long.
+fn param(value: Option<&str>, max: usize) -> Option<String> {
+    value.map(str::trim).filter(|v| !v.is_empty() && v.len() <= max).map(str::to_string)
+}
+
+/// `/projects/{slug}?query` with the given filters (and page).
+fn runs_url(slug: &str, branch: Option<&str>, status: Option<&str>, before: Option<&str>) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [("branch", branch), ("status", status), ("before", before)] {
+        if let Some(v) = value {
+            q.append_pair(key, v);
+        }
+    }
+    let q = q.finish();
+    if q.is_empty() {
+        format!("/projects/{slug}")
+    } else {
+        format!("/projects/{slug}?{q}")
+    }
+}
+
+/// "12 Mar" for chart ticks.
+fn short_date(secs: i64) -> String {
+    from_unix(secs).format(format_description!("[day padding:none] [month repr:short]")).unwrap_or_default()
+}
+
+/// "2026-03-12 10:04 UTC" for chart tooltips.
+pub(super) fn stamp(secs: i64) -> String {
+    from_unix(secs).format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).unwrap_or_default()
+}
+
+fn trend_point(slug: &str, p: &TrendPoint) -> Point {
+    let failed = p.failed + p.errors;
+    let mut label = format!(
+        "{} · {}: {} passed of {} run",
+        stamp(p.created_at),
+        p.status.as_str(),
+        percent(p.pass_rate),
+        p.tests - p.skipped
+    );
+    if failed > 0 {
+        label.push_str(&format!(", {failed} failed"));
+    }
+    if p.flaky > 0 {
+        label.push_str(&format!(", {} flaky", p.flaky));
+    }
+    if let Some(ms) = p.duration_ms {
+        label.push_str(&format!(" · {}", human_ms(ms)));
+    }
+    Point {
+        href: run_href(slug, &p.run_id),
+        label,
+        tick: short_date(p.created_at),
+        tone: Tone::of_status(p.status.as_str()),
+        pass_rate: Some(p.pass_rate * 100.0),
+        duration_ms: p.duration_ms,
+    }
+}
+
+/// The project's page: its runs. `/projects/{slug}` routes here (see `projects::show`).
+pub async fn index(
+    state: &AppState,
+    req: &HttpRequest,
+    user: &SessionUser,
+    slug: String,
+    query: RunsQuery,
+) -> PageResult<RunsPage> {
+    user.principal.require(Permission::ProjectsRead)?;
+    user.principal.require(Permission::RunsRead)?;
+    let branch = param(query.branch.as_deref(), 255);
+    let status = query.status.as_deref().and_then(RunStatus::parse);
+    let before = param(query.before.as_deref(), 64);
+    let filter = RunFilter { branch: branch.clone(), status, ..RunFilter::default() };
+    let (project, mut runs, trend, branches, any_runs) = {
+        let (filter, before, branch) = (filter.clone(), before.clone(), branch.clone());
+        state
+            .db
+            .read(move |c| {
+                let project = db::projects::require(c, &slug)?;
+                let runs = db::runs::list(c, project.id, &filter, before.as_deref(), PAGE + 1)?;
+                let chart_branch = branch.unwrap_or_else(|| project.default_branch.clone());
+                let trend = analysis::run_trend(c, project.id, Some(&chart_branch), CHART_RUNS)?;
+                let branches = db::pages::recent_branches(c, project.id, 30)?;
+                let any = !runs.is_empty() || db::pages::has_runs(c, project.id)?;
+                Ok((project, runs, trend, branches, any))
+            })
+            .await?
+    };
+    let more = runs.len() > PAGE as usize;
+    runs.truncate(PAGE as usize);
+    let (b, s) = (branch.as_deref(), status.map(RunStatus::as_str));
+    let older = if more { runs.last().map(|r| runs_url(&project.slug, b, s, Some(&r.id))) } else { None };
+    let points: Vec<Point> = trend.iter().map(|p| trend_point(&project.slug, p)).collect();
+    Ok(RunsPage {
+        layout: Layout::new(user, project.name.clone(), "projects"),
+        tab: Tab::Runs,
+        pass_chart: charts::pass_rate_chart(&points),
+        duration_chart: charts::run_duration_chart(&points),
+        chart_branch: branch.clone().unwrap_or_else(|| project.default_branch.clone()),
+        filter_branch: branch.clone().unwrap_or_default(),
+        filter_status: s.unwrap_or_default().to_string(),
+        branches,
+        statuses: RUN_STATUSES,
+        rows: runs.iter().map(RunRow::new).collect(),
+        older,
+        newest: before.is_some().then(|| runs_url(&project.slug, b, s, None)),
+        any_runs,
+        server_url: server_url(state, req),
+        project,
+    })
+}
+
+fn change_row(slug: &str, c: &TestChange, slower: bool) -> ChangeRow {
+    let detail = if slower {
+        format!(
+            "{} → {}",
+            c.base_duration_ms.map(human_ms).unwrap_or_default(),
+            c.duration_ms.map(human_ms).unwrap_or_default()
+        )
+    } else {
+        match &c.base_status {
+            Some(base) => format!("{} → {}", base, c.status),
+            None => format!("{} (not in the baseline)", c.status),
+        }
+    };
+    ChangeRow {
+        href: test_href(slug, &c.test_id),
+        title: test_title(&c.suite, &c.classname, &c.name),
+        status: c.status.clone(),
+        status_class: crate::views::status_class(&c.status),
+        detail,
+    }
+}
+
+async fn show(state: web::Data<AppState>, user: SessionUser, path: web::Path<(String, String)>) -> PageResult<RunPage> {
+    user.principal.require(Permission::RunsRead)?;
+    let (slug, run_id) = path.into_inner();
+    let (project, run, results, comparison, attachments) = state
+        .db
+        .read(move |c| {
+            let project = db::projects::require(c, &slug)?;
+            let run = db::runs::get(c, project.id, &run_id)?;
+            let results = db::results::list(c, project.id, &run.id, None, None, RESULTS_CAP + 1)?;
+            let comparison = analysis::compare(c, &project, &run, None)?;
+            let attachments = db::attachments::list(c, &run.id, None, 200)?;
+            Ok((project, run, results, comparison, attachments))
+        })
+        .await?;
+    let slug = project.slug.clone();
+    let capped = (results.len() > RESULTS_CAP as usize).then(|| {
+        format!(
+            "Showing the first {RESULTS_CAP} of {} results, failures first. The API lists them all: \
+             GET /api/v1/projects/{slug}/runs/{}/tests",
+            run.counts.tests, run.id
+        )
+    });
+    let (mut failures, mut flaky, mut others) = (Vec::new(), Vec::new(), Vec::new());
+    for (_, result) in results.into_iter().take(RESULTS_CAP as usize) {
+        let row = ResultRow::new(&slug, result);
+        match row.status.as_str() {
+            "failed" | "error" => failures.push(row),
+            "flaky" => flaky.push(row),
+            _ => others.push(row),
+        }
+    }
+    let comparison = comparison.base.as_ref().map(|base| ComparisonView {
+        base_href: run_href(&slug, &base.id),
+        base_title: RunRow::new(base).name,
+        base_commit: base.commit.as_deref().map(short_commit),
+        base_created: When::at(base.created_at),
+        new_failures: comparison.new_failures.iter().map(|c| change_row(&slug, c, false)).collect(),
+        fixed: comparison.fixed.iter().map(|c| change_row(&slug, c, false)).collect(),
+        still_failing: comparison.still_failing.iter().map(|c| change_row(&slug, c, false)).collect(),
+        slower: comparison.slower.iter().map(|c| change_row(&slug, c, true)).collect(),
+    });
+    let attachments = attachments
+        .into_iter()
+        .map(|a| AttachmentRow {
+            href: format!("/projects/{slug}/runs/{}/attachments/{}", run.id, a.id),
+            size: crate::views::human_bytes(a.bytes),
+            created: When::at(a.created_at),
+            filename: a.filename,
+            content_type: a.content_type,
+        })
+        .collect();
+    let summary = RunSummary::new(&run);
+    Ok(RunPage {
+        layout: Layout::new(&user, format!("{} · {}", summary.title, project.name), "projects"),
+        project,
+        tab: Tab::Runs,
+        run: summary,
+        failures,
+        flaky,
+        others,
+        capped,
+        comparison,
+        attachments,
+    })
+}
+
+/// An attachment of a run, for a signed-in session (the API route needs a
+/// token): always a download (`Content-Disposition: attachment`) with an
+/// allow-listed type, sandboxed should a browser render it anyway.
+async fn download(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    path: web::Path<(String, String, String)>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::RunsRead)?;
+    let (slug, run_id, id) = path.into_inner();
+    let found = state
+        .db
+        .read(move |c| {
+            let project = db::projects::require(c, &slug)?;
+            let run = db::runs::get(c, project.id, &run_id)?;
+            let found = db::attachments::get(c, project.id, &id)?;
+            if found.run_id != run.id {
+                return Err(AppError::not_found("No such attachment in this run."));
+            }
+            Ok(found)
+        })
+        .await?;
+    let path = file_path(&state.config.attachments_dir(), &found.run_id, &found.id)
+        .ok_or_else(|| AppError::internal("attachment id is not a file name"))?;
+    let bytes = match web::block(move || std::fs::read(path)).await.map_err(AppError::from)? {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            log::warn!("attachment {} has a row but no file", found.id);
+            return Err(AppError::not_found("The attachment's file is missing.").into());
+        }
+        Err(e) => return Err(AppError::from(e).into()),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, safe_content_type(Some(&found.content_type), &found.filename)))
+        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&found.filename)))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .body(bytes))
+}

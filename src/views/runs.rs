@@ -1,0 +1,413 @@
+//! Pages about test results: a project's runs (with its charts), one run
+//! (failures first, the comparison with its baseline), flaky tests, slowest
+//! tests and one test's history. Rows carry display-ready strings; charts are
+//! [`Chart`]s, the only values the templates print with `|safe` (see
+//! `domain::charts` for why that is sound).
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::{Layout, When};
+use crate::db::projects::Project;
+use crate::db::results::TestResult;
+use crate::db::runs::{Run, RunStatus};
+use crate::domain::charts::{human_ms, Chart};
+
+/// The tab of the project header that is current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Runs,
+    Flaky,
+    Slowest,
+    /// A page below the tabs (a test's history): no tab is current.
+    None,
+}
+
+/// CSS badge class for a run or result status.
+pub fn status_class(status: &str) -> &'static str {
+    match status {
+        "passed" => "ok",
+        "failed" | "error" => "err",
+        "flaky" | "errored" => "warn",
+        _ => "muted",
+    }
+}
+
+/// The first 8 characters of a commit, as tables show it.
+pub fn short_commit(commit: &str) -> String {
+    commit.chars().take(8).collect()
+}
+
+/// `Some(url)` only for http(s) URLs: anything else (`javascript:`, `data:`)
+/// is shown as text, never as a link.
+pub fn http_url(url: Option<&str>) -> Option<String> {
+    let url = url?.trim();
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://")).then(|| url.to_string())
+}
+
+/// A duration for tables, "—" when unknown.
+pub fn duration_text(ms: Option<i64>) -> String {
+    ms.map(human_ms).unwrap_or_else(|| "—".to_string())
+}
+
+/// A test's display name: its name with the suite or class when they add
+/// something ("suite › name").
+pub fn test_title(suite: &str, classname: &str, name: &str) -> String {
+    let scope = if !classname.is_empty() { classname } else { suite };
+    if scope.is_empty() || name.starts_with(scope) {
+        name.to_string()
+    } else {
+        format!("{scope} › {name}")
+    }
+}
+
+pub fn test_href(slug: &str, test_id: &str) -> String {
+    format!("/projects/{slug}/tests/{test_id}")
+}
+
+pub fn run_href(slug: &str, run_id: &str) -> String {
+    format!("/projects/{slug}/runs/{run_id}")
+}
+
+/// One run in the runs table.
+pub struct RunRow {
+    pub href: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    /// The run's name, or its short id when unnamed.
+    pub name: String,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub commit_short: Option<String>,
+    pub tests: i64,
+    /// Failed plus errors.
+    pub failed: i64,
+    pub flaky: i64,
+    pub skipped: i64,
+    pub duration: String,
+    pub created: When,
+}
+
+impl RunRow {
+    pub fn new(run: &Run) -> RunRow {
+        let name = if run.name.is_empty() { format!("Run {}", short_run_id(&run.id)) } else { run.name.clone() };
+        RunRow {
+            href: run_href(&run.project, &run.id),
+            status: run.status.as_str(),
+            status_class: status_class(run.status.as_str()),
+            name,
+            branch: run.branch.clone(),
+            commit: run.commit.clone(),
+            commit_short: run.commit.as_deref().map(short_commit),
+            tests: run.counts.tests,
+            failed: run.counts.failed + run.counts.errors,
+            flaky: run.counts.flaky,
+            skipped: run.counts.skipped,
+            duration: duration_text(run.duration_ms),
+            created: When::at(run.created_at),
+        }
+    }
+}
+
+/// The tail of a UUID v7 (its head is the timestamp, the same for runs made
+/// close together).
+pub fn short_run_id(id: &str) -> String {
+    let tail: Vec<char> = id.chars().rev().take(8).collect();
+    tail.into_iter().rev().collect()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "projects/show.html")]
+pub struct RunsPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub tab: Tab,
+    pub pass_chart: Chart,
+    pub duration_chart: Chart,
+    /// The branch the charts show.
+    pub chart_branch: String,
+    pub filter_branch: String,
+    pub filter_status: String,
+    /// Recently used branches, for the filter's suggestions.
+    pub branches: Vec<String>,
+    pub statuses: &'static [&'static str],
+    pub rows: Vec<RunRow>,
+    pub older: Option<String>,
+    pub newest: Option<String>,
+    /// The project has runs at all (else the page explains how to upload).
+    pub any_runs: bool,
+    pub server_url: String,
+}
+
+pub const RUN_STATUSES: &[&str] = &["running", "passed", "failed", "errored"];
+
+/// The head of the run page.
+pub struct RunSummary {
+    pub id: String,
+    pub title: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub running: bool,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub build_id: Option<String>,
+    /// Only when the build URL is http(s).
+    pub build_link: Option<String>,
+    /// A build URL that is not http(s), shown as text.
+    pub build_text: Option<String>,
+    pub reason: Option<String>,
+    pub created: When,
+    pub finished: Option<When>,
+    pub duration: String,
+    pub tests: i64,
+    pub passed: i64,
+    pub failed: i64,
+    pub errors: i64,
+    pub flaky: i64,
+    pub skipped: i64,
+}
+
+impl RunSummary {
+    pub fn new(run: &Run) -> RunSummary {
+        let build_link = http_url(run.build_url.as_deref());
+        RunSummary {
+            id: run.id.clone(),
+            title: RunRow::new(run).name,
+            status: run.status.as_str(),
+            status_class: status_class(run.status.as_str()),
+            running: run.status == RunStatus::Running,
+            branch: run.branch.clone(),
+            commit: run.commit.clone(),
+            build_id: run.build_id.clone(),
+            build_text: if build_link.is_none() { run.build_url.clone() } else { None },
+            build_link,
+            reason: run.reason.clone(),
+            created: When::at(run.created_at),
+            finished: run.finished_at.map(When::at),
+            duration: duration_text(run.duration_ms),
+            tests: run.counts.tests,
+            passed: run.counts.passed,
+            failed: run.counts.failed,
+            errors: run.counts.errors,
+            flaky: run.counts.flaky,
+            skipped: run.counts.skipped,
+        }
+    }
+}
+
+/// One test result of a run.
+pub struct ResultRow {
+    pub href: String,
+    pub title: String,
+    pub file: Option<String>,
+    pub status: String,
+    pub status_class: &'static str,
+    pub duration: String,
+    pub retries: i64,
+    /// The first line of the message (or of the details).
+    pub headline: String,
+    /// The full failure text for the `<details>` element, when there is more
+    /// than the headline.
+    pub body: Option<String>,
+}
+
+impl ResultRow {
+    pub fn new(slug: &str, r: TestResult) -> ResultRow {
+        let message = r.message.filter(|m| !m.trim().is_empty());
+        let details = r.details.filter(|d| !d.trim().is_empty());
+        let headline = first_line(message.as_deref().or(details.as_deref()).unwrap_or(""));
+        let body = match (message, details) {
+            (Some(m), Some(d)) if m.trim().lines().count() > 1 && !d.contains(m.trim()) => Some(format!("{m}\n\n{d}")),
+            (_, Some(d)) => Some(d),
+            (Some(m), None) if m.trim().lines().count() > 1 => Some(m),
+            _ => None,
+        };
+        ResultRow {
+            href: test_href(slug, &r.test_id),
+            title: test_title(&r.suite, &r.classname, &r.name),
+            file: r.file,
+            status_class: status_class(&r.status),
+            status: r.status,
+            duration: duration_text(r.duration_ms),
+            retries: r.retries,
+            headline,
+            body,
+        }
+    }
+}
+
+/// The first non-blank line, cut at 300 characters.
+pub fn first_line(text: &str) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    if line.chars().count() > 300 {
+        format!("{}…", line.chars().take(300).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// A test that changed against the baseline.
+pub struct ChangeRow {
+    pub href: String,
+    pub title: String,
+    pub status: String,
+    pub status_class: &'static str,
+    /// "was passed", or for slower tests "1.2 s → 3.4 s".
+    pub detail: String,
+}
+
+/// The comparison of a run with its baseline.
+pub struct ComparisonView {
+    pub base_href: String,
+    pub base_title: String,
+    pub base_commit: Option<String>,
+    pub base_created: When,
+    pub new_failures: Vec<ChangeRow>,
+    pub fixed: Vec<ChangeRow>,
+    pub still_failing: Vec<ChangeRow>,
+    pub slower: Vec<ChangeRow>,
+}
+
+impl ComparisonView {
+    pub fn is_empty(&self) -> bool {
+        self.new_failures.is_empty() && self.fixed.is_empty() && self.still_failing.is_empty() && self.slower.is_empty()
+    }
+}
+
+/// A stored file of the run.
+pub struct AttachmentRow {
+    pub href: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: String,
+    pub created: When,
+}
+
+/// "912 B", "4.2 KiB", "1.3 MiB".
+pub fn human_bytes(bytes: i64) -> String {
+    let b = bytes.max(0) as f64;
+    match bytes {
+        i64::MIN..=1023 => format!("{} B", bytes.max(0)),
+        1024..=1_048_575 => format!("{:.1} KiB", b / 1024.0),
+        1_048_576..=1_073_741_823 => format!("{:.1} MiB", b / 1_048_576.0),
+        _ => format!("{:.1} GiB", b / 1_073_741_824.0),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "runs/show.html")]
+pub struct RunPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub tab: Tab,
+    pub run: RunSummary,
+    pub failures: Vec<ResultRow>,
+    pub flaky: Vec<ResultRow>,
+    pub others: Vec<ResultRow>,
+    /// Set when the list was cut: says how many are shown and where the rest are.
+    pub capped: Option<String>,
+    /// `None`: no baseline yet.
+    pub comparison: Option<ComparisonView>,
+    pub attachments: Vec<AttachmentRow>,
+}
+
+/// The window choices of the analytics pages, in days.
+pub const WINDOW_DAYS: &[u32] = &[7, 30, 90];
+
+/// One flaky test.
+pub struct FlakyRow {
+    pub href: String,
+    pub name: String,
+    /// "suite · class" (whichever are set).
+    pub scope: String,
+    pub flips: u32,
+    pub failure_rate: String,
+    pub runs: u32,
+    pub last_flaky: When,
+}
+
+/// "suite · class", without repeats or blanks.
+pub fn test_scope(suite: &str, classname: &str) -> String {
+    match (suite.is_empty(), classname.is_empty() || classname == suite) {
+        (false, false) => format!("{suite} · {classname}"),
+        (false, true) => suite.to_string(),
+        (true, false) => classname.to_string(),
+        (true, true) => String::new(),
+    }
+}
+
+/// A 0–1 rate as "12.5%".
+pub fn percent(rate: f64) -> String {
+    let s = format!("{:.1}", rate * 100.0);
+    format!("{}%", s.strip_suffix(".0").unwrap_or(&s))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "runs/flaky.html")]
+pub struct FlakyPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub tab: Tab,
+    pub days: u32,
+    pub windows: &'static [u32],
+    pub rows: Vec<FlakyRow>,
+}
+
+/// One slow test.
+pub struct SlowRow {
+    pub href: String,
+    pub name: String,
+    pub scope: String,
+    pub p50: String,
+    pub p95: String,
+    /// "slower", "faster" or "stable".
+    pub trend: &'static str,
+    pub trend_arrow: &'static str,
+    pub trend_class: &'static str,
+    /// "×1.8" when known.
+    pub trend_ratio: Option<String>,
+    pub runs: u32,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "runs/slowest.html")]
+pub struct SlowestPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub tab: Tab,
+    pub days: u32,
+    pub windows: &'static [u32],
+    pub rows: Vec<SlowRow>,
+}
+
+/// One result of a test.
+pub struct HistoryRow {
+    pub run_href: String,
+    pub run_short: String,
+    pub status: String,
+    pub status_class: &'static str,
+    pub duration: String,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub commit_short: Option<String>,
+    pub when: When,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "runs/test.html")]
+pub struct TestPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub tab: Tab,
+    pub test_id: String,
+    pub name: String,
+    pub suite: String,
+    pub classname: String,
+    pub file: Option<String>,
+    pub strip: Chart,
+    pub durations: Chart,
+    pub rows: Vec<HistoryRow>,
+    pub older: Option<String>,
+    pub newest: Option<String>,
+}
