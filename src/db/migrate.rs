@@ -13,6 +13,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0002_tokens.sql"),
     include_str!("migrations/0003_runs.sql"),
     include_str!("migrations/0004_analysis.sql"),
+    include_str!("migrations/0005_project_meta_epoch.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");

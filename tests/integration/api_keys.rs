@@ -244,3 +244,18 @@ async fn a_key_of_one_project_sees_nothing_of_another() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     whoami(&app, beta_key["token"].as_str().unwrap()).await.expect(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn whoami_of_a_key_follows_a_renamed_project_at_once() {
+    let app = TestApp::spawn().await;
+    create_admin(&app);
+    create_project(&app, "alpha");
+    let key = cli_key(&app, "alpha", "runs:read");
+    let before = whoami(&app, &key).await.expect(StatusCode::OK);
+    assert_eq!(before["project"]["name"], "ALPHA");
+    // Changed by another connection, as the offline CLI or the web UI would.
+    sql(&app, "UPDATE projects SET name = 'Alpha renamed', default_branch = 'trunk' WHERE slug = 'alpha'");
+    let after = whoami(&app, &key).await.expect(StatusCode::OK);
+    assert_eq!(after["project"]["name"], "Alpha renamed");
+    assert_eq!(after["project"]["default_branch"], "trunk");
+}
