@@ -278,13 +278,30 @@ fn token_uuid(id: &str) -> uuid::Uuid {
     uuid::Uuid::parse_str(id).unwrap_or_default()
 }
 
+/// The outcome of authenticating before the handler's extractors run.
+struct PreAuthenticated(std::cell::RefCell<Option<Result<ApiCaller, AppError>>>);
+
+/// Authenticates a request that presents a token *before* its handler's
+/// extractors run (called by the API middleware). Extractors run
+/// concurrently, so otherwise a malformed JSON body could be answered (400)
+/// before an invalid token (401) whose check had to wait for the database.
+pub async fn preauthenticate(req: &HttpRequest) {
+    if HEADERS.iter().any(|h| req.headers().contains_key(*h)) {
+        let result = authenticate(req.clone()).await;
+        req.extensions_mut().insert(PreAuthenticated(std::cell::RefCell::new(Some(result))));
+    }
+}
+
 impl FromRequest for ApiCaller {
     type Error = AppError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(authenticate(req))
+        let done = req.extensions().get::<PreAuthenticated>().and_then(|p| p.0.borrow_mut().take());
+        match done {
+            Some(result) => Box::pin(futures_util::future::ready(result)),
+            None => Box::pin(authenticate(req.clone())),
+        }
     }
 }
 

@@ -259,3 +259,23 @@ async fn whoami_of_a_key_follows_a_renamed_project_at_once() {
     assert_eq!(after["project"]["name"], "Alpha renamed");
     assert_eq!(after["project"]["default_branch"], "trunk");
 }
+
+#[tokio::test]
+async fn a_bad_token_is_401_even_when_the_body_is_bad_too() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let revoked = another_admin_token(&app, "doomed");
+    let id = token_id(&app, &revoked).await;
+    delete(&app, &format!("/api/v1/tokens/{id}"), &admin).await.expect(StatusCode::NO_CONTENT);
+    for token in [revoked.as_str(), forge_token("pat").as_str()] {
+        for _ in 0..5 {
+            let response = send(
+                api(&app, Method::POST, "/api/v1/tokens", token)
+                    .header("content-type", "application/json")
+                    .body("{not json"),
+            )
+            .await;
+            assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{}", response.text);
+        }
+    }
+}

@@ -101,6 +101,7 @@ async fn auth_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    crate::auth::api::preauthenticate(req.request()).await;
     let mut response = next.call(req).await?;
     let found = response.request().extensions().get::<AuthHeaders>().cloned();
     if let Some(h) = found {
