@@ -134,7 +134,9 @@ async fn compare_finds_regressions_fixes_and_slowdowns_against_the_default_branc
     assert_eq!(names(&cmp["new_failures"]), ["d", "h"]);
     let path = format!("/api/v1/projects/web/runs/{}/compare?base=0190e1d0-0000-7000-8000-000000000000", id(&run));
     get(&r.app, &path, &r.token).await.expect_code(StatusCode::NOT_FOUND, "not_found");
-    get(&r.app, "/api/v1/projects/web/runs/nope/compare", &r.token).await.expect_code(StatusCode::NOT_FOUND, "not_found");
+    get(&r.app, "/api/v1/projects/web/runs/nope/compare", &r.token)
+        .await
+        .expect_code(StatusCode::NOT_FOUND, "not_found");
 
     // No finished run of that name on the default branch: no base, every failure is new.
     let lone = r.run_of("web", "branch=feature&name=e2e", &[("x", "failed", 1), ("y", "passed", 1)]).await;
@@ -265,7 +267,8 @@ async fn runs_and_tests_are_paginated_and_filtered() {
     get(&r.app, "/api/v1/projects/web/runs/unknown", &r.token).await.expect_code(StatusCode::NOT_FOUND, "not_found");
 
     // A run's tests: failures first, then by test id, across pages.
-    let cases = [("p1", "passed", 1), ("f1", "failed", 1), ("e1", "error", 1), ("p2", "passed", 1), ("f2", "failed", 1)];
+    let cases =
+        [("p1", "passed", 1), ("f1", "failed", 1), ("e1", "error", 1), ("p2", "passed", 1), ("f2", "failed", 1)];
     let run = id(&r.run_of("web", "branch=main", &cases).await);
     let mut statuses = Vec::new();
     let mut path = format!("/api/v1/projects/web/runs/{run}/tests?limit=2");
@@ -281,7 +284,9 @@ async fn runs_and_tests_are_paginated_and_filtered() {
     let passed = r.get(&format!("/api/v1/projects/web/runs/{run}/tests?status=passed")).await;
     assert_eq!(names(&passed["tests"]), ["p1", "p2"]);
     let test = &passed["tests"][0];
-    for field in ["test_id", "suite", "classname", "name", "file", "status", "duration_ms", "retries", "message", "details"] {
+    for field in
+        ["test_id", "suite", "classname", "name", "file", "status", "duration_ms", "retries", "message", "details"]
+    {
         assert!(test.get(field).is_some(), "{field} in {test}");
     }
     for bad in ["status=ok", "cursor=eA", "limit=500"] {
@@ -322,7 +327,11 @@ async fn a_token_of_another_project_gets_project_not_found_everywhere() {
     let pat = cli_token(&r.app, ADMIN_EMAIL, "other only", "runs:read,artifacts:write", &["--projects", "other"]);
     for token in [&key, &pat] {
         for route in reading_routes("web", &run_id, &test_id, &attachment_id) {
-            get(&r.app, &route, token).await.expect_error(StatusCode::NOT_FOUND, "project_not_found", "Project not found.");
+            get(&r.app, &route, token).await.expect_error(
+                StatusCode::NOT_FOUND,
+                "project_not_found",
+                "Project not found.",
+            );
         }
         let upload = send(api(&r.app, Method::POST, &path, token).body("x")).await;
         upload.expect_error(StatusCode::NOT_FOUND, "project_not_found", "Project not found.");
@@ -330,7 +339,11 @@ async fn a_token_of_another_project_gets_project_not_found_everywhere() {
         gone.expect_error(StatusCode::NOT_FOUND, "project_not_found", "Project not found.");
         // The same routes of a project that does not exist answer the same.
         for route in reading_routes("nope", &run_id, &test_id, &attachment_id) {
-            get(&r.app, &route, token).await.expect_error(StatusCode::NOT_FOUND, "project_not_found", "Project not found.");
+            get(&r.app, &route, token).await.expect_error(
+                StatusCode::NOT_FOUND,
+                "project_not_found",
+                "Project not found.",
+            );
         }
     }
     // Its own project works, and the other project's run id is not found in it.

@@ -1,0 +1,63 @@
+//! `--retention-days`: the housekeeping task (at start, then every 10
+//! minutes) deletes runs created before the cutoff, with their results and
+//! attachment files, and keeps newer ones.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+
+use super::{id, Reader};
+use crate::api_helpers::*;
+use crate::helpers::*;
+
+#[tokio::test]
+async fn runs_past_the_retention_period_go_with_their_attachments() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let options = || SpawnOptions {
+        data_dir: Some(data.clone()),
+        args: vec!["--retention-days".into(), "1".into()],
+        ..Default::default()
+    };
+    let r = Reader::start_with(options()).await;
+    let mut old = Vec::new();
+    for i in 0..3 {
+        old.push(id(&r.run_of("web", &format!("branch=main&commit=old{i}"), &[("t", "passed", 1)]).await));
+    }
+    let path = format!("/api/v1/projects/web/runs/{}/attachments?filename=old.log", old[0]);
+    send(api(&r.app, Method::POST, &path, &r.token).body("old")).await.expect(StatusCode::CREATED);
+    let token = r.token.clone();
+    let mut app = r.app;
+    app.terminate();
+    let ids = old.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(", ");
+    let conn = rusqlite::Connection::open(data.join("proctor.db")).unwrap();
+    conn.execute_batch(&format!("UPDATE runs SET created_at = created_at - 2 * 86400 WHERE id IN ({ids})")).unwrap();
+    drop(conn);
+    assert!(data.join("attachments").join(&old[0]).is_dir());
+
+    // The task runs when the server starts.
+    let app = TestApp::spawn_with(options()).await;
+    let r = Reader { app, token };
+    let fresh = id(&r.run_of("web", "branch=main&commit=new", &[("t", "passed", 1)]).await);
+    let path = format!("/api/v1/projects/web/runs/{fresh}/attachments?filename=new.log");
+    let kept = send(api(&r.app, Method::POST, &path, &r.token).body("new")).await.expect(StatusCode::CREATED);
+    poll(Duration::from_secs(10), "old runs pruned", || async {
+        let n = sql_count(&r.app, "SELECT count(*) FROM runs");
+        (n == 1).then_some(())
+    })
+    .await;
+    for run in &old {
+        let gone = get(&r.app, &format!("/api/v1/projects/web/runs/{run}"), &r.token).await;
+        gone.expect_code(StatusCode::NOT_FOUND, "not_found");
+    }
+    poll(Duration::from_secs(10), "attachment directory removed", || async {
+        (!data.join("attachments").join(&old[0]).exists()).then_some(())
+    })
+    .await;
+    assert_eq!(sql_count(&r.app, "SELECT count(*) FROM results"), 1, "the old runs' results went with them");
+    let runs = get(&r.app, "/api/v1/projects/web/runs", &r.token).await.expect(StatusCode::OK);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(runs["runs"][0]["id"], fresh.as_str());
+    let file = data.join("attachments").join(&fresh).join(id(&kept));
+    assert!(file.is_file(), "newer runs keep their attachments");
+}
