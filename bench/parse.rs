@@ -34,7 +34,7 @@ fn raw_scan(bytes: &[u8]) -> (u64, u64) {
         match reader.read_event_into(&mut buf) {
             Ok(Event::Start(e)) | Ok(Event::Empty(e)) => {
                 events += 1;
-                if e.local_name().as_ref() == b"testcase" {
+                if e.local_name().into_inner() == "testcase" {
                     cases += 1;
                 }
             }

@@ -11,8 +11,10 @@ use crate::db::projects::Project;
 use crate::domain::permission::{Permission, PermissionSet};
 use crate::domain::time::{relative, rfc3339_unix, unix_now};
 
+mod analytics;
 mod runs;
 mod tokens;
+pub use analytics::*;
 pub use runs::*;
 pub use tokens::*;
 

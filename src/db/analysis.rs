@@ -116,12 +116,15 @@ pub fn compare(conn: &Connection, project: &Project, run: &Run, base: Option<&st
     Ok(out)
 }
 
+/// The newest finished run of the same name on the default branch that was
+/// created before `run` (run ids are UUID v7, ordered by creation): a run is
+/// compared with what its branch diverged from, never with a later run.
 fn default_base(conn: &Connection, project: &Project, run: &Run) -> Result<Option<String>, AppError> {
     Ok(conn
         .prepare_cached(
             "SELECT id FROM runs WHERE project_id = ?1 AND name = ?2 AND branch = ?3
-               AND status IN ('passed', 'failed') AND id <> ?4
-             ORDER BY finished_at DESC, id DESC LIMIT 1",
+               AND status IN ('passed', 'failed') AND id < ?4
+             ORDER BY id DESC LIMIT 1",
         )?
         .query_row(params![project.id, run.name, project.default_branch, run.id], |r| r.get(0))
         .optional()?)

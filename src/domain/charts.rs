@@ -111,7 +111,7 @@ pub struct Point {
     pub duration_ms: Option<i64>,
 }
 
-const WIDTH: f64 = 720.0;
+const WIDTH: f64 = 960.0;
 const LEFT: f64 = 52.0;
 const RIGHT: f64 = 14.0;
 const TOP: f64 = 12.0;
@@ -152,7 +152,13 @@ fn x_ticks(svg: &mut String, points: &[Point], height: f64, x: impl Fn(usize) ->
     if last > 0 {
         shown.push((last, "end"));
     }
+    let mut previous = None;
     for (i, anchor) in shown {
+        // Runs of one day share a tick; say it once.
+        if previous == Some(&points[i].tick) {
+            continue;
+        }
+        previous = Some(&points[i].tick);
         svg.push_str(&format!(
             "<text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\" fill=\"{INK}\">{}</text>",
             num(x(i)),
@@ -162,10 +168,12 @@ fn x_ticks(svg: &mut String, points: &[Point], height: f64, x: impl Fn(usize) ->
     }
 }
 
-/// A link around `shape`, with the point's tooltip inside the shape.
+/// A link around `shape`, with the point's tooltip inside the shape. Points
+/// are for the mouse: `tabindex="-1"` spares keyboard users thirty tab stops
+/// per chart, and the table beside every chart has the same links.
 fn linked(svg: &mut String, p: &Point, shape: &str, attrs: String) {
     svg.push_str(&format!(
-        "<a href=\"{}\"><{shape} class=\"pt {}\" {attrs}><title>{}</title></{shape}></a>",
+        "<a href=\"{}\" tabindex=\"-1\"><{shape} class=\"pt {}\" {attrs}><title>{}</title></{shape}></a>",
         esc(&p.href),
         p.tone.class(),
         esc(&p.label)
@@ -180,7 +188,7 @@ pub fn pass_rate_chart(points: &[Point]) -> Chart {
     if points.len() < 2 || rates.is_empty() {
         return Chart::empty("The pass-rate chart appears after two finished runs.");
     }
-    let height = 180.0;
+    let height = 200.0;
     let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, height - TOP - BOTTOM);
     let x = |i: usize| LEFT + plot_w * i as f64 / (points.len() - 1) as f64;
     let y = |rate: f64| TOP + plot_h * (1.0 - rate.clamp(0.0, 100.0) / 100.0);
@@ -292,13 +300,14 @@ pub fn run_duration_chart(points: &[Point]) -> Chart {
     duration_bars(points, "durations", 130.0, &summary, None)
 }
 
-/// One test's duration in its recent results, with the median (p50) line.
-pub fn test_duration_chart(points: &[Point]) -> Chart {
+/// One test's duration in its recent results, with the median (p50) line;
+/// `test` names it in the summary.
+pub fn test_duration_chart(points: &[Point], test: &str) -> Chart {
     let p50 = median(points.iter().filter_map(|p| p.duration_ms));
     let Some(p50) = p50.filter(|_| points.len() >= 2) else {
         return Chart::empty("The duration chart appears after two results with a duration.");
     };
-    let summary = format!("Duration of this test in its last {} results; median (p50) {}", points.len(), human_ms(p50));
+    let summary = format!("Duration of {test} in its last {} results; median (p50) {}", points.len(), human_ms(p50));
     duration_bars(points, "test-durations", 170.0, &summary, Some(p50))
 }
 

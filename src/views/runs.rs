@@ -1,8 +1,8 @@
-//! Pages about test results: a project's runs (with its charts), one run
-//! (failures first, the comparison with its baseline), flaky tests, slowest
-//! tests and one test's history. Rows carry display-ready strings; charts are
-//! [`Chart`]s, the only values the templates print with `|safe` (see
-//! `domain::charts` for why that is sound).
+//! Pages about runs: a project's runs (with its charts) and one run
+//! (failures first, the comparison with its baseline, attachments), plus the
+//! formatting helpers every results page shares. Rows carry display-ready
+//! strings; charts are [`Chart`]s, the only values the templates print with
+//! `|safe` (see `domain::charts` for why that is sound).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -305,109 +305,11 @@ pub struct RunPage {
     pub failures: Vec<ResultRow>,
     pub flaky: Vec<ResultRow>,
     pub others: Vec<ResultRow>,
+    /// Passed and skipped tests in the run (more than `others` when capped).
+    pub others_total: i64,
     /// Set when the list was cut: says how many are shown and where the rest are.
     pub capped: Option<String>,
     /// `None`: no baseline yet.
     pub comparison: Option<ComparisonView>,
     pub attachments: Vec<AttachmentRow>,
-}
-
-/// The window choices of the analytics pages, in days.
-pub const WINDOW_DAYS: &[u32] = &[7, 30, 90];
-
-/// One flaky test.
-pub struct FlakyRow {
-    pub href: String,
-    pub name: String,
-    /// "suite · class" (whichever are set).
-    pub scope: String,
-    pub flips: u32,
-    pub failure_rate: String,
-    pub runs: u32,
-    pub last_flaky: When,
-}
-
-/// "suite · class", without repeats or blanks.
-pub fn test_scope(suite: &str, classname: &str) -> String {
-    match (suite.is_empty(), classname.is_empty() || classname == suite) {
-        (false, false) => format!("{suite} · {classname}"),
-        (false, true) => suite.to_string(),
-        (true, false) => classname.to_string(),
-        (true, true) => String::new(),
-    }
-}
-
-/// A 0–1 rate as "12.5%".
-pub fn percent(rate: f64) -> String {
-    let s = format!("{:.1}", rate * 100.0);
-    format!("{}%", s.strip_suffix(".0").unwrap_or(&s))
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "runs/flaky.html")]
-pub struct FlakyPage {
-    pub layout: Layout,
-    pub project: Project,
-    pub tab: Tab,
-    pub days: u32,
-    pub windows: &'static [u32],
-    pub rows: Vec<FlakyRow>,
-}
-
-/// One slow test.
-pub struct SlowRow {
-    pub href: String,
-    pub name: String,
-    pub scope: String,
-    pub p50: String,
-    pub p95: String,
-    /// "slower", "faster" or "stable".
-    pub trend: &'static str,
-    pub trend_arrow: &'static str,
-    pub trend_class: &'static str,
-    /// "×1.8" when known.
-    pub trend_ratio: Option<String>,
-    pub runs: u32,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "runs/slowest.html")]
-pub struct SlowestPage {
-    pub layout: Layout,
-    pub project: Project,
-    pub tab: Tab,
-    pub days: u32,
-    pub windows: &'static [u32],
-    pub rows: Vec<SlowRow>,
-}
-
-/// One result of a test.
-pub struct HistoryRow {
-    pub run_href: String,
-    pub run_short: String,
-    pub status: String,
-    pub status_class: &'static str,
-    pub duration: String,
-    pub branch: Option<String>,
-    pub commit: Option<String>,
-    pub commit_short: Option<String>,
-    pub when: When,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "runs/test.html")]
-pub struct TestPage {
-    pub layout: Layout,
-    pub project: Project,
-    pub tab: Tab,
-    pub test_id: String,
-    pub name: String,
-    pub suite: String,
-    pub classname: String,
-    pub file: Option<String>,
-    pub strip: Chart,
-    pub durations: Chart,
-    pub rows: Vec<HistoryRow>,
-    pub older: Option<String>,
-    pub newest: Option<String>,
 }

@@ -72,6 +72,10 @@ async fn acknowledged_reports_survive_kill_9_and_nothing_half_written_shows() {
 
     // Restart on the same data directory.
     let app = TestApp::spawn_with(options()).await;
+    if let Err(e) = client().get(app.url("/healthz")).send().await {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        panic!("the restarted server does not answer: {e}\nits log:\n{}", app.log());
+    }
     for (run, report) in &acknowledged {
         assert_eq!(*report, [TESTS as i64, 1800, 200, 0, 0, 0]);
         let stored = run_json(&app, &s.token, "web", run).await;

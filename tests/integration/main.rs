@@ -15,5 +15,7 @@ mod ingest_bad_input;
 mod ingest_durability;
 mod ops;
 mod projects;
+mod results_api;
+mod ui_runs;
 mod ui_tokens;
 mod upload;

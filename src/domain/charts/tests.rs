@@ -65,7 +65,7 @@ fn pass_rate_chart_is_accessible_well_formed_and_escaped() {
     assert!(s.contains("role=\"img\""));
     assert!(s.contains("aria-label=\"Pass rate of the last 5 runs: latest 97%, lowest 82.5%; 1 failed\""), "{s}");
     assert!(s.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot; &#39;single&#39;"));
-    assert!(s.contains("href=\"/projects/p/runs/1?a=1&amp;b=2\""));
+    assert!(s.contains("href=\"/projects/p/runs/1?a=1&amp;b=2\" tabindex=\"-1\""));
     for label in ["0%", "50%", "100%"] {
         assert!(s.contains(&format!(">{label}</text>")), "{label}");
     }
@@ -82,7 +82,7 @@ fn pass_rate_chart_is_accessible_well_formed_and_escaped() {
 #[test]
 fn too_little_data_gives_a_sentence_not_a_chart() {
     for points in [vec![], vec![point(0, "passed", Some(100.0), Some(10))]] {
-        for chart in [pass_rate_chart(&points), run_duration_chart(&points), test_duration_chart(&points)] {
+        for chart in [pass_rate_chart(&points), run_duration_chart(&points), test_duration_chart(&points, "t")] {
             assert!(!chart.is_svg(), "{chart}");
             assert!(chart.as_str().starts_with("<p class=\"chart-empty\">"));
             elements(&chart);
@@ -108,12 +108,12 @@ fn duration_charts_round_the_axis_and_draw_the_median() {
     assert!(s.contains("latest 1m 30s, longest 1m 30s"), "{s}");
     assert_eq!(elements(&chart).iter().filter(|n| *n == "rect").count(), 4, "no bar without a duration");
 
-    let test = test_duration_chart(&sample());
+    let test = test_duration_chart(&sample(), NASTY);
     assert_safe(&test);
     let s = test.as_str();
     assert!(s.contains("class=\"p50\""));
     assert!(s.contains(">p50 1m 01s</text>"), "{s}");
-    assert!(s.contains("median (p50) 1m 01s"));
+    assert!(s.contains("<title>Duration of &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot; &#39;single&#39; in its last 5 results; median (p50) 1m 01s</title>"), "{s}");
 }
 
 #[test]

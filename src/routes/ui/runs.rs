@@ -41,6 +41,8 @@ pub struct RunsQuery {
     branch: Option<String>,
     status: Option<String>,
     before: Option<String>,
+    /// A confirmation after a redirect (`project_created`).
+    notice: Option<String>,
 }
 
 /// A query value trimmed, `None` when blank or unreasonably long.
@@ -65,7 +67,7 @@ fn runs_url(slug: &str, branch: Option<&str>, status: Option<&str>, before: Opti
 }
 
 /// "12 Mar" for chart ticks.
-fn short_date(secs: i64) -> String {
+pub(super) fn short_date(secs: i64) -> String {
     from_unix(secs).format(format_description!("[day padding:none] [month repr:short]")).unwrap_or_default()
 }
 
@@ -77,7 +79,7 @@ pub(super) fn stamp(secs: i64) -> String {
 fn trend_point(slug: &str, p: &TrendPoint) -> Point {
     let failed = p.failed + p.errors;
     let mut label = format!(
-        "{} · {}: {} passed of {} run",
+        "{} · {}: {} of {} tests passed",
         stamp(p.created_at),
         p.status.as_str(),
         percent(p.pass_rate),
@@ -115,6 +117,7 @@ pub async fn index(
     let branch = param(query.branch.as_deref(), 255);
     let status = query.status.as_deref().and_then(RunStatus::parse);
     let before = param(query.before.as_deref(), 64);
+    let notice = super::Notice { notice: query.notice };
     let filter = RunFilter { branch: branch.clone(), status, ..RunFilter::default() };
     let (project, mut runs, trend, branches, any_runs) = {
         let (filter, before, branch) = (filter.clone(), before.clone(), branch.clone());
@@ -137,7 +140,7 @@ pub async fn index(
     let older = if more { runs.last().map(|r| runs_url(&project.slug, b, s, Some(&r.id))) } else { None };
     let points: Vec<Point> = trend.iter().map(|p| trend_point(&project.slug, p)).collect();
     Ok(RunsPage {
-        layout: Layout::new(user, project.name.clone(), "projects"),
+        layout: Layout::new(user, project.name.clone(), "projects").with_notice(notice.text()),
         tab: Tab::Runs,
         pass_chart: charts::pass_rate_chart(&points),
         duration_chart: charts::run_duration_chart(&points),
@@ -237,6 +240,7 @@ async fn show(state: web::Data<AppState>, user: SessionUser, path: web::Path<(St
         failures,
         flaky,
         others,
+        others_total: run.counts.passed + run.counts.skipped,
         capped,
         comparison,
         attachments,

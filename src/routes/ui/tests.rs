@@ -4,7 +4,7 @@
 use actix_web::web;
 use serde::Deserialize;
 
-use super::runs::stamp;
+use super::runs::{short_date, stamp};
 use crate::app::AppState;
 use crate::auth::session::SessionUser;
 use crate::db;
@@ -151,7 +151,7 @@ fn history_point(slug: &str, h: &HistoryEntry) -> Point {
     Point {
         href: run_href(slug, &h.run_id),
         label,
-        tick: stamp(h.created_at).get(..10).unwrap_or_default().to_string(),
+        tick: short_date(h.created_at),
         tone: Tone::of_status(&h.status),
         pass_rate: None,
         duration_ms: h.duration_ms,
@@ -201,8 +201,8 @@ async fn history(
         layout: Layout::new(&user, format!("{name} · {}", project.name), "projects"),
         project,
         tab: Tab::None,
-        strip: charts::status_strip(&points, "results"),
-        durations: charts::test_duration_chart(&points),
+        strip: charts::status_strip(&points, &format!("results of {name}")),
+        durations: charts::test_duration_chart(&points, &name),
         test_id: test.test_id,
         name,
         suite: test.suite,

@@ -1,0 +1,110 @@
+//! Pages about a project's tests: flaky tests, slowest tests and one test's
+//! history. Rows carry display-ready strings; the history's charts are
+//! [`Chart`]s (printed with `|safe`, see `domain::charts`).
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::{Layout, Tab, When};
+use crate::db::projects::Project;
+use crate::domain::charts::Chart;
+
+/// The window choices of the analytics pages, in days.
+pub const WINDOW_DAYS: &[u32] = &[7, 30, 90];
+
+/// One flaky test.
+pub struct FlakyRow {
+    pub href: String,
+    pub name: String,
+    /// "suite · class" (whichever are set).
+    pub scope: String,
+    pub flips: u32,
+    pub failure_rate: String,
+    pub runs: u32,
+    pub last_flaky: When,
+}
+
+/// "suite · class", without repeats or blanks.
+pub fn test_scope(suite: &str, classname: &str) -> String {
+    match (suite.is_empty(), classname.is_empty() || classname == suite) {
+        (false, false) => format!("{suite} · {classname}"),
+        (false, true) => suite.to_string(),
+        (true, false) => classname.to_string(),
+        (true, true) => String::new(),
+    }
+}
+
+/// A 0–1 rate as "12.5%".
+pub fn percent(rate: f64) -> String {
+    let s = format!("{:.1}", rate * 100.0);
+    format!("{}%", s.strip_suffix(".0").unwrap_or(&s))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "runs/flaky.html")]
+pub struct FlakyPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub tab: Tab,
+    pub days: u32,
+    pub windows: &'static [u32],
+    pub rows: Vec<FlakyRow>,
+}
+
+/// One slow test.
+pub struct SlowRow {
+    pub href: String,
+    pub name: String,
+    pub scope: String,
+    pub p50: String,
+    pub p95: String,
+    /// "slower", "faster" or "stable".
+    pub trend: &'static str,
+    pub trend_arrow: &'static str,
+    pub trend_class: &'static str,
+    /// "×1.8" when known.
+    pub trend_ratio: Option<String>,
+    pub runs: u32,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "runs/slowest.html")]
+pub struct SlowestPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub tab: Tab,
+    pub days: u32,
+    pub windows: &'static [u32],
+    pub rows: Vec<SlowRow>,
+}
+
+/// One result of a test.
+pub struct HistoryRow {
+    pub run_href: String,
+    pub run_short: String,
+    pub status: String,
+    pub status_class: &'static str,
+    pub duration: String,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub commit_short: Option<String>,
+    pub when: When,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "runs/test.html")]
+pub struct TestPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub tab: Tab,
+    pub test_id: String,
+    pub name: String,
+    pub suite: String,
+    pub classname: String,
+    pub file: Option<String>,
+    pub strip: Chart,
+    pub durations: Chart,
+    pub rows: Vec<HistoryRow>,
+    pub older: Option<String>,
+    pub newest: Option<String>,
+}
