@@ -158,6 +158,7 @@ print()
 print("| ratio | value | goal | |")
 print("|---|---:|---|---|")
 print(f"| (a)/(c): raw scan rate / HTTP rate | {a_c:.2f} | ≤ 5 (HTTP ≥ {rate['raw_scan'] / 5:,.0f}/s) | {ok(a_c <= 5)} |")
+print(f"| (c) HTTP upload rate | {rate['http_upload']:,.0f}/s | ≥ 400,000/s | {ok(rate['http_upload'] >= 400_000)} |")
 print(f"| (b)/(c): junitparser time / HTTP time | {b_c:.2f} | ≥ 4 | {ok(b_c >= 4)} |")
 print(f"| peak RSS growth / body size | {growth / size:.2f} ({(after - before) / 1024:.1f} MiB of {size / 2**20:.1f} MiB) | ≤ 2 | {ok(growth / size <= 2)} |")
 EOF

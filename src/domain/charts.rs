@@ -190,7 +190,9 @@ pub fn pass_rate_chart(points: &[Point]) -> Chart {
     }
     let height = 200.0;
     let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, height - TOP - BOTTOM);
-    let x = |i: usize| LEFT + plot_w * i as f64 / (points.len() - 1) as f64;
+    // Slot centres, as in the duration bars, so one run sits at the same x in both charts.
+    let slot = plot_w / points.len() as f64;
+    let x = |i: usize| LEFT + slot * (i as f64 + 0.5);
     let y = |rate: f64| TOP + plot_h * (1.0 - rate.clamp(0.0, 100.0) / 100.0);
     let lowest = rates.iter().copied().fold(100.0, f64::min);
     let failed = points.iter().filter(|p| p.tone == Tone::Fail).count();
@@ -227,7 +229,7 @@ pub fn pass_rate_chart(points: &[Point]) -> Chart {
         start = end;
     }
     for (i, p) in points.iter().enumerate() {
-        let r = if p.tone == Tone::Fail { 5.0 } else { 3.5 };
+        let r = if p.tone == Tone::Fail { 6.0 } else { 4.5 };
         let attrs = format!(
             "cx=\"{}\" cy=\"{}\" r=\"{r}\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"1.5\"",
             num(x(i)),

@@ -74,35 +74,9 @@ pub async fn upload_to(app: &TestApp, token: &str, path: &str, body: Vec<u8>, he
     send(request).await
 }
 
-/// `GET /api/v1/projects/{slug}/runs/{id}`. While that read route does not
-/// exist yet (another change adds it), the same fields are read from the
-/// database so the ingestion checks do not wait for it.
+/// `GET /api/v1/projects/{slug}/runs/{id}`: the run as the API shows it.
 pub async fn run_json(app: &TestApp, token: &str, slug: &str, id: &str) -> Value {
-    let resp = get(app, &format!("/api/v1/projects/{slug}/runs/{id}"), token).await;
-    if resp.status == StatusCode::NOT_FOUND && resp.json()["message"] == "No such API route." {
-        return run_row(app, id);
-    }
-    resp.expect(StatusCode::OK)
-}
-
-/// A run's status and counts straight from the database.
-pub fn run_row(app: &TestApp, id: &str) -> Value {
-    let conn = db(app);
-    conn.query_row(
-        "SELECT id, status, tests, passed, failed, errors, skipped, flaky, commit_sha, branch, build_id, name
-         FROM runs WHERE id = ?1",
-        [id],
-        |r| {
-            Ok(json!({
-                "id": r.get::<_, String>(0)?, "status": r.get::<_, String>(1)?,
-                "tests": r.get::<_, i64>(2)?, "passed": r.get::<_, i64>(3)?, "failed": r.get::<_, i64>(4)?,
-                "errors": r.get::<_, i64>(5)?, "skipped": r.get::<_, i64>(6)?, "flaky": r.get::<_, i64>(7)?,
-                "commit": r.get::<_, Option<String>>(8)?, "branch": r.get::<_, Option<String>>(9)?,
-                "build_id": r.get::<_, Option<String>>(10)?, "name": r.get::<_, String>(11)?,
-            }))
-        },
-    )
-    .unwrap_or_else(|e| panic!("run {id}: {e}"))
+    get(app, &format!("/api/v1/projects/{slug}/runs/{id}"), token).await.expect(StatusCode::OK)
 }
 
 pub fn db(app: &TestApp) -> rusqlite::Connection {

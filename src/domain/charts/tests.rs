@@ -74,7 +74,7 @@ fn pass_rate_chart_is_accessible_well_formed_and_escaped() {
     assert_eq!(names.iter().filter(|n| *n == "circle").count(), 5);
     assert_eq!(names.iter().filter(|n| *n == "a").count(), 5);
     assert_eq!(s.matches("class=\"line\"").count(), 2);
-    assert!(s.contains("class=\"pt fail\" cx=\"") && s.contains("r=\"5\" fill=\"#b42318\""));
+    assert!(s.contains("class=\"pt fail\" cx=\"") && s.contains("r=\"6\" fill=\"#b42318\""));
     assert_eq!(names[0], "svg");
     assert_eq!(names[1], "title");
 }

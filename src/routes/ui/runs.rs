@@ -98,7 +98,11 @@ fn trend_point(slug: &str, p: &TrendPoint) -> Point {
         href: run_href(slug, &p.run_id),
         label,
         tick: short_date(p.created_at),
-        tone: Tone::of_status(p.status.as_str()),
+        // A passed run that needed retries is shown amber, like a flaky test.
+        tone: match (p.status.as_str(), p.flaky) {
+            ("passed", n) if n > 0 => Tone::Flaky,
+            (status, _) => Tone::of_status(status),
+        },
         pass_rate: Some(p.pass_rate * 100.0),
         duration_ms: p.duration_ms,
     }

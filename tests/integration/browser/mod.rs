@@ -5,4 +5,5 @@
 
 mod first_run;
 mod harness;
+mod results;
 mod tokens;
