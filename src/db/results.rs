@@ -10,12 +10,24 @@ use crate::error::AppError;
 
 /// Writes parsed test cases of one report into a run, merging repeats of a
 /// test (failed then passed: flaky) the way `domain::report::combine` says.
+///
+/// Cases are buffered in batches and written in `test_id` order: ids are
+/// hashes, so writing in arrival order would land every insert on a random
+/// page of three B-trees (tests, results and their by-test index) and, past
+/// the page cache, spill and re-read pages for each one. Sorted, a batch
+/// sweeps each tree once. The sort is stable, so repeats of one test keep
+/// their order and merge as reported.
 pub struct ResultWriter<'t> {
     upsert_test: CachedStatement<'t>,
     upsert_result: CachedStatement<'t>,
     project_id: i64,
     run_id: String,
+    pending: Vec<(String, TestCase)>,
 }
+
+/// Cases per sorted batch: large enough to order the writes, small enough
+/// that the buffer stays a few MB whatever the report's size.
+const BATCH: usize = 16_384;
 
 impl<'t> ResultWriter<'t> {
     pub fn new(tx: &'t Transaction, project_id: i64, run_id: &str) -> Result<ResultWriter<'t>, AppError> {
@@ -38,23 +50,41 @@ impl<'t> ResultWriter<'t> {
                message = coalesce(excluded.message, results.message),
                details = coalesce(excluded.details, results.details)",
         )?;
-        Ok(ResultWriter { upsert_test, upsert_result, project_id, run_id: run_id.to_string() })
+        Ok(ResultWriter {
+            upsert_test,
+            upsert_result,
+            project_id,
+            run_id: run_id.to_string(),
+            pending: Vec::with_capacity(BATCH),
+        })
     }
 
-    /// Stores one case; returns its `test_id`.
-    pub fn write(&mut self, case: &TestCase) -> Result<String, AppError> {
+    /// Queues one case; returns its test id.
+    pub fn write(&mut self, case: TestCase) -> Result<String, AppError> {
         let id = test_id(self.project_id, &case.suite, &case.classname, &case.name, case.file.as_deref());
-        self.upsert_test.execute(params![self.project_id, id, case.suite, case.classname, case.name, case.file])?;
-        self.upsert_result.execute(params![
-            self.run_id,
-            id,
-            case.outcome.as_str(),
-            case.duration_ms.map(|d| d.min(i64::MAX as u64) as i64),
-            case.retries,
-            case.message,
-            case.details,
-        ])?;
+        self.pending.push((id.clone(), case));
+        if self.pending.len() >= BATCH {
+            self.flush()?;
+        }
         Ok(id)
+    }
+
+    /// Writes what is queued; call once more after the last case.
+    pub fn flush(&mut self) -> Result<(), AppError> {
+        self.pending.sort_by(|a, b| a.0.cmp(&b.0));
+        for (id, case) in self.pending.drain(..) {
+            self.upsert_test.execute(params![self.project_id, id, case.suite, case.classname, case.name, case.file])?;
+            self.upsert_result.execute(params![
+                self.run_id,
+                id,
+                case.outcome.as_str(),
+                case.duration_ms.map(|d| d.min(i64::MAX as u64) as i64),
+                case.retries,
+                case.message,
+                case.details,
+            ])?;
+        }
+        Ok(())
     }
 }
 

@@ -93,11 +93,15 @@ fn ingest_under_savepoint(tx: &Transaction, project_id: i64, run: &Run, upload: 
     let mut distinct: HashMap<u64, Outcome> = HashMap::new();
     let parsed =
         report::parse(upload.format, BufReader::with_capacity(64 * 1024, reader), &Limits::default(), |case| {
-            let id = writer.write(&case)?;
+            let outcome = case.outcome;
+            let id = writer.write(case)?;
             let key = u64::from_str_radix(id.get(..16).unwrap_or(&id), 16).unwrap_or_default();
-            distinct.entry(key).and_modify(|o| *o = report::combine(*o, case.outcome)).or_insert(case.outcome);
+            distinct.entry(key).and_modify(|o| *o = report::combine(*o, outcome)).or_insert(outcome);
             Ok(())
         });
+    if parsed.is_ok() {
+        writer.flush()?;
+    }
     drop(writer);
     let mut counts = Counts::default();
     for outcome in distinct.into_values() {
