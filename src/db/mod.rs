@@ -51,7 +51,15 @@ fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
 impl Db {
     /// Opens (creating if needed) the database, enables WAL and migrates it.
     pub fn open(path: &Path, sync: Synchronous) -> Result<Db, AppError> {
-        let mut writer = Connection::open(path)?;
+        // Our own mutex serializes the writer, so SQLite's per-call mutex is
+        // pure overhead on the ingestion path.
+        let mut writer = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         configure(&writer, sync)?;
         migrate::migrate(&mut writer).map_err(AppError::internal)?;

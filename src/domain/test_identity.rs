@@ -21,9 +21,11 @@ pub fn test_id(project_id: i64, suite: &str, classname: &str, name: &str, file: 
         hash.update(part.as_bytes());
     }
     let digest = hash.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(32);
     for byte in &digest[..16] {
-        out.push_str(&format!("{byte:02x}"));
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0xf)] as char);
     }
     out
 }
