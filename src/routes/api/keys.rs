@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::tokens::{issued_response, parse_permissions, token_json, ExpiryFields};
+use super::tokens::{issued_response, parse_permissions, token_json, ExpiryFields, RotateBody};
 use super::{collection, invalid, PageQuery};
 use crate::app::AppState;
 use crate::auth::api::ApiCaller;
@@ -135,13 +135,6 @@ async fn delete(
         .await?;
     state.tokens.clear();
     Ok(HttpResponse::NoContent().finish())
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RotateBody {
-    #[serde(default)]
-    grace_seconds: u32,
 }
 
 async fn rotate(

@@ -225,11 +225,12 @@ async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `{"grace_seconds"}` of a rotation (PATs and keys); empty body: 0.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RotateBody {
+pub struct RotateBody {
     #[serde(default)]
-    grace_seconds: u32,
+    pub grace_seconds: u32,
 }
 
 async fn rotate(

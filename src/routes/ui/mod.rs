@@ -13,6 +13,7 @@ mod project_keys;
 mod projects;
 mod runs;
 mod tests;
+mod token_forms;
 mod tokens;
 
 use actix_web::http::header;

@@ -6,7 +6,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use rusqlite::Transaction;
 
-use super::tokens::{
+use super::token_forms::{
     add_permission, form_message, is_form_error, parse_grace, secret_response, server_url, ExpiryInput, RotateForm,
     SecretContext,
 };
@@ -150,7 +150,7 @@ async fn create(
     let input = KeyInput::parse(&body);
     user.verify_csrf(&state, &input.csrf)?;
     let slug = slug.into_inner();
-    let policy = super::tokens::token_policy(&state).await?;
+    let policy = super::token_forms::token_policy(&state).await?;
     let result = match input.request(&policy) {
         Ok(request) => {
             let ctx = client.audit(user.principal.actor.clone());

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use time::macros::format_description;
 
-use super::tokens::server_url;
+use super::token_forms::server_url;
 use crate::app::AppState;
 use crate::auth::session::SessionUser;
 use crate::db;

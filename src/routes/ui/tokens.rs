@@ -1,18 +1,14 @@
 //! Settings → Access Tokens (`tokens:create`): one's own personal access
 //! tokens, the generate form, the show-once page, revoke and rotate. The
-//! pieces shared with project API keys (expiry input, the secret page) live
-//! here too.
-//!
-//! A new secret is answered directly as a 200 page with `Cache-Control:
-//! no-store`, never through a redirect, so it is in no URL, history entry or
-//! cache, and is never stored.
+//! pieces shared with project API keys (expiry input, the secret page) are
+//! in [`super::token_forms`].
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use time::macros::format_description;
-use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
+use super::token_forms::{
+    add_permission, form_message, is_form_error, parse_grace, secret_response, server_url, token_policy, ExpiryInput,
+    RotateForm, SecretContext,
+};
 use super::{html, see_other, CsrfOnly, Notice};
 use crate::app::AppState;
 use crate::auth::client::ClientInfo;
@@ -21,14 +17,14 @@ use crate::db::tokens::{Token, TokenFilter, TokenStatus};
 use crate::db::{self};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::{Permission, PermissionSet};
-use crate::domain::policy::{ExpiryRequest, PolicyMode, TokenPolicy};
-use crate::domain::time::{now, unix_now};
+use crate::domain::policy::TokenPolicy;
+use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
 use crate::error::{AppError, PageResult};
-use crate::ops::tokens::{self as ops, Issued, PatRequest};
+use crate::ops::tokens::{self as ops, PatRequest};
 use crate::views::{
-    permission_choices, ExpiringToken, ExpiryField, Layout, NewTokenPage, ProjectChoice, SecretPage, TokenRow,
-    TokensPage, When, DAY_SECS, WEEK_SECS,
+    permission_choices, ExpiringToken, Layout, NewTokenPage, ProjectChoice, TokenRow, TokensPage, When, DAY_SECS,
+    WEEK_SECS,
 };
 
 /// How many of one's own tokens the table shows.
@@ -41,159 +37,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/settings/tokens/{id}/revoke", web::post().to(revoke))
         .route("/settings/tokens/{id}/rotate", web::post().to(rotate));
 }
-
-// ---- shared with project keys -------------------------------------------------
-
-/// The expiration fields of a token form, as submitted.
-#[derive(Debug, Default, Clone)]
-pub(super) struct ExpiryInput {
-    /// A day count, `custom`, `never`, or empty (the policy's default).
-    pub choice: String,
-    /// `YYYY-MM-DD` (end of that day, UTC) or `YYYY-MM-DDTHH:MM[:SS]` (UTC).
-    pub custom: String,
-}
-
-impl ExpiryInput {
-    /// Takes the field if it is one of ours; returns whether it was.
-    pub fn take(&mut self, key: &str, value: &str) -> bool {
-        match key {
-            "expiration" => self.choice = value.trim().to_string(),
-            "expires_on" => self.custom = value.trim().to_string(),
-            _ => return false,
-        }
-        true
-    }
-
-    /// What to ask the policy for. Under `fixed` there is no choice to make.
-    pub fn request(&self, policy: &TokenPolicy) -> Result<ExpiryRequest, AppError> {
-        if policy.mode == PolicyMode::Fixed {
-            return Ok(ExpiryRequest::Default);
-        }
-        match self.choice.as_str() {
-            "" | "default" => Ok(ExpiryRequest::Default),
-            "never" => Ok(ExpiryRequest::Never),
-            "custom" => parse_custom_date(&self.custom).map(ExpiryRequest::At),
-            days => days
-                .parse::<u32>()
-                .map(ExpiryRequest::InDays)
-                .map_err(|_| AppError::validation("Choose an expiration from the list.")),
-        }
-    }
-
-    pub fn field(&self, policy: &TokenPolicy) -> ExpiryField {
-        ExpiryField::new(policy, &self.choice, &self.custom, now())
-    }
-}
-
-/// A date means the end of that day in UTC; a date and time is taken as UTC.
-fn parse_custom_date(raw: &str) -> Result<OffsetDateTime, AppError> {
-    if raw.is_empty() {
-        return Err(AppError::validation("Enter the custom expiration date."));
-    }
-    if let Ok(date) = Date::parse(raw, format_description!("[year]-[month]-[day]")) {
-        let end = date.with_hms(23, 59, 59).map_err(AppError::internal)?;
-        return Ok(end.assume_utc());
-    }
-    let with_seconds = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    let without = format_description!("[year]-[month]-[day]T[hour]:[minute]");
-    PrimitiveDateTime::parse(raw, with_seconds)
-        .or_else(|_| PrimitiveDateTime::parse(raw, without))
-        .map(PrimitiveDateTime::assume_utc)
-        .map_err(|_| AppError::validation(format!("{raw:?} is not a date; use the form 2030-12-31.")))
-}
-
-/// Errors a form shows above itself (with their status) rather than as an error page.
-pub(super) fn is_form_error(e: &AppError) -> bool {
-    matches!(e, AppError::Client { .. } | AppError::MissingPermission(_))
-}
-
-/// The sentence a form shows for `e`.
-pub(super) fn form_message(e: &AppError) -> String {
-    match e {
-        AppError::MissingPermission(p) => format!("You cannot grant {p}: your own role does not include it."),
-        other => other.to_string(),
-    }
-}
-
-/// Parses a permission checkbox value; unknown names are remembered, not fatal,
-/// so the CSRF check still comes first.
-pub(super) fn add_permission(set: &mut PermissionSet, bad: &mut Option<String>, value: &str) {
-    match value.parse::<Permission>() {
-        Ok(p) => set.insert(p),
-        Err(e) => *bad = Some(e.to_string()),
-    }
-}
-
-pub(super) async fn token_policy(state: &AppState) -> Result<TokenPolicy, AppError> {
-    state.db.read(db::settings::token_policy).await
-}
-
-/// Where users reach this server, for the CI examples.
-pub(super) fn server_url(state: &AppState, req: &HttpRequest) -> String {
-    state.config.public_url.clone().unwrap_or_else(|| {
-        let info = req.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
-    })
-}
-
-/// `grace_seconds` of a rotate form: 0 (default) to 86400.
-pub(super) fn parse_grace(raw: Option<&str>) -> Result<u32, AppError> {
-    match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(0),
-        Some(s) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|g| *g <= ops::MAX_GRACE_SECONDS)
-            .ok_or_else(|| AppError::validation("The grace period must be between 0 and 86400 seconds.")),
-    }
-}
-
-/// What the secret page needs besides the new token.
-pub(super) struct SecretContext {
-    pub heading: &'static str,
-    pub server_url: String,
-    pub back_href: String,
-    pub back_label: &'static str,
-    /// After a rotation: the old token and how long it keeps working.
-    pub rotated: Option<(Token, u32)>,
-}
-
-/// The show-once page: 200, `Cache-Control: no-store`.
-pub(super) fn secret_response(user: &SessionUser, issued: Issued, ctx: SecretContext) -> PageResult<HttpResponse> {
-    let token = &issued.token;
-    let example_project = match token.project_slugs() {
-        Some(slugs) if !slugs.is_empty() => slugs[0].clone(),
-        _ => "my-project".to_string(),
-    };
-    let row = TokenRow::new(token, &TokenPolicy::default(), unix_now());
-    let (old_ends, old_preview) = match &ctx.rotated {
-        Some((old, grace)) => ((*grace > 0).then(|| When::at(unix_now() + i64::from(*grace))), old.preview.clone()),
-        None => (None, String::new()),
-    };
-    let page = SecretPage {
-        layout: Layout::new(user, ctx.heading, if row.is_key { "projects" } else { "tokens" }),
-        heading: ctx.heading.to_string(),
-        secret: issued.secret.expose_secret().to_string(),
-        name: row.name,
-        preview: row.preview,
-        is_key: row.is_key,
-        permissions: row.permissions,
-        projects: row.projects,
-        expires: row.expires,
-        old_ends,
-        old_preview,
-        server_url: ctx.server_url,
-        example_project,
-        back_href: ctx.back_href,
-        back_label: ctx.back_label.to_string(),
-    };
-    let mut response = HttpResponse::Ok();
-    response.insert_header((header::CACHE_CONTROL, "no-store"));
-    response.insert_header((header::PRAGMA, "no-cache"));
-    html(response, &page)
-}
-
-// ---- own tokens ---------------------------------------------------------------
 
 async fn list(state: web::Data<AppState>, user: SessionUser, notice: web::Query<Notice>) -> PageResult<TokensPage> {
     user.principal.require(Permission::TokensCreate)?;
@@ -369,12 +212,6 @@ async fn revoke(
         })
         .await?;
     Ok(see_other("/settings/tokens?notice=token_revoked"))
-}
-
-#[derive(Deserialize)]
-pub(super) struct RotateForm {
-    pub csrf_token: String,
-    pub grace_seconds: Option<String>,
 }
 
 async fn rotate(

@@ -1,0 +1,201 @@
+//! A run's life: shards joining one run, duplicate reports, gzip bodies,
+//! finalize / fail / closed runs, and the one-call `/results`.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use super::{counts, db, gzip, junit_report, reports_of, result_of, results_of, shard, upload_to, Ingest, CTRF};
+use crate::api_helpers::*;
+use crate::helpers::*;
+
+#[tokio::test]
+async fn shards_join_one_run_and_a_test_failing_in_one_and_passing_in_another_is_flaky() {
+    let s = Ingest::start().await;
+    let meta = json!({"build_id": "1234", "name": "unit", "commit": "0a1b2c3", "branch": "main",
+                      "build_url": "https://ci.example.com/1234", "tags": {"os": "linux"}});
+    let first = s.create_run(meta.clone()).await.expect(StatusCode::CREATED);
+    let again = s.create_run(meta.clone()).await.expect(StatusCode::OK);
+    assert_eq!(first["id"], again["id"]);
+    for field in ["commit", "branch", "build_id", "build_url", "name", "tags"] {
+        assert_eq!(first[field], meta[field], "{field}: {first}");
+    }
+    assert_eq!(first["status"], "running");
+    assert_eq!(counts(&first), [0; 6]);
+    // Another name or another build is another run.
+    let other = s.create_run(json!({"build_id": "1234", "name": "e2e"})).await.expect(StatusCode::CREATED);
+    assert_ne!(other["id"], first["id"]);
+    let run = first["id"].as_str().unwrap().to_string();
+
+    let a = s.upload_xml(&run, shard(&[("a-pass", true), ("a-fail", false), ("shared", false)])).await;
+    assert_eq!(counts(&a.expect(StatusCode::CREATED)), [3, 1, 2, 0, 0, 0]);
+    let b = s.upload_xml(&run, shard(&[("b-pass", true), ("shared", true)])).await;
+    assert_eq!(counts(&b.expect(StatusCode::CREATED)), [2, 2, 0, 0, 0, 0]);
+    // Distinct tests: a-pass, a-fail, b-pass, shared (failed, then passed).
+    assert_eq!(counts(&s.run(&run).await), [4, 2, 1, 0, 0, 1]);
+    assert_eq!(result_of(&s.app, &run, "shared").0, "flaky");
+    assert_eq!(reports_of(&s.app, &run), 2);
+
+    let done = post(&s.app, &format!("/api/v1/projects/web/runs/{run}/finalize"), &s.token, json!({})).await;
+    let done = done.expect(StatusCode::OK);
+    assert_eq!(done["status"], "failed", "a-fail failed: {done}");
+    assert_eq!(counts(&done), [4, 2, 1, 0, 0, 1]);
+    // The build's next attempt, once this run is closed, is a new run.
+    let retry = s.create_run(meta).await.expect(StatusCode::CREATED);
+    assert_ne!(retry["id"], first["id"]);
+}
+
+#[tokio::test]
+async fn the_same_bytes_twice_count_once_even_gzipped() {
+    let s = Ingest::start().await;
+    let run = s.new_run(json!({"build_id": "7", "name": "unit"})).await;
+    let body = junit_report("dup", 30);
+    let first = s.upload_xml(&run, body.clone()).await.expect(StatusCode::CREATED);
+    assert_eq!(counts(&first), [30, 27, 3, 0, 0, 0]);
+    assert_eq!(first["duplicate"], false);
+
+    let again = s.upload_xml(&run, body.clone()).await.expect(StatusCode::OK);
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], first["id"], "the stored report");
+    assert_eq!(counts(&again), counts(&first));
+    // Identity is of the decompressed bytes.
+    let zipped = s
+        .upload(&run, gzip(body.as_bytes()), &[("content-type", "application/xml"), ("content-encoding", "gzip")])
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(zipped["duplicate"], true);
+    assert_eq!(counts(&s.run(&run).await), [30, 27, 3, 0, 0, 0]);
+    assert_eq!((reports_of(&s.app, &run), results_of(&s.app, &run)), (1, 30));
+    let attempts = db(&s.app)
+        .query_row("SELECT max(attempts) FROM results WHERE run_id = ?1", [&run], |r| r.get::<_, i64>(0))
+        .unwrap();
+    assert_eq!(attempts, 1, "a duplicate does not touch the results");
+
+    // One byte more is another report; into another run the same bytes are new.
+    let changed = s.upload_xml(&run, format!("{body}\n")).await.expect(StatusCode::CREATED);
+    assert_eq!(changed["duplicate"], false);
+    assert_ne!(changed["id"], first["id"]);
+    let other = s.new_run(json!({})).await;
+    assert_eq!(s.upload_xml(&other, body).await.expect(StatusCode::CREATED)["duplicate"], false);
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_decompressed_and_counted() {
+    let s = Ingest::start().await;
+    let run = s.new_run(json!({})).await;
+    let body = junit_report("gz", 500);
+    let zipped = gzip(body.as_bytes());
+    assert!(zipped.len() * 5 < body.len());
+    for encoding in ["gzip", "x-gzip"] {
+        let run = s.new_run(json!({"name": encoding})).await;
+        let report = s
+            .upload(&run, zipped.clone(), &[("content-type", "application/xml"), ("content-encoding", encoding)])
+            .await
+            .expect(StatusCode::CREATED);
+        assert_eq!(counts(&report), [500, 450, 50, 0, 0, 0], "{encoding}");
+    }
+    let ctrf = gzip(CTRF.as_bytes());
+    let report = s
+        .upload(&run, ctrf, &[("content-type", "application/json"), ("content-encoding", "gzip")])
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(counts(&report), [6, 1, 1, 0, 3, 1]);
+    let stored: i64 =
+        db(&s.app).query_row("SELECT bytes FROM reports WHERE run_id = ?1", [&run], |r| r.get(0)).unwrap();
+    assert_eq!(stored, CTRF.len() as i64, "the decompressed size is recorded");
+}
+
+#[tokio::test]
+async fn finalize_is_idempotent_fail_marks_errored_and_closed_runs_refuse_reports() {
+    let s = Ingest::start().await;
+    let path = |run: &str, action: &str| format!("/api/v1/projects/web/runs/{run}/{action}");
+
+    // A passing run.
+    let green = s.new_run(json!({"name": "green"})).await;
+    s.upload_xml(&green, shard(&[("ok", true)])).await.expect(StatusCode::CREATED);
+    let done = post(&s.app, &path(&green, "finalize"), &s.token, json!({})).await.expect(StatusCode::OK);
+    assert_eq!(done["status"], "passed", "{done}");
+    assert!(done["finished_at"].as_str().is_some_and(|t| unix(t) >= now_unix() - 60), "{done}");
+    let again = post(&s.app, &path(&green, "finalize"), &s.token, json!({})).await.expect(StatusCode::OK);
+    assert_eq!(again["status"], "passed");
+    assert_eq!(again["finished_at"], done["finished_at"], "idempotent");
+    assert_eq!(counts(&again), [1, 1, 0, 0, 0, 0]);
+    // Finalize needs no body at all.
+    let bare = send(api(&s.app, Method::POST, &path(&green, "finalize"), &s.token)).await;
+    assert_eq!(bare.expect(StatusCode::OK)["status"], "passed");
+
+    let closed = s.upload_xml(&green, shard(&[("late", true)])).await;
+    closed.expect_code(StatusCode::CONFLICT, "run_closed");
+    let fail = post(&s.app, &path(&green, "fail"), &s.token, json!({"reason": "too late"})).await;
+    fail.expect_code(StatusCode::CONFLICT, "run_closed");
+    assert_eq!(counts(&s.run(&green).await), [1, 1, 0, 0, 0, 0]);
+    assert_eq!(s.run(&green).await["status"], "passed");
+
+    // A failing run.
+    let red = s.new_run(json!({"name": "red"})).await;
+    s.upload_xml(&red, shard(&[("ok", true), ("bad", false)])).await.expect(StatusCode::CREATED);
+    let done = post(&s.app, &path(&red, "finalize"), &s.token, json!({})).await.expect(StatusCode::OK);
+    assert_eq!(done["status"], "failed");
+    // An empty run passes.
+    let empty = s.new_run(json!({"name": "empty"})).await;
+    let done = post(&s.app, &path(&empty, "finalize"), &s.token, json!({})).await.expect(StatusCode::OK);
+    assert_eq!((done["status"].as_str(), counts(&done)), (Some("passed"), [0; 6]));
+
+    // A CI job that died: errored with its reason; no more reports, no finalize.
+    let dead = s.new_run(json!({"name": "dead"})).await;
+    s.upload_xml(&dead, shard(&[("ok", true)])).await.expect(StatusCode::CREATED);
+    let failed = post(&s.app, &path(&dead, "fail"), &s.token, json!({"reason": "runner OOM-killed"})).await;
+    let failed = failed.expect(StatusCode::OK);
+    assert_eq!(failed["status"], "errored", "{failed}");
+    assert_eq!(failed["reason"], "runner OOM-killed", "{failed}");
+    assert_eq!(counts(&failed), [1, 1, 0, 0, 0, 0], "what arrived is kept");
+    let again = post(&s.app, &path(&dead, "fail"), &s.token, json!({"reason": "again"})).await;
+    assert_eq!(again.expect(StatusCode::OK)["status"], "errored");
+    s.upload_xml(&dead, shard(&[("late", true)])).await.expect_code(StatusCode::CONFLICT, "run_closed");
+    post(&s.app, &path(&dead, "finalize"), &s.token, json!({})).await.expect_code(StatusCode::CONFLICT, "run_closed");
+    assert_eq!(s.run(&dead).await["status"], "errored");
+
+    // Unknown runs.
+    let missing = "0190a000-0000-7000-8000-000000000000";
+    for action in ["finalize", "fail", "reports"] {
+        let resp = post(&s.app, &path(missing, action), &s.token, json!({})).await;
+        resp.expect_code(StatusCode::NOT_FOUND, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn one_call_results_creates_uploads_and_finalizes() {
+    let s = Ingest::start().await;
+    let query = "commit=cafe123&branch=main&build_id=99&build_url=https%3A%2F%2Fci%2F99&name=e2e";
+    let path = format!("/api/v1/projects/web/results?{query}");
+    let body = shard(&[("one", true), ("two", false)]);
+    let resp = upload_to(&s.app, &s.token, &path, body.into_bytes(), &[("content-type", "application/xml")]).await;
+    let run = resp.expect(StatusCode::CREATED);
+    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(counts(&run), [2, 1, 1, 0, 0, 0]);
+    assert_eq!((run["commit"].as_str(), run["branch"].as_str()), (Some("cafe123"), Some("main")));
+    assert_eq!((run["build_id"].as_str(), run["name"].as_str()), (Some("99"), Some("e2e")));
+    assert_eq!(run["build_url"], "https://ci/99");
+    assert_eq!(run["project"], "web");
+    assert!(run["finished_at"].is_string());
+    let id = run["id"].as_str().unwrap();
+    assert_eq!((reports_of(&s.app, id), results_of(&s.app, id)), (1, 2));
+
+    // CTRF, gzipped, no metadata at all.
+    let resp = upload_to(
+        &s.app,
+        &s.token,
+        "/api/v1/projects/web/results",
+        gzip(CTRF.as_bytes()),
+        &[("content-type", "application/json"), ("content-encoding", "gzip")],
+    )
+    .await;
+    let run = resp.expect(StatusCode::CREATED);
+    assert_eq!((run["status"].as_str(), counts(&run)), (Some("failed"), [6, 1, 1, 0, 3, 1]));
+
+    // A bad report creates nothing.
+    let before = sql_count(&s.app, "SELECT count(*) FROM runs");
+    let resp =
+        upload_to(&s.app, &s.token, &path, b"<testsuite>".to_vec(), &[("content-type", "application/xml")]).await;
+    resp.expect_code(StatusCode::BAD_REQUEST, "invalid_report");
+    assert_eq!(sql_count(&s.app, "SELECT count(*) FROM runs"), before);
+}
