@@ -14,6 +14,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0003_runs.sql"),
     include_str!("migrations/0004_analysis.sql"),
     include_str!("migrations/0005_project_meta_epoch.sql"),
+    include_str!("migrations/0006_result_attempts.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");

@@ -9,7 +9,8 @@ use crate::domain::test_identity::test_id;
 use crate::error::AppError;
 
 /// Writes parsed test cases of one report into a run, merging repeats of a
-/// test (failed then passed: flaky) the way `domain::report::combine` says.
+/// test the way `domain::report::Merged` does (some attempt failed and some
+/// passed: flaky; else the last result), across reports and shards too.
 ///
 /// Cases are buffered in batches and written in `test_id` order: ids are
 /// hashes, so writing in arrival order would land every insert on a random
@@ -36,13 +37,15 @@ impl<'t> ResultWriter<'t> {
              ON CONFLICT (project_id, test_id) DO NOTHING",
         )?;
         let upsert_result = tx.prepare_cached(
-            "INSERT INTO results (run_id, test_id, status, duration_ms, retries, message, details)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO results (run_id, test_id, status, duration_ms, retries, message, details, attempt_bits)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (run_id, test_id) DO UPDATE SET
+               attempt_bits = results.attempt_bits | excluded.attempt_bits | (CASE results.status
+                 WHEN 'passed' THEN 1 WHEN 'failed' THEN 2 WHEN 'error' THEN 2 WHEN 'flaky' THEN 3 ELSE 0 END),
                status = CASE
-                 WHEN results.status = 'flaky' OR excluded.status = 'flaky' THEN 'flaky'
-                 WHEN results.status IN ('failed', 'error') AND excluded.status = 'passed' THEN 'flaky'
-                 WHEN results.status = 'passed' AND excluded.status IN ('failed', 'error') THEN 'flaky'
+                 WHEN (results.attempt_bits | excluded.attempt_bits | (CASE results.status
+                   WHEN 'passed' THEN 1 WHEN 'failed' THEN 2 WHEN 'error' THEN 2 WHEN 'flaky' THEN 3 ELSE 0 END)) = 3
+                 THEN 'flaky'
                  ELSE excluded.status END,
                duration_ms = coalesce(excluded.duration_ms, results.duration_ms),
                retries = results.retries + excluded.retries + 1,
@@ -82,6 +85,7 @@ impl<'t> ResultWriter<'t> {
                 case.retries,
                 case.message,
                 case.details,
+                case.outcome.attempt_bits(),
             ])?;
         }
         Ok(())

@@ -18,7 +18,7 @@ use crate::db::results::ResultWriter;
 use crate::db::runs::{self, Counts, Run, RunMeta, RunStatus};
 use crate::db::{self, audit};
 use crate::domain::audit::{AuditContext, Target};
-use crate::domain::report::{self, Limits, Outcome, ParseError, ReportFormat};
+use crate::domain::report::{self, Limits, Merged, Outcome, ParseError, ReportFormat};
 use crate::domain::time::unix_now;
 use crate::error::AppError;
 
@@ -90,13 +90,13 @@ fn ingest_under_savepoint(tx: &Transaction, project_id: i64, run: &Run, upload: 
     // report counts once, merged with `combine` like the run's results. Keyed
     // by the first 64 bits of the test id so a 200,000-test report's map stays
     // a few MB.
-    let mut distinct: HashMap<u64, Outcome> = HashMap::new();
+    let mut distinct: HashMap<u64, Merged> = HashMap::new();
     let parsed =
         report::parse(upload.format, BufReader::with_capacity(64 * 1024, reader), &Limits::default(), |case| {
             let outcome = case.outcome;
             let id = writer.write(case)?;
             let key = u64::from_str_radix(id.get(..16).unwrap_or(&id), 16).unwrap_or_default();
-            distinct.entry(key).and_modify(|o| *o = report::combine(*o, outcome)).or_insert(outcome);
+            distinct.entry(key).and_modify(|m| m.add(outcome)).or_insert_with(|| Merged::new(outcome));
             Ok(())
         });
     if parsed.is_ok() {
@@ -104,7 +104,7 @@ fn ingest_under_savepoint(tx: &Transaction, project_id: i64, run: &Run, upload: 
     }
     drop(writer);
     let mut counts = Counts::default();
-    for outcome in distinct.into_values() {
+    for outcome in distinct.into_values().map(Merged::outcome) {
         counts.tests += 1;
         match outcome {
             Outcome::Passed => counts.passed += 1,

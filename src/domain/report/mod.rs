@@ -105,19 +105,54 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Merges two results of the same test in one run (shards, retries written as
-/// repeated testcases, matrix jobs): flaky when one attempt failed or errored
-/// and another passed, in either order or when either is already flaky;
-/// otherwise the later result wins.
-pub fn combine(earlier: Outcome, later: Outcome) -> Outcome {
-    use Outcome::*;
-    let bad = |o: Outcome| matches!(o, Failed | Error);
-    match (earlier, later) {
-        (Flaky, _) | (_, Flaky) => Flaky,
-        (a, Passed) if bad(a) => Flaky,
-        (Passed, b) if bad(b) => Flaky,
-        (_, b) => b,
+impl Outcome {
+    /// What an attempt says about the test: bit 1 "it passed", bit 2 "it
+    /// failed" (a flaky result says both). Stored with a run's results so
+    /// that merging remembers every attempt, not only the last.
+    pub fn attempt_bits(self) -> u8 {
+        match self {
+            Outcome::Passed => 1,
+            Outcome::Failed | Outcome::Error => 2,
+            Outcome::Flaky => 3,
+            Outcome::Skipped => 0,
+        }
     }
+}
+
+/// Every report of one test in one run (shards, retries written as repeated
+/// testcases, matrix jobs), merged: flaky when some attempt failed or errored
+/// and some passed, in any order and whatever came between; otherwise the
+/// last result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Merged {
+    last: Outcome,
+    bits: u8,
+}
+
+impl Merged {
+    pub fn new(first: Outcome) -> Merged {
+        Merged { last: first, bits: first.attempt_bits() }
+    }
+
+    pub fn add(&mut self, later: Outcome) {
+        self.last = later;
+        self.bits |= later.attempt_bits();
+    }
+
+    pub fn outcome(self) -> Outcome {
+        if self.bits == 3 {
+            Outcome::Flaky
+        } else {
+            self.last
+        }
+    }
+}
+
+/// [`Merged`] for two results.
+pub fn combine(earlier: Outcome, later: Outcome) -> Outcome {
+    let mut merged = Merged::new(earlier);
+    merged.add(later);
+    merged.outcome()
 }
 
 /// One test case as reported. Strings are already capped by [`Limits`].

@@ -378,6 +378,24 @@ fn the_sink_error_stops_the_parse() {
 }
 
 #[test]
+fn merged_remembers_every_attempt() {
+    use super::Merged;
+    use Outcome::*;
+    let merge = |seq: &[Outcome]| {
+        let mut m = Merged::new(seq[0]);
+        for o in &seq[1..] {
+            m.add(*o);
+        }
+        m.outcome()
+    };
+    assert_eq!(merge(&[Failed, Skipped, Passed]), Flaky, "a skip between does not hide the failure");
+    assert_eq!(merge(&[Passed, Skipped, Error]), Flaky);
+    assert_eq!(merge(&[Failed, Skipped]), Skipped, "else the last result");
+    assert_eq!(merge(&[Passed, Passed]), Passed);
+    assert_eq!(merge(&[Skipped, Failed, Failed]), Failed);
+}
+
+#[test]
 fn combine_table() {
     use Outcome::*;
     let all = [Passed, Failed, Error, Skipped, Flaky];

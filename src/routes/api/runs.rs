@@ -68,15 +68,17 @@ async fn create(
     state: web::Data<AppState>,
     caller: ApiCaller,
     slug: web::Path<String>,
-    body: Option<web::Json<MetaBody>>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let meta = body.map(|b| b.into_inner()).unwrap_or_default().into_meta()?;
+    // The body is judged after the project and the permission, like every route's.
+    let meta = super::optional_json::<MetaBody>(&req, &body).and_then(MetaBody::into_meta);
     let (run, created) = state
         .db
         .write(move |tx| {
             let project = ingest::project_for(tx, &caller.principal, &slug)?;
             caller.principal.require(Permission::RunsWrite)?;
-            ingest::create_run(tx, project.id, &meta)
+            ingest::create_run(tx, project.id, &meta?)
         })
         .await?;
     Ok(if created { HttpResponse::Created().json(run) } else { HttpResponse::Ok().json(run) })
@@ -198,17 +200,19 @@ async fn fail(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<(String, String)>,
-    body: Option<web::Json<FailBody>>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (slug, run_id) = path.into_inner();
-    let reason = short("reason", body.and_then(|b| b.into_inner().reason), 2000)?
-        .unwrap_or_else(|| "the CI job failed before it could upload".into());
+    let reason = super::optional_json::<FailBody>(&req, &body)
+        .and_then(|b| short("reason", b.reason, 2000))
+        .map(|r| r.unwrap_or_else(|| "the CI job failed before it could upload".into()));
     let run = state
         .db
         .write(move |tx| {
             let project = ingest::project_for(tx, &caller.principal, &slug)?;
             caller.principal.require(Permission::RunsWrite)?;
-            ingest::fail(tx, project.id, &run_id, &reason)
+            ingest::fail(tx, project.id, &run_id, &reason?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(run))

@@ -199,3 +199,58 @@ async fn one_call_results_creates_uploads_and_finalizes() {
     resp.expect_code(StatusCode::BAD_REQUEST, "invalid_report");
     assert_eq!(sql_count(&s.app, "SELECT count(*) FROM runs"), before);
 }
+
+#[tokio::test]
+async fn failed_then_skipped_then_passed_is_flaky_in_one_report_and_across_shards() {
+    let s = Ingest::start().await;
+    let case = |name: &str, inner: &str| {
+        format!("<testcase classname=\"app.Seq\" name=\"{name}\" time=\"0.01\">{inner}</testcase>")
+    };
+    let one = format!(
+        "<testsuite name=\"seq\">{}{}{}{}</testsuite>",
+        case("seq", "<failure message=\"boom\"/>"),
+        case("seq", "<skipped/>"),
+        case("seq", ""),
+        case("only-skipped-last", "<skipped/>"),
+    );
+    let run = s.new_run(json!({"build_id": "9", "name": "seq"})).await;
+    let uploaded = s.upload_xml(&run, one).await.expect(StatusCode::CREATED);
+    assert_eq!(counts(&uploaded), [2, 0, 0, 0, 1, 1], "{uploaded}");
+    assert_eq!(result_of(&s.app, &run, "seq").0, "flaky");
+
+    // The same sequence spread over three shards of another run.
+    let run = s.new_run(json!({"build_id": "10", "name": "seq"})).await;
+    for inner in ["<failure message=\"boom\"/>", "<skipped/>", ""] {
+        let body = format!("<testsuite name=\"seq\">{}</testsuite>", case("seq", inner));
+        s.upload_xml(&run, body).await.expect(StatusCode::CREATED);
+    }
+    assert_eq!(result_of(&s.app, &run, "seq").0, "flaky");
+    assert_eq!(counts(&s.run(&run).await), [1, 0, 0, 0, 0, 1]);
+}
+
+#[tokio::test]
+async fn run_bodies_are_optional_but_never_silently_wrong() {
+    let s = Ingest::start().await;
+    let raw = |body: &'static str, content_type: &'static str| {
+        api(&s.app, reqwest::Method::POST, "/api/v1/projects/web/runs", &s.token)
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let empty = send(raw("", "application/json")).await.expect(StatusCode::CREATED);
+    assert_eq!(empty["status"], "running");
+    send(raw("{\"build\": \"1\"}", "application/json")).await.expect_code(StatusCode::BAD_REQUEST, "invalid_json");
+    send(raw("{not json", "application/json")).await.expect_code(StatusCode::BAD_REQUEST, "invalid_json");
+    send(raw("{}", "text/plain")).await.expect_code(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let run = empty["id"].as_str().unwrap();
+    let fail = format!("/api/v1/projects/web/runs/{run}/fail");
+    let bad = send(
+        api(&s.app, reqwest::Method::POST, &fail, &s.token)
+            .header("content-type", "application/json")
+            .body("{\"why\": 1}"),
+    )
+    .await;
+    bad.expect_code(StatusCode::BAD_REQUEST, "invalid_json");
+    let failed = post(&s.app, &fail, &s.token, json!({"reason": "runner lost"})).await.expect(StatusCode::OK);
+    assert_eq!(failed["status"], "errored");
+    assert_eq!(failed["reason"], "runner lost");
+}
