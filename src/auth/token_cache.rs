@@ -171,11 +171,6 @@ impl TokenCache {
         }
         state.entries.insert(hash, auth);
     }
-
-    /// Drops everything (after this process changed a token).
-    pub fn clear(&self) {
-        self.state.write().unwrap_or_else(|p| p.into_inner()).entries.clear();
-    }
 }
 
 #[cfg(test)]

@@ -116,7 +116,6 @@ async fn update(
             Ok((token, db::settings::token_policy(tx)?))
         })
         .await?;
-    state.tokens.clear();
     Ok(HttpResponse::Ok().json(token_json(&token, now, &policy, None)))
 }
 
@@ -133,7 +132,6 @@ async fn delete(
             ops::delete_key(tx, &caller.audit(), &token)
         })
         .await?;
-    state.tokens.clear();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -155,6 +153,5 @@ async fn rotate(
             Ok((issued, db::settings::token_policy(tx)?))
         })
         .await?;
-    state.tokens.clear();
     Ok(issued_response(&issued, &policy))
 }

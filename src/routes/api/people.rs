@@ -160,7 +160,6 @@ async fn update_account(
             crate::ops::accounts::update(tx, &by, caller.principal.account_id.as_deref(), &id, kind, changes)
         })
         .await?;
-    state.tokens.clear();
     Ok(HttpResponse::Ok().json(account))
 }
 
@@ -247,7 +246,6 @@ async fn update_role(
             crate::ops::roles::update(tx, &caller.audit(), caller.principal.permissions, &name, permissions)
         })
         .await?;
-    state.tokens.clear();
     Ok(HttpResponse::Ok().json(role))
 }
 

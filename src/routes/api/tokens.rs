@@ -221,7 +221,6 @@ async fn revoke(
             ops::revoke(tx, &caller.audit(), &token, "revoked")
         })
         .await?;
-    state.tokens.clear();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -252,7 +251,6 @@ async fn rotate(
             Ok((issued, db::settings::token_policy(tx)?))
         })
         .await?;
-    state.tokens.clear();
     Ok(issued_response(&issued, &policy))
 }
 
@@ -302,7 +300,6 @@ async fn revoke_reported(
     let ctx = client.audit(Actor { name: Some("leaked-token report".into()), ..Actor::system() });
     let st = state.clone();
     state.db.write(move |tx| ops::revoke_reported(tx, &st.key, &ctx, &body.token)).await?;
-    state.tokens.clear();
     Ok(HttpResponse::NoContent().finish())
 }
 
