@@ -1,7 +1,7 @@
 //! JUnit dialect tests: small reports in the shape each generator writes, with exact expectations.
 
 use super::Outcome::{Error, Failed, Flaky, Passed, Skipped};
-use super::{combine, parse, Limits, Outcome, ParseError, ReportError, ReportFormat, TestCase};
+use super::{parse, Limits, Outcome, ParseError, ReportError, ReportFormat, TestCase};
 
 /// Every case of a report that must parse.
 pub(super) fn cases(xml: &str) -> Vec<TestCase> {
@@ -375,43 +375,4 @@ fn the_sink_error_stops_the_parse() {
     });
     assert!(matches!(result, Err(ParseError::Sink("db is down"))));
     assert_eq!(seen, 2);
-}
-
-#[test]
-fn merged_remembers_every_attempt() {
-    use super::Merged;
-    use Outcome::*;
-    let merge = |seq: &[Outcome]| {
-        let mut m = Merged::new(seq[0]);
-        for o in &seq[1..] {
-            m.add(*o);
-        }
-        m.outcome()
-    };
-    assert_eq!(merge(&[Failed, Skipped, Passed]), Flaky, "a skip between does not hide the failure");
-    assert_eq!(merge(&[Passed, Skipped, Error]), Flaky);
-    assert_eq!(merge(&[Failed, Skipped]), Skipped, "else the last result");
-    assert_eq!(merge(&[Passed, Passed]), Passed);
-    assert_eq!(merge(&[Skipped, Failed, Failed]), Failed);
-}
-
-#[test]
-fn combine_table() {
-    use Outcome::*;
-    let all = [Passed, Failed, Error, Skipped, Flaky];
-    // Rows: earlier; columns: later, in the order of `all`.
-    let table = [
-        [Passed, Flaky, Flaky, Skipped, Flaky],
-        [Flaky, Failed, Error, Skipped, Flaky],
-        [Flaky, Failed, Error, Skipped, Flaky],
-        [Passed, Failed, Error, Skipped, Flaky],
-        [Flaky, Flaky, Flaky, Flaky, Flaky],
-    ];
-    for (i, earlier) in all.iter().enumerate() {
-        for (j, later) in all.iter().enumerate() {
-            assert_eq!(combine(*earlier, *later), table[i][j], "{earlier} then {later}");
-        }
-    }
-    assert_eq!(Flaky.as_str(), "flaky");
-    assert_eq!(Error.to_string(), "error");
 }
