@@ -65,29 +65,28 @@ pub fn compare(conn: &Connection, project: &Project, run: &Run, base: Option<&st
         ),
         None => default_base(conn, project, run)?.map(|id| runs::get(conn, project.id, &id)).transpose()?,
     };
-    let mut base_results: HashMap<String, (String, Option<i64>)> = HashMap::new();
+    let mut base_results: HashMap<i64, (String, Option<i64>)> = HashMap::new();
     if let Some(b) = &base {
-        let mut stmt = conn.prepare_cached("SELECT test_id, status, duration_ms FROM results WHERE run_id = ?1")?;
-        let mut rows = stmt.query([&b.id])?;
+        let mut stmt = conn.prepare_cached("SELECT test, status, duration_ms FROM results WHERE run = ?1")?;
+        let mut rows = stmt.query([b.seq])?;
         while let Some(r) = rows.next()? {
             base_results.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
         }
     }
     let mut out = Comparison { base, new_failures: vec![], fixed: vec![], still_failing: vec![], slower: vec![] };
     let mut stmt = conn.prepare_cached(
-        "SELECT r.test_id, t.suite, t.classname, t.name, t.file, r.status, r.duration_ms, r.message
-         FROM results r JOIN tests t ON t.project_id = ?1 AND t.test_id = r.test_id
-         WHERE r.run_id = ?2 ORDER BY t.classname, t.suite, t.name, r.test_id",
+        "SELECT lower(hex(t.test_id)), t.suite, t.classname, t.name, t.file, r.status, r.duration_ms, r.message, r.test
+         FROM results r JOIN tests t ON t.id = r.test AND t.project_id = ?1
+         WHERE r.run = ?2 ORDER BY t.classname, t.suite, t.name, t.test_id",
     )?;
-    let mut rows = stmt.query(params![project.id, run.id])?;
+    let mut rows = stmt.query(params![project.id, run.seq])?;
     while let Some(r) = rows.next()? {
-        let test_id: String = r.get(0)?;
-        let (base_status, base_duration_ms) = match base_results.get(&test_id) {
+        let (base_status, base_duration_ms) = match base_results.get(&r.get::<_, i64>(8)?) {
             Some((s, d)) => (Some(s.clone()), *d),
             None => (None, None),
         };
         let change = TestChange {
-            test_id,
+            test_id: r.get(0)?,
             suite: r.get(1)?,
             classname: r.get(2)?,
             name: r.get(3)?,
@@ -148,10 +147,10 @@ pub struct FlakyTest {
 /// run, among runs created in the last `days`; most flaky first.
 pub fn flaky_tests(conn: &Connection, project_id: i64, days: u32, limit: u32) -> Result<Vec<FlakyTest>, AppError> {
     let window = scan_window(conn, project_id, days)?;
-    let mut found: Vec<(String, rules::FlakyStats)> = window
+    let mut found: Vec<(i64, rules::FlakyStats)> = window
         .tests
         .into_iter()
-        .filter_map(|(test_id, results)| {
+        .filter_map(|(test, results)| {
             let history: Vec<Observation> = results
                 .iter()
                 .rev()
@@ -160,14 +159,14 @@ pub fn flaky_tests(conn: &Connection, project_id: i64, days: u32, limit: u32) ->
                     Observation { at: run.at, commit: run.commit, outcome: w.outcome }
                 })
                 .collect();
-            rules::flaky_stats(&history).map(|s| (test_id, s))
+            rules::flaky_stats(&history).map(|s| (test, s))
         })
         .collect();
-    found.sort_by(|a, b| rules::flakier(&a.1, &b.1).then_with(|| a.0.cmp(&b.0)));
+    found.sort_by(|a, b| rules::flakier(&a.1, &b.1).then(a.0.cmp(&b.0)));
     found.truncate(limit as usize);
     let mut out = Vec::with_capacity(found.len());
-    for (test_id, s) in found {
-        let Some(t) = test_info(conn, project_id, &test_id)? else { continue };
+    for (test, s) in found {
+        let Some(t) = test_by_key(conn, project_id, test)? else { continue };
         out.push(FlakyTest {
             test_id: t.test_id,
             suite: t.suite,
@@ -202,20 +201,20 @@ pub struct SlowTest {
 /// Tests by p95 duration among runs created in the last `days`, slowest first.
 pub fn slowest_tests(conn: &Connection, project_id: i64, days: u32, limit: u32) -> Result<Vec<SlowTest>, AppError> {
     let window = scan_window(conn, project_id, days)?;
-    let mut found: Vec<(String, rules::DurationStats)> = window
+    let mut found: Vec<(i64, rules::DurationStats)> = window
         .tests
         .into_iter()
-        .filter_map(|(test_id, results)| {
+        .filter_map(|(test, results)| {
             let durations: Vec<i64> =
                 results.iter().rev().filter(|w| w.outcome != Outcome::Skipped).filter_map(|w| w.duration_ms).collect();
-            rules::duration_stats(&durations).map(|s| (test_id, s))
+            rules::duration_stats(&durations).map(|s| (test, s))
         })
         .collect();
-    found.sort_by(|a, b| b.1.p95_ms.cmp(&a.1.p95_ms).then(b.1.p50_ms.cmp(&a.1.p50_ms)).then_with(|| a.0.cmp(&b.0)));
+    found.sort_by(|a, b| b.1.p95_ms.cmp(&a.1.p95_ms).then(b.1.p50_ms.cmp(&a.1.p50_ms)).then(a.0.cmp(&b.0)));
     found.truncate(limit as usize);
     let mut out = Vec::with_capacity(found.len());
-    for (test_id, s) in found {
-        let Some(t) = test_info(conn, project_id, &test_id)? else { continue };
+    for (test, s) in found {
+        let Some(t) = test_by_key(conn, project_id, test)? else { continue };
         out.push(SlowTest {
             test_id: t.test_id,
             suite: t.suite,
@@ -244,19 +243,20 @@ struct WindowResult {
     duration_ms: Option<i64>,
 }
 
-/// Every result in the window by test, each test's results newest first.
+/// Every result in the window by test (its key in `tests`), each test's
+/// results newest first.
 struct Window {
     runs: Vec<WindowRun>,
-    tests: HashMap<String, Vec<WindowResult>>,
+    tests: HashMap<i64, Vec<WindowResult>>,
 }
 
 fn scan_window(conn: &Connection, project_id: i64, days: u32) -> Result<Window, AppError> {
     let since = unix_now() - i64::from(days) * 86_400;
     let mut commits: HashMap<String, u32> = HashMap::new();
-    let mut runs: Vec<(String, WindowRun)> = Vec::new();
+    let mut runs: Vec<(i64, WindowRun)> = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, created_at, commit_sha FROM runs WHERE project_id = ?1 AND created_at >= ?2
+            "SELECT seq, created_at, commit_sha FROM runs WHERE project_id = ?1 AND created_at >= ?2
              ORDER BY created_at DESC, id DESC LIMIT ?3",
         )?;
         let mut rows = stmt.query(params![project_id, since, MAX_WINDOW_RUNS])?;
@@ -268,21 +268,20 @@ fn scan_window(conn: &Connection, project_id: i64, days: u32) -> Result<Window, 
             runs.push((r.get(0)?, WindowRun { at: r.get(1)?, commit }));
         }
     }
-    let mut tests: HashMap<String, Vec<WindowResult>> = HashMap::new();
+    let mut tests: HashMap<i64, Vec<WindowResult>> = HashMap::new();
     let mut read = 0usize;
-    let mut stmt = conn.prepare_cached("SELECT test_id, status, duration_ms FROM results WHERE run_id = ?1")?;
+    let mut stmt = conn.prepare_cached("SELECT test, status, duration_ms FROM results WHERE run = ?1")?;
     let mut kept = 0;
-    for (index, (run_id, _)) in runs.iter().enumerate() {
+    for (index, (seq, _)) in runs.iter().enumerate() {
         if read >= MAX_WINDOW_RESULTS {
             break;
         }
-        let mut rows = stmt.query([run_id])?;
+        let mut rows = stmt.query([seq])?;
         while let Some(r) = rows.next()? {
             let status: String = r.get(1)?;
             let result =
                 WindowResult { run: index as u32, outcome: Outcome::from_status(&status), duration_ms: r.get(2)? };
-            let test_id: String = r.get(0)?;
-            tests.entry(test_id).or_default().push(result);
+            tests.entry(r.get(0)?).or_default().push(result);
             read += 1;
         }
         kept = index + 1;
@@ -295,13 +294,24 @@ fn info_from_row(r: &Row) -> rusqlite::Result<TestInfo> {
     Ok(TestInfo { test_id: r.get(0)?, suite: r.get(1)?, classname: r.get(2)?, name: r.get(3)?, file: r.get(4)? })
 }
 
-/// A test of the project by id.
-pub fn test_info(conn: &Connection, project_id: i64, test_id: &str) -> Result<Option<TestInfo>, AppError> {
+/// A test of the project by its public id, with its key in `tests`.
+pub fn test_info(conn: &Connection, project_id: i64, test_id: &str) -> Result<Option<(i64, TestInfo)>, AppError> {
     Ok(conn
         .prepare_cached(
-            "SELECT test_id, suite, classname, name, file FROM tests WHERE project_id = ?1 AND test_id = ?2",
+            "SELECT lower(hex(test_id)), suite, classname, name, file, id FROM tests
+             WHERE project_id = ?1 AND test_id = unhex(?2)",
         )?
-        .query_row(params![project_id, test_id], info_from_row)
+        .query_row(params![project_id, test_id], |r| Ok((r.get(5)?, info_from_row(r)?)))
+        .optional()?)
+}
+
+/// A test of the project by its key in `tests`.
+fn test_by_key(conn: &Connection, project_id: i64, key: i64) -> Result<Option<TestInfo>, AppError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT lower(hex(test_id)), suite, classname, name, file FROM tests WHERE id = ?1 AND project_id = ?2",
+        )?
+        .query_row(params![key, project_id], info_from_row)
         .optional()?)
 }
 
@@ -325,14 +335,17 @@ pub fn history(
     limit: u32,
     before: Option<&str>,
 ) -> Result<Option<(TestInfo, Vec<HistoryEntry>)>, AppError> {
-    let Some(info) = test_info(conn, project_id, test_id)? else { return Ok(None) };
+    let Some((key, info)) = test_info(conn, project_id, test_id)? else { return Ok(None) };
+    // The project's runs newest first, each probed for the test: results
+    // have no by-test index (it would make every upload rewrite pages all
+    // over it), and a probe by (run, test) is one B-tree descent.
     let mut stmt = conn.prepare_cached(
-        "SELECT r.run_id, r.status, r.duration_ms, ru.commit_sha, ru.branch, ru.created_at
-         FROM results r JOIN runs ru ON ru.id = r.run_id
-         WHERE r.test_id = ?1 AND ru.project_id = ?2 AND (?3 IS NULL OR r.run_id < ?3)
-         ORDER BY r.run_id DESC LIMIT ?4",
+        "SELECT ru.id, r.status, r.duration_ms, ru.commit_sha, ru.branch, ru.created_at
+         FROM runs ru INDEXED BY runs_by_project JOIN results r ON r.run = ru.seq AND r.test = ?1
+         WHERE ru.project_id = ?2 AND (?3 IS NULL OR ru.id < ?3)
+         ORDER BY ru.id DESC LIMIT ?4",
     )?;
-    let rows = stmt.query_map(params![test_id, project_id, before, limit], |r| {
+    let rows = stmt.query_map(params![key, project_id, before, limit], |r| {
         Ok(HistoryEntry {
             run_id: r.get(0)?,
             status: r.get(1)?,

@@ -4,7 +4,10 @@
 //! - all pending steps run in one transaction at start, or none do;
 //! - a database newer than this binary is refused (an old binary must not
 //!   write a schema it does not know);
-//! - `user_version` 0 with tables present is refused as not ours.
+//! - `user_version` 0 with tables present is refused as not ours;
+//! - steps run with foreign keys off, so a step may rebuild a table others
+//!   refer to (SQLite's documented way to change a table's keys); the result
+//!   must pass `PRAGMA foreign_key_check` or nothing is committed.
 
 use rusqlite::Connection;
 
@@ -15,6 +18,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0004_analysis.sql"),
     include_str!("migrations/0005_project_meta_epoch.sql"),
     include_str!("migrations/0006_result_attempts.sql"),
+    include_str!("migrations/0007_integer_keys.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");
@@ -30,6 +34,8 @@ pub enum MigrateError {
     TooNew { found: i64, supported: i64 },
     #[error("the database has tables but no proctor schema version; is it a proctor database?")]
     Foreign,
+    #[error("migration would leave {0} rows pointing at missing rows; nothing was changed")]
+    ForeignKeys(i64),
     #[error("migration failed: {0}")]
     Sql(#[from] rusqlite::Error),
 }
@@ -44,6 +50,15 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
     if found == latest {
         return Ok(found);
     }
+    // Not changeable inside a transaction; restored below whatever happens.
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let result = run_steps(conn, found, latest);
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    result?;
+    Ok(found)
+}
+
+fn run_steps(conn: &mut Connection, found: i64, latest: i64) -> Result<(), MigrateError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
     if found == 0 {
         let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))?;
@@ -55,10 +70,14 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
     for step in &STEPS[(found.max(1) - 1) as usize..] {
         tx.execute_batch(step)?;
     }
+    let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+    if broken > 0 {
+        return Err(MigrateError::ForeignKeys(broken));
+    }
     // PRAGMA takes no bound parameters; `latest` is our own integer.
     tx.execute_batch(&format!("PRAGMA user_version = {latest}"))?;
     tx.commit()?;
-    Ok(found)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -77,11 +96,12 @@ mod tests {
     /// Builds a database as version `v` of the binary left it.
     fn database_at(v: i64) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
         conn.execute_batch(SCHEMA_V1).unwrap();
         for step in &STEPS[..(v - 1) as usize] {
             conn.execute_batch(step).unwrap();
         }
-        conn.execute_batch(&format!("PRAGMA user_version = {v}")).unwrap();
+        conn.execute_batch(&format!("PRAGMA user_version = {v}; PRAGMA foreign_keys = ON")).unwrap();
         conn
     }
 
@@ -108,6 +128,54 @@ mod tests {
             };
             assert_eq!(schema_of(&conn), fresh, "migrated v{v} differs from a fresh database");
         }
+    }
+
+    /// Version 7 re-keys runs, tests and results; every row must survive,
+    /// still joined the same way.
+    #[test]
+    fn results_survive_the_move_to_integer_keys() {
+        let mut conn = database_at(6);
+        conn.execute_batch(
+            "INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'web', 'Web', 1), (2, 'api', 'API', 1);
+             INSERT INTO runs (id, project_id, status, created_at, tests, failed) VALUES
+               ('0190-a', 1, 'failed', 10, 2, 1), ('0190-b', 2, 'passed', 11, 1, 0);
+             INSERT INTO tests (project_id, test_id, suite, classname, name) VALUES
+               (1, '00112233445566778899aabbccddeeff', 's', 'C', 'one'),
+               (1, 'ffeeddccbbaa99887766554433221100', 's', 'C', 'two'),
+               (2, '00112233445566778899aabbccddeeff', 's', 'C', 'one');
+             INSERT INTO results (run_id, test_id, status, duration_ms, retries, attempts, message, attempt_bits) VALUES
+               ('0190-a', '00112233445566778899aabbccddeeff', 'passed', 5, 0, 1, NULL, 1),
+               ('0190-a', 'ffeeddccbbaa99887766554433221100', 'failed', 7, 1, 2, 'boom', 2),
+               ('0190-b', '00112233445566778899aabbccddeeff', 'flaky', 9, 1, 2, NULL, 3);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, i64, String, String, Option<String>, i64)> = conn
+            .prepare(
+                "SELECT ru.id, t.project_id, lower(hex(t.test_id)), r.status, r.message, r.attempts
+                 FROM results r JOIN runs ru ON ru.seq = r.run JOIN tests t ON t.id = r.test
+                 ORDER BY ru.id, t.test_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let id = |s: &str| s.to_string();
+        assert_eq!(
+            rows,
+            vec![
+                (id("0190-a"), 1, id("00112233445566778899aabbccddeeff"), id("passed"), None, 1),
+                (id("0190-a"), 1, id("ffeeddccbbaa99887766554433221100"), id("failed"), Some(id("boom")), 2),
+                (id("0190-b"), 2, id("00112233445566778899aabbccddeeff"), id("flaky"), None, 2),
+            ]
+        );
+        let runs: i64 = conn.query_row("SELECT count(*) FROM runs WHERE tests > 0", [], |r| r.get(0)).unwrap();
+        assert_eq!(runs, 2, "run counts kept");
+        // Foreign keys are back on and cascade through the new keys.
+        conn.execute("DELETE FROM projects WHERE id = 1", []).unwrap();
+        let left: i64 = conn.query_row("SELECT count(*) FROM results", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 1);
     }
 
     fn schema_of(conn: &Connection) -> Vec<(String, String)> {

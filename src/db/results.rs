@@ -1,97 +1,144 @@
 //! Test identities and per-run results: the ingestion sink and the reads of
 //! one run's results.
 
-use rusqlite::{params, CachedStatement, Connection, Transaction};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use crate::domain::report::TestCase;
-use crate::domain::test_identity::test_id;
+use crate::db::runs::Counts;
+use crate::domain::report::{Merged, Outcome, TestCase};
+use crate::domain::test_identity::TestKey;
 use crate::error::AppError;
 
-/// Writes parsed test cases of one report into a run, merging repeats of a
-/// test the way `domain::report::Merged` does (some attempt failed and some
-/// passed: flaky; else the last result), across reports and shards too.
+/// Writes test cases into a run in the order they arrive, merging repeats of
+/// a test the way `domain::report::Merged` does (some attempt failed and some
+/// passed: flaky; else the last result), across reports and shards too, and
+/// keeps the run's counts and total duration up to date as it goes.
 ///
-/// Cases are buffered in batches and written in `test_id` order: ids are
-/// hashes, so writing in arrival order would land every insert on a random
-/// page of three B-trees (tests, results and their by-test index) and, past
-/// the page cache, spill and re-read pages for each one. Sorted, a batch
-/// sweeps each tree once. The sort is stable, so repeats of one test keep
-/// their order and merge as reported.
+/// Keys are integers: a test's `tests.id` is assigned when the project first
+/// sees it, so a report listing its tests in the usual order writes its
+/// results in key order (appending to the run's part of the table), and the
+/// only random access per case is the lookup of the test's id by its
+/// 16-byte `test_id` in a compact index.
 pub struct ResultWriter<'t> {
-    upsert_test: CachedStatement<'t>,
-    upsert_result: CachedStatement<'t>,
+    find_test: CachedStatement<'t>,
+    insert_test: CachedStatement<'t>,
+    insert_result: CachedStatement<'t>,
+    find_result: CachedStatement<'t>,
+    update_result: CachedStatement<'t>,
     project_id: i64,
-    run_id: String,
-    pending: Vec<(String, TestCase)>,
+    run_seq: i64,
+    /// What the cases written so far changed in the run's counts and total
+    /// duration (negative where a merge moved a test to another outcome).
+    counts: Counts,
+    duration_ms: i64,
 }
 
-/// Cases per sorted batch: large enough to order the writes, small enough
-/// that the buffer stays a few MB whatever the report's size.
-const BATCH: usize = 16_384;
+/// A result already stored in the run, as merging needs it.
+struct Stored {
+    status: Outcome,
+    attempt_bits: u8,
+    duration_ms: Option<i64>,
+}
 
 impl<'t> ResultWriter<'t> {
-    pub fn new(tx: &'t Transaction, project_id: i64, run_id: &str) -> Result<ResultWriter<'t>, AppError> {
-        let upsert_test = tx.prepare_cached(
-            "INSERT INTO tests (project_id, test_id, suite, classname, name, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (project_id, test_id) DO NOTHING",
-        )?;
-        let upsert_result = tx.prepare_cached(
-            "INSERT INTO results (run_id, test_id, status, duration_ms, retries, message, details, attempt_bits)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (run_id, test_id) DO UPDATE SET
-               attempt_bits = results.attempt_bits | excluded.attempt_bits | (CASE results.status
-                 WHEN 'passed' THEN 1 WHEN 'failed' THEN 2 WHEN 'error' THEN 2 WHEN 'flaky' THEN 3 ELSE 0 END),
-               status = CASE
-                 WHEN (results.attempt_bits | excluded.attempt_bits | (CASE results.status
-                   WHEN 'passed' THEN 1 WHEN 'failed' THEN 2 WHEN 'error' THEN 2 WHEN 'flaky' THEN 3 ELSE 0 END)) = 3
-                 THEN 'flaky'
-                 ELSE excluded.status END,
-               duration_ms = coalesce(excluded.duration_ms, results.duration_ms),
-               retries = results.retries + excluded.retries + 1,
-               attempts = results.attempts + 1,
-               message = coalesce(excluded.message, results.message),
-               details = coalesce(excluded.details, results.details)",
-        )?;
+    pub fn new(tx: &'t Transaction, project_id: i64, run_seq: i64) -> Result<ResultWriter<'t>, AppError> {
         Ok(ResultWriter {
-            upsert_test,
-            upsert_result,
+            find_test: tx.prepare_cached("SELECT id FROM tests WHERE project_id = ?1 AND test_id = ?2")?,
+            insert_test: tx.prepare_cached(
+                "INSERT INTO tests (project_id, test_id, suite, classname, name, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?,
+            insert_result: tx.prepare_cached(
+                "INSERT INTO results (run, test, status, duration_ms, retries, message, details, attempt_bits)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (run, test) DO NOTHING",
+            )?,
+            find_result: tx
+                .prepare_cached("SELECT status, attempt_bits, duration_ms FROM results WHERE run = ?1 AND test = ?2")?,
+            update_result: tx.prepare_cached(
+                "UPDATE results SET status = ?3, attempt_bits = ?4, duration_ms = coalesce(?5, duration_ms),
+                   retries = retries + ?6 + 1, attempts = attempts + 1,
+                   message = coalesce(?7, message), details = coalesce(?8, details)
+                 WHERE run = ?1 AND test = ?2",
+            )?,
             project_id,
-            run_id: run_id.to_string(),
-            pending: Vec::with_capacity(BATCH),
+            run_seq,
+            counts: Counts::default(),
+            duration_ms: 0,
         })
     }
 
-    /// Queues one case; returns its test id.
-    pub fn write(&mut self, case: TestCase) -> Result<String, AppError> {
-        let id = test_id(self.project_id, &case.suite, &case.classname, &case.name, case.file.as_deref());
-        self.pending.push((id.clone(), case));
-        if self.pending.len() >= BATCH {
-            self.flush()?;
+    /// Stores one case under its test id.
+    pub fn write(&mut self, test_id: &TestKey, case: &TestCase) -> Result<(), AppError> {
+        let test = self.test_key(test_id, case)?;
+        let duration = case.duration_ms.map(|d| d.min(i64::MAX as u64) as i64);
+        let inserted = self.insert_result.execute(params![
+            self.run_seq,
+            test,
+            case.outcome.as_str(),
+            duration,
+            case.retries,
+            case.message,
+            case.details,
+            case.outcome.attempt_bits(),
+        ])?;
+        if inserted == 1 {
+            self.counts.tests += 1;
+            self.counts.add(case.outcome, 1);
+            self.duration_ms += duration.unwrap_or(0);
+            return Ok(());
         }
-        Ok(id)
-    }
-
-    /// Writes what is queued; call once more after the last case.
-    pub fn flush(&mut self) -> Result<(), AppError> {
-        self.pending.sort_by(|a, b| a.0.cmp(&b.0));
-        for (id, case) in self.pending.drain(..) {
-            self.upsert_test.execute(params![self.project_id, id, case.suite, case.classname, case.name, case.file])?;
-            self.upsert_result.execute(params![
-                self.run_id,
-                id,
-                case.outcome.as_str(),
-                case.duration_ms.map(|d| d.min(i64::MAX as u64) as i64),
-                case.retries,
-                case.message,
-                case.details,
-                case.outcome.attempt_bits(),
-            ])?;
+        // Seen before in this run: merge.
+        let old = self.find_result.query_row(params![self.run_seq, test], |r| {
+            let status: String = r.get(0)?;
+            Ok(Stored {
+                status: Outcome::parse(&status).unwrap_or(Outcome::Skipped),
+                attempt_bits: r.get(1)?,
+                duration_ms: r.get(2)?,
+            })
+        })?;
+        let mut merged = Merged::stored(old.status, old.attempt_bits);
+        merged.add(case.outcome);
+        let status = merged.outcome();
+        self.update_result.execute(params![
+            self.run_seq,
+            test,
+            status.as_str(),
+            merged.attempt_bits(),
+            duration,
+            case.retries,
+            case.message,
+            case.details,
+        ])?;
+        self.counts.add(old.status, -1);
+        self.counts.add(status, 1);
+        if let Some(d) = duration {
+            self.duration_ms += d - old.duration_ms.unwrap_or(0);
         }
         Ok(())
     }
-}
 
+    /// Applies the counts of what was written to the run.
+    pub fn finish(self, tx: &Transaction) -> Result<(), AppError> {
+        let (run_seq, counts, duration_ms) = (self.run_seq, self.counts, self.duration_ms);
+        drop(self);
+        crate::db::runs::add_counts(tx, run_seq, &counts, duration_ms)
+    }
+
+    /// The test's key in `tests`, adding the test when the project has not seen it.
+    fn test_key(&mut self, test_id: &TestKey, case: &TestCase) -> Result<i64, AppError> {
+        let found = self.find_test.query_row(params![self.project_id, &test_id[..]], |r| r.get(0)).optional()?;
+        if let Some(key) = found {
+            return Ok(key);
+        }
+        Ok(self.insert_test.insert(params![
+            self.project_id,
+            &test_id[..],
+            case.suite,
+            case.classname,
+            case.name,
+            case.file
+        ])?)
+    }
+}
 /// A test result as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestResult {
@@ -112,7 +159,7 @@ pub struct TestResult {
 pub fn list(
     conn: &Connection,
     project_id: i64,
-    run_id: &str,
+    run_seq: i64,
     status: Option<&str>,
     after: Option<(i64, String)>,
     limit: u32,
@@ -124,13 +171,13 @@ pub fn list(
     let mut stmt = conn.prepare_cached(
         "SELECT rank, test_id, suite, classname, name, file, status, duration_ms, retries, message, details FROM (
            SELECT CASE r.status WHEN 'error' THEN 0 WHEN 'failed' THEN 1 WHEN 'flaky' THEN 2 WHEN 'passed' THEN 3 ELSE 4 END AS rank,
-                  r.test_id, t.suite, t.classname, t.name, t.file, r.status, r.duration_ms, r.retries, r.message, r.details
-           FROM results r JOIN tests t ON t.project_id = ?1 AND t.test_id = r.test_id
-           WHERE r.run_id = ?2 AND (?3 IS NULL OR r.status = ?3))
+                  lower(hex(t.test_id)) AS test_id, t.suite, t.classname, t.name, t.file, r.status, r.duration_ms, r.retries, r.message, r.details
+           FROM results r JOIN tests t ON t.id = r.test AND t.project_id = ?1
+           WHERE r.run = ?2 AND (?3 IS NULL OR r.status = ?3))
          WHERE ?4 IS NULL OR rank > ?4 OR (rank = ?4 AND test_id > ?5)
          ORDER BY rank, test_id LIMIT ?6",
     )?;
-    let rows = stmt.query_map(params![project_id, run_id, status, after_rank, after_id, limit], |r| {
+    let rows = stmt.query_map(params![project_id, run_seq, status, after_rank, after_id, limit], |r| {
         Ok((
             r.get(0)?,
             TestResult {

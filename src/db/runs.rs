@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
+use crate::domain::report::Outcome;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,9 +43,25 @@ pub struct Counts {
     pub flaky: i64,
 }
 
+impl Counts {
+    /// Adds `n` to the count of `outcome` (not to `tests`).
+    pub fn add(&mut self, outcome: Outcome, n: i64) {
+        match outcome {
+            Outcome::Passed => self.passed += n,
+            Outcome::Failed => self.failed += n,
+            Outcome::Error => self.errors += n,
+            Outcome::Skipped => self.skipped += n,
+            Outcome::Flaky => self.flaky += n,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
     pub id: String,
+    /// The run's key inside the database (results refer to it).
+    #[serde(skip)]
+    pub seq: i64,
     #[serde(skip)]
     pub project_id: i64,
     pub project: String,
@@ -67,7 +84,8 @@ pub struct Run {
 }
 
 const COLUMNS: &str = "r.id, r.project_id, p.slug, r.status, r.commit_sha, r.branch, r.build_id, r.build_url, r.name,
-    r.tags, r.reason, r.created_at, r.finished_at, r.duration_ms, r.tests, r.passed, r.failed, r.errors, r.skipped, r.flaky";
+    r.tags, r.reason, r.created_at, r.finished_at, r.duration_ms, r.tests, r.passed, r.failed, r.errors, r.skipped, r.flaky,
+    r.seq";
 const FROM: &str = "FROM runs r JOIN projects p ON p.id = r.project_id";
 
 fn from_row(r: &Row) -> rusqlite::Result<Run> {
@@ -96,6 +114,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Run> {
             skipped: r.get(18)?,
             flaky: r.get(19)?,
         },
+        seq: r.get(20)?,
     })
 }
 
@@ -226,44 +245,25 @@ pub fn insert_report(tx: &Transaction, r: &NewReport) -> Result<String, AppError
     Ok(id)
 }
 
-/// Recomputes a run's counts and total duration from its results.
-pub fn recount(tx: &Transaction, run_id: &str) -> Result<Counts, AppError> {
-    let mut counts = Counts::default();
-    let mut duration: i64 = 0;
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT status, count(*), coalesce(sum(duration_ms), 0) FROM results WHERE run_id = ?1 GROUP BY status",
-        )?;
-        let mut rows = stmt.query([run_id])?;
-        while let Some(row) = rows.next()? {
-            let status: String = row.get(0)?;
-            let n: i64 = row.get(1)?;
-            duration += row.get::<_, i64>(2)?;
-            counts.tests += n;
-            match status.as_str() {
-                "passed" => counts.passed = n,
-                "failed" => counts.failed = n,
-                "error" => counts.errors = n,
-                "skipped" => counts.skipped = n,
-                _ => counts.flaky = n,
-            }
-        }
-    }
-    tx.execute(
-        "UPDATE runs SET tests = ?2, passed = ?3, failed = ?4, errors = ?5, skipped = ?6, flaky = ?7, duration_ms = ?8
-         WHERE id = ?1",
-        params![
-            run_id,
-            counts.tests,
-            counts.passed,
-            counts.failed,
-            counts.errors,
-            counts.skipped,
-            counts.flaky,
-            duration
-        ],
-    )?;
-    Ok(counts)
+/// Adds `delta` (negative fields subtract) to a run's counts and `duration_ms`
+/// to its total duration.
+pub fn add_counts(tx: &Transaction, run_seq: i64, delta: &Counts, duration_ms: i64) -> Result<(), AppError> {
+    tx.prepare_cached(
+        "UPDATE runs SET tests = tests + ?2, passed = passed + ?3, failed = failed + ?4, errors = errors + ?5,
+           skipped = skipped + ?6, flaky = flaky + ?7, duration_ms = coalesce(duration_ms, 0) + ?8
+         WHERE seq = ?1",
+    )?
+    .execute(params![
+        run_seq,
+        delta.tests,
+        delta.passed,
+        delta.failed,
+        delta.errors,
+        delta.skipped,
+        delta.flaky,
+        duration_ms
+    ])?;
+    Ok(())
 }
 
 /// Closes a run with `status` (and a reason for `errored`).
@@ -275,7 +275,7 @@ pub fn close(
     now: i64,
 ) -> Result<(), AppError> {
     tx.execute(
-        "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4 WHERE id = ?1",
+        "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4, duration_ms = coalesce(duration_ms, 0) WHERE id = ?1",
         params![run_id, status.as_str(), reason, now],
     )?;
     Ok(())

@@ -1,6 +1,7 @@
 //! A test's stable identity within a project: `test_id` is the first 128
-//! bits (hex) of SHA-256 over the project, the suite or classname, the name
-//! and the file. Runs of the same test on any branch share it.
+//! bits of SHA-256 over the project, the suite or classname, the name and the
+//! file (stored as 16 bytes, shown as 32 hex digits). Runs of the same test
+//! on any branch share it.
 
 use sha2::{Digest, Sha256};
 
@@ -14,20 +15,24 @@ pub fn scope<'a>(suite: &'a str, classname: &'a str) -> &'a str {
     }
 }
 
-pub fn test_id(project_id: i64, suite: &str, classname: &str, name: &str, file: Option<&str>) -> String {
+/// A test id as stored.
+pub type TestKey = [u8; 16];
+
+pub fn test_key(project_id: i64, suite: &str, classname: &str, name: &str, file: Option<&str>) -> TestKey {
     let mut hash = Sha256::new();
     for part in [project_id.to_string().as_str(), scope(suite, classname), name, file.unwrap_or("")] {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part.as_bytes());
     }
     let digest = hash.finalize();
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(32);
-    for byte in &digest[..16] {
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 0xf)] as char);
-    }
-    out
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// The `test_id` the API shows: [`test_key`] as 32 lowercase hex digits.
+pub fn test_id(project_id: i64, suite: &str, classname: &str, name: &str, file: Option<&str>) -> String {
+    test_key(project_id, suite, classname, name, file).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -4,10 +4,8 @@
 //! failed. Reports are identified by the SHA-256 of their decompressed bytes:
 //! the same bytes twice in a run count once.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
-use std::rc::Rc;
 
 use rusqlite::Transaction;
 use serde_json::json;
@@ -18,7 +16,8 @@ use crate::db::results::ResultWriter;
 use crate::db::runs::{self, Counts, Run, RunMeta, RunStatus};
 use crate::db::{self, audit};
 use crate::domain::audit::{AuditContext, Target};
-use crate::domain::report::{self, Limits, Merged, Outcome, ParseError, ReportFormat};
+use crate::domain::report::{self, Limits, Merged, ParseError, ReportFormat, TestCase};
+use crate::domain::test_identity::{test_key, TestKey};
 use crate::domain::time::unix_now;
 use crate::error::AppError;
 
@@ -73,48 +72,108 @@ fn ingest_under_savepoint(tx: &Transaction, project_id: i64, run: &Run, upload: 
     if upload.bytes.is_empty() {
         return Err(AppError::bad_request("invalid_report", "The request body is empty."));
     }
-    let exceeded = Rc::new(Cell::new(false));
-    let hasher = Rc::new(std::cell::RefCell::new(Sha256::new()));
-    let total = Rc::new(Cell::new(0u64));
-    let source: Box<dyn Read + '_> =
-        if upload.gzip { Box::new(flate2::read::GzDecoder::new(upload.bytes)) } else { Box::new(upload.bytes) };
-    let reader = Tap {
-        inner: source,
-        max: upload.max_bytes,
-        exceeded: exceeded.clone(),
-        hasher: hasher.clone(),
-        total: total.clone(),
+    let mut writer = ResultWriter::new(tx, project_id, run.seq)?;
+    let parsed = parse_alongside(project_id, upload, |key, case| writer.write(key, case))?;
+    writer.finish(tx)?;
+    if let Some((report_id, counts)) = runs::find_report(tx, &run.id, &parsed.sha256)? {
+        return Ok(Ingested { report_id, counts, duplicate: true });
+    }
+    let format = match upload.format {
+        ReportFormat::JUnit => "junit",
+        ReportFormat::Ctrf => "ctrf",
     };
-    let mut writer = ResultWriter::new(tx, project_id, &run.id)?;
-    // The report's counts are of its distinct tests: a test repeated in the
-    // report counts once, merged with `combine` like the run's results. Keyed
-    // by the first 64 bits of the test id so a 200,000-test report's map stays
-    // a few MB.
-    let mut distinct: HashMap<u64, Merged> = HashMap::new();
-    let parsed =
-        report::parse(upload.format, BufReader::with_capacity(64 * 1024, reader), &Limits::default(), |case| {
-            let outcome = case.outcome;
-            let id = writer.write(case)?;
-            let key = u64::from_str_radix(id.get(..16).unwrap_or(&id), 16).unwrap_or_default();
-            distinct.entry(key).and_modify(|m| m.add(outcome)).or_insert_with(|| Merged::new(outcome));
-            Ok(())
-        });
-    if parsed.is_ok() {
-        writer.flush()?;
-    }
-    drop(writer);
-    let mut counts = Counts::default();
-    for outcome in distinct.into_values().map(Merged::outcome) {
-        counts.tests += 1;
-        match outcome {
-            Outcome::Passed => counts.passed += 1,
-            Outcome::Failed => counts.failed += 1,
-            Outcome::Error => counts.errors += 1,
-            Outcome::Skipped => counts.skipped += 1,
-            Outcome::Flaky => counts.flaky += 1,
+    let report_id = runs::insert_report(
+        tx,
+        &runs::NewReport {
+            run_id: &run.id,
+            sha256: &parsed.sha256,
+            format,
+            bytes: parsed.bytes,
+            counts: parsed.counts,
+            now: unix_now(),
+        },
+    )?;
+    Ok(Ingested { report_id, counts: parsed.counts, duplicate: false })
+}
+
+/// A report read to the end.
+struct Parsed {
+    /// SHA-256 of the decompressed bytes.
+    sha256: Vec<u8>,
+    /// Decompressed size.
+    bytes: u64,
+    /// The report's distinct tests by result.
+    counts: Counts,
+}
+
+/// Cases handed from the parsing thread to the writer at a time.
+const BATCH: usize = 1024;
+
+/// Parses `upload` on a second thread (decompressing, hashing, parsing and
+/// deriving test ids) while this thread hands each case to `store` (SQLite),
+/// so the two halves of the work overlap. A bounded channel between them
+/// keeps memory flat; when `store` fails, the parser stops at its next batch.
+fn parse_alongside(
+    project_id: i64,
+    upload: &Upload,
+    mut store: impl FnMut(&TestKey, &TestCase) -> Result<(), AppError>,
+) -> Result<Parsed, AppError> {
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(TestKey, TestCase)>>(4);
+    std::thread::scope(|scope| {
+        let parser = std::thread::Builder::new()
+            .name("report-parser".into())
+            .spawn_scoped(scope, move || parse_upload(project_id, upload, send))
+            .map_err(AppError::internal)?;
+        let mut stored = Ok(());
+        'batches: for batch in &receive {
+            for (key, case) in &batch {
+                stored = store(key, case);
+                if stored.is_err() {
+                    break 'batches;
+                }
+            }
         }
+        drop(receive);
+        let parsed = parser.join().map_err(|_| AppError::internal("the report parser panicked"))?;
+        stored?;
+        parsed
+    })
+}
+
+/// The parsing thread: reads the whole upload, sending cases in batches.
+fn parse_upload(
+    project_id: i64,
+    upload: &Upload,
+    send: std::sync::mpsc::SyncSender<Vec<(TestKey, TestCase)>>,
+) -> Result<Parsed, AppError> {
+    let source: Box<dyn Read + Send + '_> =
+        if upload.gzip { Box::new(flate2::read::GzDecoder::new(upload.bytes)) } else { Box::new(upload.bytes) };
+    let mut input = BufReader::with_capacity(
+        64 * 1024,
+        Tap { inner: source, max: upload.max_bytes, exceeded: false, hasher: Sha256::new(), total: 0 },
+    );
+    // The report's counts are of its distinct tests: a test repeated in the
+    // report counts once, merged like the run's results. Keyed by the first
+    // 64 bits of the test id so a 200,000-test report's map stays a few MB.
+    let mut distinct: HashMap<u64, Merged> = HashMap::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    let parsed = report::parse(upload.format, &mut input, &Limits::default(), |case| {
+        let key = test_key(project_id, &case.suite, &case.classname, &case.name, case.file.as_deref());
+        let short = u64::from_be_bytes([key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7]]);
+        distinct.entry(short).and_modify(|m| m.add(case.outcome)).or_insert_with(|| Merged::new(case.outcome));
+        batch.push((key, case));
+        if batch.len() == BATCH {
+            // Fails only when the writer stopped; its error is the one reported.
+            send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                .map_err(|_| AppError::internal("the writer stopped"))?;
+        }
+        Ok(())
+    });
+    if parsed.is_ok() && !batch.is_empty() {
+        send.send(batch).map_err(|_| AppError::internal("the writer stopped"))?;
     }
-    if exceeded.get() {
+    let tap = input.into_inner();
+    if tap.exceeded {
         return Err(AppError::Client {
             status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
             code: "payload_too_large",
@@ -128,41 +187,33 @@ fn ingest_under_savepoint(tx: &Transaction, project_id: i64, run: &Run, upload: 
             return Err(AppError::bad_request("invalid_report", format!("Invalid report: {e}")))
         }
     }
-    let sha = hasher.borrow_mut().finalize_reset().to_vec();
-    if let Some((report_id, counts)) = runs::find_report(tx, &run.id, &sha)? {
-        return Ok(Ingested { report_id, counts, duplicate: true });
+    let mut counts = Counts::default();
+    for outcome in distinct.into_values().map(Merged::outcome) {
+        counts.tests += 1;
+        counts.add(outcome, 1);
     }
-    let format = match upload.format {
-        ReportFormat::JUnit => "junit",
-        ReportFormat::Ctrf => "ctrf",
-    };
-    let report_id = runs::insert_report(
-        tx,
-        &runs::NewReport { run_id: &run.id, sha256: &sha, format, bytes: total.get(), counts, now: unix_now() },
-    )?;
-    runs::recount(tx, &run.id)?;
-    Ok(Ingested { report_id, counts, duplicate: false })
+    Ok(Parsed { sha256: tap.hasher.finalize().to_vec(), bytes: tap.total, counts })
 }
 
 /// Reads through, hashing and counting, and stops at the size cap.
 struct Tap<'a> {
-    inner: Box<dyn Read + 'a>,
+    inner: Box<dyn Read + Send + 'a>,
     max: u64,
-    exceeded: Rc<Cell<bool>>,
-    hasher: Rc<std::cell::RefCell<Sha256>>,
-    total: Rc<Cell<u64>>,
+    exceeded: bool,
+    hasher: Sha256,
+    total: u64,
 }
 
 impl Read for Tap<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf).map_err(|e| std::io::Error::new(e.kind(), format!("not valid gzip: {e}")))?;
-        let total = self.total.get() + n as u64;
+        let total = self.total + n as u64;
         if total > self.max {
-            self.exceeded.set(true);
+            self.exceeded = true;
             return Err(std::io::Error::other("report too large"));
         }
-        self.total.set(total);
-        self.hasher.borrow_mut().update(&buf[..n]);
+        self.total = total;
+        self.hasher.update(&buf[..n]);
         Ok(n)
     }
 }
@@ -176,8 +227,7 @@ pub fn finalize(tx: &Transaction, project_id: i64, run_id: &str) -> Result<Run, 
         RunStatus::Errored => return Err(AppError::conflict("run_closed", "The run was marked as errored.")),
         RunStatus::Running => {}
     }
-    let counts = runs::recount(tx, run_id)?;
-    let status = if counts.failed + counts.errors > 0 { RunStatus::Failed } else { RunStatus::Passed };
+    let status = if run.counts.failed + run.counts.errors > 0 { RunStatus::Failed } else { RunStatus::Passed };
     runs::close(tx, run_id, status, None, unix_now())?;
     runs::get(tx, project_id, run_id)
 }
@@ -192,7 +242,6 @@ pub fn fail(tx: &Transaction, project_id: i64, run_id: &str, reason: &str) -> Re
         }
         RunStatus::Running => {}
     }
-    runs::recount(tx, run_id)?;
     runs::close(tx, run_id, RunStatus::Errored, Some(reason), unix_now())?;
     runs::get(tx, project_id, run_id)
 }

@@ -87,7 +87,7 @@ async fn acknowledged_reports_survive_kill_9_and_nothing_half_written_shows() {
     let conn = db(&app);
     let mut stmt = conn
         .prepare(
-            "SELECT r.id, r.tests, (SELECT count(*) FROM results x WHERE x.run_id = r.id),
+            "SELECT r.id, r.tests, (SELECT count(*) FROM results x WHERE x.run = r.seq),
                     (SELECT count(*) FROM reports x WHERE x.run_id = r.id),
                     (SELECT coalesce(sum(tests), 0) FROM reports x WHERE x.run_id = r.id)
              FROM runs r",
@@ -114,7 +114,7 @@ async fn acknowledged_reports_survive_kill_9_and_nothing_half_written_shows() {
     assert_eq!(check, "ok");
     drop(stmt);
     drop(conn);
-    let orphans = sql_count(&app, "SELECT count(*) FROM results WHERE run_id NOT IN (SELECT id FROM runs)");
+    let orphans = sql_count(&app, "SELECT count(*) FROM results WHERE run NOT IN (SELECT seq FROM runs)");
     assert_eq!(orphans, 0);
 
     // A run whose upload was cut off takes the same report again, whole.

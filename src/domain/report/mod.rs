@@ -89,6 +89,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome named by [`as_str`](Self::as_str).
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [Outcome::Passed, Outcome::Failed, Outcome::Error, Outcome::Skipped, Outcome::Flaky]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+
     /// The lowercase name used in the API and the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -134,6 +141,18 @@ pub struct Merged {
 impl Merged {
     pub fn new(first: Outcome) -> Merged {
         Merged { last: first, bits: first.attempt_bits() }
+    }
+
+    /// A merge stored earlier as its outcome and the attempt bits seen so far
+    /// (0 in rows written before the bits were kept: the outcome stands for
+    /// its attempts).
+    pub fn stored(outcome: Outcome, attempt_bits: u8) -> Merged {
+        Merged { last: outcome, bits: (attempt_bits & 3) | outcome.attempt_bits() }
+    }
+
+    /// Bit 1: some attempt passed; bit 2: some attempt failed.
+    pub fn attempt_bits(self) -> u8 {
+        self.bits
     }
 
     pub fn add(&mut self, later: Outcome) {

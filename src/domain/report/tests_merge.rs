@@ -38,3 +38,24 @@ fn combine_table() {
     assert_eq!(Flaky.as_str(), "flaky");
     assert_eq!(Error.to_string(), "error");
 }
+
+#[test]
+fn a_stored_merge_continues_where_it_stopped() {
+    // As a run's result row keeps it: the outcome and the attempt bits.
+    let mut stored = Merged::new(Failed);
+    stored.add(Skipped);
+    let mut resumed = Merged::stored(stored.outcome(), stored.attempt_bits());
+    resumed.add(Passed);
+    assert_eq!(resumed.outcome(), Flaky, "the failure before the skip still counts");
+    // Rows written before the bits were kept carry 0: the outcome stands for its attempts.
+    let mut legacy = Merged::stored(Failed, 0);
+    legacy.add(Passed);
+    assert_eq!(legacy.outcome(), Flaky);
+    let mut legacy = Merged::stored(Skipped, 0);
+    legacy.add(Passed);
+    assert_eq!(legacy.outcome(), Passed);
+    for o in [Passed, Failed, Error, Skipped, Flaky] {
+        assert_eq!(Outcome::parse(o.as_str()), Some(o));
+    }
+    assert_eq!(Outcome::parse("PASSED"), None);
+}

@@ -143,8 +143,8 @@ async fn run_tests(
         }
     }
     let rows = read_project(&state, caller, slug, move |c, p| {
-        runs::get(c, p.id, &run_id)?;
-        results::list(c, p.id, &run_id, status.as_deref(), after, limit + 1)
+        let run = runs::get(c, p.id, &run_id)?;
+        results::list(c, p.id, run.seq, status.as_deref(), after, limit + 1)
     })
     .await?;
     let items: Vec<Ranked> = rows.into_iter().map(|(rank, result)| Ranked { rank, result }).collect();

@@ -192,7 +192,7 @@ async fn show(state: web::Data<AppState>, user: SessionUser, path: web::Path<(St
         .read(move |c| {
             let project = db::projects::require(c, &slug)?;
             let run = db::runs::get(c, project.id, &run_id)?;
-            let results = db::results::list(c, project.id, &run.id, None, None, RESULTS_CAP + 1)?;
+            let results = db::results::list(c, project.id, run.seq, None, None, RESULTS_CAP + 1)?;
             let comparison = analysis::compare(c, &project, &run, None)?;
             let attachments = db::attachments::list(c, &run.id, None, 200)?;
             Ok((project, run, results, comparison, attachments))

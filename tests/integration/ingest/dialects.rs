@@ -163,8 +163,8 @@ async fn each_dialect_is_counted_as_its_runner_meant() {
     // The failure text is stored with the result.
     let (message, details): (Option<String>, Option<String>) = db(app)
         .query_row(
-            "SELECT r.message, r.details FROM results r JOIN tests t ON t.test_id = r.test_id
-             WHERE r.run_id = ?1 AND t.name = 'divides'",
+            "SELECT r.message, r.details FROM results r JOIN tests t ON t.id = r.test
+             WHERE r.run = (SELECT seq FROM runs WHERE id = ?1) AND t.name = 'divides'",
             [&runs["surefire"]],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

@@ -104,7 +104,9 @@ pub fn assert_sum(v: &Value) {
 
 /// Result rows stored for a run.
 pub fn results_of(app: &TestApp, run: &str) -> i64 {
-    db(app).query_row("SELECT count(*) FROM results WHERE run_id = ?1", [run], |r| r.get(0)).unwrap()
+    db(app)
+        .query_row("SELECT count(*) FROM results WHERE run = (SELECT seq FROM runs WHERE id = ?1)", [run], |r| r.get(0))
+        .unwrap()
 }
 
 /// Report rows stored for a run.
@@ -116,8 +118,8 @@ pub fn reports_of(app: &TestApp, run: &str) -> i64 {
 fn result_of(app: &TestApp, run: &str, name: &str) -> (String, i64) {
     db(app)
         .query_row(
-            "SELECT r.status, r.retries FROM results r JOIN tests t ON t.test_id = r.test_id
-             WHERE r.run_id = ?1 AND t.name = ?2",
+            "SELECT r.status, r.retries FROM results r JOIN tests t ON t.id = r.test
+             WHERE r.run = (SELECT seq FROM runs WHERE id = ?1) AND t.name = ?2",
             [run, name],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

@@ -66,7 +66,9 @@ async fn the_same_bytes_twice_count_once_even_gzipped() {
     assert_eq!(counts(&s.run(&run).await), [30, 27, 3, 0, 0, 0]);
     assert_eq!((reports_of(&s.app, &run), results_of(&s.app, &run)), (1, 30));
     let attempts = db(&s.app)
-        .query_row("SELECT max(attempts) FROM results WHERE run_id = ?1", [&run], |r| r.get::<_, i64>(0))
+        .query_row("SELECT max(attempts) FROM results WHERE run = (SELECT seq FROM runs WHERE id = ?1)", [&run], |r| {
+            r.get::<_, i64>(0)
+        })
         .unwrap();
     assert_eq!(attempts, 1, "a duplicate does not touch the results");
 
