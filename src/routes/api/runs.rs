@@ -119,17 +119,38 @@ fn body_kind(headers: &HeaderMap) -> Result<(ReportFormat, bool), AppError> {
 }
 
 /// Reads the body into memory, refusing more than `max` bytes (413).
-async fn read_body(mut payload: web::Payload, max: u64) -> Result<web::BytesMut, AppError> {
-    let mut body = web::BytesMut::new();
+///
+/// The buffer is sized from Content-Length (capped at `max`) so a large
+/// report is held once: growing by doubling would briefly hold it one and a
+/// half times over while copying. Pages of a claimed but unsent length are
+/// never touched, so a lying header costs address space, not memory.
+fn too_large(max: u64) -> AppError {
+    AppError::Client {
+        status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+        code: "payload_too_large",
+        message: format!("The report is larger than {max} bytes."),
+    }
+}
+
+async fn read_body(
+    req: &actix_web::HttpRequest,
+    mut payload: web::Payload,
+    max: u64,
+) -> Result<web::BytesMut, AppError> {
+    let claimed = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    if claimed > max {
+        return Err(too_large(max));
+    }
+    let mut body = web::BytesMut::with_capacity(claimed as usize);
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| AppError::bad_request("invalid_body", format!("Could not read the body: {e}")))?;
         if (body.len() + chunk.len()) as u64 > max {
-            return Err(AppError::Client {
-                status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                code: "payload_too_large",
-                message: format!("The report is larger than {max} bytes."),
-            });
+            return Err(too_large(max));
         }
         body.extend_from_slice(&chunk);
     }
@@ -152,7 +173,7 @@ async fn upload(
         state.db.read(move |c| ingest::project_for(c, &principal, &slug)).await?
     };
     caller.principal.require(Permission::RunsWrite)?;
-    let body = read_body(payload, max).await?.freeze();
+    let body = read_body(&req, payload, max).await?.freeze();
     let done = state
         .db
         .write(move |tx| {
@@ -236,7 +257,7 @@ async fn results(
         state.db.read(move |c| ingest::project_for(c, &principal, &slug)).await?
     };
     caller.principal.require(Permission::RunsWrite)?;
-    let body = read_body(payload, max).await?.freeze();
+    let body = read_body(&req, payload, max).await?.freeze();
     let run = state
         .db
         .write(move |tx| {
