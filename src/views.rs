@@ -46,7 +46,13 @@ pub struct Layout {
     pub nav: Nav,
     pub notice: Option<&'static str>,
     pub error: Option<String>,
+    /// Seconds after which `app.js` reloads the page (while something on it
+    /// is still changing); pages without JavaScript are refreshed by hand.
+    pub refresh: Option<u32>,
 }
+
+/// How often a page showing a running run reloads itself.
+pub const LIVE_REFRESH_SECONDS: u32 = 10;
 
 impl Layout {
     pub fn new(user: &SessionUser, title: impl Into<String>, section: &'static str) -> Layout {
@@ -67,7 +73,14 @@ impl Layout {
             },
             notice: None,
             error: None,
+            refresh: None,
         }
+    }
+
+    /// Reloads the page every [`LIVE_REFRESH_SECONDS`] while `live`.
+    pub fn live(mut self, live: bool) -> Layout {
+        self.refresh = live.then_some(LIVE_REFRESH_SECONDS);
+        self
     }
 
     pub fn with_notice(mut self, notice: Option<&'static str>) -> Layout {

@@ -1,6 +1,9 @@
 // Conveniences only: every page works without this file.
 // - forms with data-confirm ask before submitting;
-// - buttons with data-copy copy the value of the element they name.
+// - buttons with data-copy copy the value of the element they name;
+// - a body with data-refresh="N" reloads every N seconds (pages showing a
+//   running run), but not while the tab is hidden, a details element was
+//   opened or a form field has the focus: the reader's place wins.
 document.addEventListener("submit", (event) => {
   const message = event.target.getAttribute && event.target.getAttribute("data-confirm");
   if (message && !window.confirm(message)) {
@@ -24,3 +27,20 @@ document.addEventListener("click", async (event) => {
   button.textContent = "Copied";
   setTimeout(() => { button.textContent = label; }, 1500);
 });
+
+(() => {
+  const seconds = Number(document.body.getAttribute("data-refresh"));
+  if (!seconds) return;
+  const busy = () =>
+    document.hidden ||
+    document.querySelector("main details[open]") ||
+    (document.activeElement && document.activeElement.matches("input, select, textarea"));
+  const tick = () => {
+    if (busy()) {
+      setTimeout(tick, seconds * 1000);
+    } else {
+      window.location.reload();
+    }
+  };
+  setTimeout(tick, seconds * 1000);
+})();

@@ -143,8 +143,11 @@ pub async fn index(
     let (b, s) = (branch.as_deref(), status.map(RunStatus::as_str));
     let older = if more { runs.last().map(|r| runs_url(&project.slug, b, s, Some(&r.id))) } else { None };
     let points: Vec<Point> = trend.iter().map(|p| trend_point(&project.slug, p)).collect();
+    // The newest page follows what CI is doing: the first run arriving, or
+    // running runs finishing.
+    let live = before.is_none() && (!any_runs || runs.iter().any(|r| r.status == RunStatus::Running));
     Ok(RunsPage {
-        layout: Layout::new(user, project.name.clone(), "projects").with_notice(notice.text()),
+        layout: Layout::new(user, project.name.clone(), "projects").with_notice(notice.text()).live(live),
         tab: Tab::Runs,
         pass_chart: charts::pass_rate_chart(&points),
         duration_chart: charts::run_duration_chart(&points),
@@ -237,7 +240,8 @@ async fn show(state: web::Data<AppState>, user: SessionUser, path: web::Path<(St
         .collect();
     let summary = RunSummary::new(&run);
     Ok(RunPage {
-        layout: Layout::new(&user, format!("{} · {}", summary.title, project.name), "projects"),
+        layout: Layout::new(&user, format!("{} · {}", summary.title, project.name), "projects")
+            .live(run.status == RunStatus::Running),
         project,
         tab: Tab::Runs,
         run: summary,
