@@ -4,7 +4,7 @@
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use crate::db::runs::Counts;
+use crate::db::runs::{self, Counts};
 use crate::domain::report::{Merged, Outcome, TestCase};
 use crate::domain::test_identity::TestKey;
 use crate::error::AppError;
@@ -118,9 +118,7 @@ impl<'t> ResultWriter<'t> {
 
     /// Applies the counts of what was written to the run.
     pub fn finish(self, tx: &Transaction) -> Result<(), AppError> {
-        let (run_seq, counts, duration_ms) = (self.run_seq, self.counts, self.duration_ms);
-        drop(self);
-        crate::db::runs::add_counts(tx, run_seq, &counts, duration_ms)
+        runs::add_counts(tx, self.run_seq, &self.counts, self.duration_ms)
     }
 
     /// The test's key in `tests`, adding the test when the project has not seen it.
@@ -139,6 +137,7 @@ impl<'t> ResultWriter<'t> {
         ])?)
     }
 }
+
 /// A test result as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestResult {
