@@ -232,3 +232,44 @@ async fn wrong_project_run_or_permission_is_refused() {
     assert_eq!(counts(&s.run(&run).await), [0; 6]);
     assert_eq!(counts(&run_json(&s.app, &s.token, "other", &other_run).await), [0; 6]);
 }
+
+/// A chunked body announces no length: the cap is enforced while reading,
+/// whether or not the client waits for the answer before sending the rest.
+#[tokio::test]
+async fn a_chunked_body_over_the_cap_is_refused_while_reading() {
+    use std::io::{Read, Write};
+
+    let s = Ingest::start_with(SpawnOptions {
+        args: vec!["--max-report-bytes".into(), LIMIT.to_string()],
+        ..Default::default()
+    })
+    .await;
+    let run = s.new_run(json!({"name": "chunked"})).await;
+    let addr = s.app.base.trim_start_matches("http://").to_string();
+    let (path, token) = (format!("/api/v1/projects/web/runs/{run}/reports"), s.token.clone());
+    let status_line = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/xml\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let chunk = vec![b' '; 64 * 1024];
+        // Twice the cap in 64 KiB chunks; the server may close early.
+        for _ in 0..(2 * LIMIT / chunk.len() + 1) {
+            let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+            if stream.write_all(&framed).is_err() {
+                break;
+            }
+        }
+        let _ = stream.write_all(b"0\r\n\r\n");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_string()
+    })
+    .await
+    .unwrap();
+    assert!(status_line.starts_with("HTTP/1.1 413"), "got {status_line:?}");
+    assert_eq!(stored(&s, &run).await, (0, 0, [0; 6]));
+}
