@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Reading a big project: three runs of the generated 200,000-testcase report
+# (bench/gen_junit.py; every tenth test fails in every run), then each read
+# endpoint of the results API, best of N, against the same server's
+# GET /api/v1/projects/bench/runs (a small authenticated read) as baseline.
+#
+#   bash bench/reads.sh            # CASES=200000 RUNS=5 by default
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+OUT=$PWD/bench/out
+CASES=${CASES:-200000}
+RUNS=${RUNS:-5}
+FILE=$OUT/junit-$CASES.xml
+BIN=$PWD/target/release/proctor
+mkdir -p "$OUT"
+[[ -s $FILE ]] || python3 bench/gen_junit.py "$FILE" "$CASES"
+cargo build --release --quiet --bin proctor
+
+DATA=$(mktemp -d "${TMPDIR:-/tmp}/proctor-reads.XXXXXX")
+SERVER_PID=
+cleanup() {
+  [[ -n $SERVER_PID ]] && { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+cli=("$BIN" --data-dir "$DATA/data")
+printf 'correct horse battery staple\n' |
+  "${cli[@]}" admin create-user --email bench@example.com --name Bench --role admin --password-stdin >/dev/null 2>&1
+TOKEN=$("${cli[@]}" token create --owner bench@example.com --name bench \
+  --permissions runs:write,runs:read,projects:read --expires-in-days 7 2>/dev/null)
+"${cli[@]}" project create --slug bench --name Bench >/dev/null 2>&1
+RUST_LOG=warn,proctor=info "$BIN" serve --bind 127.0.0.1:0 --data-dir "$DATA/data" \
+  --max-report-bytes 200000000 --rate-limit-per-minute 100000 >"$DATA/server.log" 2>&1 &
+SERVER_PID=$!
+BASE=
+for _ in $(seq 1 300); do
+  BASE=$(sed -n 's/.*Proctor listening on \([^ ]*\).*/\1/p' "$DATA/server.log" | head -n1)
+  [[ -n $BASE ]] && break
+  sleep 0.1
+done
+[[ -n $BASE ]] || { cat "$DATA/server.log" >&2; exit 1; }
+
+for i in 1 2 3; do
+  curl -sS -o "$OUT/run.json" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/xml' \
+    --data-binary @"$FILE" "$BASE/api/v1/projects/bench/results?name=ci&branch=main&commit=c$i"
+done
+RUN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$OUT/run.json")
+TEST=$(curl -sS -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/projects/bench/runs/$RUN/tests?limit=1" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["tests"][0]["test_id"])')
+
+# best of RUNS, in ms
+best() {
+  local path=$1 best= t
+  for _ in $(seq 1 "$RUNS"); do
+    t=$(curl -sS -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $TOKEN" "$BASE$path")
+    best=$(python3 -c "import sys; print(min(float(x) for x in sys.argv[1:] if x))" "$t" "$best")
+  done
+  echo "$best"
+}
+BASELINE=$(best "/api/v1/projects/bench/runs")
+printf '\n%s testcases per run, 3 runs; best of %s\n\n' "$CASES" "$RUNS"
+echo "| read | time | × baseline |"
+echo "|---|---:|---:|"
+printf '| baseline: `GET /runs` | %.1f ms | 1 |\n' "$(python3 -c "print($BASELINE * 1000)")"
+for entry in \
+  "run's tests, first page (failures first)|/api/v1/projects/bench/runs/$RUN/tests?limit=50" \
+  "run's failed tests, first page|/api/v1/projects/bench/runs/$RUN/tests?limit=50&status=failed" \
+  "compare with the baseline run|/api/v1/projects/bench/runs/$RUN/compare" \
+  "flaky tests (30 days)|/api/v1/projects/bench/tests/flaky" \
+  "slowest tests (30 days)|/api/v1/projects/bench/tests/slowest" \
+  "one test's history|/api/v1/projects/bench/tests/$TEST"; do
+  t=$(best "${entry#*|}")
+  python3 -c "import sys; t, b = float(sys.argv[2]), float(sys.argv[3]); print(f'| {sys.argv[1]} | {t*1000:.1f} ms | {t/b:.0f} |')" \
+    "${entry%%|*}" "$t" "$BASELINE"
+done
