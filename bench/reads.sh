@@ -17,29 +17,10 @@ mkdir -p "$OUT"
 [[ -s $FILE ]] || python3 bench/gen_junit.py "$FILE" "$CASES"
 cargo build --release --quiet --bin proctor
 
-DATA=$(mktemp -d "${TMPDIR:-/tmp}/proctor-reads.XXXXXX")
-SERVER_PID=
-cleanup() {
-  [[ -n $SERVER_PID ]] && { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
-  rm -rf "$DATA"
-}
-trap cleanup EXIT
-cli=("$BIN" --data-dir "$DATA/data")
-printf 'correct horse battery staple\n' |
-  "${cli[@]}" admin create-user --email bench@example.com --name Bench --role admin --password-stdin >/dev/null 2>&1
-TOKEN=$("${cli[@]}" token create --owner bench@example.com --name bench \
-  --permissions runs:write,runs:read,projects:read --expires-in-days 7 2>/dev/null)
-"${cli[@]}" project create --slug bench --name Bench >/dev/null 2>&1
-RUST_LOG=warn,proctor=info "$BIN" serve --bind 127.0.0.1:0 --data-dir "$DATA/data" \
-  --max-report-bytes 200000000 --rate-limit-per-minute 100000 >"$DATA/server.log" 2>&1 &
-SERVER_PID=$!
-BASE=
-for _ in $(seq 1 300); do
-  BASE=$(sed -n 's/.*Proctor listening on \([^ ]*\).*/\1/p' "$DATA/server.log" | head -n1)
-  [[ -n $BASE ]] && break
-  sleep 0.1
-done
-[[ -n $BASE ]] || { cat "$DATA/server.log" >&2; exit 1; }
+# shellcheck source=bench/server.sh
+source bench/server.sh
+trap stop_server EXIT
+start_server
 
 for i in 1 2 3; do
   curl -sS -o "$OUT/run.json" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/xml' \
