@@ -75,6 +75,15 @@ pub async fn wait_for(c: &Client, css: &str) -> Element {
     }
 }
 
+/// Opens `/login` and signs in as the test admin; ends on `/projects`.
+pub async fn log_in_as_admin(c: &Client, base: &str) {
+    must(c.goto(&format!("{base}/login")).await, "open /login");
+    fill(c, "form[action='/login'] input[name='email']", crate::helpers::ADMIN_EMAIL).await;
+    fill(c, "form[action='/login'] input[name='password']", crate::helpers::ADMIN_PASSWORD).await;
+    submit(c, "form[action='/login']").await;
+    wait_for_path(c, "/projects").await;
+}
+
 /// Waits until the browser is on `path` (ignoring the query string).
 pub async fn wait_for_path(c: &Client, path: &str) {
     let deadline = Instant::now() + PAGE_TIMEOUT;

@@ -14,11 +14,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::harness::{
-    assert_styled, assert_text, body_text, click, describe, fill, must, run_in_browser, screenshot, submit, wait_for,
-    wait_for_path, PAGE_TIMEOUT,
+    assert_styled, assert_text, body_text, click, describe, log_in_as_admin, must, run_in_browser, screenshot,
+    wait_for, wait_for_path, PAGE_TIMEOUT,
 };
 use crate::api_helpers::{api, cli_token, create_admin, create_project, get, send};
-use crate::helpers::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::helpers::{TestApp, ADMIN_EMAIL};
 
 const SLUG: &str = "shop";
 /// The commits of the three runs, oldest first.
@@ -150,11 +150,7 @@ async fn results_flow(c: Client, base: String, shots: PathBuf, seeded: Seeded) {
     let Seeded { runs, pays } = seeded;
     let run_path = |i: usize| format!("/projects/{SLUG}/runs/{}", runs[i]);
 
-    must(c.goto(&format!("{base}/login")).await, "open /login");
-    fill(&c, "form[action='/login'] input[name='email']", ADMIN_EMAIL).await;
-    fill(&c, "form[action='/login'] input[name='password']", ADMIN_PASSWORD).await;
-    submit(&c, "form[action='/login']").await;
-    wait_for_path(&c, "/projects").await;
+    log_in_as_admin(&c, &base).await;
 
     // The project list leads to the project's runs.
     click(&c, &format!("table a[href='/projects/{SLUG}']")).await;
@@ -422,11 +418,7 @@ async fn a_running_run_updates_in_the_browser_when_it_finishes() {
 }
 
 async fn live_flow(c: Client, base: String, shots: PathBuf, run_id: String, finalize: reqwest::RequestBuilder) {
-    must(c.goto(&format!("{base}/login")).await, "open /login");
-    fill(&c, "form[action='/login'] input[name='email']", ADMIN_EMAIL).await;
-    fill(&c, "form[action='/login'] input[name='password']", ADMIN_PASSWORD).await;
-    submit(&c, "form[action='/login']").await;
-    wait_for_path(&c, "/projects").await;
+    log_in_as_admin(&c, &base).await;
 
     let project_path = format!("/projects/{SLUG}");
     must(c.goto(&format!("{base}{project_path}")).await, "open the project");
