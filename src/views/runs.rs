@@ -257,21 +257,45 @@ pub struct ChangeRow {
     pub detail: String,
 }
 
+/// Rows a page shows of each list of a comparison; the API has them all.
+pub const CHANGES_SHOWN: usize = 100;
+
+/// One list of a comparison: its first [`CHANGES_SHOWN`] rows and how many
+/// there are (a run where 20,000 tests still fail makes a list, not a page
+/// of megabytes).
+pub struct ChangeList {
+    pub rows: Vec<ChangeRow>,
+    pub total: usize,
+}
+
+impl ChangeList {
+    pub fn new(total: usize, rows: impl Iterator<Item = ChangeRow>) -> ChangeList {
+        ChangeList { rows: rows.take(CHANGES_SHOWN).collect(), total }
+    }
+
+    /// Rows left out of the page.
+    pub fn hidden(&self) -> usize {
+        self.total - self.rows.len()
+    }
+}
+
 /// The comparison of a run with its baseline.
 pub struct ComparisonView {
     pub base_href: String,
     pub base_title: String,
     pub base_commit: Option<String>,
     pub base_created: When,
-    pub new_failures: Vec<ChangeRow>,
-    pub fixed: Vec<ChangeRow>,
-    pub still_failing: Vec<ChangeRow>,
-    pub slower: Vec<ChangeRow>,
+    /// Where the whole comparison is, for lists cut short.
+    pub api_path: String,
+    pub new_failures: ChangeList,
+    pub fixed: ChangeList,
+    pub still_failing: ChangeList,
+    pub slower: ChangeList,
 }
 
 impl ComparisonView {
     pub fn is_empty(&self) -> bool {
-        self.new_failures.is_empty() && self.fixed.is_empty() && self.still_failing.is_empty() && self.slower.is_empty()
+        [&self.new_failures, &self.fixed, &self.still_failing, &self.slower].iter().all(|l| l.total == 0)
     }
 }
 

@@ -308,6 +308,34 @@ async fn runs_are_paged_fifty_at_a_time() {
     assert!(!body.contains("Older →"));
 }
 
+/// A run where hundreds of tests still fail shows the first 100 of each
+/// comparison list and says how many more the API has, instead of them all.
+#[tokio::test]
+async fn long_comparison_lists_are_cut_on_the_page() {
+    let app = TestApp::spawn().await;
+    let token = admin_token(&app).await;
+    create_project(&app, "web");
+    let failing: String = (0..250)
+        .map(|i| format!(r#"<testcase classname="s" name="t{i:03}" time="0.1"><failure message="no"/></testcase>"#))
+        .collect();
+    let xml = format!(r#"<testsuite name="s">{failing}<testcase classname="s" name="ok"/></testsuite>"#);
+    upload(&app, &token, "web", &xml, "commit=a&branch=main&name=ci").await;
+    let run = upload(&app, &token, "web", &xml, "commit=b&branch=main&name=ci").await;
+    let run_id = run["id"].as_str().unwrap();
+    let (admin, _) = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let body = ok_page(&app, &admin, &format!("/projects/web/runs/{run_id}")).await;
+    let still = body.split("<h3>Still failing").nth(1).and_then(|rest| rest.split("</div>").next()).unwrap_or("");
+    assert!(still.contains(">250</span>"), "the badge counts them all: {still:.200}");
+    assert_eq!(still.matches("<li>").count(), 100, "100 listed");
+    assert!(
+        still.contains(&format!(
+            "And 150 more; the API lists them all: <code>GET /api/v1/projects/web/runs/{run_id}/compare</code>"
+        )),
+        "{still:.300}"
+    );
+    assert!(still.contains("s › t000") && !still.contains("s › t100"), "the first by name");
+}
+
 #[tokio::test]
 async fn attachments_download_with_a_session() {
     let Seeded { app, token, runs } = seeded().await;

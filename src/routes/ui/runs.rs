@@ -20,8 +20,8 @@ use crate::domain::time::from_unix;
 use crate::error::{AppError, PageResult};
 use crate::ops::attachments::file_path;
 use crate::views::{
-    percent, run_href, short_commit, test_href, test_title, AttachmentRow, ChangeRow, ComparisonView, Layout,
-    ResultRow, RunPage, RunRow, RunSummary, RunsPage, Tab, When, RUN_STATUSES,
+    percent, run_href, short_commit, test_href, test_title, AttachmentRow, ChangeList, ChangeRow, ComparisonView,
+    Layout, ResultRow, RunPage, RunRow, RunSummary, RunsPage, Tab, When, RUN_STATUSES,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -165,6 +165,10 @@ pub async fn index(
     })
 }
 
+fn change_list(slug: &str, changes: &[TestChange], slower: bool) -> ChangeList {
+    ChangeList::new(changes.len(), changes.iter().map(|c| change_row(slug, c, slower)))
+}
+
 fn change_row(slug: &str, c: &TestChange, slower: bool) -> ChangeRow {
     let detail = if slower {
         format!(
@@ -223,10 +227,11 @@ async fn show(state: web::Data<AppState>, user: SessionUser, path: web::Path<(St
         base_title: RunRow::new(base).name,
         base_commit: base.commit.as_deref().map(short_commit),
         base_created: When::at(base.created_at),
-        new_failures: comparison.new_failures.iter().map(|c| change_row(&slug, c, false)).collect(),
-        fixed: comparison.fixed.iter().map(|c| change_row(&slug, c, false)).collect(),
-        still_failing: comparison.still_failing.iter().map(|c| change_row(&slug, c, false)).collect(),
-        slower: comparison.slower.iter().map(|c| change_row(&slug, c, true)).collect(),
+        api_path: format!("/api/v1/projects/{slug}/runs/{}/compare", run.id),
+        new_failures: change_list(&slug, &comparison.new_failures, false),
+        fixed: change_list(&slug, &comparison.fixed, false),
+        still_failing: change_list(&slug, &comparison.still_failing, false),
+        slower: change_list(&slug, &comparison.slower, true),
     });
     let attachments = attachments
         .into_iter()
