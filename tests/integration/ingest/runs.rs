@@ -256,3 +256,61 @@ async fn run_bodies_are_optional_but_never_silently_wrong() {
     assert_eq!(failed["status"], "errored");
     assert_eq!(failed["reason"], "runner lost");
 }
+
+/// The run's counts and duration are kept as cases are stored, not
+/// recounted: after shards that repeat tests in every combination of
+/// outcomes (and a duplicate and a rejected report in between), they must
+/// equal an aggregate over the stored results.
+#[tokio::test]
+async fn kept_counts_match_the_stored_results_after_merges() {
+    let s = Ingest::start().await;
+    let run = s.new_run(json!({"build_id": "77", "name": "merge"})).await;
+    const OUTCOMES: [&str; 5] =
+        ["", "<failure message=\"f\"/>", "<error message=\"e\"/>", "<skipped/>", "<flakyFailure message=\"once\"/>"];
+    // 25 tests × 4 shards; shard k gives test t the outcome (t / 5^k) % 5 in
+    // some order, so every pair of outcomes meets on some test.
+    let shard = |k: u32| -> String {
+        let cases: String = (0..25u32)
+            .map(|t| {
+                let outcome = OUTCOMES[((t / 5u32.pow(k % 2)) + k) as usize % 5];
+                let time =
+                    if (t + k).is_multiple_of(3) { String::new() } else { format!(" time=\"0.{:03}\"", t * 7 + k) };
+                format!("<testcase classname=\"m\" name=\"t{t:02}\"{time}>{outcome}</testcase>")
+            })
+            .collect();
+        format!("<testsuite name=\"m\">{cases}</testsuite>")
+    };
+    for k in 0..4 {
+        s.upload_xml(&run, shard(k)).await.expect(StatusCode::CREATED);
+        if k == 1 {
+            s.upload_xml(&run, shard(1)).await.expect(StatusCode::OK); // duplicate
+            s.upload_xml(&run, format!("{}<oops", shard(9))).await.expect(StatusCode::BAD_REQUEST);
+        }
+    }
+    let kept = s.run(&run).await;
+    let conn = db(&s.app);
+    let mut stored = [0i64; 6];
+    let mut stmt = conn
+        .prepare(
+            "SELECT status, count(*) FROM results WHERE run = (SELECT seq FROM runs WHERE id = ?1) GROUP BY status",
+        )
+        .unwrap();
+    let rows = stmt.query_map([&run], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).unwrap();
+    for row in rows {
+        let (status, n) = row.unwrap();
+        let slot = ["passed", "failed", "error", "skipped", "flaky"].iter().position(|s| *s == status).unwrap();
+        stored[slot + 1] = n;
+        stored[0] += n;
+    }
+    assert_eq!(counts(&kept), stored, "kept counts against the results: {kept}");
+    assert_eq!(stored[0], 25);
+    let duration: i64 = conn
+        .query_row(
+            "SELECT coalesce(sum(duration_ms), 0) FROM results WHERE run = (SELECT seq FROM runs WHERE id = ?1)",
+            [&run],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept["duration_ms"], json!(duration), "kept duration against the results");
+    assert!(stored[5] > 0 && stored[1] + stored[2] + stored[3] + stored[4] > 0, "a mix of outcomes: {stored:?}");
+}
