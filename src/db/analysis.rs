@@ -302,9 +302,8 @@ fn scan_window(conn: &Connection, project_id: i64, days: u32) -> Result<Window, 
         }
         let mut rows = stmt.query([seq])?;
         while let Some(r) = rows.next()? {
-            let status: String = r.get(1)?;
-            let result =
-                WindowResult { run: index as u32, outcome: Outcome::from_status(&status), duration_ms: r.get(2)? };
+            let outcome = Outcome::from_status(stored_status(r.get_ref(1)?));
+            let result = WindowResult { run: index as u32, outcome, duration_ms: r.get(2)? };
             tests.entry(r.get(0)?).or_default().push(result);
             read += 1;
         }
