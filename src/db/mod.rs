@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod analysis;
 pub mod attachments;
 pub mod audit;
+pub mod compare;
 pub mod migrate;
 pub mod pages;
 pub mod projects;

@@ -1,6 +1,7 @@
 //! Test identities and per-run results: the ingestion sink and the reads of
 //! one run's results.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
 use serde::Serialize;
 
@@ -88,12 +89,7 @@ impl<'t> ResultWriter<'t> {
         }
         // Seen before in this run: merge.
         let old = self.find_result.query_row(params![self.run_seq, test], |r| {
-            let status: String = r.get(0)?;
-            Ok(Stored {
-                status: Outcome::parse(&status).unwrap_or(Outcome::Skipped),
-                attempt_bits: r.get(1)?,
-                duration_ms: r.get(2)?,
-            })
+            Ok(Stored { status: stored_outcome(r.get_ref(0)?), attempt_bits: r.get(1)?, duration_ms: r.get(2)? })
         })?;
         let mut merged = Merged::stored(old.status, old.attempt_bits);
         merged.add(case.outcome);
@@ -136,6 +132,12 @@ impl<'t> ResultWriter<'t> {
             case.file
         ])?)
     }
+}
+
+/// A result's status column read without allocating (the table's CHECK
+/// admits only the outcomes' names).
+pub fn stored_outcome(value: ValueRef) -> Outcome {
+    value.as_str().ok().and_then(Outcome::parse).unwrap_or(Outcome::Skipped)
 }
 
 /// A test result as the API shows it.

@@ -13,7 +13,7 @@ use crate::auth::api::ApiCaller;
 use crate::db::projects::Project;
 use crate::db::results::TestResult;
 use crate::db::runs::{self, RunFilter, RunStatus};
-use crate::db::{analysis, results};
+use crate::db::{analysis, compare, results};
 use crate::domain::permission::Permission;
 use crate::error::AppError;
 use crate::ops::ingest;
@@ -166,7 +166,7 @@ async fn compare(
     let base = query.into_inner().base.filter(|b| !b.is_empty());
     let (run, comparison) = read_project(&state, caller, slug, move |c, p| {
         let run = runs::get(c, p.id, &run_id)?;
-        let comparison = analysis::compare(c, p, &run, base.as_deref())?;
+        let comparison = compare::compare(c, p, &run, base.as_deref())?;
         Ok((run, comparison))
     })
     .await?;

@@ -11,7 +11,8 @@ use super::token_forms::server_url;
 use crate::app::AppState;
 use crate::auth::session::SessionUser;
 use crate::db;
-use crate::db::analysis::{self, TestChange, TrendPoint};
+use crate::db::analysis::{self, TrendPoint};
+use crate::db::compare::{self, TestChange};
 use crate::db::runs::{RunFilter, RunStatus};
 use crate::domain::attachment::{content_disposition, safe_content_type};
 use crate::domain::charts::{self, human_ms, Point, Tone};
@@ -200,7 +201,7 @@ async fn show(state: web::Data<AppState>, user: SessionUser, path: web::Path<(St
             let project = db::projects::require(c, &slug)?;
             let run = db::runs::get(c, project.id, &run_id)?;
             let results = db::results::list(c, project.id, run.seq, None, None, RESULTS_CAP + 1)?;
-            let comparison = analysis::compare(c, &project, &run, None)?;
+            let comparison = compare::compare(c, &project, &run, None)?;
             let attachments = db::attachments::list(c, &run.id, None, 200)?;
             Ok((project, run, results, comparison, attachments))
         })
