@@ -3,7 +3,7 @@
 //! under load, and rotation with and without a grace period.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -135,16 +135,27 @@ async fn revocation_is_immediate_while_eight_clients_hammer_the_token() {
     let stop = Arc::new(AtomicBool::new(false));
     let ok_count = Arc::new(AtomicUsize::new(0));
     let revoked_seen = Arc::new(AtomicUsize::new(0));
+    // When the revoke answered, and how many clients have since sent a
+    // request: without waiting for that, every client may have seen the
+    // revocation on requests that were in flight, and stop before sending one.
+    let revoked_at = Arc::new(OnceLock::<Instant>::new());
+    let sent_after = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (url, victim, stop, ok_count, revoked_seen) =
             (url.clone(), victim.clone(), stop.clone(), ok_count.clone(), revoked_seen.clone());
+        let (revoked_at, sent_after) = (revoked_at.clone(), sent_after.clone());
         tasks.push(tokio::spawn(async move {
             let http = client();
             let mut seen: Vec<(Instant, u16, String)> = Vec::new();
             let mut counted = false;
+            let mut counted_after = false;
             while !stop.load(Ordering::SeqCst) {
                 let sent = Instant::now();
+                if !counted_after && revoked_at.get().is_some_and(|at| sent > *at) {
+                    counted_after = true;
+                    sent_after.fetch_add(1, Ordering::SeqCst);
+                }
                 let response = http.get(&url).bearer_auth(&victim).send().await.expect("request");
                 let status = response.status().as_u16();
                 let body: Value = response.json().await.expect("JSON");
@@ -165,10 +176,11 @@ async fn revocation_is_immediate_while_eight_clients_hammer_the_token() {
     })
     .await;
     let response = api(&app, reqwest::Method::DELETE, &format!("/api/v1/tokens/{id}"), &admin).send().await.unwrap();
-    let revoked_at = Instant::now();
+    revoked_at.set(Instant::now()).unwrap();
+    let revoked_at = *revoked_at.get().unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    poll(Duration::from_secs(10), "every client to see the revocation", || async {
-        (revoked_seen.load(Ordering::SeqCst) == 8).then_some(())
+    poll(Duration::from_secs(10), "every client to see the revocation and send after it", || async {
+        (revoked_seen.load(Ordering::SeqCst) == 8 && sent_after.load(Ordering::SeqCst) == 8).then_some(())
     })
     .await;
     // A few more rounds after everyone noticed.
