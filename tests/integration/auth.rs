@@ -1,6 +1,6 @@
 //! First run, login/logout, sessions, CSRF, throttling, enumeration safety.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
@@ -165,10 +165,11 @@ async fn wrong_email_and_wrong_password_look_the_same() {
         assert!(body_unknown.contains("Wrong email or password."));
         assert!(body_wrong.contains("Wrong email or password."));
     }
-    unknown_times.sort();
-    wrong_times.sort();
-    let (u, w) = (unknown_times[2].as_secs_f64(), wrong_times[2].as_secs_f64());
-    // Both pay for one argon2 verification; an unknown email must not be much faster.
+    // Both pay for one argon2 verification; an unknown email must not be much
+    // faster. The fastest of each is compared: other tests running beside this
+    // one only ever add time.
+    let fastest = |times: &[Duration]| times.iter().min().unwrap().as_secs_f64();
+    let (u, w) = (fastest(&unknown_times), fastest(&wrong_times));
     assert!(u > w * 0.5, "unknown email {u:.3}s vs wrong password {w:.3}s");
 }
 
