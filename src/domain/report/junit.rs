@@ -3,7 +3,8 @@
 //! Dialect rules (the union of what Surefire, Gradle, quick-junit/nextest,
 //! pytest, jest-junit, gotestsum, PHPUnit, xunit.net, Catch2, mocha, Bazel
 //! and friends write):
-//! - The root is `<testsuites>` or a bare `<testsuite>`; suites nest freely.
+//! - The root is `<testsuites>`, a bare `<testsuite>` or Eclipse's
+//!   `<testrun>` (a `<testsuites>` by another name); suites nest freely.
 //!   Any other root (NUnit3 `<test-run>`, TRX `<TestRun>`) or text before
 //!   the root (go test -json) is "not a JUnit report".
 //! - Test cases are counted from `<testcase>` elements only; the suites'
@@ -13,7 +14,8 @@
 //!   `file`/`line` of a `<failure>` (Catch2) are not used: a test's identity
 //!   must not change between a passing and a failing run.
 //! - Outcome precedence inside one testcase: failure > error > skipped
-//!   (element, or `status="skipped|disabled|notrun"`) > flaky (`flakyFailure`
+//!   (element, `status="skipped|disabled|notrun"` as CTest and Google Test
+//!   write, or Eclipse's `ignored="true"`) > flaky (`flakyFailure`
 //!   / `flakyError`: failed, then passed on a retry) > passed. Reruns
 //!   (`rerunFailure` / `rerunError`) without a final failure still count as
 //!   failed (error if they are all errors). `retries` counts every flaky and
@@ -274,7 +276,7 @@ where
             None => {
                 self.root_seen = true;
                 match name {
-                    b"testsuites" => Role::Suites,
+                    b"testsuites" | b"testrun" => Role::Suites,
                     b"testsuite" => Role::Suite,
                     _ => {
                         let shown = e.name();
@@ -304,7 +306,10 @@ where
                 self.case.suite.push_str(self.suites.name());
                 let case = &mut self.case;
                 for_each_attribute(e, &self.limits, tok, |key, value| {
-                    if matches!(key, b"name" | b"classname" | b"class" | b"file" | b"line" | b"time" | b"status") {
+                    if matches!(
+                        key,
+                        b"name" | b"classname" | b"class" | b"file" | b"line" | b"time" | b"status" | b"ignored"
+                    ) {
                         case.case_attribute(key, value()?.as_ref());
                     }
                     Ok(())

@@ -107,7 +107,7 @@ pub(super) struct CaseBuilder {
     pub(super) file: Option<String>,
     pub(super) line: Option<u32>,
     pub(super) duration_ms: Option<u64>,
-    /// `status="skipped|disabled|notrun"` on the testcase itself.
+    /// `status="skipped|disabled|notrun"` or `ignored="true"` on the testcase itself.
     pub(super) status_skipped: bool,
     slots: [Slot; 5],
     flaky: u32,
@@ -174,8 +174,9 @@ impl CaseBuilder {
             b"time" => self.duration_ms = parse_seconds(value),
             b"status" => {
                 let v = value.trim();
-                self.status_skipped = ["skipped", "disabled", "notrun"].iter().any(|s| v.eq_ignore_ascii_case(s));
+                self.status_skipped |= ["skipped", "disabled", "notrun"].iter().any(|s| v.eq_ignore_ascii_case(s));
             }
+            b"ignored" => self.status_skipped |= value.trim().eq_ignore_ascii_case("true"),
             _ => {}
         }
     }

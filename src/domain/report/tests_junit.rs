@@ -284,6 +284,62 @@ fn empty_failure_counts_and_status_attribute_skips() {
 }
 
 #[test]
+fn google_test_and_ctest_mark_skips_with_status() {
+    // Google Test: a disabled test is `status="notrun" result="suppressed"`
+    // with no element; GTEST_SKIP() is `result="skipped"` with `<skipped>`.
+    let gtest = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="4" failures="1" disabled="1" errors="0" time="0.035" name="AllTests">
+  <testsuite name="MathTest" tests="4" failures="1" disabled="1" skipped="1" errors="0" time="0.035">
+    <testcase name="Adds" file="test/math_test.cc" line="10" status="run" result="completed" time="0.001" classname="MathTest" />
+    <testcase name="Subtracts" file="test/math_test.cc" line="15" status="run" result="completed" time="0.002" classname="MathTest">
+      <failure message="test/math_test.cc:17&#x0A;Expected equality" type=""><![CDATA[test/math_test.cc:17
+Expected equality of these values:
+  1
+  2]]></failure>
+    </testcase>
+    <testcase name="DISABLED_Divides" file="test/math_test.cc" line="20" status="notrun" result="suppressed" time="0" classname="MathTest" />
+    <testcase name="Skips" file="test/math_test.cc" line="25" status="run" result="skipped" time="0" classname="MathTest"><skipped message="Skipped"/></testcase>
+  </testsuite>
+</testsuites>"#;
+    let got = cases(gtest);
+    assert_eq!(outcomes(&got), [Passed, Failed, Skipped, Skipped]);
+    assert_eq!(got[1].message.as_deref(), Some("test/math_test.cc:17\nExpected equality"));
+    assert_eq!((got[2].file.as_deref(), got[2].line), (Some("test/math_test.cc"), Some(20)));
+    // CTest (`ctest --output-junit`): one case per test program, status on the case.
+    let ctest = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuite name="Linux-c++" tests="3" failures="1" disabled="0" skipped="1" hostname="" time="0" timestamp="2024-01-01T00:00:00" >
+	<testcase name="unit" classname="unit" time="0.01" status="run"><system-out>ok</system-out></testcase>
+	<testcase name="integration" classname="integration" time="0.02" status="fail"><failure message="Failed"/><system-out>boom</system-out></testcase>
+	<testcase name="gpu" classname="gpu" time="0" status="notrun"><skipped message="Disabled"/><system-out/></testcase>
+</testsuite>"#;
+    let got = cases(ctest);
+    assert_eq!(outcomes(&got), [Passed, Failed, Skipped]);
+    assert_eq!((got[1].message.as_deref(), got[1].system_out.as_deref()), (Some("Failed"), Some("boom")));
+}
+
+#[test]
+fn eclipse_testrun_root_and_ignored_attribute() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testrun name="AllTests" project="app" tests="3" started="3" failures="1" errors="0" ignored="1">
+  <testsuite name="com.example.AllTests" time="0.05">
+    <testsuite name="com.example.ParserTest" time="0.05">
+      <testcase name="parses" classname="com.example.ParserTest" time="0.01"/>
+      <testcase name="rejects" classname="com.example.ParserTest" time="0.02"><failure>java.lang.AssertionError</failure></testcase>
+      <testcase name="later" classname="com.example.ParserTest" time="0.0" ignored="true"/>
+    </testsuite>
+  </testsuite>
+</testrun>"#;
+    let got = cases(xml);
+    assert_eq!(outcomes(&got), [Passed, Failed, Skipped]);
+    assert!(got.iter().all(|c| c.suite == "com.example.ParserTest"));
+    // A status that says it ran does not undo `ignored`, whatever the order.
+    let got = cases(
+        r#"<testrun><testcase name="a" ignored="true" status="run"/><testcase name="b" ignored="false"/></testrun>"#,
+    );
+    assert_eq!(outcomes(&got), [Skipped, Passed]);
+}
+
+#[test]
 fn multi_result_precedence() {
     let xml = r#"<testsuites><testsuite name="test suite">
 <testcase classname="c" name="all three"><skipped /><failure message="test failure">Assertion failed</failure><error message="teardown">stdout</error></testcase>
