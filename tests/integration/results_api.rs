@@ -170,9 +170,16 @@ async fn flaky_tests_pass_and_fail_on_one_commit_or_within_a_run() {
     assert_eq!(t3["failure_rate"], 0.5);
 
     assert_eq!(r.get("/api/v1/projects/web/tests/flaky?days=1&limit=1").await["tests"].as_array().unwrap().len(), 1);
-    for bad in ["days=0", "days=366", "days=abc", "limit=0", "limit=201"] {
+    for (bad, says) in [
+        ("days=0", "days must be between 1 and 365"),
+        ("days=366", "days must be between 1 and 365"),
+        ("days=abc", "days must be a whole number between 1 and 365, not \"abc\""),
+        ("limit=0", "limit must be between 1 and 200"),
+        ("limit=201", "limit must be between 1 and 200"),
+    ] {
         let resp = get(&r.app, &format!("/api/v1/projects/web/tests/flaky?{bad}"), &r.token).await;
-        resp.expect_code(StatusCode::BAD_REQUEST, "invalid_request");
+        let message = resp.expect_code(StatusCode::BAD_REQUEST, "invalid_request");
+        assert!(message.contains(says), "{bad}: {message}");
     }
     // Runs older than the window do not count.
     sql(&r.app, "UPDATE runs SET created_at = created_at - 3 * 86400");
@@ -258,9 +265,20 @@ async fn runs_and_tests_are_paginated_and_filtered() {
     let by_commit = r.get("/api/v1/projects/web/runs?commit=c3").await;
     assert_eq!(by_commit["runs"].as_array().unwrap().len(), 1);
     assert_eq!(by_commit["runs"][0]["commit"], "c3");
-    for bad in ["status=green", "limit=0", "limit=201", "limit=x", "cursor=!!!", "cursor=bm9wZQ"] {
+    // Each refusal names what is wrong.
+    for (bad, says) in [
+        ("status=green", "status \"green\" is not one of"),
+        ("limit=0", "limit must be between 1 and 200"),
+        ("limit=201", "limit must be between 1 and 200"),
+        ("limit=x", "limit must be a whole number between 1 and 200, not \"x\""),
+        ("branch=main&limit=-1", "limit must be a whole number"),
+        ("limit=99999999999", "limit must be a whole number"),
+        ("cursor=!!!", "Invalid cursor"),
+        ("cursor=bm9wZQ", "Invalid cursor"),
+    ] {
         let resp = get(&r.app, &format!("/api/v1/projects/web/runs?{bad}"), &r.token).await;
-        resp.expect_code(StatusCode::BAD_REQUEST, "invalid_request");
+        let message = resp.expect_code(StatusCode::BAD_REQUEST, "invalid_request");
+        assert!(message.contains(says), "{bad}: {message}");
     }
     let one = r.get(&format!("/api/v1/projects/web/runs/{}", ids[0])).await;
     assert_eq!((one["id"].as_str(), one["project"].as_str()), (Some(ids[0].as_str()), Some("web")));

@@ -31,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .wrap(from_fn(auth_headers))
             .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(|err, _| json_error(err).into()))
-            .app_data(web::QueryConfig::default().error_handler(|err, _| AppError::validation(err.to_string()).into()))
+            .app_data(web::QueryConfig::default().error_handler(|err, req| query_error(&err, req).into()))
             .app_data(web::PathConfig::default().error_handler(|err, _| AppError::validation(err.to_string()).into()))
             .configure(tokens::configure)
             .configure(keys::configure)
@@ -61,6 +61,35 @@ fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
         E::Deserialize(e) => AppError::bad_request("invalid_json", format!("Invalid JSON body: {e}")),
         other => AppError::bad_request("invalid_json", format!("Invalid JSON body: {other}")),
     }
+}
+
+/// A query string that does not fit its route's parameters. serde's own
+/// message does not name the parameter ("invalid digit found in string"), so
+/// the typed ones are checked here by name first.
+fn query_error(err: &actix_web::error::QueryPayloadError, req: &actix_web::HttpRequest) -> AppError {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let wrong = |(key, value): &(String, String)| match key.as_str() {
+        "limit" if value.parse::<u32>().is_err() => Some(format!("a whole number between 1 and {MAX_LIMIT}")),
+        "days" if value.parse::<u32>().is_err() => Some(format!("a whole number between 1 and {}", results::MAX_DAYS)),
+        "all" if value.parse::<bool>().is_err() => Some("true or false".to_string()),
+        _ => None,
+    };
+    match pairs.iter().find_map(|pair| Some((pair, wrong(pair)?))) {
+        Some(((key, value), expected)) => {
+            AppError::validation(format!("{key} must be {expected}, not {:?}.", truncated(value)))
+        }
+        None => {
+            let reason = err.to_string();
+            AppError::validation(format!(
+                "Invalid query string: {}",
+                reason.trim_start_matches("Query deserialize error: ")
+            ))
+        }
+    }
+}
+
+fn truncated(value: &str) -> &str {
+    value.char_indices().nth(40).map_or(value, |(i, _)| &value[..i])
 }
 
 /// An optional JSON body (e.g. `rotate`'s `{"grace_seconds"}`): an empty
