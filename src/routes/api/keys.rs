@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::tokens::{issued_response, parse_permissions, token_json, ExpiryFields, RotateBody};
 use super::{collection, invalid, PageQuery};
+use super::{ApiJson, JsonBytes};
 use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::db::{self, tokens::Token, tokens::TokenFilter};
@@ -69,7 +70,7 @@ async fn create(
     state: web::Data<AppState>,
     caller: ApiCaller,
     slug: web::Path<String>,
-    body: web::Json<CreateBody>,
+    body: ApiJson<CreateBody>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let req = KeyRequest {
@@ -100,7 +101,7 @@ async fn update(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<(String, String)>,
-    body: web::Json<UpdateBody>,
+    body: ApiJson<UpdateBody>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, id) = path.into_inner();
     let body = body.into_inner();
@@ -139,11 +140,10 @@ async fn rotate(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<(String, String)>,
-    req: actix_web::HttpRequest,
-    body: web::Bytes,
+    body: JsonBytes,
 ) -> Result<HttpResponse, AppError> {
     let (slug, id) = path.into_inner();
-    let grace = super::optional_json::<RotateBody>(&req, &body)?.grace_seconds;
+    let grace = body.parse_or_default::<RotateBody>()?.grace_seconds;
     let st = state.clone();
     let (issued, policy) = state
         .db

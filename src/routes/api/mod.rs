@@ -7,12 +7,15 @@
 
 mod attachments;
 mod audit;
+mod json;
 mod keys;
 mod people;
 mod projects;
 mod results;
 mod runs;
 mod tokens;
+
+pub use json::{ApiJson, JsonBytes};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -30,7 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(auth_headers))
-            .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(|err, _| json_error(err).into()))
+            .app_data(json::payload_config())
             .app_data(web::QueryConfig::default().error_handler(|err, req| query_error(&err, req).into()))
             .app_data(web::PathConfig::default().error_handler(|err, _| AppError::validation(err.to_string()).into()))
             .configure(tokens::configure)
@@ -43,24 +46,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(audit::configure)
             .default_service(web::to(|| async { AppError::not_found("No such API route.").error_response_owned() })),
     );
-}
-
-fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
-    use actix_web::error::JsonPayloadError as E;
-    match err {
-        E::ContentType => AppError::Client {
-            status: actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "unsupported_media_type",
-            message: "Send JSON with Content-Type: application/json.".into(),
-        },
-        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => AppError::Client {
-            status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-            code: "payload_too_large",
-            message: format!("The JSON body is larger than {limit} bytes."),
-        },
-        E::Deserialize(e) => AppError::bad_request("invalid_json", format!("Invalid JSON body: {e}")),
-        other => AppError::bad_request("invalid_json", format!("Invalid JSON body: {other}")),
-    }
 }
 
 /// A query string that does not fit its route's parameters. serde's own
@@ -90,32 +75,6 @@ fn query_error(err: &actix_web::error::QueryPayloadError, req: &actix_web::HttpR
 
 fn truncated(value: &str) -> &str {
     value.char_indices().nth(40).map_or(value, |(i, _)| &value[..i])
-}
-
-/// An optional JSON body (e.g. `rotate`'s `{"grace_seconds"}`): an empty
-/// body means `T::default()`; anything else is held to the same rules as
-/// `web::Json` (415 when it is not JSON, 400 when it does not parse), so a
-/// typo is refused instead of silently falling back to the defaults, which
-/// `Option<web::Json<T>>` would do.
-pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
-    req: &actix_web::HttpRequest,
-    body: &[u8],
-) -> Result<T, AppError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    let content_type = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if content_type != "application/json"
-        && !(content_type.starts_with("application/") && content_type.ends_with("+json"))
-    {
-        return Err(json_error(actix_web::error::JsonPayloadError::ContentType));
-    }
-    serde_json::from_slice(body).map_err(|e| AppError::bad_request("invalid_json", format!("Invalid JSON body: {e}")))
 }
 
 impl AppError {

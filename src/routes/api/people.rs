@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::tokens::parse_permissions;
+use super::ApiJson;
 use super::{collection, invalid, PageQuery};
 use crate::app::AppState;
 use crate::auth::api::ApiCaller;
@@ -84,7 +85,7 @@ fn member() -> String {
 async fn create_user(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    body: web::Json<CreateUser>,
+    body: ApiJson<CreateUser>,
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::UsersAdmin)?;
     let body = body.into_inner();
@@ -115,7 +116,7 @@ struct CreateServiceAccount {
 async fn create_service_account(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    body: web::Json<CreateServiceAccount>,
+    body: ApiJson<CreateServiceAccount>,
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::UsersAdmin)?;
     let body = body.into_inner();
@@ -167,7 +168,7 @@ async fn update_user(
     state: web::Data<AppState>,
     caller: ApiCaller,
     id: web::Path<String>,
-    body: web::Json<UpdateAccount>,
+    body: ApiJson<UpdateAccount>,
 ) -> Result<HttpResponse, AppError> {
     update_account(&state, caller, id.into_inner(), AccountKind::User, body.into_inner()).await
 }
@@ -176,7 +177,7 @@ async fn update_service_account(
     state: web::Data<AppState>,
     caller: ApiCaller,
     id: web::Path<String>,
-    body: web::Json<UpdateAccount>,
+    body: ApiJson<UpdateAccount>,
 ) -> Result<HttpResponse, AppError> {
     update_account(&state, caller, id.into_inner(), AccountKind::ServiceAccount, body.into_inner()).await
 }
@@ -209,7 +210,7 @@ struct RoleBody {
 async fn create_role(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    body: web::Json<RoleBody>,
+    body: ApiJson<RoleBody>,
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::UsersAdmin)?;
     let body = body.into_inner();
@@ -235,7 +236,7 @@ async fn update_role(
     state: web::Data<AppState>,
     caller: ApiCaller,
     name: web::Path<String>,
-    body: web::Json<RolePatch>,
+    body: ApiJson<RolePatch>,
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::UsersAdmin)?;
     let permissions = parse_permissions(&body.permissions)?;

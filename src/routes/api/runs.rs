@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::invalid;
+use super::{invalid, JsonBytes};
 use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::db::runs::{self, RunMeta};
@@ -68,11 +68,10 @@ async fn create(
     state: web::Data<AppState>,
     caller: ApiCaller,
     slug: web::Path<String>,
-    req: actix_web::HttpRequest,
-    body: web::Bytes,
+    body: JsonBytes,
 ) -> Result<HttpResponse, AppError> {
     // The body is judged after the project and the permission, like every route's.
-    let meta = super::optional_json::<MetaBody>(&req, &body).and_then(MetaBody::into_meta);
+    let meta = body.parse_or_default::<MetaBody>().and_then(MetaBody::into_meta);
     let (run, created) = state
         .db
         .write(move |tx| {
@@ -221,11 +220,11 @@ async fn fail(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<(String, String)>,
-    req: actix_web::HttpRequest,
-    body: web::Bytes,
+    body: JsonBytes,
 ) -> Result<HttpResponse, AppError> {
     let (slug, run_id) = path.into_inner();
-    let reason = super::optional_json::<FailBody>(&req, &body)
+    let reason = body
+        .parse_or_default::<FailBody>()
         .and_then(|b| short("reason", b.reason, 2000))
         .map(|r| r.unwrap_or_else(|| "the CI job failed before it could upload".into()));
     let run = state

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 use super::{collection, invalid, PageQuery};
+use super::{ApiJson, JsonBytes};
 use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::auth::client::ClientInfo;
@@ -184,7 +185,7 @@ struct CreateBody {
 async fn create(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    body: web::Json<CreateBody>,
+    body: ApiJson<CreateBody>,
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::TokensCreate)?;
     let body = body.into_inner();
@@ -236,11 +237,10 @@ async fn rotate(
     state: web::Data<AppState>,
     caller: ApiCaller,
     id: web::Path<String>,
-    req: actix_web::HttpRequest,
-    body: web::Bytes,
+    body: JsonBytes,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let grace = super::optional_json::<RotateBody>(&req, &body)?.grace_seconds;
+    let grace = body.parse_or_default::<RotateBody>()?.grace_seconds;
     let st = state.clone();
     let (issued, policy) = state
         .db
@@ -266,7 +266,7 @@ async fn update(
     state: web::Data<AppState>,
     caller: ApiCaller,
     id: web::Path<String>,
-    body: web::Json<UpdateBody>,
+    body: ApiJson<UpdateBody>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let body = body.into_inner();
@@ -295,7 +295,7 @@ struct ReportBody {
 async fn revoke_reported(
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<ReportBody>,
+    body: ApiJson<ReportBody>,
 ) -> Result<HttpResponse, AppError> {
     let ctx = client.audit(Actor { name: Some("leaked-token report".into()), ..Actor::system() });
     let st = state.clone();
@@ -311,7 +311,7 @@ async fn get_policy(state: web::Data<AppState>, _caller: ApiCaller) -> Result<Ht
 async fn put_policy(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    body: web::Json<TokenPolicy>,
+    body: ApiJson<TokenPolicy>,
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::TokensAdmin)?;
     let policy = body.into_inner();

@@ -119,6 +119,23 @@ async fn people_see_and_manage_their_own_tokens_and_admins_everyones() {
     )
     .await;
     r.expect_code(StatusCode::BAD_REQUEST, "invalid_json");
+    // A value of the wrong type is named by its field.
+    let message = post(&app, "/api/v1/tokens", &admin, json!({"name": "x", "permissions": "runs:read"}))
+        .await
+        .expect_code(StatusCode::BAD_REQUEST, "invalid_json");
+    assert!(message.starts_with("Invalid JSON body: permissions: invalid type: string"), "{message}");
+    // Bodies over 256 KiB are refused in the contract's shape, required or optional ones.
+    let huge = format!(r#"{{"name": "{}", "permissions": ["runs:read"]}}"#, "x".repeat(300 * 1024));
+    for path in ["/api/v1/tokens".to_string(), format!("/api/v1/tokens/{}/rotate", token_id(&app, &admin).await)] {
+        let r = send(
+            api(&app, reqwest::Method::POST, &path, &admin)
+                .header("Content-Type", "application/json")
+                .body(huge.clone()),
+        )
+        .await;
+        let message = r.expect_code(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+        assert!(message.contains("262144 bytes"), "{path}: {message}");
+    }
     get(&app, "/api/v1/nothing-here", &admin).await.expect_code(StatusCode::NOT_FOUND, "not_found");
 }
 
