@@ -1,7 +1,7 @@
 //! JSON request bodies: [`ApiJson`] for required ones, [`JsonBytes`] for
 //! bodies that may be empty. Both refuse anything but JSON (415), bodies
 //! over [`MAX_BODY_BYTES`] (413), and JSON that does not fit the route's
-//! type (400 `invalid_json`, naming the field: `tags.os: invalid type: …`).
+//! type (400 `invalid_json`, naming the field: `expires_in_days: invalid type: …`).
 
 use std::future::Future;
 use std::pin::Pin;
