@@ -33,6 +33,8 @@ mod tests_ctrf;
 #[cfg(test)]
 mod tests_junit;
 #[cfg(test)]
+mod tests_junit_rules;
+#[cfg(test)]
 mod tests_merge;
 #[cfg(test)]
 mod tests_security;
