@@ -5,5 +5,6 @@
 
 mod first_run;
 mod harness;
+mod live;
 mod results;
 mod tokens;
