@@ -207,7 +207,7 @@ async fn housekeeping(state: web::Data<AppState>) {
             Err(e) => log::warn!("attachment sweep failed: {e}"),
         }
         state.rate_limiter.sweep(std::time::Instant::now());
-        match state.db.write(crate::ops::tokens::revoke_unused).await {
+        match state.db.write(crate::ops::token_policy::revoke_unused).await {
             Ok(0) => {}
             Ok(n) => log::info!("revoked {n} token(s) unused for longer than the policy allows"),
             Err(e) => log::warn!("revoking unused tokens failed: {e}"),

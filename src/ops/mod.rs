@@ -9,6 +9,7 @@ pub mod attachments;
 pub mod ingest;
 pub mod projects;
 pub mod roles;
+pub mod token_policy;
 pub mod tokens;
 
 use crate::domain::permission::PermissionSet;

@@ -1,6 +1,6 @@
 //! Token lifecycle: create PATs and project keys, revoke, rotate with grace,
-//! disable/enable and re-scope keys, rename, rate limits, the expiration
-//! policy, leaked-token reports and revoking unused tokens. Every change is
+//! disable/enable and re-scope keys, rename, rate limits and leaked-token
+//! reports (the expiration policy is in `ops::token_policy`). Every change is
 //! audited in its own transaction; the token cache notices through
 //! `auth_epoch` (see `auth::token_cache`).
 
@@ -10,10 +10,10 @@ use serde_json::json;
 use super::ensure_within;
 use crate::auth::{Principal, ProjectScope};
 use crate::db::{self, audit, tokens::NewToken, tokens::Token};
-use crate::domain::audit::{Actor, AuditContext, Target};
+use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::{key_permissions, Permission, PermissionSet};
-use crate::domain::policy::{ExpiryRequest, TokenPolicy};
+use crate::domain::policy::ExpiryRequest;
 use crate::domain::time::{from_unix, unix_now};
 use crate::domain::token::{InstanceKey, TokenKind, TokenSecret};
 use crate::error::AppError;
@@ -360,20 +360,6 @@ pub fn delete_key(tx: &Transaction, ctx: &AuditContext, token: &Token) -> Result
     audit::record(tx, ctx, "token.deleted", Some(&target(token)), json!({}))
 }
 
-/// Replaces the global expiration policy.
-pub fn set_policy(tx: &Transaction, ctx: &AuditContext, policy: &TokenPolicy) -> Result<(), AppError> {
-    policy.validate().map_err(|e| AppError::unprocessable("invalid_policy", e.to_string()))?;
-    let before = db::settings::token_policy(tx)?;
-    db::settings::set_token_policy(tx, policy)?;
-    audit::record(
-        tx,
-        ctx,
-        "token_policy.updated",
-        Some(&Target::new("settings", "token-policy", "token policy")),
-        json!({"from": before, "to": policy}),
-    )
-}
-
 /// A leaked token reported without an account: revoke it if it exists.
 pub fn revoke_reported(tx: &Transaction, key: &InstanceKey, ctx: &AuditContext, raw: &str) -> Result<(), AppError> {
     let Ok(secret) = TokenSecret::parse(raw.trim()) else { return Ok(()) };
@@ -381,21 +367,6 @@ pub fn revoke_reported(tx: &Transaction, key: &InstanceKey, ctx: &AuditContext, 
         revoke(tx, ctx, &token, "reported_leaked")?;
     }
     Ok(())
-}
-
-/// Revokes tokens unused for longer than the policy allows; returns how many.
-pub fn revoke_unused(tx: &Transaction) -> Result<usize, AppError> {
-    let policy = db::settings::token_policy(tx)?;
-    let Some(days) = policy.revoke_unused_after_days else { return Ok(0) };
-    let now = unix_now();
-    let ids = db::tokens::unused_since(tx, now - i64::from(days) * 86_400, now)?;
-    let ctx = AuditContext { actor: Actor::system(), ip: None, user_agent: None };
-    for id in &ids {
-        let token = load(tx, id)?;
-        db::tokens::revoke(tx, id, now, "unused")?;
-        audit::record(tx, &ctx, "token.expired_unused", Some(&target(&token)), json!({"unused_days": days}))?;
-    }
-    Ok(ids.len())
 }
 
 /// Revokes every token an account owns (on deactivation).

@@ -316,6 +316,6 @@ async fn put_policy(
     caller.principal.require(Permission::TokensAdmin)?;
     let policy = body.into_inner();
     let saved = policy.clone();
-    state.db.write(move |tx| ops::set_policy(tx, &caller.audit(), &policy)).await?;
+    state.db.write(move |tx| crate::ops::token_policy::set_policy(tx, &caller.audit(), &policy)).await?;
     Ok(HttpResponse::Ok().json(saved))
 }

@@ -264,7 +264,7 @@ async fn save_policy(
     let result = match form.policy() {
         Ok(policy) => {
             let ctx = client.audit(user.principal.actor.clone());
-            state.db.write(move |tx| ops::set_policy(tx, &ctx, &policy)).await
+            state.db.write(move |tx| crate::ops::token_policy::set_policy(tx, &ctx, &policy)).await
         }
         Err(e) => Err(e),
     };
