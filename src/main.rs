@@ -1,10 +1,9 @@
 //! The `proctor` binary: parse the command line, start logging, dispatch.
 
-use clap::Parser;
 use proctor::cli::{self, Cli};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,

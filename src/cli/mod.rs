@@ -12,7 +12,7 @@ use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{Config, Synchronous};
 
@@ -231,6 +231,27 @@ pub enum CliError {
     Io(#[from] std::io::Error),
 }
 
+impl Cli {
+    /// Parses the process's arguments (see [`Cli::command_line`]).
+    pub fn parse_args() -> Self {
+        let matches = Self::command_line().get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The command line. The data-directory settings are global so that they
+    /// may come before or after any subcommand; `upload` talks to a server
+    /// over HTTP and has no use for them, so it gets hidden stand-ins of its
+    /// own (clap adds a global only where its id is free) and its help
+    /// leaves them out.
+    pub fn command_line() -> clap::Command {
+        Self::command().mut_subcommand("upload", |upload| {
+            [("data_dir", "data-dir"), ("config", "config"), ("synchronous", "synchronous")]
+                .into_iter()
+                .fold(upload, |upload, (id, flag)| upload.arg(clap::Arg::new(id).long(flag).hide(true).num_args(1)))
+        })
+    }
+}
+
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => {
@@ -255,4 +276,42 @@ fn read_stdin_line() -> Result<String, CliError> {
     let mut line = String::new();
     stdin.read_line(&mut line)?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::from_arg_matches(&Cli::command_line().try_get_matches_from(args).unwrap()).unwrap()
+    }
+
+    fn help(subcommand: &str) -> String {
+        let mut command = Cli::command_line();
+        command.build(); // propagates the globals, as parsing does
+        command.find_subcommand_mut(subcommand).unwrap().render_long_help().to_string()
+    }
+
+    #[test]
+    fn the_data_directory_may_come_before_or_after_the_subcommand() {
+        let create = ["project", "create", "--slug", "web", "--name", "Web"];
+        let before = parse(&[&["proctor", "--data-dir", "/d"], &create[..]].concat());
+        let after = parse(&[&["proctor"], &create[..], &["--data-dir", "/d"]].concat());
+        for cli in [before, after] {
+            assert_eq!(cli.common.data_dir.as_deref(), Some(std::path::Path::new("/d")));
+        }
+    }
+
+    #[test]
+    fn only_the_commands_that_open_the_data_directory_offer_its_settings() {
+        for subcommand in ["serve", "backup"] {
+            let help = help(subcommand);
+            assert!(help.contains("--data-dir") && help.contains("--synchronous"), "{subcommand}: {help}");
+        }
+        let upload = help("upload");
+        assert!(upload.contains("--url") && upload.contains("--token"), "{upload}");
+        for flag in ["--data-dir", "--config", "--synchronous"] {
+            assert!(!upload.contains(flag), "upload offers {flag}: {upload}");
+        }
+    }
 }
