@@ -16,7 +16,9 @@ const SAFE_TYPES: [&str; 7] = [
 pub const OCTET_STREAM: &str = "application/octet-stream";
 
 /// A file name of 1–255 characters without `/`, `\`, NUL or control
-/// characters, and not `.` or `..`.
+/// characters, and not `.` or `..`. Bidirectional embeddings, overrides and
+/// isolates are refused too: with U+202E, `invoice\u{202E}fdp.exe` is
+/// shown as "invoiceexe.pdf".
 pub fn parse_filename(name: &str) -> Result<&str, String> {
     let len = name.chars().count();
     if len == 0 || len > 255 {
@@ -24,6 +26,9 @@ pub fn parse_filename(name: &str) -> Result<&str, String> {
     }
     if name.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
         return Err("filename must not contain '/', '\\' or control characters.".into());
+    }
+    if name.chars().any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')) {
+        return Err("filename must not contain bidirectional override characters.".into());
     }
     if name == "." || name == ".." {
         return Err("filename must not be '.' or '..'.".into());
@@ -96,7 +101,10 @@ mod tests {
         assert_eq!(parse_filename("build.log"), Ok("build.log"));
         assert!(parse_filename("écran 1.png").is_ok());
         assert!(parse_filename(&"a".repeat(255)).is_ok());
-        for bad in ["", "a/b", "a\\b", "a\0b", "a\nb", "..", ".", &"a".repeat(256)] {
+        assert!(parse_filename("\u{5d3}\u{5d5}\u{5d7}.txt").is_ok(), "right-to-left text itself is fine");
+        for bad in
+            ["", "a/b", "a\\b", "a\0b", "a\nb", "..", ".", &"a".repeat(256), "invoice\u{202E}fdp.exe", "a\u{2066}b"]
+        {
             assert!(parse_filename(bad).is_err(), "{bad:?}");
         }
     }
