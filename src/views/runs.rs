@@ -55,10 +55,21 @@ pub fn duration_text(ms: Option<i64>) -> String {
 /// something ("suite › name").
 pub fn test_title(suite: &str, classname: &str, name: &str) -> String {
     let scope = if !classname.is_empty() { classname } else { suite };
+    let name = test_name(name);
     if scope.is_empty() || name.starts_with(scope) {
-        name.to_string()
+        name
     } else {
         format!("{scope} › {name}")
+    }
+}
+
+/// A test's name as a link text: reports may leave it out, and an empty
+/// link could not be clicked.
+pub fn test_name(name: &str) -> String {
+    if name.trim().is_empty() {
+        "(unnamed test)".to_string()
+    } else {
+        name.to_string()
     }
 }
 
@@ -336,4 +347,23 @@ pub struct RunPage {
     /// `None`: no baseline yet.
     pub comparison: Option<ComparisonView>,
     pub attachments: Vec<AttachmentRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_titles_add_the_scope_only_when_it_says_something() {
+        assert_eq!(test_title("checkout", "Checkout", "pays"), "Checkout › pays");
+        assert_eq!(test_title("checkout", "", "pays"), "checkout › pays");
+        assert_eq!(test_title("", "", "pays"), "pays");
+        // jest-junit repeats the describe block in the name.
+        assert_eq!(test_title("", "Cart", "Cart adds an item"), "Cart adds an item");
+        // A report may leave the name out; the link must still have text.
+        assert_eq!(test_title("", "", ""), "(unnamed test)");
+        assert_eq!(test_title("s", "a.B", " "), "a.B › (unnamed test)");
+        assert_eq!(test_name(""), "(unnamed test)");
+        assert_eq!(test_name("ok"), "ok");
+    }
 }

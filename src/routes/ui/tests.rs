@@ -14,8 +14,8 @@ use crate::domain::charts::{self, human_ms, Point, Tone};
 use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
 use crate::views::{
-    duration_text, percent, run_href, short_commit, short_run_id, status_class, test_href, test_scope, test_title,
-    FlakyPage, FlakyRow, HistoryRow, Layout, SlowRow, SlowestPage, Tab, TestPage, When, WINDOW_DAYS,
+    duration_text, percent, run_href, short_commit, short_run_id, status_class, test_href, test_name, test_scope,
+    test_title, FlakyPage, FlakyRow, HistoryRow, Layout, SlowRow, SlowestPage, Tab, TestPage, When, WINDOW_DAYS,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -61,7 +61,7 @@ async fn flaky(
         .into_iter()
         .map(|t| FlakyRow {
             href: test_href(&project.slug, &t.test_id),
-            name: t.name,
+            name: test_name(&t.name),
             scope: test_scope(&t.suite, &t.classname),
             flips: t.flips,
             failure_rate: percent(t.failure_rate),
@@ -110,7 +110,7 @@ async fn slowest(
             let (trend_arrow, trend_class, trend) = trend_look(t.trend);
             SlowRow {
                 href: test_href(&project.slug, &t.test_id),
-                name: t.name,
+                name: test_name(&t.name),
                 scope: test_scope(&t.suite, &t.classname),
                 p50: human_ms(t.p50_ms),
                 p95: human_ms(t.p95_ms),
