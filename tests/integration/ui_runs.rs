@@ -359,3 +359,35 @@ async fn attachments_download_with_a_session() {
     let response = app.get(&app.browser(), &link).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "no session, no file");
 }
+
+#[tokio::test]
+async fn a_runs_failures_are_grouped_by_class_errors_first() {
+    let app = TestApp::spawn().await;
+    let token = admin_token(&app).await;
+    create_project(&app, "web");
+    // Listed in an order that is neither by name nor by test id.
+    let cases = [
+        ("b.Cart", "removes", "failure"),
+        ("a.Api", "lists", "failure"),
+        ("b.Cart", "adds", "failure"),
+        ("c.Db", "connects", "error"),
+        ("a.Api", "creates", "failure"),
+        ("a.Api", "boots", "error"),
+    ];
+    let body: String = cases
+        .iter()
+        .map(|(class, name, kind)| {
+            format!(r#"<testcase classname="{class}" name="{name}"><{kind} message="no"/></testcase>"#)
+        })
+        .collect();
+    let run = upload(&app, &token, "web", &format!("<testsuite name=\"s\">{body}</testsuite>"), "name=ci").await;
+    let (admin, _) = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = ok_page(&app, &admin, &format!("/projects/web/runs/{}", run["id"].as_str().unwrap())).await;
+    let failures = page.split("class=\"result-list failures\"").nth(1).and_then(|s| s.split("</ol>").next()).unwrap();
+    let titles: Vec<&str> =
+        failures.split("class=\"test-name\">").skip(1).map(|s| s.split('<').next().unwrap()).collect();
+    assert_eq!(
+        titles,
+        ["a.Api › boots", "c.Db › connects", "a.Api › creates", "a.Api › lists", "b.Cart › adds", "b.Cart › removes"]
+    );
+}

@@ -223,6 +223,11 @@ async fn show(state: web::Data<AppState>, user: SessionUser, path: web::Path<(St
             _ => others.push(row),
         }
     }
+    // The API's order (status, then test id) scatters a class's tests; on the
+    // page they read better grouped: errors before failures, then by title.
+    failures.sort_by(|a, b| (a.status != "error", &a.title).cmp(&(b.status != "error", &b.title)));
+    flaky.sort_by(|a, b| a.title.cmp(&b.title));
+    others.sort_by(|a, b| (&a.status, &a.title).cmp(&(&b.status, &b.title)));
     let comparison = comparison.base.as_ref().map(|base| ComparisonView {
         base_href: run_href(&slug, &base.id),
         base_title: RunRow::new(base).name,
