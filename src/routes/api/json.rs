@@ -43,10 +43,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         // The content type is checked before anything is read.
-        let checked = check_content_type(req);
+        let is_json = is_json(req);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            checked?;
+            if !is_json {
+                return Err(unsupported_media_type());
+            }
             let body = body.await.map_err(payload_error)?;
             parse(&body).map(ApiJson)
         })
@@ -67,7 +69,7 @@ impl FromRequest for JsonBytes {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = check_content_type(req).is_ok();
+        let is_json = is_json(req);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move { Ok(JsonBytes { body: body.await.map_err(payload_error)?, is_json }) })
     }
@@ -94,19 +96,15 @@ pub fn payload_config() -> web::PayloadConfig {
     web::PayloadConfig::default().limit(MAX_BODY_BYTES)
 }
 
-fn check_content_type(req: &HttpRequest) -> Result<(), AppError> {
+/// `application/json`, or another `application/…+json` type.
+fn is_json(req: &HttpRequest) -> bool {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
         .unwrap_or_default();
-    if content_type == "application/json"
-        || (content_type.starts_with("application/") && content_type.ends_with("+json"))
-    {
-        return Ok(());
-    }
-    Err(unsupported_media_type())
+    content_type == "application/json" || (content_type.starts_with("application/") && content_type.ends_with("+json"))
 }
 
 fn unsupported_media_type() -> AppError {
