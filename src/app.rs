@@ -121,8 +121,8 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(handler_state.clone())
-            .app_data(web::FormConfig::default().limit(64 * 1024))
-            .app_data(web::JsonConfig::default().limit(256 * 1024))
+            .app_data(crate::routes::ui::form_config())
+            .app_data(crate::routes::ui::query_config())
             .wrap(crate::routes::security_headers())
             .wrap(middleware::Logger::new(r#"%a "%r" %s %b %Dms"#).exclude("/healthz"))
             .configure(crate::routes::configure)

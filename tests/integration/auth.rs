@@ -85,6 +85,31 @@ async fn setup_validates_its_form_and_needs_csrf() {
 }
 
 #[tokio::test]
+async fn forms_and_addresses_that_cannot_be_read_get_the_error_page() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let cases = [
+        // A form without its fields, one too large, one of the wrong type.
+        (admin.post(app.url("/login")).form(&[("email", "x")]), 400, "The form could not be read"),
+        (admin.post(app.url("/login")).form(&[("email", "x".repeat(70_000))]), 413, "larger than 64 KiB"),
+        (
+            admin.post(app.url("/login")).header("content-type", "text/plain").body("email=x"),
+            415,
+            "x-www-form-urlencoded",
+        ),
+        // A hand-edited address.
+        (admin.get(app.url("/settings/admin/audit?before=yesterday")), 400, "cannot read"),
+    ];
+    for (request, status, says) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let body = response.text().await.unwrap();
+        assert!(body.contains(says) && body.contains("</html>"), "{status}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn login_and_logout() {
     let app = TestApp::spawn().await;
     app.setup_admin().await;

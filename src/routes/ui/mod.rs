@@ -16,9 +16,11 @@ mod tests;
 mod token_forms;
 mod tokens;
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+
+use crate::error::{AppError, PageError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
@@ -31,6 +33,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin_accounts::configure(cfg);
     admin_roles::configure(cfg);
     audit::configure(cfg);
+}
+
+/// Forms up to 64 KiB; one that cannot be read gets the HTML error page, not
+/// actix's plain-text one. Browsers send what the page's form has, so this
+/// mostly meets hand-made requests.
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default().limit(64 * 1024).error_handler(|err, _| {
+        use actix_web::error::UrlencodedError;
+        let error = match err {
+            UrlencodedError::Overflow { .. } | UrlencodedError::UnknownLength => AppError::Client {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "payload_too_large",
+                message: "The form is larger than 64 KiB.".into(),
+            },
+            UrlencodedError::ContentType => AppError::Client {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "unsupported_media_type",
+                message: "Send the form as application/x-www-form-urlencoded.".into(),
+            },
+            other => AppError::validation(format!("The form could not be read: {other}.")),
+        };
+        PageError(error).into()
+    })
+}
+
+/// A page address whose query does not fit the page (only hand-edited ones).
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _| {
+        let reason = err.to_string();
+        let reason = reason.trim_start_matches("Query deserialize error: ");
+        PageError(AppError::validation(format!("This address has a query the page cannot read: {reason}."))).into()
+    })
 }
 
 /// 303 to `location` (after a successful POST).
