@@ -90,7 +90,11 @@ async fn forms_and_addresses_that_cannot_be_read_get_the_error_page() {
     let admin = app.setup_admin().await;
     let cases = [
         // A form without its fields, one too large, one of the wrong type.
-        (admin.post(app.url("/login")).form(&[("email", "x")]), 400, "The form could not be read"),
+        (
+            admin.post(app.url("/login")).form(&[("email", "x")]),
+            400,
+            "The form could not be read: missing field `csrf_token`.",
+        ),
         (admin.post(app.url("/login")).form(&[("email", "x".repeat(70_000))]), 413, "larger than 64 KiB"),
         (
             admin.post(app.url("/login")).header("content-type", "text/plain").body("email=x"),

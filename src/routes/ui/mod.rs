@@ -42,7 +42,7 @@ pub fn form_config() -> web::FormConfig {
     web::FormConfig::default().limit(64 * 1024).error_handler(|err, _| {
         use actix_web::error::UrlencodedError;
         let error = match err {
-            UrlencodedError::Overflow { .. } | UrlencodedError::UnknownLength => AppError::Client {
+            UrlencodedError::Overflow { .. } => AppError::Client {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 code: "payload_too_large",
                 message: "The form is larger than 64 KiB.".into(),
@@ -52,7 +52,9 @@ pub fn form_config() -> web::FormConfig {
                 code: "unsupported_media_type",
                 message: "Send the form as application/x-www-form-urlencoded.".into(),
             },
-            other => AppError::validation(format!("The form could not be read: {other}.")),
+            UrlencodedError::Parse(e) => AppError::validation(format!("The form could not be read: {e}.")),
+            // actix's own sentences, each with its full stop.
+            other => AppError::validation(format!("The form could not be read. {other}")),
         };
         PageError(error).into()
     })
