@@ -136,20 +136,14 @@ fn upload(
     if created.status == reqwest::StatusCode::OK {
         progress.line(&format!("joining run {}, already running for this build id and name", run.id));
     }
-    let count = reports.len();
-    for (i, (path, size)) in reports.iter().zip(sizes).enumerate() {
-        let shown = path.display().to_string();
-        progress.message(&format!("{}/{count} {}", i + 1, file_name(path)));
-        let prepared = files::prepare(path).map_err(fail)?;
-        let answer = api
-            .call::<ReportSummary>(
-                Method::POST,
-                &["projects", project, "runs", &run.id, "reports"],
-                Body::Report { gzip: &prepared.gzip, content_type: prepared.content_type },
-            )
-            .map_err(|e| fail(format!("{shown}: {e}")))?;
-        progress.advance(*size);
-        progress.line(&summary(&shown, &answer.body));
+    if let Err(e) = upload_reports(api, progress, project, &run, reports, sizes) {
+        // This invocation would have finalized the run; left running, it
+        // would look like a job still uploading. Sharded runs (--no-finalize)
+        // stay open: the other shards and --finalize-only decide.
+        if finalize {
+            mark_errored(api, progress, project, &run, &e.to_string());
+        }
+        return Err(e);
     }
     if !finalize {
         progress.line(&format!(
@@ -167,6 +161,45 @@ fn upload(
     };
     progress.line(&format!("run {} {}{counts}", done.id, done.status.as_deref().unwrap_or("finalized")));
     Ok(done)
+}
+
+fn upload_reports(
+    api: &Api,
+    progress: &Progress,
+    project: &str,
+    run: &Run,
+    reports: &[std::path::PathBuf],
+    sizes: &[u64],
+) -> Result<(), CliError> {
+    let count = reports.len();
+    for (i, (path, size)) in reports.iter().zip(sizes).enumerate() {
+        let shown = path.display().to_string();
+        progress.message(&format!("{}/{count} {}", i + 1, file_name(path)));
+        let prepared = files::prepare(path).map_err(fail)?;
+        let answer = api
+            .call::<ReportSummary>(
+                Method::POST,
+                &["projects", project, "runs", &run.id, "reports"],
+                Body::Report { gzip: &prepared.gzip, content_type: prepared.content_type },
+            )
+            .map_err(|e| fail(format!("{shown}: {e}")))?;
+        progress.advance(*size);
+        progress.line(&summary(&shown, &answer.body));
+    }
+    Ok(())
+}
+
+/// Marks the run `errored` with why the upload stopped (what the server
+/// keeps of a reason: 2,000 characters). One attempt, no retries: when the
+/// server is what failed, the job has waited long enough.
+fn mark_errored(api: &Api, progress: &Progress, project: &str, run: &Run, why: &str) {
+    let reason: String = format!("proctor upload stopped: {why}").chars().take(2000).collect();
+    let body = serde_json::json!({ "reason": reason });
+    let path = ["projects", project, "runs", &run.id, "fail"];
+    match api.call_with_retries::<Run>(Method::POST, &path, Body::Json(&body), 0) {
+        Ok(_) => progress.line(&format!("run {} marked errored", run.id)),
+        Err(e) => progress.line(&format!("warning: run {} left running: {e}", run.id)),
+    }
 }
 
 /// The `--url` (or `PROCTOR_URL`) as an http(s) URL.

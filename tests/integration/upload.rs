@@ -269,3 +269,36 @@ fn a_client_error_is_not_retried_and_shards_can_leave_the_run_open() {
     let without_build = upload(dir.path(), &["--url", &base, "--token", "t", "--project", "web", "--finalize-only"]);
     assert!(text(&without_build.stderr).contains("error: --finalize-only needs a build id"));
 }
+
+#[tokio::test]
+async fn a_refused_report_marks_the_run_errored_with_the_servers_message() {
+    let app = TestApp::spawn().await;
+    assert!(app.cli(&["project", "create", "--slug", "web", "--name", "Web"]).status.success());
+    let key = app.cli(&["key", "create", "--project", "web", "--name", "ci", "--permissions", "runs:write,runs:read"]);
+    let key = text(&key.stdout).trim().to_string();
+    let dir = reports_dir();
+    std::fs::write(dir.path().join("reports/broken.xml"), "<testsuite><testcase name=\"t\">").unwrap();
+    let args = ["--url", &app.base, "--token", &key, "--project", "web", "--build-id", "b1", "--name", "unit"];
+    let out = upload(dir.path(), &[&args[..], &["reports/unit.xml", "reports/broken.xml"]].concat());
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("reports/unit.xml: 1 test, 0 failed, 0 flaky"), "{stderr}");
+    assert!(stderr.contains("marked errored"), "{stderr}");
+    assert_eq!(text(&out.stdout), "");
+    let runs: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/projects/web/runs", app.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run = &runs["runs"][0];
+    assert_eq!((run["status"].as_str(), run["tests"].as_i64()), (Some("errored"), Some(1)), "{run}");
+    let reason = run["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("proctor upload stopped: reports/broken.xml: ") && reason.ends_with("(400 invalid_report)"),
+        "{reason}"
+    );
+}

@@ -116,6 +116,17 @@ impl Api {
         segments: &[&str],
         body: Body<'_>,
     ) -> Result<Answer<T>, String> {
+        self.call_with_retries(method, segments, body, RETRIES)
+    }
+
+    /// [`Api::call`] with at most `retries` retries.
+    pub fn call_with_retries<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Body<'_>,
+        retries: u32,
+    ) -> Result<Answer<T>, String> {
         let mut path = vec!["api", "v1"];
         path.extend_from_slice(segments);
         let url = join(&self.base, &path);
@@ -142,7 +153,7 @@ impl Api {
                 }
                 Err(err) => (None, None, format!("cannot reach {}: {}", self.host(), describe(&err))),
             };
-            if retry >= RETRIES {
+            if retry >= retries {
                 let tries = retry + 1;
                 return Err(match status {
                     Some(_) => format!("{reason}; gave up after {tries} tries"),
