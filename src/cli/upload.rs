@@ -198,7 +198,7 @@ fn mark_errored(api: &Api, progress: &Progress, project: &str, run: &Run, why: &
     let path = ["projects", project, "runs", &run.id, "fail"];
     match api.call_with_retries::<Run>(Method::POST, &path, Body::Json(&body), 0) {
         Ok(_) => progress.line(&format!("run {} marked errored", run.id)),
-        Err(e) => progress.line(&format!("warning: run {} left running: {e}", run.id)),
+        Err(e) => progress.line(&format!("warning: could not mark run {} errored: {e}", run.id)),
     }
 }
 
