@@ -199,6 +199,12 @@ async fn housekeeping(state: web::Data<AppState>) {
         if let Some(days) = state.config.retention_days {
             prune_runs(&state, days).await;
         }
+        let hours = state.config.stale_run_hours;
+        match state.db.write(move |tx| crate::ops::ingest::fail_stale(tx, hours, STALE_BATCH)).await {
+            Ok(0) => {}
+            Ok(n) => log::info!("marked {n} run(s) errored: still running with no report for {hours} hours"),
+            Err(e) => log::warn!("marking stale runs failed: {e}"),
+        }
         let sweeper = state.clone();
         match web::block(move || crate::ops::attachments::sweep_orphans(&sweeper)).await {
             Ok(Ok(0)) => {}
@@ -220,6 +226,9 @@ async fn housekeeping(state: web::Data<AppState>) {
         }
     }
 }
+
+/// Stale runs closed per pass; more wait for the next pass, 10 minutes on.
+const STALE_BATCH: u32 = 500;
 
 /// Runs deleted per transaction, so retention never holds the writer long.
 const PRUNE_BATCH: u32 = 100;

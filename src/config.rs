@@ -14,6 +14,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./proctor-data";
 pub const DEFAULT_MAX_REPORT_BYTES: u64 = 100 * 1024 * 1024;
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 1200;
+pub const DEFAULT_STALE_RUN_HOURS: u32 = 24;
 
 /// `synchronous` pragma: NORMAL is safe in WAL mode (a power loss can lose
 /// the last commits, never corrupt); FULL also survives power loss.
@@ -46,6 +47,8 @@ pub struct Config {
     pub synchronous: Synchronous,
     pub trusted_proxies: Vec<IpAddr>,
     pub retention_days: Option<u32>,
+    /// A run still `running` with no report for this long is marked `errored`.
+    pub stale_run_hours: u32,
     pub session_idle_minutes: u32,
     pub session_max_hours: u32,
 }
@@ -64,6 +67,7 @@ impl Config {
             synchronous: Synchronous::Normal,
             trusted_proxies: Vec::new(),
             retention_days: None,
+            stale_run_hours: DEFAULT_STALE_RUN_HOURS,
             session_idle_minutes: 12 * 60,
             session_max_hours: 7 * 24,
         }
@@ -92,6 +96,7 @@ impl Config {
             serve.trusted_proxies.clone()
         };
         config.retention_days = serve.retention_days.or(file.retention_days);
+        config.stale_run_hours = serve.stale_run_hours.or(file.stale_run_hours).unwrap_or(DEFAULT_STALE_RUN_HOURS);
         if let Some(m) = serve.session_idle_minutes.or(file.session_idle_minutes) {
             config.session_idle_minutes = m;
         }
@@ -116,6 +121,9 @@ impl Config {
         }
         if self.max_report_bytes < 1024 {
             return Err(ConfigError::Invalid("max report bytes must be at least 1024".into()));
+        }
+        if self.stale_run_hours == 0 {
+            return Err(ConfigError::Invalid("stale run hours must be at least 1".into()));
         }
         if self.session_idle_minutes == 0 || self.session_max_hours == 0 {
             return Err(ConfigError::Invalid("session timeouts must be positive".into()));
@@ -168,6 +176,7 @@ struct FileConfig {
     synchronous: Option<Synchronous>,
     trusted_proxies: Option<Vec<IpAddr>>,
     retention_days: Option<u32>,
+    stale_run_hours: Option<u32>,
     session_idle_minutes: Option<u32>,
     session_max_hours: Option<u32>,
 }
@@ -199,13 +208,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("proctor-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("proctor.toml");
-        std::fs::write(&file, "bind = \"0.0.0.0:9000\"\nrate_limit_per_minute = 60\n").unwrap();
+        std::fs::write(&file, "bind = \"0.0.0.0:9000\"\nrate_limit_per_minute = 60\nstale_run_hours = 6\n").unwrap();
         let common = CommonArgs { config: Some(file.clone()), ..Default::default() };
         let serve = ServeArgs { rate_limit_per_minute: Some(10), ..Default::default() };
         let config = Config::resolve(&common, Some(&serve)).unwrap();
         assert_eq!(config.bind, "0.0.0.0:9000");
         assert_eq!(config.rate_limit_per_minute, 10);
+        assert_eq!(config.stale_run_hours, 6);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(Config::resolve(&common, None).unwrap().stale_run_hours, 6);
+        let never = ServeArgs { stale_run_hours: Some(0), ..Default::default() };
+        assert!(matches!(Config::resolve(&common, Some(&never)), Err(ConfigError::Invalid(_))));
         std::fs::write(&file, "bnd = 1\n").unwrap();
         assert!(matches!(Config::resolve(&common, None), Err(ConfigError::Parse { .. })));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -87,6 +87,9 @@ pub struct ServeArgs {
     /// Delete runs older than this many days [default: keep everything]
     #[arg(long, env = "PROCTOR_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
+    /// Mark a run `errored` when it is still running with no report for this many hours [default: 24]
+    #[arg(long, env = "PROCTOR_STALE_RUN_HOURS")]
+    pub stale_run_hours: Option<u32>,
     /// Log a session out after this many idle minutes [default: 720]
     #[arg(long, env = "PROCTOR_SESSION_IDLE_MINUTES")]
     pub session_idle_minutes: Option<u32>,

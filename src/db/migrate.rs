@@ -19,6 +19,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0005_project_meta_epoch.sql"),
     include_str!("migrations/0006_result_attempts.sql"),
     include_str!("migrations/0007_integer_keys.sql"),
+    include_str!("migrations/0008_stale_runs.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");

@@ -281,6 +281,19 @@ pub fn close(
     Ok(())
 }
 
+/// Runs still running that were created before `cutoff` and got no report
+/// since, oldest first, at most `limit`.
+pub fn stale(conn: &Connection, cutoff: i64, limit: u32) -> Result<Vec<String>, AppError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM runs INDEXED BY runs_running
+         WHERE status = 'running' AND created_at < ?1
+           AND NOT EXISTS (SELECT 1 FROM reports WHERE reports.run_id = runs.id AND reports.created_at >= ?1)
+         ORDER BY created_at LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![cutoff, limit], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Runs created before `cutoff`, oldest first, at most `limit` (retention).
 pub fn older_than(conn: &Connection, cutoff: i64, limit: u32) -> Result<Vec<String>, AppError> {
     let mut stmt = conn.prepare_cached("SELECT id FROM runs WHERE created_at < ?1 ORDER BY id LIMIT ?2")?;

@@ -246,6 +246,21 @@ pub fn fail(tx: &Transaction, project_id: i64, run_id: &str, reason: &str) -> Re
     runs::get(tx, project_id, run_id)
 }
 
+/// Marks `errored` the runs (at most `batch`) still running with no report
+/// for `hours`: their CI job stopped without finalizing or failing them, and
+/// left running they would look in progress for ever. Returns how many.
+pub fn fail_stale(tx: &Transaction, hours: u32, batch: u32) -> Result<usize, AppError> {
+    let now = unix_now();
+    let ids = runs::stale(tx, now - i64::from(hours) * 3600, batch)?;
+    let reason = format!(
+        "No report for {hours} hours: the CI job stopped without finishing the run (marked errored by Proctor)."
+    );
+    for id in &ids {
+        runs::close(tx, id, RunStatus::Errored, Some(&reason), now)?;
+    }
+    Ok(ids.len())
+}
+
 /// Deletes runs created before `cutoff` (at most `batch`), with an audit row per batch.
 pub fn prune(tx: &Transaction, cutoff: i64, batch: u32) -> Result<Vec<String>, AppError> {
     let ids = runs::older_than(tx, cutoff, batch)?;

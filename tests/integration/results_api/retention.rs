@@ -1,6 +1,7 @@
-//! `--retention-days`: the housekeeping task (at start, then every 10
-//! minutes) deletes runs created before the cutoff, with their results and
-//! attachment files, and keeps newer ones.
+//! The housekeeping task (at start, then every 10 minutes): `--retention-days`
+//! deletes runs created before the cutoff, with their results and attachment
+//! files, and keeps newer ones; `--stale-run-hours` closes runs a CI job
+//! abandoned.
 
 use std::time::Duration;
 
@@ -60,4 +61,65 @@ async fn runs_past_the_retention_period_go_with_their_attachments() {
     assert_eq!(runs["runs"][0]["id"], fresh.as_str());
     let file = data.join("attachments").join(&fresh).join(id(&kept));
     assert!(file.is_file(), "newer runs keep their attachments");
+}
+
+/// `--stale-run-hours`: a run still running with no report for that long is
+/// closed as `errored` with a reason by the same task; one that got a report
+/// recently, or is younger, is left alone.
+#[tokio::test]
+async fn runs_abandoned_by_their_ci_job_are_marked_errored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let options = || SpawnOptions {
+        data_dir: Some(data.clone()),
+        args: vec!["--stale-run-hours".into(), "2".into()],
+        ..Default::default()
+    };
+    let r = Reader::start_with(options()).await;
+    let mut running = Vec::new();
+    for build in ["abandoned", "busy", "young"] {
+        let create = api(&r.app, Method::POST, "/api/v1/projects/web/runs", &r.token)
+            .json(&serde_json::json!({"build_id": build, "name": "ci"}));
+        let run = id(&send(create).await.expect(StatusCode::CREATED));
+        let path = format!("/api/v1/projects/web/runs/{run}/reports");
+        let report = api(&r.app, Method::POST, &path, &r.token)
+            .header("content-type", "application/xml")
+            .body(super::junit(&[("t", "passed", 1)]));
+        send(report).await.expect(StatusCode::CREATED);
+        running.push(run);
+    }
+    let [abandoned, busy, young] = [&running[0], &running[1], &running[2]];
+    let token = r.token.clone();
+    let mut app = r.app;
+    app.terminate();
+    let conn = rusqlite::Connection::open(data.join("proctor.db")).unwrap();
+    let age = |table: &str, column: &str, run: &str| {
+        let sql = format!("UPDATE {table} SET created_at = created_at - 3 * 3600 WHERE {column} = '{run}'");
+        conn.execute_batch(&sql).unwrap();
+    };
+    age("runs", "id", abandoned);
+    age("reports", "run_id", abandoned);
+    age("runs", "id", busy); // created long ago, but its report is recent
+    drop(conn);
+
+    let app = TestApp::spawn_with(options()).await;
+    let r = Reader { app, token };
+    let path = |id: &str| format!("/api/v1/projects/web/runs/{id}");
+    let closed = poll(Duration::from_secs(10), "the abandoned run to be closed", || async {
+        let run = get(&r.app, &path(abandoned), &r.token).await.expect(StatusCode::OK);
+        (run["status"] == "errored").then_some(run)
+    })
+    .await;
+    assert_eq!(
+        closed["reason"],
+        "No report for 2 hours: the CI job stopped without finishing the run (marked errored by Proctor)."
+    );
+    assert_eq!((closed["tests"].as_i64(), closed["finished_at"].is_string()), (Some(1), true), "{closed}");
+    for other in [busy, young] {
+        assert_eq!(get(&r.app, &path(other), &r.token).await.expect(StatusCode::OK)["status"], "running");
+    }
+    let late = api(&r.app, Method::POST, &format!("/api/v1/projects/web/runs/{abandoned}/reports"), &r.token)
+        .header("content-type", "application/xml")
+        .body(super::junit(&[("u", "passed", 1)]));
+    send(late).await.expect_code(StatusCode::CONFLICT, "run_closed");
 }
