@@ -283,14 +283,16 @@ pub fn run_trend(
     conn: &Connection,
     project_id: i64,
     branch: Option<&str>,
+    name: Option<&str>,
     limit: u32,
 ) -> Result<Vec<TrendPoint>, AppError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, created_at, status, tests, passed, failed, errors, flaky, skipped, duration_ms FROM runs
          WHERE project_id = ?1 AND status IN ('passed', 'failed') AND (?2 IS NULL OR branch = ?2)
-         ORDER BY id DESC LIMIT ?3",
+           AND (?3 IS NULL OR name = ?3)
+         ORDER BY id DESC LIMIT ?4",
     )?;
-    let rows = stmt.query_map(params![project_id, branch, limit], |r| {
+    let rows = stmt.query_map(params![project_id, branch, name, limit], |r| {
         let status: String = r.get(2)?;
         let (tests, passed, flaky, skipped) = (r.get(3)?, r.get(4)?, r.get(7)?, r.get(8)?);
         Ok(TrendPoint {

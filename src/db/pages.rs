@@ -15,6 +15,16 @@ pub fn recent_branches(conn: &Connection, project_id: i64, limit: u32) -> Result
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Recently used run names (CI jobs), for the runs filter's suggestions.
+pub fn recent_names(conn: &Connection, project_id: i64, limit: u32) -> Result<Vec<String>, AppError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name FROM runs WHERE project_id = ?1 AND name != ''
+         GROUP BY name ORDER BY max(id) DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![project_id, limit], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Whether the project has any run.
 pub fn has_runs(conn: &Connection, project_id: i64) -> Result<bool, AppError> {
     Ok(conn

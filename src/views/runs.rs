@@ -136,12 +136,15 @@ pub struct RunsPage {
     pub tab: Tab,
     pub pass_chart: Chart,
     pub duration_chart: Chart,
-    /// The branch the charts show.
+    /// The branch the charts show, and the run name when one is filtered.
     pub chart_branch: String,
+    pub chart_name: Option<String>,
     pub filter_branch: String,
+    pub filter_name: String,
     pub filter_status: String,
-    /// Recently used branches, for the filter's suggestions.
+    /// Recently used branches and run names, for the filters' suggestions.
     pub branches: Vec<String>,
+    pub names: Vec<String>,
     pub statuses: &'static [&'static str],
     pub rows: Vec<RunRow>,
     pub older: Option<String>,

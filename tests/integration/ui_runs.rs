@@ -391,3 +391,35 @@ async fn a_runs_failures_are_grouped_by_class_errors_first() {
         ["a.Api › boots", "c.Db › connects", "a.Api › creates", "a.Api › lists", "b.Cart › adds", "b.Cart › removes"]
     );
 }
+
+/// Projects with several CI jobs filter the runs page by run name: the table,
+/// the charts and the paging links all follow it.
+#[tokio::test]
+async fn the_runs_page_filters_by_run_name() {
+    let app = TestApp::spawn().await;
+    let token = admin_token(&app).await;
+    create_project(&app, "web");
+    let xml = r#"<testsuite name="s"><testcase classname="s" name="t" time="0.5"/></testsuite>"#;
+    for i in 0..60 {
+        let name = if i % 10 == 0 { "unit" } else { "e2e" };
+        upload(&app, &token, "web", xml, &format!("commit=c{i:03}&branch=main&name={name}")).await;
+    }
+    let (admin, _) = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let all = ok_page(&app, &admin, "/projects/web").await;
+    assert!(all.contains(r#"<option value="e2e"></option>"#) && all.contains(r#"<option value="unit"></option>"#));
+    let unit = ok_page(&app, &admin, "/projects/web?name=unit").await;
+    assert_eq!(run_rows(&unit), 6);
+    assert!(unit.contains("Last 30 finished <code>unit</code> runs on <code>main</code>"), "{unit:.3000}");
+    assert!(svgs(&unit)[0].contains("Pass rate of the last 6 runs"));
+    assert!(unit.contains(r#"name="name" value="unit""#) && unit.contains(">Clear</a>"));
+    // 54 e2e runs: the next page keeps the filter.
+    let e2e = ok_page(&app, &admin, "/projects/web?name=e2e").await;
+    assert_eq!(run_rows(&e2e), 50);
+    assert!(svgs(&e2e)[0].contains("Pass rate of the last 30 runs"));
+    let older = e2e.split("href=\"/projects/web?name=e2e&#38;before=").nth(1).and_then(|s| s.split('"').next());
+    let older = older.unwrap_or_else(|| panic!("no Older link keeping the filter"));
+    let rest = ok_page(&app, &admin, &format!("/projects/web?name=e2e&before={older}")).await;
+    assert_eq!(run_rows(&rest), 4);
+    let none = ok_page(&app, &admin, "/projects/web?name=lint").await;
+    assert!(none.contains("No runs match"));
+}

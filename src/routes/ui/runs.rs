@@ -40,6 +40,7 @@ const RESULTS_CAP: u32 = 500;
 #[derive(Debug, Default, Deserialize)]
 pub struct RunsQuery {
     branch: Option<String>,
+    name: Option<String>,
     status: Option<String>,
     before: Option<String>,
     /// A confirmation after a redirect (`project_created`).
@@ -51,10 +52,19 @@ fn param(value: Option<&str>, max: usize) -> Option<String> {
     value.map(str::trim).filter(|v| !v.is_empty() && v.len() <= max).map(str::to_string)
 }
 
+/// The runs page's filters, as the address carries them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Filters<'a> {
+    branch: Option<&'a str>,
+    name: Option<&'a str>,
+    status: Option<&'a str>,
+}
+
 /// `/projects/{slug}?query` with the given filters (and page).
-fn runs_url(slug: &str, branch: Option<&str>, status: Option<&str>, before: Option<&str>) -> String {
+fn runs_url(slug: &str, filters: Filters<'_>, before: Option<&str>) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in [("branch", branch), ("status", status), ("before", before)] {
+    let Filters { branch, name, status } = filters;
+    for (key, value) in [("branch", branch), ("name", name), ("status", status), ("before", before)] {
         if let Some(v) = value {
             q.append_pair(key, v);
         }
@@ -120,29 +130,31 @@ pub async fn index(
     user.principal.require(Permission::ProjectsRead)?;
     user.principal.require(Permission::RunsRead)?;
     let branch = param(query.branch.as_deref(), 255);
+    let name = param(query.name.as_deref(), 200);
     let status = query.status.as_deref().and_then(RunStatus::parse);
     let before = param(query.before.as_deref(), 64);
     let notice = super::Notice { notice: query.notice };
-    let filter = RunFilter { branch: branch.clone(), status, ..RunFilter::default() };
-    let (project, mut runs, trend, branches, any_runs) = {
-        let (filter, before, branch) = (filter.clone(), before.clone(), branch.clone());
+    let filter = RunFilter { branch: branch.clone(), name: name.clone(), status, ..RunFilter::default() };
+    let (project, mut runs, trend, branches, names, any_runs) = {
+        let (filter, before, branch, name) = (filter.clone(), before.clone(), branch.clone(), name.clone());
         state
             .db
             .read(move |c| {
                 let project = db::projects::require(c, &slug)?;
                 let runs = db::runs::list(c, project.id, &filter, before.as_deref(), PAGE + 1)?;
                 let chart_branch = branch.unwrap_or_else(|| project.default_branch.clone());
-                let trend = analysis::run_trend(c, project.id, Some(&chart_branch), CHART_RUNS)?;
+                let trend = analysis::run_trend(c, project.id, Some(&chart_branch), name.as_deref(), CHART_RUNS)?;
                 let branches = db::pages::recent_branches(c, project.id, 30)?;
+                let names = db::pages::recent_names(c, project.id, 30)?;
                 let any = !runs.is_empty() || db::pages::has_runs(c, project.id)?;
-                Ok((project, runs, trend, branches, any))
+                Ok((project, runs, trend, branches, names, any))
             })
             .await?
     };
     let more = runs.len() > PAGE as usize;
     runs.truncate(PAGE as usize);
-    let (b, s) = (branch.as_deref(), status.map(RunStatus::as_str));
-    let older = if more { runs.last().map(|r| runs_url(&project.slug, b, s, Some(&r.id))) } else { None };
+    let filters = Filters { branch: branch.as_deref(), name: name.as_deref(), status: status.map(RunStatus::as_str) };
+    let older = if more { runs.last().map(|r| runs_url(&project.slug, filters, Some(&r.id))) } else { None };
     let points: Vec<Point> = trend.iter().map(|p| trend_point(&project.slug, p)).collect();
     // The newest page follows what CI is doing: the first run arriving, or
     // running runs finishing.
@@ -153,13 +165,16 @@ pub async fn index(
         pass_chart: charts::pass_rate_chart(&points),
         duration_chart: charts::run_duration_chart(&points),
         chart_branch: branch.clone().unwrap_or_else(|| project.default_branch.clone()),
+        chart_name: name.clone(),
         filter_branch: branch.clone().unwrap_or_default(),
-        filter_status: s.unwrap_or_default().to_string(),
+        filter_name: name.clone().unwrap_or_default(),
+        filter_status: filters.status.unwrap_or_default().to_string(),
         branches,
+        names,
         statuses: RUN_STATUSES,
         rows: runs.iter().map(RunRow::new).collect(),
         older,
-        newest: before.is_some().then(|| runs_url(&project.slug, b, s, None)),
+        newest: before.is_some().then(|| runs_url(&project.slug, filters, None)),
         any_runs,
         server_url: server_url(state, req),
         project,
