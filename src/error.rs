@@ -52,6 +52,18 @@ impl AppError {
     pub fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
         AppError::Client { status: StatusCode::CONFLICT, code, message: message.into() }
     }
+    /// 413 `payload_too_large`: a body over its limit.
+    pub fn payload_too_large(message: impl Into<String>) -> AppError {
+        AppError::Client { status: StatusCode::PAYLOAD_TOO_LARGE, code: "payload_too_large", message: message.into() }
+    }
+    /// 415 `unsupported_media_type`: a body of a type the route does not take.
+    pub fn unsupported_media_type(message: impl Into<String>) -> AppError {
+        AppError::Client {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: message.into(),
+        }
+    }
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> AppError {
         AppError::Client { status: StatusCode::UNPROCESSABLE_ENTITY, code, message: message.into() }
     }

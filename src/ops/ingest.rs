@@ -174,11 +174,8 @@ fn parse_upload(
     }
     let tap = input.into_inner();
     if tap.exceeded {
-        return Err(AppError::Client {
-            status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-            code: "payload_too_large",
-            message: format!("The report is larger than {} bytes after decompression.", upload.max_bytes),
-        });
+        let max = upload.max_bytes;
+        return Err(AppError::payload_too_large(format!("The report is larger than {max} bytes after decompression.")));
     }
     match parsed {
         Ok(_) => {}

@@ -46,11 +46,7 @@ async fn project(
 }
 
 fn too_large(max: u64) -> AppError {
-    AppError::Client {
-        status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-        code: "payload_too_large",
-        message: format!("The attachment is larger than {max} bytes."),
-    }
+    AppError::payload_too_large(format!("The attachment is larger than {max} bytes."))
 }
 
 #[derive(Deserialize)]

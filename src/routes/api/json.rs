@@ -9,7 +9,6 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::http::header::CONTENT_TYPE;
-use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
@@ -47,7 +46,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
-                return Err(unsupported_media_type());
+                return Err(not_json());
             }
             let body = body.await.map_err(payload_error)?;
             parse(&body).map(ApiJson)
@@ -85,7 +84,7 @@ impl JsonBytes {
             return Ok(T::default());
         }
         if !self.is_json {
-            return Err(unsupported_media_type());
+            return Err(not_json());
         }
         parse(&self.body)
     }
@@ -107,22 +106,18 @@ fn is_json(req: &HttpRequest) -> bool {
     content_type == "application/json" || (content_type.starts_with("application/") && content_type.ends_with("+json"))
 }
 
-fn unsupported_media_type() -> AppError {
-    AppError::Client {
-        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        code: "unsupported_media_type",
-        message: "Send JSON with Content-Type: application/json.".into(),
-    }
+fn not_json() -> AppError {
+    AppError::unsupported_media_type("Send JSON with Content-Type: application/json.")
 }
 
 /// Deserializes, naming the path to the value that did not fit.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     // The path helps where the JSON is well-formed but a value does not fit.
     let invalid = |path: String, e: serde_json::Error| {
-        let message = match path.as_str() {
-            "." => format!("Invalid JSON body: {e}"),
-            _ if !e.is_data() => format!("Invalid JSON body: {e}"),
-            _ => format!("Invalid JSON body: {path}: {e}"),
+        let message = if path == "." || !e.is_data() {
+            format!("Invalid JSON body: {e}")
+        } else {
+            format!("Invalid JSON body: {path}: {e}")
         };
         AppError::bad_request("invalid_json", message)
     };
@@ -137,11 +132,9 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
 
 fn payload_error(err: actix_web::Error) -> AppError {
     match err.as_error::<PayloadError>() {
-        Some(PayloadError::Overflow) => AppError::Client {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "payload_too_large",
-            message: format!("The JSON body is larger than {MAX_BODY_BYTES} bytes."),
-        },
+        Some(PayloadError::Overflow) => {
+            AppError::payload_too_large(format!("The JSON body is larger than {MAX_BODY_BYTES} bytes."))
+        }
         _ => AppError::bad_request("invalid_json", format!("Could not read the JSON body: {err}")),
     }
 }

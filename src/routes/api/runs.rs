@@ -85,11 +85,7 @@ async fn create(
 
 /// The report's format from `Content-Type`, and whether it is gzipped.
 fn body_kind(headers: &HeaderMap) -> Result<(ReportFormat, bool), AppError> {
-    let unsupported = |what: String| AppError::Client {
-        status: actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        code: "unsupported_media_type",
-        message: what,
-    };
+    let unsupported = AppError::unsupported_media_type;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let format = match mime.as_str() {
@@ -124,11 +120,7 @@ fn body_kind(headers: &HeaderMap) -> Result<(ReportFormat, bool), AppError> {
 /// half times over while copying. Pages of a claimed but unsent length are
 /// never touched, so a lying header costs address space, not memory.
 fn too_large(max: u64) -> AppError {
-    AppError::Client {
-        status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-        code: "payload_too_large",
-        message: format!("The report is larger than {max} bytes."),
-    }
+    AppError::payload_too_large(format!("The report is larger than {max} bytes."))
 }
 
 async fn read_body(

@@ -16,7 +16,7 @@ mod tests;
 mod token_forms;
 mod tokens;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -42,16 +42,10 @@ pub fn form_config() -> web::FormConfig {
     web::FormConfig::default().limit(64 * 1024).error_handler(|err, _| {
         use actix_web::error::UrlencodedError;
         let error = match err {
-            UrlencodedError::Overflow { .. } => AppError::Client {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "payload_too_large",
-                message: "The form is larger than 64 KiB.".into(),
-            },
-            UrlencodedError::ContentType => AppError::Client {
-                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                code: "unsupported_media_type",
-                message: "Send the form as application/x-www-form-urlencoded.".into(),
-            },
+            UrlencodedError::Overflow { .. } => AppError::payload_too_large("The form is larger than 64 KiB."),
+            UrlencodedError::ContentType => {
+                AppError::unsupported_media_type("Send the form as application/x-www-form-urlencoded.")
+            }
             UrlencodedError::Parse(e) => AppError::validation(format!("The form could not be read: {e}.")),
             // actix's own sentences, each with its full stop.
             other => AppError::validation(format!("The form could not be read. {other}")),
