@@ -13,6 +13,7 @@ use actix_web::{middleware, web, App, HttpServer};
 
 use crate::auth::api::AuthFailureLog;
 use crate::auth::last_used::LastUsedBuffer;
+use crate::auth::passwords::PasswordPool;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::token_cache::TokenCache;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     pub last_used: LastUsedBuffer,
     pub auth_failures: AuthFailureLog,
+    /// Where every password is hashed and verified (bounded memory).
+    pub passwords: PasswordPool,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             rate_limiter: RateLimiter::default(),
             last_used: LastUsedBuffer::default(),
             auth_failures: AuthFailureLog::default(),
+            passwords: PasswordPool::for_this_machine(),
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod client;
 pub mod csrf;
 pub mod last_used;
+pub mod passwords;
 pub mod rate_limit;
 pub mod session;
 pub mod throttle;

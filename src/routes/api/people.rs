@@ -92,8 +92,7 @@ async fn create_user(
     let email = Email::parse(&body.email).map_err(invalid)?;
     let name = DisplayName::parse(&body.name).map_err(invalid)?;
     password::check_rules(&body.password).map_err(invalid)?;
-    let pw = body.password;
-    let hash = web::block(move || password::hash(&pw)).await?;
+    let hash = state.passwords.hash(body.password).await?;
     let account = state
         .db
         .write(move |tx| {

@@ -140,8 +140,7 @@ async fn create_user(
         let email = Email::parse(&form.email).map_err(|e| AppError::validation(e.to_string()))?;
         let name = DisplayName::parse(&form.name).map_err(|e| AppError::validation(e.to_string()))?;
         password::check_rules(&form.password).map_err(|e| AppError::validation(e.to_string()))?;
-        let pw = form.password.clone();
-        let hash = web::block(move || password::hash(&pw)).await?;
+        let hash = state.passwords.hash(form.password.clone()).await?;
         let ctx = client.audit(user.principal.actor.clone());
         let held = user.principal.permissions;
         let role = form.role.clone();
@@ -263,7 +262,7 @@ async fn reset_password(
     let id = id.into_inner();
     let result = async {
         password::check_rules(&form.password).map_err(|e| AppError::validation(e.to_string()))?;
-        let hash = web::block(move || password::hash(&form.password)).await?;
+        let hash = state.passwords.hash(form.password).await?;
         let ctx = client.audit(user.principal.actor.clone());
         let held = user.principal.permissions;
         state

@@ -102,7 +102,7 @@ async fn setup_submit(
         return invalid("The two passwords differ.".into());
     }
     let password = form.password.clone();
-    let hash = web::block(move || password::hash(&password)).await.map_err(AppError::from)?;
+    let hash = state.passwords.hash(password).await?;
     let ctx = client.audit(Actor::system());
     let account = state
         .db
@@ -162,21 +162,22 @@ async fn login_submit(
     let lookup_state = state.clone();
     let email_for_lookup = email_key.clone();
     let password = form.password.clone();
-    let verified = web::block(move || -> Result<Option<db::accounts::Account>, AppError> {
-        let found = lookup_state.db.read_blocking(|c| db::accounts::for_login(c, &email_for_lookup))?;
-        Ok(match found {
-            Some((account, hash)) => {
-                let ok = password::verify(&password, &hash);
-                (ok && account.active).then_some(account)
-            }
-            None => {
-                password::verify_dummy(&password);
-                None
-            }
+    let verified = state
+        .passwords
+        .run(move |memory| -> Result<Option<db::accounts::Account>, AppError> {
+            let found = lookup_state.db.read_blocking(|c| db::accounts::for_login(c, &email_for_lookup))?;
+            Ok(match found {
+                Some((account, hash)) => {
+                    let ok = password::verify_in(&password, &hash, memory);
+                    (ok && account.active).then_some(account)
+                }
+                None => {
+                    password::verify_dummy_in(&password, memory);
+                    None
+                }
+            })
         })
-    })
-    .await
-    .map_err(AppError::from)??;
+        .await??;
     match verified {
         Some(account) => {
             state.throttle.record_success(&email_key);
