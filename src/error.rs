@@ -49,6 +49,10 @@ impl AppError {
             message: "Project not found.".into(),
         }
     }
+    /// 403 with a code and sentence of its own (a rule, not one missing permission).
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Client { status: StatusCode::FORBIDDEN, code, message: message.into() }
+    }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
         AppError::Client { status: StatusCode::CONFLICT, code, message: message.into() }
     }

@@ -37,6 +37,26 @@ impl Granter<'_> {
             None => Ok(()),
         }
     }
+
+    /// Nobody acts on an account that holds more than they do: renaming,
+    /// (de)activating, changing the role of or resetting the password of an
+    /// account all need every permission of its current role. (Deactivating
+    /// an admin ends its sessions and revokes its tokens for good; resetting
+    /// its password is taking it over.)
+    fn check_may_act_on(&self, tx: &Transaction, account: &Account) -> Result<(), AppError> {
+        let Some(held) = self.permissions else { return Ok(()) };
+        let holds = roles::permissions(tx, &account.role)?.unwrap_or_default();
+        match holds.first_missing(held) {
+            Some(permission) => Err(AppError::forbidden(
+                "missing_permission",
+                format!(
+                    "You cannot change {}: it holds {permission}, which your own role does not include.",
+                    account.email.as_deref().unwrap_or(&account.name)
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 pub fn create_user(
@@ -95,6 +115,7 @@ pub fn update(
     changes: AccountChanges,
 ) -> Result<Account, AppError> {
     let before = accounts::get_kind(tx, id, kind)?;
+    by.check_may_act_on(tx, &before)?;
     let noun = kind.as_str();
     if let Some(name) = &changes.name {
         if name.as_str() != before.name {
@@ -111,11 +132,6 @@ pub fn update(
     if let Some(role) = &changes.role {
         if *role != before.role {
             by.check_role(tx, role)?;
-            // Holding a role is granting it to oneself: demoting someone who holds
-            // more than you would be fine, but taking away what you lack is not yours to do.
-            if let Some(held) = by.permissions {
-                ensure_within(role_permissions(tx, &before.role)?, held)?;
-            }
             if kind == AccountKind::User
                 && before.active
                 && !role_permissions(tx, role)?.contains(crate::domain::permission::Permission::UsersAdmin)
@@ -154,6 +170,7 @@ pub fn update(
 /// Sets a new password (already hashed) and ends the user's sessions.
 pub fn reset_password(tx: &Transaction, by: &Granter, id: &str, password_hash: &str) -> Result<(), AppError> {
     let account = accounts::get_kind(tx, id, AccountKind::User)?;
+    by.check_may_act_on(tx, &account)?;
     accounts::set_password_hash(tx, id, password_hash)?;
     crate::db::sessions::delete_for_account(tx, id)?;
     audit::record(tx, by.ctx, "user.password_reset", Some(&target(&account)), json!({}))?;

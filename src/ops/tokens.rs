@@ -101,11 +101,10 @@ pub fn create_pat(
     let projects = match (&req.projects, &by.projects) {
         (None, ProjectScope::All) => None,
         (None, ProjectScope::Only(_)) => {
-            return Err(AppError::Client {
-                status: actix_web::http::StatusCode::FORBIDDEN,
-                code: "missing_permission",
-                message: "A token restricted to some projects cannot create a token for all projects.".into(),
-            })
+            return Err(AppError::forbidden(
+                "missing_permission",
+                "A token restricted to some projects cannot create a token for all projects.",
+            ))
         }
         (Some(slugs), _) => Some(resolve_projects(tx, by, slugs)?),
     };

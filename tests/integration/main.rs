@@ -14,6 +14,7 @@ mod ingest;
 mod ingest_bad_input;
 mod ingest_durability;
 mod ops;
+mod probe;
 mod projects;
 mod results_api;
 mod ui_runs;
