@@ -186,6 +186,19 @@ pub struct TokenFilter {
     pub project_id: Option<i64>,
     /// Applied after loading (status depends on the clock).
     pub status: Option<TokenStatus>,
+    /// `Some(ids)`: only tokens that name no project outside `ids` (a
+    /// caller restricted to those projects must not learn of the others).
+    pub within_projects: Option<Vec<i64>>,
+}
+
+impl Token {
+    /// Whether every project this token names is in `ids`; a PAT for every
+    /// project names none.
+    pub fn names_only_projects_in(&self, ids: &[i64]) -> bool {
+        let key = self.project.iter().map(|(id, _)| id);
+        let listed = self.projects.iter().flatten().map(|(id, _)| id);
+        key.chain(listed).all(|id| ids.contains(id))
+    }
 }
 
 /// Newest first; `before` continues below an id (ids are UUID v7, time-ordered).
@@ -210,7 +223,8 @@ pub fn list(
     let mut out = Vec::new();
     for row in rows {
         let token = with_projects(conn, row?)?;
-        if filter.status.is_none_or(|s| token.status(now) == s) {
+        let visible = filter.within_projects.as_deref().is_none_or(|ids| token.names_only_projects_in(ids));
+        if visible && filter.status.is_none_or(|s| token.status(now) == s) {
             out.push(token);
             if out.len() >= limit as usize {
                 break;

@@ -194,11 +194,19 @@ pub fn visible_project(
 
 /// Whether `by` may act on `token`: its owner with `tokens:create`, anyone
 /// with `tokens:admin`; a project key by `projects:manage` on its project.
-/// Tokens `by` may not touch are reported as not found.
+/// Tokens `by` may not touch, or that name a project `by` cannot see, are
+/// reported as not found.
 pub fn may_manage(by: &Principal, token: &Token) -> Result<(), AppError> {
     let not_found = || AppError::not_found("No such token.");
     match token.kind {
         TokenKind::Pat => {
+            // A caller restricted to some projects does not learn of tokens
+            // naming others (the same rule as `GET /tokens`).
+            if let ProjectScope::Only(ids) = &by.projects {
+                if !token.names_only_projects_in(ids) {
+                    return Err(not_found());
+                }
+            }
             if by.may(Permission::TokensAdmin) {
                 return Ok(());
             }

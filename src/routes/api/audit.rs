@@ -1,5 +1,5 @@
-//! `GET /api/v1/audit` (`audit:read`): newest first, filters `action`,
-//! `actor`, `target`, paginated.
+//! `GET /api/v1/audit` (`audit:read`, and a token for every project): newest
+//! first, filters `action`, `actor`, `target`, paginated.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::{collection, PageQuery};
 use crate::app::AppState;
 use crate::auth::api::ApiCaller;
+use crate::auth::ProjectScope;
 use crate::db::audit::{self, AuditFilter};
 use crate::domain::permission::Permission;
 use crate::error::AppError;
@@ -32,6 +33,14 @@ async fn list(
     query: web::Query<Query>,
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::AuditRead)?;
+    // The trail is instance-wide (events name projects, keys and people of
+    // every project), so a token restricted to some projects may not read it.
+    if let ProjectScope::Only(_) = caller.principal.projects {
+        return Err(AppError::forbidden(
+            "missing_permission",
+            "The audit log covers every project; a token restricted to some projects cannot read it.",
+        ));
+    }
     let query = query.into_inner();
     let page = PageQuery { limit: query.limit, cursor: query.cursor };
     let limit = page.limit()?;

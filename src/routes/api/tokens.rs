@@ -11,6 +11,7 @@ use super::{ApiJson, JsonBytes};
 use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::auth::client::ClientInfo;
+use crate::auth::ProjectScope;
 use crate::db::{self, tokens::Token, tokens::TokenFilter};
 use crate::domain::audit::Actor;
 use crate::domain::names::DisplayName;
@@ -111,7 +112,7 @@ async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
-    let filter = if query.all {
+    let mut filter = if query.all {
         caller.principal.require(Permission::TokensAdmin)?;
         TokenFilter::default()
     } else {
@@ -119,6 +120,9 @@ async fn list(
         let owner = caller.principal.account_id.clone().ok_or(AppError::MissingPermission(Permission::TokensCreate))?;
         TokenFilter { owner_id: Some(owner), kind: Some(TokenKind::Pat), ..Default::default() }
     };
+    if let ProjectScope::Only(ids) = &caller.principal.projects {
+        filter.within_projects = Some(ids.clone());
+    }
     let page = PageQuery { limit: query.limit, cursor: query.cursor };
     let limit = page.limit()?;
     let after = page.after()?;

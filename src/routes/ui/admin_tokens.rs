@@ -105,7 +105,13 @@ async fn list(
                 matches_nothing |= found.is_none();
                 found.map(|p| p.id)
             };
-            let filter = TokenFilter { owner_id: owner_id.clone(), kind: token_kind, project_id, status: token_status };
+            let filter = TokenFilter {
+                owner_id: owner_id.clone(),
+                kind: token_kind,
+                project_id,
+                status: token_status,
+                within_projects: None,
+            };
             let tokens = if matches_nothing {
                 Vec::new()
             } else {

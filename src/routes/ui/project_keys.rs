@@ -1,6 +1,7 @@
-//! Project Settings → API keys. Everyone with `projects:read` sees the keys
-//! (previews, last use, status); `projects:manage` creates, disables and
-//! enables, re-scopes, rotates and deletes them. New secrets are shown once,
+//! Project Settings → API keys. Like the API (`GET …/keys`), only
+//! `projects:manage` sees the keys (previews, last use with its address and
+//! user agent, status), and creates, disables and enables, re-scopes,
+//! rotates and deletes them. New secrets are shown once,
 //! like personal tokens (see [`super::tokens`]).
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -84,17 +85,22 @@ pub(super) async fn settings_page(
 ) -> Result<ProjectSettingsPage, AppError> {
     let now = unix_now();
     let by = user.principal.clone();
+    let can_manage = user.principal.may(Permission::ProjectsManage);
     let (project, policy, keys) = state
         .db
         .read(move |c| {
             let project = ops::visible_project(c, &by, &slug)?;
-            let filter = TokenFilter { kind: Some(TokenKind::Key), project_id: Some(project.id), ..Default::default() };
-            let keys = db::tokens::list(c, &filter, None, u32::MAX, now)?;
+            let keys = if can_manage {
+                let filter =
+                    TokenFilter { kind: Some(TokenKind::Key), project_id: Some(project.id), ..Default::default() };
+                db::tokens::list(c, &filter, None, u32::MAX, now)?
+            } else {
+                Vec::new()
+            };
             Ok((project, db::settings::token_policy(c)?, keys))
         })
         .await?;
     let held = user.principal.permissions;
-    let can_manage = user.principal.may(Permission::ProjectsManage);
     Ok(ProjectSettingsPage {
         layout: Layout::new(user, format!("{} settings", project.name), "projects")
             .with_notice(notice)

@@ -2,3 +2,4 @@
 //! each fails on the code before its fix.
 
 mod accounts;
+mod visibility;

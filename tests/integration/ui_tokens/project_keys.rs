@@ -78,12 +78,12 @@ async fn project_keys_are_created_disabled_enabled_rotated_and_deleted() {
     assert_eq!(whoami(&app, "x-api-key", &secret).await, StatusCode::UNAUTHORIZED);
     assert_eq!(whoami(&app, "x-api-key", &new_secret).await, StatusCode::OK);
 
-    // A viewer sees the keys, but no forms, and cannot act.
+    // A viewer sees neither the keys (as `GET …/keys` needs projects:manage) nor forms, and cannot act.
     let viewer = app.user_session(&admin, "vera@example.com", "viewer").await;
     let project = body(&app, &viewer, "/projects/web").await;
     assert!(project.contains("href=\"/projects/web/settings\""));
     let seen = body(&app, &viewer, "/projects/web/settings").await;
-    assert!(seen.contains(&preview_of(&new_secret)) && seen.contains("CI read"));
+    assert!(!seen.contains(&preview_of(&new_secret)) && !seen.contains("CI read"));
     assert!(!seen.contains("<form method=\"post\" action=\"/projects/web"), "no forms for a viewer");
     let settings = body(&app, &admin, "/projects/web/settings").await;
     // Newest first: the rotated key heads the table.
