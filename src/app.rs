@@ -102,6 +102,17 @@ pub fn load_or_create_key(path: &Path) -> Result<InstanceKey, AppError> {
     }
 }
 
+/// One line per request. Its request line is the client's, redacted: a
+/// token put in a query string (`?token=prc_…`) never reaches the log.
+fn request_log() -> middleware::Logger {
+    middleware::Logger::new(r#"%a "%{request_line}xi" %s %b %Dms"#)
+        .custom_request_replace("request_line", |req| {
+            let line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
+            crate::domain::secrets::redact_owned(line)
+        })
+        .exclude("/healthz")
+}
+
 /// `proctor serve`: binds the configured address and runs until SIGTERM/SIGINT.
 pub fn serve_blocking(config: Config) -> std::io::Result<()> {
     actix_web::rt::System::new().block_on(async move {
@@ -128,7 +139,7 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
             .app_data(crate::routes::ui::form_config())
             .app_data(crate::routes::ui::query_config())
             .wrap(crate::routes::security_headers())
-            .wrap(middleware::Logger::new(r#"%a "%r" %s %b %Dms"#).exclude("/healthz"))
+            .wrap(request_log())
             .configure(crate::routes::configure)
     })
     .shutdown_timeout(30);

@@ -236,43 +236,10 @@ impl ResponseError for PageError {
 
 /// Error messages quote the client's input ("unknown permission …"); a
 /// token secret pasted into the wrong field must not come back in the
-/// response (API.md section 2: no response ever contains a secret), so
-/// `prc_pat_`/`prc_key_` followed by 8 or more base62 characters is cut to
-/// the prefix.
+/// response (API.md section 2: no response ever contains a secret).
 fn redact(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(at) = rest.find("prc_") {
-        out.push_str(&rest[..at]);
-        let candidate = &rest[at..];
-        let is_prefix = candidate.starts_with("prc_pat_") || candidate.starts_with("prc_key_");
-        let body = if is_prefix { candidate[8..].bytes().take_while(u8::is_ascii_alphanumeric).count() } else { 0 };
-        if body >= 8 {
-            out.push_str(&candidate[..8]);
-            out.push_str("[redacted]");
-            rest = &candidate[8 + body..];
-        } else {
-            out.push_str("prc_");
-            rest = &candidate[4..];
-        }
-    }
-    out.push_str(rest);
-    out
+    crate::domain::secrets::redact(message).into_owned()
 }
 
 pub type AppResult<T> = Result<T, AppError>;
 pub type PageResult<T> = Result<T, PageError>;
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn redacts_token_shaped_text() {
-        let secret = "prc_pat_X6HjZofxIOAcX4Je8vJeANPue9UqrwRZ0NF9IO";
-        assert_eq!(redact(&format!("unknown permission \"{secret}\"")), "unknown permission \"prc_pat_[redacted]\"");
-        assert_eq!(redact("prc_key_abcdefgh and prc_pat_ and prc_x"), "prc_key_[redacted] and prc_pat_ and prc_x");
-        assert_eq!(redact("nothing here"), "nothing here");
-        assert_eq!(redact("é prc_pat_short"), "é prc_pat_short");
-    }
-}

@@ -27,7 +27,8 @@ impl ClientInfo {
             .headers()
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(256).collect());
+            // A secret pasted into a user agent goes no further (audit, "last used").
+            .map(|ua| crate::domain::secrets::redact(ua).chars().take(256).collect());
         ClientInfo { ip: ip.map(|ip| ip.to_string()), user_agent }
     }
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::audit::{Actor, ActorKind, AuditContext, Target};
+use crate::domain::secrets::{redact, redact_json};
 use crate::domain::time::unix_now;
 use crate::error::AppError;
 
@@ -17,9 +18,14 @@ pub fn record(
     ctx: &AuditContext,
     action: &str,
     target: Option<&Target>,
-    details: Value,
+    mut details: Value,
 ) -> Result<(), AppError> {
-    let ua = ctx.user_agent.as_deref().map(|ua| truncate(ua, MAX_USER_AGENT));
+    // Free text from clients (a name, the login form's email, a user agent)
+    // may hold a pasted secret; none is ever stored.
+    let ua = ctx.user_agent.as_deref().map(|ua| redact(truncate(ua, MAX_USER_AGENT)));
+    let target_id = target.map(|t| redact(&t.id));
+    let target_name = target.map(|t| redact(&t.name));
+    redact_json(&mut details);
     tx.execute(
         "INSERT INTO audit_events (at, actor_type, actor_id, actor_name, actor_preview, action,
                                    target_type, target_id, target_name, ip, user_agent, details)
@@ -32,8 +38,8 @@ pub fn record(
             ctx.actor.preview,
             action,
             target.map(|t| t.kind.as_str()),
-            target.map(|t| t.id.as_str()),
-            target.map(|t| t.name.as_str()),
+            target_id.as_deref(),
+            target_name.as_deref(),
             ctx.ip,
             ua,
             details.to_string(),

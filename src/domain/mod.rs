@@ -11,6 +11,7 @@ pub mod password;
 pub mod permission;
 pub mod policy;
 pub mod report;
+pub mod secrets;
 pub mod test_identity;
 pub mod time;
 pub mod token;

@@ -11,6 +11,17 @@ fn no_controls(s: &str) -> bool {
     !s.chars().any(char::is_control)
 }
 
+/// A secret typed into a name field would be stored, audited and listed:
+/// refuse it (without quoting it back).
+fn not_a_token(s: &str, what: &str) -> Result<(), NameError> {
+    if crate::domain::secrets::contains_token(s) {
+        return Err(NameError(format!(
+            "{what} must not contain an access token; if that token was meant as a secret, revoke it."
+        )));
+    }
+    Ok(())
+}
+
 macro_rules! string_newtype {
     ($name:ident) => {
         impl $name {
@@ -41,6 +52,7 @@ string_newtype!(Email);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, NameError> {
+        not_a_token(raw, "An email address")?;
         let s = raw.trim().to_lowercase();
         let bad = || NameError(format!("{:?} is not an email address.", raw.trim()));
         if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -72,6 +84,7 @@ impl DisplayName {
         if !no_controls(s) {
             return Err(NameError("Name must not contain control characters.".into()));
         }
+        not_a_token(s, "A name")?;
         Ok(DisplayName(s.to_string()))
     }
 }
@@ -85,6 +98,7 @@ string_newtype!(ProjectSlug);
 impl ProjectSlug {
     pub fn parse(raw: &str) -> Result<ProjectSlug, NameError> {
         let s = raw.trim();
+        not_a_token(s, "A slug")?;
         let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.');
         let starts_ok = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if s.is_empty() || s.len() > 64 || !starts_ok || !s.chars().all(ok_char) {
@@ -104,6 +118,7 @@ string_newtype!(RoleName);
 impl RoleName {
     pub fn parse(raw: &str) -> Result<RoleName, NameError> {
         let s = raw.trim();
+        not_a_token(s, "A role name")?;
         let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_');
         if s.is_empty() || s.len() > 40 || !s.chars().all(ok_char) {
             return Err(NameError(format!(
@@ -142,6 +157,17 @@ mod tests {
         assert!(DisplayName::parse(&"é".repeat(101)).is_err());
         assert!(DisplayName::parse(&"é".repeat(100)).is_ok());
         assert!(DisplayName::parse("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn no_name_holds_a_token() {
+        let pat = "prc_pat_X6HjZofxIOAcX4Je8vJeANPue9UqrwRZ0NF9IO";
+        let err = DisplayName::parse(&format!("CI {pat}")).unwrap_err().0;
+        assert!(err.contains("must not contain an access token") && !err.contains("X6Hj"), "{err}");
+        assert!(Email::parse(&format!("{}@example.com", pat.to_lowercase())).is_err());
+        assert!(ProjectSlug::parse("prc_key_abcdefgh1").is_err());
+        assert!(RoleName::parse("prc_pat_abcdefgh1").is_err());
+        assert!(DisplayName::parse("prc_pat_ is our prefix").is_ok());
     }
 
     #[test]

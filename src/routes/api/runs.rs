@@ -14,6 +14,7 @@ use crate::db::runs::{self, RunMeta};
 use crate::domain::names::parse_branch;
 use crate::domain::permission::Permission;
 use crate::domain::report::ReportFormat;
+use crate::domain::secrets::{redact_json, redact_owned};
 use crate::error::AppError;
 use crate::ops::ingest::{self, Upload};
 
@@ -38,8 +39,10 @@ pub struct MetaBody {
     tags: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// A trimmed free-text field of at most `max` characters; a token pasted
+/// into it is cut out (CI sends these, and a run must not fail for it).
 fn short(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, AppError> {
-    match value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+    match value.map(|v| redact_owned(v.trim().to_string())).filter(|v| !v.is_empty()) {
         Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
             Err(AppError::validation(format!("{field} must be at most {max} characters without control characters.")))
         }
@@ -53,13 +56,15 @@ impl MetaBody {
         if tags.len() > 50 || tags.values().any(|v| !v.is_string()) {
             return Err(AppError::validation("tags must be an object of at most 50 string values."));
         }
+        let mut tags = serde_json::Value::Object(tags);
+        redact_json(&mut tags);
         Ok(RunMeta {
             commit: short("commit", self.commit, 100)?,
-            branch: self.branch.as_deref().map(parse_branch).transpose().map_err(invalid)?,
+            branch: self.branch.as_deref().map(parse_branch).transpose().map_err(invalid)?.map(redact_owned),
             build_id: short("build_id", self.build_id, 200)?,
             build_url: short("build_url", self.build_url, 2000)?,
             name: short("name", self.name, 200)?.unwrap_or_default(),
-            tags: serde_json::Value::Object(tags),
+            tags,
         })
     }
 }

@@ -16,6 +16,7 @@ use crate::db;
 use crate::domain::audit::{Actor, Target};
 use crate::domain::names::{DisplayName, Email};
 use crate::domain::password;
+use crate::domain::secrets::redact_owned;
 use crate::error::{AppError, PageError, PageResult};
 use crate::ops::accounts::Granter;
 use crate::views::{LoginPage, SetupPage};
@@ -199,7 +200,8 @@ async fn login_submit(
                     db::audit::record(tx, &ctx, "login.failed", Some(&target), json!({"reason": "bad_credentials"}))
                 })
                 .await?;
-            let page = LoginPage { csrf: pre.csrf.clone(), error: Some(LOGIN_FAILED.into()), email: form.email };
+            let page =
+                LoginPage { csrf: pre.csrf.clone(), error: Some(LOGIN_FAILED.into()), email: redact_owned(form.email) };
             pre_page(&page, &pre, StatusCode::UNAUTHORIZED)
         }
     }

@@ -2,4 +2,5 @@
 //! each fails on the code before its fix.
 
 mod accounts;
+mod misplaced_secrets;
 mod visibility;
