@@ -138,6 +138,7 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
             .app_data(handler_state.clone())
             .app_data(crate::routes::ui::form_config())
             .app_data(crate::routes::ui::query_config())
+            .wrap(middleware::from_fn(crate::routes::input::guard))
             .wrap(crate::routes::security_headers())
             .wrap(request_log())
             .configure(crate::routes::configure)

@@ -15,6 +15,7 @@ pub const DEFAULT_DATA_DIR: &str = "./proctor-data";
 pub const DEFAULT_MAX_REPORT_BYTES: u64 = 100 * 1024 * 1024;
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 1200;
 pub const DEFAULT_STALE_RUN_HOURS: u32 = 24;
+pub const DEFAULT_BODY_TIMEOUT_SECONDS: u64 = 30;
 
 /// `synchronous` pragma: NORMAL is safe in WAL mode (a power loss can lose
 /// the last commits, never corrupt); FULL also survives power loss.
@@ -51,6 +52,8 @@ pub struct Config {
     pub stale_run_hours: u32,
     pub session_idle_minutes: u32,
     pub session_max_hours: u32,
+    /// A request body that sends nothing for this long is answered 408.
+    pub body_timeout_seconds: u64,
 }
 
 impl Config {
@@ -70,6 +73,7 @@ impl Config {
             stale_run_hours: DEFAULT_STALE_RUN_HOURS,
             session_idle_minutes: 12 * 60,
             session_max_hours: 7 * 24,
+            body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
         }
     }
 
@@ -103,6 +107,8 @@ impl Config {
         if let Some(h) = serve.session_max_hours.or(file.session_max_hours) {
             config.session_max_hours = h;
         }
+        config.body_timeout_seconds =
+            serve.body_timeout_seconds.or(file.body_timeout_seconds).unwrap_or(DEFAULT_BODY_TIMEOUT_SECONDS);
         config.validate()?;
         Ok(config)
     }
@@ -124,6 +130,9 @@ impl Config {
         }
         if self.stale_run_hours == 0 {
             return Err(ConfigError::Invalid("stale run hours must be at least 1".into()));
+        }
+        if !(1..=3600).contains(&self.body_timeout_seconds) {
+            return Err(ConfigError::Invalid("body timeout must be between 1 and 3600 seconds".into()));
         }
         if self.session_idle_minutes == 0 || self.session_max_hours == 0 {
             return Err(ConfigError::Invalid("session timeouts must be positive".into()));
@@ -179,6 +188,7 @@ struct FileConfig {
     stale_run_hours: Option<u32>,
     session_idle_minutes: Option<u32>,
     session_max_hours: Option<u32>,
+    body_timeout_seconds: Option<u64>,
 }
 
 impl FileConfig {

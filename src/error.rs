@@ -60,6 +60,10 @@ impl AppError {
     pub fn payload_too_large(message: impl Into<String>) -> AppError {
         AppError::Client { status: StatusCode::PAYLOAD_TOO_LARGE, code: "payload_too_large", message: message.into() }
     }
+    /// 408 `request_timeout`: a body that stopped arriving.
+    pub fn request_timeout(message: impl Into<String>) -> AppError {
+        AppError::Client { status: StatusCode::REQUEST_TIMEOUT, code: "request_timeout", message: message.into() }
+    }
     /// 415 `unsupported_media_type`: a body of a type the route does not take.
     pub fn unsupported_media_type(message: impl Into<String>) -> AppError {
         AppError::Client {
@@ -173,6 +177,10 @@ impl ResponseError for AppError {
             }
             _ => {}
         }
+        if self.status() == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come; this connection is done.
+            response.insert_header((header::CONNECTION, "close"));
+        }
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         response.json(ErrorBody { error: self.code(), message: self.public_message() })
     }
@@ -229,6 +237,9 @@ impl ResponseError for PageError {
         let mut response = HttpResponse::build(status);
         if let AppError::RateLimited { retry_after } = self.0 {
             response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            response.insert_header((header::CONNECTION, "close"));
         }
         response.content_type("text/html; charset=utf-8").body(body)
     }

@@ -96,6 +96,9 @@ pub struct ServeArgs {
     /// Log a session out this many hours after login, active or not [default: 168]
     #[arg(long, env = "PROCTOR_SESSION_MAX_HOURS")]
     pub session_max_hours: Option<u32>,
+    /// Answer 408 when a request body sends nothing for this many seconds [default: 30]
+    #[arg(long, env = "PROCTOR_BODY_TIMEOUT_SECONDS")]
+    pub body_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

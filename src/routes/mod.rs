@@ -2,6 +2,7 @@
 //! embedded static files.
 
 pub mod api;
+pub mod input;
 pub mod ui;
 
 use actix_web::http::header::{self, HeaderValue};

@@ -84,7 +84,7 @@ pub(super) fn invalid<E>(message: &str, at: Pos) -> ParseError<E> {
 /// An error from the input itself: invalid UTF-8 (with position) or a read error.
 pub(super) fn io_error<E>(e: std::io::Error) -> ParseError<E> {
     match invalid_utf8(&e) {
-        Some(at) => invalid("invalid UTF-8", (at.line, at.column)),
+        Some(at) => invalid(at.message, (at.line, at.column)),
         None => ParseError::Invalid(ReportError::new(format!("could not read the report: {e}"))),
     }
 }
@@ -95,7 +95,7 @@ pub(super) fn xml_error<E>(e: quick_xml::Error, tok: Pos) -> ParseError<E> {
     let message = match e {
         X::Io(io) => {
             return match invalid_utf8(&io) {
-                Some(at) => invalid("invalid UTF-8", (at.line, at.column)),
+                Some(at) => invalid(at.message, (at.line, at.column)),
                 None => ParseError::Invalid(ReportError::new(format!("could not read the report: {io}"))),
             }
         }

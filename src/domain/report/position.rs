@@ -46,16 +46,22 @@ impl Here<'_> {
     }
 }
 
-/// The payload of the `io::Error` returned at the first invalid UTF-8 byte.
+/// The payload of the `io::Error` returned at the first byte that cannot
+/// be text: invalid UTF-8, or a NUL, which XML 1.0 allows nowhere (not even
+/// as `&#0;`) and which C-based readers of stored text take for its end.
 #[derive(Debug)]
 pub(super) struct InvalidUtf8 {
+    pub(super) message: &'static str,
     pub(super) line: u64,
     pub(super) column: u64,
 }
 
+pub(super) const NOT_UTF8: &str = "invalid UTF-8";
+pub(super) const NUL: &str = "a NUL character (U+0000), which XML does not allow";
+
 impl std::fmt::Display for InvalidUtf8 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid UTF-8 at line {}, column {}", self.line, self.column)
+        write!(f, "{} at line {}, column {}", self.message, self.line, self.column)
     }
 }
 
@@ -76,8 +82,10 @@ pub(super) struct Input<R> {
     /// End of the bytes read from `inner`.
     end: usize,
     eof: bool,
-    /// The byte at `valid` starts an invalid (or truncated) UTF-8 sequence.
+    /// The byte at `valid` starts an invalid (or truncated) UTF-8 sequence,
+    /// or is a NUL (`bad_is_nul`).
     bad_utf8: bool,
+    bad_is_nul: bool,
     /// Absolute offset of `buf[0]`.
     base: u64,
     /// `buf` index up to which lines are counted; never beyond `start`.
@@ -101,6 +109,7 @@ impl<R: Read> Input<R> {
             end: 0,
             eof: false,
             bad_utf8: false,
+            bad_is_nul: false,
             base: 0,
             counted: 0,
             line: 1,
@@ -169,7 +178,8 @@ impl<R: Read> Input<R> {
     fn utf8_error(&self) -> io::Error {
         // The consumer is at the bad byte: everything before it was handed out.
         let (line, column) = self.position();
-        io::Error::new(io::ErrorKind::InvalidData, InvalidUtf8 { line, column })
+        let message = if self.bad_is_nul { NUL } else { NOT_UTF8 };
+        io::Error::new(io::ErrorKind::InvalidData, InvalidUtf8 { message, line, column })
     }
 
     /// Reads more bytes and extends the validated region as far as possible.
@@ -206,6 +216,7 @@ impl<R: Read> Input<R> {
             self.eof = true;
         }
         self.end += n;
+        let checked = self.valid;
         match std::str::from_utf8(&self.buf[self.valid..self.end]) {
             Ok(_) => self.valid = self.end,
             Err(e) => {
@@ -215,6 +226,11 @@ impl<R: Read> Input<R> {
                     self.bad_utf8 = true;
                 }
             }
+        }
+        if let Some(nul) = self.buf[checked..self.valid].iter().position(|&b| b == 0) {
+            self.valid = checked + nul;
+            self.bad_utf8 = true;
+            self.bad_is_nul = true;
         }
         Ok(())
     }

@@ -166,6 +166,17 @@ fn invalid_utf8_is_rejected_with_its_position() {
 }
 
 #[test]
+fn a_raw_nul_is_rejected_with_its_position_wherever_it_is() {
+    let nul = "a NUL character (U+0000), which XML does not allow";
+    let in_text = rejection(b"<testsuite>\n<testcase name=\"a\"><failure>ab\0cd</failure></testcase></testsuite>");
+    assert_eq!((in_text.message.as_str(), in_text.line, in_text.column), (nul, Some(2), Some(31)));
+    let in_attr = rejection(b"<testsuite>\n  <testcase name=\"x\0\"/></testsuite>");
+    assert_eq!((in_attr.message.as_str(), in_attr.line, in_attr.column), (nul, Some(2), Some(20)));
+    let in_markup = rejection(b"<testsuite\0/>");
+    assert_eq!((in_markup.message.as_str(), in_markup.line, in_markup.column), (nul, Some(1), Some(11)));
+}
+
+#[test]
 fn truncated_file_is_rejected_with_line_and_column() {
     let xml = b"<testsuites>\n  <testsuite name=\"s\">\n    <testcase name=\"a\">\n      <failure>trunc";
     let e = rejection(xml);

@@ -77,8 +77,7 @@ async fn upload(
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| AppError::bad_request("invalid_body", format!("Could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| crate::routes::input::read_error(&e, max as usize))?;
         if (body.len() + chunk.len()) as u64 > max {
             return Err(too_large(max));
         }

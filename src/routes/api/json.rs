@@ -135,6 +135,7 @@ fn payload_error(err: actix_web::Error) -> AppError {
         Some(PayloadError::Overflow) => {
             AppError::payload_too_large(format!("The JSON body is larger than {MAX_BODY_BYTES} bytes."))
         }
+        Some(e) if crate::routes::input::stalled(e) => crate::routes::input::read_error(e, MAX_BODY_BYTES),
         _ => AppError::bad_request("invalid_json", format!("Could not read the JSON body: {err}")),
     }
 }

@@ -143,8 +143,7 @@ async fn read_body(
     }
     let mut body = web::BytesMut::with_capacity(claimed as usize);
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| AppError::bad_request("invalid_body", format!("Could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| crate::routes::input::read_error(&e, max as usize))?;
         if (body.len() + chunk.len()) as u64 > max {
             return Err(too_large(max));
         }

@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::{html, see_other, CsrfOnly, Notice};
+use super::{html, see_other, CsrfOnly, Notice, RawForm};
 use crate::app::AppState;
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
@@ -77,7 +77,7 @@ async fn create(
     state: web::Data<AppState>,
     user: SessionUser,
     client: ClientInfo,
-    body: web::Bytes,
+    RawForm(body): RawForm,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
     let (csrf, name, permissions) = parse_form(&body)?;
@@ -136,7 +136,7 @@ async fn update(
     user: SessionUser,
     client: ClientInfo,
     name: web::Path<String>,
-    body: web::Bytes,
+    RawForm(body): RawForm,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
     let (csrf, _, permissions) = parse_form(&body)?;

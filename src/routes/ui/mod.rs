@@ -35,11 +35,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     audit::configure(cfg);
 }
 
+/// The largest form a page takes.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
 /// Forms up to 64 KiB; one that cannot be read gets the HTML error page, not
 /// actix's plain-text one. Browsers send what the page's form has, so this
 /// mostly meets hand-made requests.
 pub fn form_config() -> web::FormConfig {
-    web::FormConfig::default().limit(64 * 1024).error_handler(|err, _| {
+    web::FormConfig::default().limit(MAX_FORM_BYTES).error_handler(|err, _| {
         use actix_web::error::UrlencodedError;
         let error = match err {
             UrlencodedError::Overflow { .. } => AppError::payload_too_large("The form is larger than 64 KiB."),
@@ -47,11 +50,48 @@ pub fn form_config() -> web::FormConfig {
                 AppError::unsupported_media_type("Send the form as application/x-www-form-urlencoded.")
             }
             UrlencodedError::Parse(e) => AppError::validation(format!("The form could not be read: {e}.")),
+            UrlencodedError::Payload(e) if crate::routes::input::stalled(&e) => {
+                crate::routes::input::read_error(&e, MAX_FORM_BYTES)
+            }
             // actix's own sentences, each with its full stop.
             other => AppError::validation(format!("The form could not be read. {other}")),
         };
         PageError(error).into()
     })
+}
+
+/// A form read as raw bytes, for the forms with repeated keys (`permission`
+/// checkboxes) that `web::Form` cannot take: the same 64 KiB cap, content
+/// type and HTML error pages as [`form_config`]'s forms.
+pub struct RawForm(pub web::Bytes);
+
+impl actix_web::FromRequest for RawForm {
+    type Error = PageError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let is_form = content_type
+            .split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        let declared =
+            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()).unwrap_or(0);
+        let mut payload = payload.take();
+        let too_large = || AppError::payload_too_large("The form is larger than 64 KiB.");
+        Box::pin(async move {
+            if !is_form {
+                return Err(PageError(AppError::unsupported_media_type(
+                    "Send the form as application/x-www-form-urlencoded.",
+                )));
+            }
+            if declared > MAX_FORM_BYTES {
+                return Err(PageError(too_large()));
+            }
+            let body = crate::routes::input::read_capped(&mut payload, MAX_FORM_BYTES, too_large).await?;
+            Ok(RawForm(body))
+        })
+    }
 }
 
 /// A page address whose query does not fit the page (only hand-edited ones).

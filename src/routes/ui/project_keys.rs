@@ -11,7 +11,7 @@ use super::token_forms::{
     add_permission, form_message, is_form_error, parse_grace, secret_response, server_url, ExpiryInput, RotateForm,
     SecretContext,
 };
-use super::{html, see_other, CsrfOnly};
+use super::{html, see_other, CsrfOnly, RawForm};
 use crate::app::AppState;
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
@@ -150,7 +150,7 @@ async fn create(
     client: ClientInfo,
     req: HttpRequest,
     slug: web::Path<String>,
-    body: web::Bytes,
+    RawForm(body): RawForm,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
     let input = KeyInput::parse(&body);
@@ -192,7 +192,7 @@ async fn update(
     user: SessionUser,
     client: ClientInfo,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    RawForm(body): RawForm,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
     let input = KeyInput::parse(&body);

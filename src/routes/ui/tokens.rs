@@ -9,7 +9,7 @@ use super::token_forms::{
     add_permission, form_message, is_form_error, parse_grace, secret_response, server_url, token_policy, ExpiryInput,
     RotateForm, SecretContext,
 };
-use super::{html, see_other, CsrfOnly, Notice};
+use super::{html, see_other, CsrfOnly, Notice, RawForm};
 use crate::app::AppState;
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
@@ -146,7 +146,7 @@ async fn create(
     user: SessionUser,
     client: ClientInfo,
     req: HttpRequest,
-    body: web::Bytes,
+    RawForm(body): RawForm,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::TokensCreate)?;
     let form = TokenForm::parse(&body);

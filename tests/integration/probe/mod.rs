@@ -2,5 +2,6 @@
 //! each fails on the code before its fix.
 
 mod accounts;
+mod input;
 mod misplaced_secrets;
 mod visibility;

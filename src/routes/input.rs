@@ -1,0 +1,198 @@
+//! What every request's input must be before a handler sees it: a query
+//! string that decodes to UTF-8 (serde would quietly turn bad bytes into
+//! U+FFFD, and they would be stored so), and a body that keeps arriving (a
+//! client that announces a body and then stalls is answered 408 after the
+//! idle timeout instead of holding a connection). This is also the one place
+//! where a body that could not be read becomes an error.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::HttpMessage;
+use futures_util::stream::{Stream, StreamExt};
+use tokio::time::{Instant, Sleep};
+
+use crate::app::AppState;
+use crate::error::{AppError, PageError};
+
+/// Middleware: refuses a query string that is not UTF-8 (400 naming the
+/// parameter; the API's JSON error or a page's HTML one), and wraps the
+/// request's payload in [`IdleTimeout`] with the configured
+/// `body_timeout_seconds`.
+pub async fn guard(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(parameter) = first_non_utf8_parameter(req.query_string()) {
+        let error = AppError::validation(format!(
+            "The query parameter {parameter:?} is not UTF-8 once percent-decoded; encode text as UTF-8."
+        ));
+        return Err(if req.path().starts_with("/api/") { error.into() } else { PageError(error).into() });
+    }
+    let seconds = req.app_data::<web::Data<AppState>>().map(|s| s.config.body_timeout_seconds);
+    if let Some(seconds) = seconds {
+        match req.take_payload() {
+            // No body (most GETs): nothing to time.
+            Payload::None => {}
+            inner => {
+                let idle = Duration::from_secs(seconds);
+                req.set_payload(Payload::from(Box::pin(IdleTimeout { inner, idle, timer: None, expired: false })
+                    as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>));
+            }
+        }
+    }
+    next.call(req).await
+}
+
+/// The name of the first parameter of `query` whose name or value is not
+/// UTF-8 after percent-decoding (`+` is a space), as far as it can be shown.
+fn first_non_utf8_parameter(query: &str) -> Option<String> {
+    if !query.contains('%') {
+        return None; // The query string itself is text; only escapes can hide bytes.
+    }
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (name_bytes, value_bytes) = (percent_decode(name), percent_decode(value));
+        let shown = String::from_utf8_lossy(&name_bytes).into_owned();
+        (std::str::from_utf8(&name_bytes).is_err() || std::str::from_utf8(&value_bytes).is_err()).then_some(shown)
+    })
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b'+', ..) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, ..) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A payload that fails with [`std::io::ErrorKind::TimedOut`] when no chunk
+/// arrives for `idle` (the timer starts only while a reader waits).
+struct IdleTimeout {
+    inner: Payload,
+    idle: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    expired: bool,
+}
+
+impl Stream for IdleTimeout {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.expired {
+            return Poll::Ready(None);
+        }
+        match this.inner.poll_next_unpin(cx) {
+            Poll::Ready(item) => {
+                if let Some(timer) = &mut this.timer {
+                    timer.as_mut().reset(Instant::now() + this.idle);
+                }
+                Poll::Ready(item)
+            }
+            Poll::Pending => {
+                let idle = this.idle;
+                let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.expired = true;
+                        let stalled = std::io::Error::new(std::io::ErrorKind::TimedOut, StalledFor(idle));
+                        Poll::Ready(Some(Err(PayloadError::Io(stalled))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+/// The cause of a stalled body, with the time it waited.
+#[derive(Debug)]
+struct StalledFor(Duration);
+
+impl std::fmt::Display for StalledFor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "nothing arrived for {} seconds", self.0.as_secs())
+    }
+}
+
+impl std::error::Error for StalledFor {}
+
+/// Whether `err` is [`idle_timeout`]'s: the body stopped arriving.
+pub fn stalled(err: &PayloadError) -> bool {
+    matches!(err, PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// The error for a body that could not be read: 408 when it stalled (see
+/// [`idle_timeout`]), 413 past `max` bytes, else 400 `invalid_body`.
+pub fn read_error(err: &PayloadError, max: usize) -> AppError {
+    match err {
+        PayloadError::Io(e) if stalled(err) => AppError::request_timeout(format!(
+            "The request body stopped arriving ({}); send it again.",
+            e.get_ref().map_or_else(|| e.to_string(), ToString::to_string)
+        )),
+        PayloadError::Overflow => AppError::payload_too_large(format!("The body is larger than {max} bytes.")),
+        other => AppError::bad_request("invalid_body", format!("Could not read the body: {other}.")),
+    }
+}
+
+/// Reads a whole body of at most `max` bytes; past that, `too_large`'s error.
+pub async fn read_capped(
+    payload: &mut Payload,
+    max: usize,
+    too_large: impl Fn() -> AppError,
+) -> Result<Bytes, AppError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| read_error(&e, max))?;
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_parameter_whose_bytes_are_not_utf8() {
+        assert_eq!(first_non_utf8_parameter("branch=main&name=caf%C3%A9+x"), None);
+        assert_eq!(first_non_utf8_parameter("a=1&branch=%FFmain&c=%FF"), Some("branch".into()));
+        assert_eq!(first_non_utf8_parameter("%C3%28=1"), Some("\u{FFFD}(".into()));
+        // A stray % is not an escape: serde keeps it, and so do we.
+        assert_eq!(first_non_utf8_parameter("q=100%&r=%4"), None);
+        assert_eq!(first_non_utf8_parameter(""), None);
+    }
+
+    #[test]
+    fn percent_decoding_follows_forms() {
+        assert_eq!(percent_decode("a+b%20c%2B%e2%82%ac"), "a b c+€".as_bytes());
+        assert_eq!(percent_decode("%zz%"), b"%zz%");
+    }
+}
