@@ -8,7 +8,7 @@ secs=${1:-5}
 rounds=${2:-3}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --quiet
-bin=./target/release/proctor
+bin=${CARGO_TARGET_DIR:-./target}/release/proctor
 dir=$(mktemp -d)
 trap 'kill $server 2>/dev/null; rm -rf "$dir"' EXIT
 port=$((20000 + RANDOM % 20000))
@@ -18,22 +18,39 @@ server=$!
 until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
 echo "benchmark passphrase" | $bin --data-dir "$dir" admin create-user --email bench@example.com --name Bench --role admin --password-stdin 2>/dev/null
 token=$($bin --data-dir "$dir" token create --owner bench@example.com --name bench --permissions projects:read,runs:read 2>/dev/null)
+$bin --data-dir "$dir" project create --slug web --name Web >/dev/null 2>&1
+key=$($bin --data-dir "$dir" key create --project web --name ci --permissions projects:read,runs:read 2>/dev/null)
 
 run() { # prints requests/s
-  wrk -t2 -c32 -d"${secs}s" "$@" | awk '/Requests\/sec/ {print $2}'
+  wrk -t2 -c64 -d"${secs}s" "$@" | awk '/Requests\/sec/ {print $2}'
 }
-# /healthz: one pooled SQLite read. whoami: the token check alone (answered
-# from the check's cache). token-policy: the token check plus one pooled read,
-# i.e. the same work as /healthz with authentication on top.
-echo "round  healthz_rps  whoami_rps  policy_rps  whoami/healthz  policy/healthz"
-th=0; tw=0; tp=0
+# /healthz: one pooled SQLite read on the blocking pool. whoami: the token
+# check alone (answered from the check's cache). token-policy: the token
+# check plus one pooled read, i.e. /healthz's work with authentication on
+# top. With the project key on the empty project `web`: its runs (one page),
+# its flaky tests, and the project list: the reading routes of a project,
+# each the check plus one pooled read of two or three statements.
+base=http://127.0.0.1:$port
+names=(healthz whoami policy runs flaky projects)
+echo "round  healthz  whoami/h  policy/h  runs/h  flaky/h  projects/h"
+declare -A total
 for r in $(seq 1 "$rounds"); do
-  h=$(run "http://127.0.0.1:$port/healthz")
-  w=$(run -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/whoami")
-  p=$(run -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/settings/token-policy")
-  awk -v r="$r" -v h="$h" -v w="$w" -v p="$p" 'BEGIN {printf "%-6s %-12s %-11s %-11s %-15.3f %.3f\n", r, h, w, p, w/h, p/h}'
-  th=$(awk -v a="$th" -v b="$h" 'BEGIN {print a+b}')
-  tw=$(awk -v a="$tw" -v b="$w" 'BEGIN {print a+b}')
-  tp=$(awk -v a="$tp" -v b="$p" 'BEGIN {print a+b}')
+  declare -A rps
+  rps[healthz]=$(run "$base/healthz")
+  rps[whoami]=$(run -H "Authorization: Bearer $token" "$base/api/v1/whoami")
+  rps[policy]=$(run -H "Authorization: Bearer $token" "$base/api/v1/settings/token-policy")
+  rps[runs]=$(run -H "Authorization: Bearer $key" "$base/api/v1/projects/web/runs?limit=1")
+  rps[flaky]=$(run -H "Authorization: Bearer $key" "$base/api/v1/projects/web/tests/flaky")
+  rps[projects]=$(run -H "Authorization: Bearer $key" "$base/api/v1/projects")
+  line="$r      ${rps[healthz]}"
+  for n in "${names[@]}"; do
+    total[$n]=$(awk -v a="${total[$n]:-0}" -v b="${rps[$n]}" 'BEGIN {print a+b}')
+    [[ $n == healthz ]] || line+=$(awk -v a="${rps[$n]}" -v h="${rps[healthz]}" 'BEGIN {printf "  %.3f", a/h}')
+  done
+  echo "$line"
 done
-awk -v h="$th" -v w="$tw" -v p="$tp" 'BEGIN {printf "overall: whoami/healthz %.3f, token-policy/healthz %.3f\n", w/h, p/h}'
+echo -n "overall (sums of req/s):"
+for n in "${names[@]:1}"; do
+  awk -v n="$n" -v a="${total[$n]}" -v h="${total[healthz]}" 'BEGIN {printf " %s/healthz %.3f", n, a/h}'
+done
+echo

@@ -159,7 +159,7 @@ fn scan_window(conn: &Connection, project_id: i64, days: u32) -> Result<Window, 
     {
         let mut stmt = conn.prepare_cached(
             "SELECT seq, created_at, commit_sha FROM runs WHERE project_id = ?1 AND created_at >= ?2
-             ORDER BY created_at DESC, id DESC LIMIT ?3",
+             ORDER BY created_at DESC, id DESC LIMIT CAST(?3 AS INTEGER)",
         )?;
         let mut rows = stmt.query(params![project_id, since, MAX_WINDOW_RUNS])?;
         while let Some(r) = rows.next()? {
@@ -244,7 +244,7 @@ pub fn history(
         "SELECT ru.id, r.status, r.duration_ms, ru.commit_sha, ru.branch, ru.created_at
          FROM runs ru INDEXED BY runs_by_project JOIN results r ON r.run = ru.seq AND r.test = ?1
          WHERE ru.project_id = ?2 AND (?3 IS NULL OR ru.id < ?3)
-         ORDER BY ru.id DESC LIMIT ?4",
+         ORDER BY ru.id DESC LIMIT CAST(?4 AS INTEGER)",
     )?;
     let rows = stmt.query_map(params![key, project_id, before, limit], |r| {
         Ok(HistoryEntry {
@@ -290,7 +290,7 @@ pub fn run_trend(
         "SELECT id, created_at, status, tests, passed, failed, errors, flaky, skipped, duration_ms FROM runs
          WHERE project_id = ?1 AND status IN ('passed', 'failed') AND (?2 IS NULL OR branch = ?2)
            AND (?3 IS NULL OR name = ?3)
-         ORDER BY id DESC LIMIT ?4",
+         ORDER BY id DESC LIMIT CAST(?4 AS INTEGER)",
     )?;
     let rows = stmt.query_map(params![project_id, branch, name, limit], |r| {
         let status: String = r.get(2)?;

@@ -45,7 +45,7 @@ pub fn insert(tx: &Transaction, a: &Attachment) -> Result<(), AppError> {
 /// The attachments of a run, oldest first; `after` continues above an id.
 pub fn list(conn: &Connection, run_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<Attachment>, AppError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM attachments a WHERE a.run_id = ?1 AND (?2 IS NULL OR a.id > ?2) ORDER BY a.id LIMIT ?3"
+        "SELECT {COLUMNS} FROM attachments a WHERE a.run_id = ?1 AND (?2 IS NULL OR a.id > ?2) ORDER BY a.id LIMIT CAST(?3 AS INTEGER)"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![run_id, after, limit], from_row)?;

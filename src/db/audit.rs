@@ -97,7 +97,7 @@ pub fn list(
            AND (?3 IS NULL OR action LIKE ?3)
            AND (?4 IS NULL OR actor_id = ?4 OR actor_name = ?4 OR actor_preview = ?4)
            AND (?5 IS NULL OR target_id = ?5 OR target_name = ?5)
-         ORDER BY id DESC LIMIT ?6",
+         ORDER BY id DESC LIMIT CAST(?6 AS INTEGER)",
     )?;
     let rows =
         stmt.query_map(params![before, action_exact, action_prefix, filter.actor, filter.target, limit], |r| {

@@ -9,7 +9,7 @@ use crate::error::AppError;
 pub fn recent_branches(conn: &Connection, project_id: i64, limit: u32) -> Result<Vec<String>, AppError> {
     let mut stmt = conn.prepare_cached(
         "SELECT branch FROM runs WHERE project_id = ?1 AND branch IS NOT NULL
-         GROUP BY branch ORDER BY max(id) DESC LIMIT ?2",
+         GROUP BY branch ORDER BY max(id) DESC LIMIT CAST(?2 AS INTEGER)",
     )?;
     let rows = stmt.query_map(params![project_id, limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -19,7 +19,7 @@ pub fn recent_branches(conn: &Connection, project_id: i64, limit: u32) -> Result
 pub fn recent_names(conn: &Connection, project_id: i64, limit: u32) -> Result<Vec<String>, AppError> {
     let mut stmt = conn.prepare_cached(
         "SELECT name FROM runs WHERE project_id = ?1 AND name != ''
-         GROUP BY name ORDER BY max(id) DESC LIMIT ?2",
+         GROUP BY name ORDER BY max(id) DESC LIMIT CAST(?2 AS INTEGER)",
     )?;
     let rows = stmt.query_map(params![project_id, limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -56,7 +56,9 @@ pub fn require(conn: &Connection, slug: &str) -> Result<Project, AppError> {
 
 /// All projects by name; `after` continues from a slug (keyset pagination on slug).
 pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<Project>, AppError> {
-    let sql = format!("SELECT {COLUMNS} FROM projects WHERE (?1 IS NULL OR slug > ?1) ORDER BY slug LIMIT ?2");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM projects WHERE (?1 IS NULL OR slug > ?1) ORDER BY slug LIMIT CAST(?2 AS INTEGER)"
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![after, limit], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)

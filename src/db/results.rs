@@ -176,7 +176,7 @@ pub fn list(
            FROM results r JOIN tests t ON t.id = r.test AND t.project_id = ?1
            WHERE r.run = ?2 AND (?3 IS NULL OR r.status = ?3))
          WHERE ?4 IS NULL OR rank > ?4 OR (rank = ?4 AND test_id > ?5)
-         ORDER BY rank, test_id LIMIT ?6",
+         ORDER BY rank, test_id LIMIT CAST(?6 AS INTEGER)",
     )?;
     let rows = stmt.query_map(params![project_id, run_seq, status, after_rank, after_id, limit], |r| {
         Ok((

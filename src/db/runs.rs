@@ -193,7 +193,7 @@ pub fn list(
         "SELECT {COLUMNS} {FROM} WHERE r.project_id = ?1 AND (?2 IS NULL OR r.branch = ?2)
            AND (?3 IS NULL OR r.status = ?3) AND (?4 IS NULL OR r.commit_sha = ?4) AND (?5 IS NULL OR r.name = ?5)
            AND (?6 IS NULL OR r.id < ?6)
-         ORDER BY r.id DESC LIMIT ?7"
+         ORDER BY r.id DESC LIMIT CAST(?7 AS INTEGER)"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
@@ -288,7 +288,7 @@ pub fn stale(conn: &Connection, cutoff: i64, limit: u32) -> Result<Vec<String>, 
         "SELECT id FROM runs INDEXED BY runs_running
          WHERE status = 'running' AND created_at < ?1
            AND NOT EXISTS (SELECT 1 FROM reports WHERE reports.run_id = runs.id AND reports.created_at >= ?1)
-         ORDER BY created_at LIMIT ?2",
+         ORDER BY created_at LIMIT CAST(?2 AS INTEGER)",
     )?;
     let rows = stmt.query_map(params![cutoff, limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -296,7 +296,8 @@ pub fn stale(conn: &Connection, cutoff: i64, limit: u32) -> Result<Vec<String>, 
 
 /// Runs created before `cutoff`, oldest first, at most `limit` (retention).
 pub fn older_than(conn: &Connection, cutoff: i64, limit: u32) -> Result<Vec<String>, AppError> {
-    let mut stmt = conn.prepare_cached("SELECT id FROM runs WHERE created_at < ?1 ORDER BY id LIMIT ?2")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM runs WHERE created_at < ?1 ORDER BY id LIMIT CAST(?2 AS INTEGER)")?;
     let rows = stmt.query_map(params![cutoff, limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

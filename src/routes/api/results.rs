@@ -19,14 +19,14 @@ use crate::error::AppError;
 use crate::ops::ingest;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/projects/{project}/runs", web::get().to(list_runs))
-        .route("/projects/{project}/runs/{run}", web::get().to(get_run))
-        .route("/projects/{project}/runs/{run}/tests", web::get().to(run_tests))
-        .route("/projects/{project}/runs/{run}/compare", web::get().to(compare))
+    cfg.route("/runs", web::get().to(list_runs))
+        .route("/runs/{run}", web::get().to(get_run))
+        .route("/runs/{run}/tests", web::get().to(run_tests))
+        .route("/runs/{run}/compare", web::get().to(compare))
         // Before `/tests/{test_id}`, which would otherwise take these names.
-        .route("/projects/{project}/tests/flaky", web::get().to(flaky))
-        .route("/projects/{project}/tests/slowest", web::get().to(slowest))
-        .route("/projects/{project}/tests/{test_id}", web::get().to(test_history));
+        .route("/tests/flaky", web::get().to(flaky))
+        .route("/tests/slowest", web::get().to(slowest))
+        .route("/tests/{test_id}", web::get().to(test_history));
 }
 
 /// Runs `f` on a read connection once the caller may read runs of `slug`

@@ -19,11 +19,11 @@ use crate::error::AppError;
 use crate::ops::ingest::{self, Upload};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/projects/{project}/runs", web::post().to(create))
-        .route("/projects/{project}/runs/{run}/reports", web::post().to(upload))
-        .route("/projects/{project}/runs/{run}/finalize", web::post().to(finalize))
-        .route("/projects/{project}/runs/{run}/fail", web::post().to(fail))
-        .route("/projects/{project}/results", web::post().to(results));
+    cfg.route("/runs", web::post().to(create))
+        .route("/runs/{run}/reports", web::post().to(upload))
+        .route("/runs/{run}/finalize", web::post().to(finalize))
+        .route("/runs/{run}/fail", web::post().to(fail))
+        .route("/results", web::post().to(results));
 }
 
 /// Run metadata as JSON (create) or query parameters (`/results`).
