@@ -1,14 +1,12 @@
 //! Settings: command-line flags, then `PROCTOR_*` environment variables
-//! (both handled by clap), then an optional `proctor.toml`, then defaults.
-//! The resolved [`Config`] is passed down explicitly; nothing reads it globally.
+//! (both handled by clap in `cli`, which hands them here as [`Overrides`]),
+//! then an optional `proctor.toml`, then defaults. The resolved [`Config`]
+//! is passed down explicitly; nothing reads it globally.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-
-use crate::cli::CommonArgs;
-use crate::cli::ServeArgs;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./proctor-data";
@@ -77,38 +75,36 @@ impl Config {
         }
     }
 
-    /// Resolves the settings of any subcommand: flags and environment (already
-    /// merged by clap), then the file, then defaults.
-    pub fn resolve(common: &CommonArgs, serve: Option<&ServeArgs>) -> Result<Config, ConfigError> {
-        let file = FileConfig::load(common.config.as_deref())?;
+    /// Resolves the settings of any subcommand: `given` (flags and
+    /// environment), then the file, then defaults.
+    pub fn resolve(given: &Overrides) -> Result<Config, ConfigError> {
+        let file = FileConfig::load(given.config.as_deref())?;
         let data_dir =
-            common.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+            given.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let mut config = Config::with_data_dir(data_dir);
-        config.synchronous = common.synchronous.or(file.synchronous).unwrap_or(Synchronous::Normal);
-        let empty = ServeArgs::default();
-        let serve = serve.unwrap_or(&empty);
-        config.bind = serve.bind.clone().or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into());
-        config.public_url = serve.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_string());
-        config.tls_cert = serve.tls_cert.clone().or(file.tls_cert);
-        config.tls_key = serve.tls_key.clone().or(file.tls_key);
-        config.max_report_bytes = serve.max_report_bytes.or(file.max_report_bytes).unwrap_or(DEFAULT_MAX_REPORT_BYTES);
+        config.synchronous = given.synchronous.or(file.synchronous).unwrap_or(Synchronous::Normal);
+        config.bind = given.bind.clone().or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into());
+        config.public_url = given.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_string());
+        config.tls_cert = given.tls_cert.clone().or(file.tls_cert);
+        config.tls_key = given.tls_key.clone().or(file.tls_key);
+        config.max_report_bytes = given.max_report_bytes.or(file.max_report_bytes).unwrap_or(DEFAULT_MAX_REPORT_BYTES);
         config.rate_limit_per_minute =
-            serve.rate_limit_per_minute.or(file.rate_limit_per_minute).unwrap_or(DEFAULT_RATE_LIMIT_PER_MINUTE);
-        config.trusted_proxies = if serve.trusted_proxies.is_empty() {
+            given.rate_limit_per_minute.or(file.rate_limit_per_minute).unwrap_or(DEFAULT_RATE_LIMIT_PER_MINUTE);
+        config.trusted_proxies = if given.trusted_proxies.is_empty() {
             file.trusted_proxies.unwrap_or_default()
         } else {
-            serve.trusted_proxies.clone()
+            given.trusted_proxies.clone()
         };
-        config.retention_days = serve.retention_days.or(file.retention_days);
-        config.stale_run_hours = serve.stale_run_hours.or(file.stale_run_hours).unwrap_or(DEFAULT_STALE_RUN_HOURS);
-        if let Some(m) = serve.session_idle_minutes.or(file.session_idle_minutes) {
+        config.retention_days = given.retention_days.or(file.retention_days);
+        config.stale_run_hours = given.stale_run_hours.or(file.stale_run_hours).unwrap_or(DEFAULT_STALE_RUN_HOURS);
+        if let Some(m) = given.session_idle_minutes.or(file.session_idle_minutes) {
             config.session_idle_minutes = m;
         }
-        if let Some(h) = serve.session_max_hours.or(file.session_max_hours) {
+        if let Some(h) = given.session_max_hours.or(file.session_max_hours) {
             config.session_max_hours = h;
         }
         config.body_timeout_seconds =
-            serve.body_timeout_seconds.or(file.body_timeout_seconds).unwrap_or(DEFAULT_BODY_TIMEOUT_SECONDS);
+            given.body_timeout_seconds.or(file.body_timeout_seconds).unwrap_or(DEFAULT_BODY_TIMEOUT_SECONDS);
         config.validate()?;
         Ok(config)
     }
@@ -159,6 +155,28 @@ impl Config {
     pub fn attachments_dir(&self) -> PathBuf {
         self.data_dir.join("attachments")
     }
+}
+
+/// Settings given on the command line or in the environment; `None` (or an
+/// empty list) leaves a setting to `proctor.toml` or the default.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// An explicit settings file (else `./proctor.toml` when present).
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub synchronous: Option<Synchronous>,
+    pub bind: Option<String>,
+    pub public_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub max_report_bytes: Option<u64>,
+    pub rate_limit_per_minute: Option<u32>,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub retention_days: Option<u32>,
+    pub stale_run_hours: Option<u32>,
+    pub session_idle_minutes: Option<u32>,
+    pub session_max_hours: Option<u32>,
+    pub body_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,18 +237,18 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("proctor.toml");
         std::fs::write(&file, "bind = \"0.0.0.0:9000\"\nrate_limit_per_minute = 60\nstale_run_hours = 6\n").unwrap();
-        let common = CommonArgs { config: Some(file.clone()), ..Default::default() };
-        let serve = ServeArgs { rate_limit_per_minute: Some(10), ..Default::default() };
-        let config = Config::resolve(&common, Some(&serve)).unwrap();
+        let common = Overrides { config: Some(file.clone()), ..Default::default() };
+        let serve = Overrides { rate_limit_per_minute: Some(10), ..common.clone() };
+        let config = Config::resolve(&serve).unwrap();
         assert_eq!(config.bind, "0.0.0.0:9000");
         assert_eq!(config.rate_limit_per_minute, 10);
         assert_eq!(config.stale_run_hours, 6);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
-        assert_eq!(Config::resolve(&common, None).unwrap().stale_run_hours, 6);
-        let never = ServeArgs { stale_run_hours: Some(0), ..Default::default() };
-        assert!(matches!(Config::resolve(&common, Some(&never)), Err(ConfigError::Invalid(_))));
+        assert_eq!(Config::resolve(&common).unwrap().stale_run_hours, 6);
+        let never = Overrides { stale_run_hours: Some(0), ..common.clone() };
+        assert!(matches!(Config::resolve(&never), Err(ConfigError::Invalid(_))));
         std::fs::write(&file, "bnd = 1\n").unwrap();
-        assert!(matches!(Config::resolve(&common, None), Err(ConfigError::Parse { .. })));
+        assert!(matches!(Config::resolve(&common), Err(ConfigError::Parse { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -11,4 +11,5 @@ pub mod domain;
 pub mod error;
 pub mod ops;
 pub mod routes;
+pub mod state;
 pub mod views;

@@ -7,8 +7,8 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::{ready, Ready};
 
-use crate::app::AppState;
 use crate::domain::audit::{Actor, AuditContext};
+use crate::state::AppState;
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {

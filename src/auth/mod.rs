@@ -5,6 +5,7 @@
 pub mod api;
 pub mod client;
 pub mod csrf;
+pub mod failures;
 pub mod last_used;
 pub mod passwords;
 pub mod rate_limit;

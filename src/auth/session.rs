@@ -13,11 +13,11 @@ use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 
 use super::{csrf, Principal, ProjectScope};
-use crate::app::AppState;
 use crate::db::{self, accounts::Account};
 use crate::domain::audit::Actor;
 use crate::domain::time::unix_now;
 use crate::error::{AppError, PageError};
+use crate::state::AppState;
 
 /// Touching `last_seen_at` at most this often keeps page views read-only.
 const TOUCH_EVERY_SECS: i64 = 60;

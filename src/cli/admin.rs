@@ -4,12 +4,12 @@
 //! sees the result on its next request.
 
 use super::{read_stdin_line, AdminCommand, CliError, ProjectCommand};
-use crate::app::AppState;
 use crate::config::Config;
 use crate::domain::audit::AuditContext;
 use crate::domain::names::{parse_branch, DisplayName, Email, ProjectSlug};
 use crate::domain::password;
 use crate::ops::accounts::Granter;
+use crate::state::AppState;
 
 fn invalid(e: impl std::fmt::Display) -> CliError {
     CliError::Message(e.to_string())

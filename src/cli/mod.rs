@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{Config, Synchronous};
+use crate::config::{Config, Overrides, Synchronous};
 
 #[derive(Debug, Parser)]
 #[command(name = "proctor", version, about = "Self-hosted test-results server")]
@@ -258,17 +258,50 @@ impl Cli {
     }
 }
 
+impl CommonArgs {
+    /// What the command line and environment set, for `config` to resolve;
+    /// `serve`'s own settings only for `serve`.
+    fn overrides(&self, serve: Option<&ServeArgs>) -> Overrides {
+        let common = Overrides {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            synchronous: self.synchronous,
+            ..Default::default()
+        };
+        let Some(serve) = serve else { return common };
+        Overrides {
+            bind: serve.bind.clone(),
+            public_url: serve.public_url.clone(),
+            tls_cert: serve.tls_cert.clone(),
+            tls_key: serve.tls_key.clone(),
+            max_report_bytes: serve.max_report_bytes,
+            rate_limit_per_minute: serve.rate_limit_per_minute,
+            trusted_proxies: serve.trusted_proxies.clone(),
+            retention_days: serve.retention_days,
+            stale_run_hours: serve.stale_run_hours,
+            session_idle_minutes: serve.session_idle_minutes,
+            session_max_hours: serve.session_max_hours,
+            body_timeout_seconds: serve.body_timeout_seconds,
+            ..common
+        }
+    }
+
+    fn config(&self) -> Result<Config, CliError> {
+        Ok(Config::resolve(&self.overrides(None))?)
+    }
+}
+
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => {
-            let config = Config::resolve(&cli.common, Some(&args))?;
+            let config = Config::resolve(&cli.common.overrides(Some(&args)))?;
             crate::app::serve_blocking(config).map_err(CliError::Io)
         }
-        Command::Admin(cmd) => admin::run_admin(&Config::resolve(&cli.common, None)?, cmd),
-        Command::Project(cmd) => admin::run_project(&Config::resolve(&cli.common, None)?, cmd),
-        Command::Token(cmd) => tokens::run_token(&Config::resolve(&cli.common, None)?, cmd),
-        Command::Key(cmd) => tokens::run_key(&Config::resolve(&cli.common, None)?, cmd),
-        Command::Backup(args) => backup::run(&Config::resolve(&cli.common, None)?, &args.to),
+        Command::Admin(cmd) => admin::run_admin(&cli.common.config()?, cmd),
+        Command::Project(cmd) => admin::run_project(&cli.common.config()?, cmd),
+        Command::Token(cmd) => tokens::run_token(&cli.common.config()?, cmd),
+        Command::Key(cmd) => tokens::run_key(&cli.common.config()?, cmd),
+        Command::Backup(args) => backup::run(&cli.common.config()?, &args.to),
         Command::Upload(args) => upload::run(args),
     }
 }

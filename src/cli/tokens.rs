@@ -2,7 +2,6 @@
 //! stdout, for scripts and a pipeline's first setup.
 
 use super::{CliError, KeyCommand, TokenCommand};
-use crate::app::AppState;
 use crate::auth::{Principal, ProjectScope};
 use crate::config::Config;
 use crate::db;
@@ -11,6 +10,7 @@ use crate::domain::names::DisplayName;
 use crate::domain::permission::PermissionSet;
 use crate::domain::policy::ExpiryRequest;
 use crate::ops::tokens::{self as ops, KeyRequest, PatRequest};
+use crate::state::AppState;
 
 fn invalid(e: impl std::fmt::Display) -> CliError {
     CliError::Message(e.to_string())

@@ -9,9 +9,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::app::AppState;
 use crate::db;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Run and attachment ids are ours (UUIDs); anything else never reaches a path.
 fn is_id(s: &str) -> bool {

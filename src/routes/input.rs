@@ -19,8 +19,8 @@ use actix_web::HttpMessage;
 use futures_util::stream::{Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
-use crate::app::AppState;
 use crate::error::{AppError, PageError};
+use crate::state::AppState;
 
 /// Middleware: refuses a query string that is not UTF-8 (400 naming the
 /// parameter; the API's JSON error or a page's HTML one), and wraps the

@@ -11,7 +11,6 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{collection, PageQuery};
-use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::db::attachments::{self, Attachment};
 use crate::db::projects::Project;
@@ -22,6 +21,7 @@ use crate::domain::time::unix_now;
 use crate::error::AppError;
 use crate::ops::attachments as files;
 use crate::ops::ingest;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/runs/{run}/attachments", web::post().to(upload))

@@ -5,12 +5,12 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::{collection, PageQuery};
-use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::auth::ProjectScope;
 use crate::db::audit::{self, AuditFilter};
 use crate::domain::permission::Permission;
 use crate::error::AppError;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit", web::get().to(list));

@@ -6,7 +6,6 @@ use serde::Deserialize;
 use super::tokens::{issued_response, parse_permissions, token_json, ExpiryFields, RotateBody};
 use super::{collection, invalid, PageQuery};
 use super::{ApiJson, JsonBytes};
-use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::db::{self, tokens::Token, tokens::TokenFilter};
 use crate::domain::names::DisplayName;
@@ -15,6 +14,7 @@ use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
 use crate::error::AppError;
 use crate::ops::tokens::{self as ops, KeyRequest};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys", web::get().to(list))

@@ -6,7 +6,6 @@ use serde::Deserialize;
 use super::tokens::parse_permissions;
 use super::ApiJson;
 use super::{collection, invalid, PageQuery};
-use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::db::{self, accounts::AccountKind};
 use crate::domain::names::{DisplayName, Email, RoleName};
@@ -14,6 +13,7 @@ use crate::domain::password;
 use crate::domain::permission::Permission;
 use crate::error::AppError;
 use crate::ops::accounts::{AccountChanges, Granter};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", web::get().to(list_users))

@@ -3,11 +3,11 @@
 use actix_web::{web, HttpResponse};
 
 use super::{collection, PageQuery};
-use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::db;
 use crate::domain::permission::Permission;
 use crate::error::AppError;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/projects", web::get().to(list));

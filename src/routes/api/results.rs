@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{collection, cursor, PageQuery};
-use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::db::projects::Project;
 use crate::db::results::TestResult;
@@ -17,6 +16,7 @@ use crate::db::{analysis, compare, results};
 use crate::domain::permission::Permission;
 use crate::error::AppError;
 use crate::ops::ingest;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/runs", web::get().to(list_runs))

@@ -8,7 +8,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{invalid, JsonBytes};
-use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::db::runs::{self, RunMeta};
 use crate::domain::names::parse_branch;
@@ -17,6 +16,7 @@ use crate::domain::report::ReportFormat;
 use crate::domain::secrets::{redact_json, redact_owned};
 use crate::error::AppError;
 use crate::ops::ingest::{self, Upload};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/runs", web::post().to(create))

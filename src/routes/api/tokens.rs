@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 
 use super::{collection, invalid, PageQuery};
 use super::{ApiJson, JsonBytes};
-use crate::app::AppState;
 use crate::auth::api::ApiCaller;
 use crate::auth::client::ClientInfo;
 use crate::auth::ProjectScope;
@@ -21,6 +20,7 @@ use crate::domain::time::{from_unix, parse_rfc3339, rfc3339_unix, unix_now};
 use crate::domain::token::{TokenKind, TokenSecret};
 use crate::error::AppError;
 use crate::ops::tokens::{self as ops, Issued, PatRequest};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/whoami", web::get().to(whoami))

@@ -5,7 +5,6 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::{html, see_other, Notice};
-use crate::app::AppState;
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db::{self, accounts::AccountKind};
@@ -14,6 +13,7 @@ use crate::domain::password;
 use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
 use crate::ops::accounts::{AccountChanges, Granter};
+use crate::state::AppState;
 use crate::views::{AccountRow, Layout, ServiceAccountsPage, UsersPage, When};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

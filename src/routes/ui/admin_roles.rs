@@ -4,13 +4,13 @@
 use actix_web::{web, HttpResponse};
 
 use super::{html, see_other, CsrfOnly, Notice, RawForm};
-use crate::app::AppState;
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db;
 use crate::domain::names::RoleName;
 use crate::domain::permission::{Permission, PermissionSet};
 use crate::error::{AppError, PageResult};
+use crate::state::AppState;
 use crate::views::{permission_choices, Layout, RoleEditPage, RoleRow, RolesPage};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -6,7 +6,6 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::{html, see_other, CsrfOnly, Notice};
-use crate::app::AppState;
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db::accounts::AccountKind;
@@ -18,6 +17,7 @@ use crate::domain::time::{from_unix, unix_now};
 use crate::domain::token::TokenKind;
 use crate::error::{AppError, PageResult};
 use crate::ops::tokens as ops;
+use crate::state::AppState;
 use crate::views::{AdminTokensPage, Layout, OwnerChoice, PolicyPage, TokenRow};
 
 const PAGE_SIZE: u32 = 100;

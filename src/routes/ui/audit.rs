@@ -4,12 +4,12 @@
 use actix_web::web;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::session::SessionUser;
 use crate::db::audit::{self, AuditFilter};
 use crate::domain::audit::ActorKind;
 use crate::domain::permission::Permission;
 use crate::error::PageResult;
+use crate::state::AppState;
 use crate::views::{AuditPage, AuditRow, Layout, When};
 
 const PAGE_SIZE: u32 = 50;

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{html, see_other, CsrfOnly};
-use crate::app::AppState;
 use crate::auth::client::ClientInfo;
 use crate::auth::session::{self, MaybeSession, PreSession};
 use crate::db;
@@ -19,6 +18,7 @@ use crate::domain::password;
 use crate::domain::secrets::redact_owned;
 use crate::error::{AppError, PageError, PageResult};
 use crate::ops::accounts::Granter;
+use crate::state::AppState;
 use crate::views::{LoginPage, SetupPage};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

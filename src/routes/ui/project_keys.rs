@@ -12,7 +12,6 @@ use super::token_forms::{
     SecretContext,
 };
 use super::{html, see_other, CsrfOnly, RawForm};
-use crate::app::AppState;
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::auth::Principal;
@@ -25,6 +24,7 @@ use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
 use crate::error::{AppError, PageResult};
 use crate::ops::tokens::{self as ops, KeyRequest};
+use crate::state::AppState;
 use crate::views::{key_permission_choices, KeyForm, Layout, ProjectSettingsPage, TokenRow};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

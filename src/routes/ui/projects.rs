@@ -8,13 +8,13 @@ use serde::Deserialize;
 use super::project_keys::{settings_page, KeyInput};
 use super::runs::RunsQuery;
 use super::{html, see_other, CsrfOnly, Notice};
-use crate::app::AppState;
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db;
 use crate::domain::names::{parse_branch, DisplayName, ProjectSlug};
 use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
+use crate::state::AppState;
 use crate::views::{Layout, ProjectRow, ProjectSettingsPage, ProjectsPage, RunsPage, When};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

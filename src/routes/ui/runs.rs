@@ -8,7 +8,6 @@ use serde::Deserialize;
 use time::macros::format_description;
 
 use super::token_forms::server_url;
-use crate::app::AppState;
 use crate::auth::session::SessionUser;
 use crate::db;
 use crate::db::analysis::{self, TrendPoint};
@@ -20,6 +19,7 @@ use crate::domain::permission::Permission;
 use crate::domain::time::from_unix;
 use crate::error::{AppError, PageResult};
 use crate::ops::attachments::file_path;
+use crate::state::AppState;
 use crate::views::{
     percent, run_href, short_commit, test_href, test_title, AttachmentRow, ChangeList, ChangeRow, ComparisonView,
     Layout, ResultRow, RunPage, RunRow, RunSummary, RunsPage, Tab, When, RUN_STATUSES,

@@ -5,7 +5,6 @@ use actix_web::web;
 use serde::Deserialize;
 
 use super::runs::{short_date, stamp};
-use crate::app::AppState;
 use crate::auth::session::SessionUser;
 use crate::db;
 use crate::db::analysis::{self, HistoryEntry};
@@ -13,6 +12,7 @@ use crate::domain::analysis::Trend;
 use crate::domain::charts::{self, human_ms, Point, Tone};
 use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
+use crate::state::AppState;
 use crate::views::{
     duration_text, percent, run_href, short_commit, short_run_id, status_class, test_href, test_name, test_scope,
     test_title, FlakyPage, FlakyRow, HistoryRow, Layout, SlowRow, SlowestPage, Tab, TestPage, When, WINDOW_DAYS,

@@ -13,7 +13,6 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 use super::html;
-use crate::app::AppState;
 use crate::auth::session::SessionUser;
 use crate::db::tokens::Token;
 use crate::db::{self};
@@ -22,6 +21,7 @@ use crate::domain::policy::{ExpiryRequest, PolicyMode, TokenPolicy};
 use crate::domain::time::{now, unix_now};
 use crate::error::{AppError, PageResult};
 use crate::ops::tokens::{self as ops, Issued};
+use crate::state::AppState;
 use crate::views::{ExpiryField, Layout, SecretPage, TokenRow, When};
 
 /// The expiration fields of a token form, as submitted.

@@ -10,7 +10,6 @@ use super::token_forms::{
     RotateForm, SecretContext,
 };
 use super::{html, see_other, CsrfOnly, Notice, RawForm};
-use crate::app::AppState;
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db::tokens::{Token, TokenFilter, TokenStatus};
@@ -22,6 +21,7 @@ use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
 use crate::error::{AppError, PageResult};
 use crate::ops::tokens::{self as ops, PatRequest};
+use crate::state::AppState;
 use crate::views::{
     permission_choices, ExpiringToken, Layout, NewTokenPage, ProjectChoice, TokenRow, TokensPage, When, DAY_SECS,
     WEEK_SECS,

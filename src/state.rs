@@ -1,0 +1,101 @@
+//! The application state: what every request needs (configuration,
+//! database, instance key, the in-memory caches and limiters, the password
+//! pool), opened from the data directory. It sits below everything that
+//! uses it: it imports only `config`, `db`, `domain`, `error` and the
+//! self-contained stores of `auth` (none of which imports it back).
+
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use crate::auth::failures::AuthFailureLog;
+use crate::auth::last_used::LastUsedBuffer;
+use crate::auth::passwords::PasswordPool;
+use crate::auth::rate_limit::RateLimiter;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::token_cache::TokenCache;
+use crate::config::Config;
+use crate::db::Db;
+use crate::domain::instance_key::{InstanceKey, KEY_LEN};
+use crate::error::AppError;
+
+/// Everything a request handler may need; shared by all workers.
+pub struct AppState {
+    pub config: Config,
+    pub db: Db,
+    pub key: InstanceKey,
+    pub throttle: LoginThrottle,
+    pub tokens: TokenCache,
+    pub rate_limiter: RateLimiter,
+    pub last_used: LastUsedBuffer,
+    pub auth_failures: AuthFailureLog,
+    /// Where every password is hashed and verified (bounded memory).
+    pub passwords: PasswordPool,
+}
+
+impl AppState {
+    /// Opens (creating on first use) the data directory, its secret and database.
+    pub fn open(config: Config) -> Result<AppState, AppError> {
+        ensure_data_dir(&config.data_dir)?;
+        let db_path = config.db_path();
+        if db_path.exists() && !config.secret_key_path().exists() {
+            // A new key would silently invalidate every token: refuse instead.
+            return Err(AppError::internal(format!(
+                "{} exists but {} is missing; restore the instance secret from your backup (FILE.key)",
+                db_path.display(),
+                config.secret_key_path().display()
+            )));
+        }
+        let key = load_or_create_key(&config.secret_key_path())?;
+        if !db_path.exists() {
+            // SQLite gives its -wal and -shm files the database file's mode.
+            OpenOptions::new().write(true).create_new(true).mode(0o600).open(&db_path)?;
+        }
+        let db = Db::open(&config.db_path(), config.synchronous)?;
+        let tokens = TokenCache::open(&config.db_path())?;
+        Ok(AppState {
+            config,
+            db,
+            key,
+            throttle: LoginThrottle::default(),
+            tokens,
+            rate_limiter: RateLimiter::default(),
+            last_used: LastUsedBuffer::default(),
+            auth_failures: AuthFailureLog::default(),
+            passwords: PasswordPool::for_this_machine(),
+        })
+    }
+}
+
+fn ensure_data_dir(dir: &Path) -> Result<(), AppError> {
+    if !dir.exists() {
+        fs::create_dir_all(dir)?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        log::info!("created data directory {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Reads `secret.key`, or creates it (32 random bytes, mode 0600) on first start.
+pub fn load_or_create_key(path: &Path) -> Result<InstanceKey, AppError> {
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(mut file) => {
+            let key = InstanceKey::generate();
+            file.write_all(&key.to_bytes())?;
+            file.sync_all()?;
+            log::info!("created instance secret {}", path.display());
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut bytes = Vec::with_capacity(KEY_LEN);
+            fs::File::open(path)?.read_to_end(&mut bytes)?;
+            let mode = fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                log::warn!("{} is readable by other users (mode {:o}); chmod 600 it", path.display(), mode & 0o777);
+            }
+            InstanceKey::from_bytes(&bytes).map_err(|e| AppError::internal(format!("{}: {e}", path.display())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
