@@ -9,6 +9,7 @@ use askama::Template;
 use serde::Serialize;
 
 use crate::domain::permission::Permission;
+use crate::domain::principal::Denied;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -113,6 +114,15 @@ impl AppError {
     fn log_if_internal(&self) {
         if let AppError::Internal(cause) = self {
             log::error!("internal error: {}", redact(cause));
+        }
+    }
+}
+
+impl From<Denied> for AppError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::MissingPermission(permission) => AppError::MissingPermission(permission),
+            Denied::ProjectNotFound => AppError::project_not_found(),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! Who is asking and what they may do: the session and CSRF machinery of the
-//! web UI, client addresses, login throttling, and [`Principal`], the one
-//! place that answers "may this principal do X".
+//! Who is asking: the token extractor of the API, the session and CSRF
+//! machinery of the web UI, client addresses, and the in-memory stores they
+//! use (token cache, rate limiter, last-used buffer, login throttle, the
+//! password pool). What a caller may do is [`Principal`]'s, a pure rule of
+//! `domain` re-exported here.
 
 pub mod api;
 pub mod client;
@@ -13,57 +15,4 @@ pub mod session;
 pub mod throttle;
 pub mod token_cache;
 
-use crate::domain::audit::Actor;
-use crate::domain::permission::{Permission, PermissionSet};
-use crate::error::AppError;
-
-/// Which projects a principal may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProjectScope {
-    All,
-    /// Project ids (a restricted token, or a project key's one project).
-    Only(Vec<i64>),
-}
-
-/// An authenticated caller with its effective permissions **now**.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub actor: Actor,
-    /// The account behind the caller (the owner, for a token); none for a project key.
-    pub account_id: Option<String>,
-    pub permissions: PermissionSet,
-    pub projects: ProjectScope,
-}
-
-impl Principal {
-    pub fn may(&self, permission: Permission) -> bool {
-        self.permissions.contains(permission)
-    }
-
-    /// The permission check every page and route goes through.
-    pub fn require(&self, permission: Permission) -> Result<(), AppError> {
-        if self.may(permission) {
-            Ok(())
-        } else {
-            Err(AppError::MissingPermission(permission))
-        }
-    }
-
-    pub fn can_see_project(&self, project_id: i64) -> bool {
-        match &self.projects {
-            ProjectScope::All => true,
-            ProjectScope::Only(ids) => ids.contains(&project_id),
-        }
-    }
-
-    /// A project needs `projects:read` (or the permission at hand) and
-    /// visibility; failing either gives the same 404 as a missing project, so
-    /// that nobody can probe which projects exist.
-    pub fn require_project(&self, project_id: i64) -> Result<(), AppError> {
-        if self.can_see_project(project_id) {
-            Ok(())
-        } else {
-            Err(AppError::project_not_found())
-        }
-    }
-}
+pub use crate::domain::principal::{Principal, ProjectScope};

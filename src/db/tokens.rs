@@ -352,7 +352,7 @@ pub fn record_use(
         tx.query_row("SELECT recent_ips FROM tokens WHERE id = ?1", [id], |r| r.get(0)).optional()?;
     let Some(stored) = stored else { return Ok(()) };
     let stored: Vec<String> = serde_json::from_str(&stored).unwrap_or_default();
-    let merged = crate::auth::last_used::merge_recent_ips(&stored, new_ips_most_recent_first);
+    let merged = crate::domain::usage::merge_recent_ips(&stored, new_ips_most_recent_first);
     tx.execute(
         "UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2),
                 last_used_ip = CASE WHEN ?2 >= coalesce(last_used_at, 0) THEN ?3 ELSE last_used_ip END,

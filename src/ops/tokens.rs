@@ -213,7 +213,7 @@ pub fn may_manage(by: &Principal, token: &Token) -> Result<(), AppError> {
             if by.account_id.as_deref() != token.owner_id() {
                 return Err(not_found());
             }
-            by.require(Permission::TokensCreate)
+            Ok(by.require(Permission::TokensCreate)?)
         }
         TokenKind::Key => {
             let project = token.project.as_ref().map(|(id, _)| *id).unwrap_or_default();
@@ -223,7 +223,7 @@ pub fn may_manage(by: &Principal, token: &Token) -> Result<(), AppError> {
             if by.may(Permission::TokensAdmin) {
                 return Ok(());
             }
-            by.require(Permission::ProjectsManage)
+            Ok(by.require(Permission::ProjectsManage)?)
         }
     }
 }
