@@ -12,6 +12,7 @@ use crate::domain::permission::{Permission, PermissionSet};
 use crate::domain::time::{relative, rfc3339_unix, unix_now};
 
 mod analytics;
+pub mod charts;
 mod runs;
 mod tokens;
 pub use analytics::*;

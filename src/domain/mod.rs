@@ -4,7 +4,6 @@
 pub mod analysis;
 pub mod attachment;
 pub mod audit;
-pub mod charts;
 pub mod instance_key;
 pub mod names;
 pub mod password;

@@ -11,11 +11,11 @@ use rusqlite::Transaction;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Principal;
 use crate::db::results::ResultWriter;
 use crate::db::runs::{self, Counts, Run, RunMeta, RunStatus};
 use crate::db::{self, audit};
 use crate::domain::audit::{AuditContext, Target};
+use crate::domain::principal::Principal;
 use crate::domain::report::{self, Limits, Merged, ParseError, ReportFormat, TestCase};
 use crate::domain::secrets::redact_owned;
 use crate::domain::test_identity::{test_key, TestKey};

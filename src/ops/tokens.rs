@@ -8,12 +8,12 @@ use rusqlite::Transaction;
 use serde_json::json;
 
 use super::ensure_within;
-use crate::auth::{Principal, ProjectScope};
 use crate::db::{self, audit, tokens::NewToken, tokens::Token};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::{key_permissions, Permission, PermissionSet};
 use crate::domain::policy::ExpiryRequest;
+use crate::domain::principal::{Principal, ProjectScope};
 use crate::domain::time::{from_unix, unix_now};
 use crate::domain::token::{InstanceKey, TokenKind, TokenSecret};
 use crate::error::AppError;

@@ -1,13 +1,13 @@
 //! Pages about a project's tests: flaky tests, slowest tests and one test's
 //! history. Rows carry display-ready strings; the history's charts are
-//! [`Chart`]s (printed with `|safe`, see `domain::charts`).
+//! [`Chart`]s (printed with `|safe`, see `views::charts`).
 
 use askama::Template;
 use askama_web::WebTemplate;
 
 use super::{Layout, Tab, When};
 use crate::db::projects::Project;
-use crate::domain::charts::Chart;
+use crate::views::charts::Chart;
 
 /// The window choices of the analytics pages, in days.
 pub const WINDOW_DAYS: &[u32] = &[7, 30, 90];

@@ -2,7 +2,7 @@
 //! (failures first, the comparison with its baseline, attachments), plus the
 //! formatting helpers every results page shares. Rows carry display-ready
 //! strings; charts are [`Chart`]s, the only values the templates print with
-//! `|safe` (see `domain::charts` for why that is sound).
+//! `|safe` (see `views::charts` for why that is sound).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,7 +11,7 @@ use super::{Layout, When};
 use crate::db::projects::Project;
 use crate::db::results::TestResult;
 use crate::db::runs::{Run, RunStatus};
-use crate::domain::charts::{human_ms, Chart};
+use crate::views::charts::{human_ms, Chart};
 
 /// The tab of the project header that is current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,12 +14,12 @@ use crate::db::analysis::{self, TrendPoint};
 use crate::db::compare::{self, TestChange};
 use crate::db::runs::{RunFilter, RunStatus};
 use crate::domain::attachment::{content_disposition, safe_content_type};
-use crate::domain::charts::{self, human_ms, Point, Tone};
 use crate::domain::permission::Permission;
 use crate::domain::time::from_unix;
 use crate::error::{AppError, PageResult};
 use crate::ops::attachments::file_path;
 use crate::state::AppState;
+use crate::views::charts::{self, human_ms, Point, Tone};
 use crate::views::{
     percent, run_href, short_commit, test_href, test_title, AttachmentRow, ChangeList, ChangeRow, ComparisonView,
     Layout, ResultRow, RunPage, RunRow, RunSummary, RunsPage, Tab, When, RUN_STATUSES,

@@ -9,10 +9,10 @@ use crate::auth::session::SessionUser;
 use crate::db;
 use crate::db::analysis::{self, HistoryEntry};
 use crate::domain::analysis::Trend;
-use crate::domain::charts::{self, human_ms, Point, Tone};
 use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
 use crate::state::AppState;
+use crate::views::charts::{self, human_ms, Point, Tone};
 use crate::views::{
     duration_text, percent, run_href, short_commit, short_run_id, status_class, test_href, test_name, test_scope,
     test_title, FlakyPage, FlakyRow, HistoryRow, Layout, SlowRow, SlowestPage, Tab, TestPage, When, WINDOW_DAYS,
