@@ -8,6 +8,7 @@ mod api_keys;
 mod api_people;
 mod api_tokens;
 mod api_unused;
+mod architecture;
 mod auth;
 mod browser;
 mod ingest;
