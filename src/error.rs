@@ -111,6 +111,15 @@ impl AppError {
         }
     }
 
+    /// The sentence a page's form shows above itself: a refusal in the
+    /// words of a person who chose something, not of an API key.
+    pub fn form_sentence(&self) -> String {
+        match self {
+            AppError::MissingPermission(p) => format!("You cannot grant {p}: your own role does not include it."),
+            other => other.public_message(),
+        }
+    }
+
     fn log_if_internal(&self) {
         if let AppError::Internal(cause) = self {
             log::error!("internal error: {}", redact(cause));

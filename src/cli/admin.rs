@@ -6,7 +6,8 @@
 use super::{read_stdin_line, AdminCommand, CliError, ProjectCommand};
 use crate::config::Config;
 use crate::domain::audit::AuditContext;
-use crate::domain::names::{parse_branch, DisplayName, Email, ProjectSlug};
+use crate::domain::names::{parse_branch, DisplayName, ProjectSlug};
+use crate::domain::new_user::NewUser;
 use crate::domain::password;
 use crate::ops::accounts::Granter;
 use crate::state::AppState;
@@ -21,11 +22,9 @@ pub fn run_admin(config: &Config, cmd: AdminCommand) -> Result<(), CliError> {
     let by = Granter { ctx: &ctx, permissions: None };
     match cmd {
         AdminCommand::CreateUser { email, name, role, password_stdin } => {
-            let email = Email::parse(&email).map_err(invalid)?;
-            let name = DisplayName::parse(&name).map_err(invalid)?;
             let (password, generated) =
                 if password_stdin { (read_stdin_line()?, false) } else { (password::generate(), true) };
-            password::check_rules(&password).map_err(invalid)?;
+            let NewUser { email, name, password } = NewUser::parse(&email, &name, password).map_err(invalid)?;
             let hash = password::hash(&password);
             let account = state
                 .db

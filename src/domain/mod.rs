@@ -6,6 +6,7 @@ pub mod attachment;
 pub mod audit;
 pub mod instance_key;
 pub mod names;
+pub mod new_user;
 pub mod password;
 pub mod permission;
 pub mod policy;

@@ -26,6 +26,21 @@ pub fn file_path(root: &Path, run_id: &str, id: &str) -> Option<PathBuf> {
     run_dir(root, run_id).filter(|_| is_id(id)).map(|dir| dir.join(id))
 }
 
+/// The bytes of a stored attachment. A row whose file is gone (removed by
+/// hand, say) is "not found", and logged.
+pub fn read_file(root: &Path, found: &db::attachments::Attachment) -> Result<Vec<u8>, AppError> {
+    let path = file_path(root, &found.run_id, &found.id)
+        .ok_or_else(|| AppError::internal("attachment id is not a file name"))?;
+    match fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            log::warn!("attachment {} has a row but no file", found.id);
+            Err(AppError::not_found("The attachment's file is missing."))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Writes `bytes` as attachment `id` of run `run_id`, durably: a temporary
 /// file, fsync, rename, fsync of the directory.
 pub fn write_file(root: &Path, run_id: &str, id: &str, bytes: &[u8]) -> std::io::Result<()> {

@@ -11,11 +11,10 @@ use rusqlite::Transaction;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::db::audit;
 use crate::db::results::ResultWriter;
 use crate::db::runs::{self, Counts, Run, RunMeta, RunStatus};
-use crate::db::{self, audit};
 use crate::domain::audit::{AuditContext, Target};
-use crate::domain::principal::Principal;
 use crate::domain::report::{self, Limits, Merged, ParseError, ReportFormat, TestCase};
 use crate::domain::secrets::redact_owned;
 use crate::domain::test_identity::{test_key, TestKey};
@@ -279,11 +278,4 @@ pub fn prune(tx: &Transaction, cutoff: i64, batch: u32) -> Result<Vec<String>, A
         )?;
     }
     Ok(ids)
-}
-
-/// The project of a run route, checked for visibility (uniform 404).
-pub fn project_for(tx: &rusqlite::Connection, by: &Principal, slug: &str) -> Result<db::projects::Project, AppError> {
-    let project = db::projects::require(tx, slug)?;
-    by.require_project(project.id)?;
-    Ok(project)
 }

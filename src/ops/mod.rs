@@ -12,8 +12,19 @@ pub mod roles;
 pub mod token_policy;
 pub mod tokens;
 
+use crate::db::{self, projects::Project};
 use crate::domain::permission::PermissionSet;
+use crate::domain::principal::Principal;
 use crate::error::AppError;
+
+/// The project named `slug`, if `by` may see it; a missing and an invisible
+/// project are the same 404, so that nobody can probe which projects exist.
+/// Every route and page of a project starts here.
+pub fn visible_project(conn: &rusqlite::Connection, by: &Principal, slug: &str) -> Result<Project, AppError> {
+    let project = db::projects::require(conn, slug)?;
+    by.require_project(project.id)?;
+    Ok(project)
+}
 
 /// Nobody hands out more than they hold: `granted` must be within `held`.
 pub fn ensure_within(granted: PermissionSet, held: PermissionSet) -> Result<(), AppError> {

@@ -84,6 +84,14 @@ pub struct PatRequest {
     pub expiry: ExpiryRequest,
 }
 
+/// A token or key holds at least one permission.
+pub fn require_some(permissions: PermissionSet) -> Result<(), AppError> {
+    if permissions.is_empty() {
+        return Err(AppError::validation("Choose at least one permission."));
+    }
+    Ok(())
+}
+
 /// A personal access token for `owner_id`, never beyond what `by` holds.
 pub fn create_pat(
     tx: &Transaction,
@@ -94,9 +102,7 @@ pub fn create_pat(
     req: PatRequest,
 ) -> Result<Issued, AppError> {
     by.require(Permission::TokensCreate)?;
-    if req.permissions.is_empty() {
-        return Err(AppError::validation("Choose at least one permission."));
-    }
+    require_some(req.permissions)?;
     ensure_within(req.permissions, by.permissions)?;
     let projects = match (&req.projects, &by.projects) {
         (None, ProjectScope::All) => None,
@@ -143,7 +149,7 @@ pub fn create_key(
     project_slug: &str,
     req: KeyRequest,
 ) -> Result<Issued, AppError> {
-    let project = visible_project(tx, by, project_slug)?;
+    let project = super::visible_project(tx, by, project_slug)?;
     by.require(Permission::ProjectsManage)?;
     check_key_permissions(by, req.permissions)?;
     let now = unix_now();
@@ -167,9 +173,7 @@ pub fn create_key(
 }
 
 fn check_key_permissions(by: &Principal, permissions: PermissionSet) -> Result<(), AppError> {
-    if permissions.is_empty() {
-        return Err(AppError::validation("Choose at least one permission."));
-    }
+    require_some(permissions)?;
     if let Some(p) = permissions.first_missing(key_permissions()) {
         return Err(AppError::unprocessable(
             "invalid_permission",
@@ -179,17 +183,6 @@ fn check_key_permissions(by: &Principal, permissions: PermissionSet) -> Result<(
         ));
     }
     ensure_within(permissions, by.permissions)
-}
-
-/// The project, if `by` may see it; else the uniform 404.
-pub fn visible_project(
-    tx: &rusqlite::Connection,
-    by: &Principal,
-    slug: &str,
-) -> Result<db::projects::Project, AppError> {
-    let project = db::projects::require(tx, slug)?;
-    by.require_project(project.id)?;
-    Ok(project)
 }
 
 /// Whether `by` may act on `token`: its owner with `tokens:create`, anyone

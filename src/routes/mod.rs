@@ -9,6 +9,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse};
 
+use crate::db::attachments::Attachment;
+use crate::domain::attachment::{content_disposition, safe_content_type};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -31,6 +33,19 @@ pub fn security_headers() -> DefaultHeaders {
         .add((header::REFERRER_POLICY, "same-origin"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((header::CACHE_CONTROL, "no-cache"))
+}
+
+/// An attachment as the API and the pages serve it: always a download
+/// (`Content-Disposition: attachment`) with an allow-listed type, sandboxed
+/// should a browser render it anyway, never cached by shared caches.
+pub fn attachment_download(found: &Attachment, bytes: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, safe_content_type(Some(&found.content_type), &found.filename)))
+        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&found.filename)))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .body(bytes)
 }
 
 /// 200 when the database answers, 503 otherwise (no authentication).

@@ -15,12 +15,11 @@ use crate::auth::api::ApiCaller;
 use crate::db::attachments::{self, Attachment};
 use crate::db::projects::Project;
 use crate::db::runs;
-use crate::domain::attachment::{content_disposition, parse_filename, safe_content_type};
+use crate::domain::attachment::{parse_filename, safe_content_type};
 use crate::domain::permission::Permission;
 use crate::domain::time::unix_now;
 use crate::error::AppError;
 use crate::ops::attachments as files;
-use crate::ops::ingest;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -40,7 +39,7 @@ async fn project(
     permission: Permission,
 ) -> Result<Project, AppError> {
     let principal = caller.principal.clone();
-    let project = state.db.read(move |c| ingest::project_for(c, &principal, &slug)).await?;
+    let project = state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?;
     caller.principal.require(permission)?;
     Ok(project)
 }
@@ -161,23 +160,9 @@ async fn serve(
 ) -> Result<HttpResponse, AppError> {
     let project = project(state, &caller, slug, Permission::RunsRead).await?;
     let found = find(state, &project, id, run).await?;
-    let path = files::file_path(&state.config.attachments_dir(), &found.run_id, &found.id)
-        .ok_or_else(|| AppError::internal("attachment id is not a file name"))?;
-    let bytes = match web::block(move || std::fs::read(path)).await? {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            log::warn!("attachment {} has a row but no file", found.id);
-            return Err(AppError::not_found("The attachment's file is missing."));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, safe_content_type(Some(&found.content_type), &found.filename)))
-        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&found.filename)))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
-        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
-        .body(bytes))
+    let root = state.config.attachments_dir();
+    let (found, bytes) = web::block(move || files::read_file(&root, &found).map(|bytes| (found, bytes))).await??;
+    Ok(crate::routes::attachment_download(&found, bytes))
 }
 
 async fn download(

@@ -26,7 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The key `id` of the visible project `slug`, or 404.
 fn project_key(tx: &rusqlite::Connection, caller: &ApiCaller, slug: &str, id: &str) -> Result<Token, AppError> {
-    let project = ops::visible_project(tx, &caller.principal, slug)?;
+    let project = crate::ops::visible_project(tx, &caller.principal, slug)?;
     caller.principal.require(Permission::ProjectsManage)?;
     let token = ops::load(tx, id)?;
     if token.kind != TokenKind::Key || token.project.as_ref().map(|(id, _)| *id) != Some(project.id) {
@@ -47,7 +47,7 @@ async fn list(
     let (keys, policy) = state
         .db
         .read(move |c| {
-            let project = ops::visible_project(c, &caller.principal, &slug)?;
+            let project = crate::ops::visible_project(c, &caller.principal, &slug)?;
             caller.principal.require(Permission::ProjectsManage)?;
             let filter = TokenFilter { kind: Some(TokenKind::Key), project_id: Some(project.id), ..Default::default() };
             Ok((db::tokens::list(c, &filter, after.as_deref(), limit + 1, now)?, db::settings::token_policy(c)?))

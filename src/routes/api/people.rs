@@ -8,8 +8,8 @@ use super::ApiJson;
 use super::{collection, invalid, PageQuery};
 use crate::auth::api::ApiCaller;
 use crate::db::{self, accounts::AccountKind};
-use crate::domain::names::{DisplayName, Email, RoleName};
-use crate::domain::password;
+use crate::domain::names::{DisplayName, RoleName};
+use crate::domain::new_user::NewUser;
 use crate::domain::permission::Permission;
 use crate::error::AppError;
 use crate::ops::accounts::{AccountChanges, Granter};
@@ -89,10 +89,8 @@ async fn create_user(
 ) -> Result<HttpResponse, AppError> {
     caller.principal.require(Permission::UsersAdmin)?;
     let body = body.into_inner();
-    let email = Email::parse(&body.email).map_err(invalid)?;
-    let name = DisplayName::parse(&body.name).map_err(invalid)?;
-    password::check_rules(&body.password).map_err(invalid)?;
-    let hash = state.passwords.hash(body.password).await?;
+    let NewUser { email, name, password } = NewUser::parse(&body.email, &body.name, body.password).map_err(invalid)?;
+    let hash = state.passwords.hash(password).await?;
     let account = state
         .db
         .write(move |tx| {

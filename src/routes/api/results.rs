@@ -15,7 +15,6 @@ use crate::db::runs::{self, RunFilter, RunStatus};
 use crate::db::{analysis, compare, results};
 use crate::domain::permission::Permission;
 use crate::error::AppError;
-use crate::ops::ingest;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -39,7 +38,7 @@ where
     state
         .db
         .read(move |c| {
-            let project = ingest::project_for(c, &caller.principal, &slug)?;
+            let project = crate::ops::visible_project(c, &caller.principal, &slug)?;
             caller.principal.require(Permission::RunsRead)?;
             f(c, &project)
         })

@@ -80,7 +80,7 @@ async fn create(
     let (run, created) = state
         .db
         .write(move |tx| {
-            let project = ingest::project_for(tx, &caller.principal, &slug)?;
+            let project = crate::ops::visible_project(tx, &caller.principal, &slug)?;
             caller.principal.require(Permission::RunsWrite)?;
             ingest::create_run(tx, project.id, &meta?)
         })
@@ -165,7 +165,7 @@ async fn upload(
     let max = state.config.max_report_bytes;
     let project = {
         let principal = caller.principal.clone();
-        state.db.read(move |c| ingest::project_for(c, &principal, &slug)).await?
+        state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?
     };
     caller.principal.require(Permission::RunsWrite)?;
     let body = read_body(&req, payload, max).await?.freeze();
@@ -198,7 +198,7 @@ async fn finalize(
     let run = state
         .db
         .write(move |tx| {
-            let project = ingest::project_for(tx, &caller.principal, &slug)?;
+            let project = crate::ops::visible_project(tx, &caller.principal, &slug)?;
             caller.principal.require(Permission::RunsWrite)?;
             ingest::finalize(tx, project.id, &run_id)
         })
@@ -226,7 +226,7 @@ async fn fail(
     let run = state
         .db
         .write(move |tx| {
-            let project = ingest::project_for(tx, &caller.principal, &slug)?;
+            let project = crate::ops::visible_project(tx, &caller.principal, &slug)?;
             caller.principal.require(Permission::RunsWrite)?;
             ingest::fail(tx, project.id, &run_id, &reason?)
         })
@@ -249,7 +249,7 @@ async fn results(
     let project = {
         let principal = caller.principal.clone();
         let slug = slug.into_inner();
-        state.db.read(move |c| ingest::project_for(c, &principal, &slug)).await?
+        state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?
     };
     caller.principal.require(Permission::RunsWrite)?;
     let body = read_body(&req, payload, max).await?.freeze();

@@ -8,7 +8,8 @@ use super::{html, see_other, Notice};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db::{self, accounts::AccountKind};
-use crate::domain::names::{DisplayName, Email};
+use crate::domain::names::DisplayName;
+use crate::domain::new_user::NewUser;
 use crate::domain::password;
 use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
@@ -101,10 +102,7 @@ async fn or_rerender(
         Ok(notice) => Ok(see_other(&format!("{base}?notice={notice}"))),
         Err(e @ (AppError::Client { .. } | AppError::MissingPermission(_))) => {
             let status = e.status();
-            let message = match &e {
-                AppError::MissingPermission(p) => format!("You cannot grant {p}: your own role does not include it."),
-                other => other.to_string(),
-            };
+            let message = e.form_sentence();
             match kind {
                 AccountKind::User => {
                     html(HttpResponse::build(status), &users_page(state, user, None, Some(message)).await?)
@@ -137,10 +135,9 @@ async fn create_user(
     user.verify_csrf(&state, &form.csrf_token)?;
     let form = form.into_inner();
     let result = async {
-        let email = Email::parse(&form.email).map_err(|e| AppError::validation(e.to_string()))?;
-        let name = DisplayName::parse(&form.name).map_err(|e| AppError::validation(e.to_string()))?;
-        password::check_rules(&form.password).map_err(|e| AppError::validation(e.to_string()))?;
-        let hash = state.passwords.hash(form.password.clone()).await?;
+        let NewUser { email, name, password } = NewUser::parse(&form.email, &form.name, form.password.clone())
+            .map_err(|e| AppError::validation(e.to_string()))?;
+        let hash = state.passwords.hash(password).await?;
         let ctx = client.audit(user.principal.actor.clone());
         let held = user.principal.permissions;
         let role = form.role.clone();

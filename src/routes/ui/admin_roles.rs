@@ -3,6 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 
+use super::token_forms::PermissionChecks;
 use super::{html, see_other, CsrfOnly, Notice, RawForm};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
@@ -23,21 +24,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Form fields `permission=runs:read&permission=...`, parsed by hand because
 /// serde_urlencoded cannot collect repeated keys.
-fn parse_form(body: &[u8]) -> Result<(String, Option<String>, PermissionSet), AppError> {
+fn parse_form(body: &[u8]) -> (String, Option<String>, PermissionChecks) {
     let mut csrf = String::new();
     let mut name = None;
-    let mut permissions = PermissionSet::EMPTY;
+    let mut permissions = PermissionChecks::default();
     for (key, value) in form_urlencoded::parse(body) {
         match key.as_ref() {
             "csrf_token" => csrf = value.into_owned(),
             "name" => name = Some(value.into_owned()),
-            "permission" => {
-                permissions.insert(value.parse::<Permission>().map_err(|e| AppError::validation(e.to_string()))?)
-            }
+            "permission" => permissions.add(&value),
             _ => {}
         }
     }
-    Ok((csrf, name, permissions))
+    (csrf, name, permissions)
 }
 
 async fn roles_page(
@@ -80,8 +79,9 @@ async fn create(
     RawForm(body): RawForm,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
-    let (csrf, name, permissions) = parse_form(&body)?;
+    let (csrf, name, permissions) = parse_form(&body);
     user.verify_csrf(&state, &csrf)?;
+    let permissions = permissions.checked()?;
     let raw_name = name.unwrap_or_default();
     let ctx = client.audit(user.principal.actor.clone());
     let held = user.principal.permissions;
@@ -92,7 +92,7 @@ async fn create(
     match result {
         Ok(_) => Ok(see_other("/settings/admin/roles?notice=role_created")),
         Err(e @ (AppError::Client { .. } | AppError::MissingPermission(_))) => {
-            let page = roles_page(&state, &user, None, Some(refusal(&e)), (raw_name, permissions)).await?;
+            let page = roles_page(&state, &user, None, Some(e.form_sentence()), (raw_name, permissions)).await?;
             html(HttpResponse::build(e.status()), &page)
         }
         Err(e) => Err(e.into()),
@@ -139,8 +139,9 @@ async fn update(
     RawForm(body): RawForm,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
-    let (csrf, _, permissions) = parse_form(&body)?;
+    let (csrf, _, permissions) = parse_form(&body);
     user.verify_csrf(&state, &csrf)?;
+    let permissions = permissions.checked()?;
     let name = name.into_inner();
     let ctx = client.audit(user.principal.actor.clone());
     let held = user.principal.permissions;
@@ -148,7 +149,7 @@ async fn update(
     match state.db.write(move |tx| crate::ops::roles::update(tx, &ctx, held, &target, permissions)).await {
         Ok(_) => Ok(see_other("/settings/admin/roles?notice=role_updated")),
         Err(e @ (AppError::MissingPermission(_) | AppError::Client { .. })) if e.status().as_u16() != 404 => {
-            let page = edit_page(&state, &user, name, Some(refusal(&e))).await?;
+            let page = edit_page(&state, &user, name, Some(e.form_sentence())).await?;
             html(HttpResponse::build(e.status()), &page)
         }
         Err(e) => Err(e.into()),
@@ -173,13 +174,5 @@ async fn delete(
             html(HttpResponse::build(e.status()), &page)
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Says a refusal in the words of a person, not of an API key.
-fn refusal(e: &AppError) -> String {
-    match e {
-        AppError::MissingPermission(p) => format!("You cannot grant {p}: your own role does not include it."),
-        other => other.to_string(),
     }
 }

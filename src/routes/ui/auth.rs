@@ -13,7 +13,7 @@ use crate::auth::client::ClientInfo;
 use crate::auth::session::{self, MaybeSession, PreSession};
 use crate::db;
 use crate::domain::audit::{Actor, Target};
-use crate::domain::names::{DisplayName, Email};
+use crate::domain::new_user::NewUser;
 use crate::domain::password;
 use crate::domain::secrets::redact_owned;
 use crate::error::{AppError, PageError, PageResult};
@@ -88,21 +88,14 @@ async fn setup_submit(
         };
         pre_page(&page, &pre, StatusCode::BAD_REQUEST)
     };
-    let email = match Email::parse(&form.email) {
-        Ok(e) => e,
+    let new = match NewUser::parse(&form.email, &form.name, form.password.clone()) {
+        Ok(new) => new,
         Err(e) => return invalid(e.to_string()),
     };
-    let name = match DisplayName::parse(&form.name) {
-        Ok(n) => n,
-        Err(e) => return invalid(e.to_string()),
-    };
-    if let Err(e) = password::check_rules(&form.password) {
-        return invalid(e.to_string());
-    }
     if form.password != form.password_confirm {
         return invalid("The two passwords differ.".into());
     }
-    let password = form.password.clone();
+    let NewUser { email, name, password } = new;
     let hash = state.passwords.hash(password).await?;
     let ctx = client.audit(Actor::system());
     let account = state

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use rusqlite::Transaction;
 
 use super::token_forms::{
-    add_permission, form_message, is_form_error, parse_grace, secret_response, server_url, ExpiryInput, RotateForm,
+    form_message, is_form_error, parse_grace, secret_response, server_url, ExpiryInput, PermissionChecks, RotateForm,
     SecretContext,
 };
 use super::{html, see_other, CsrfOnly, RawForm};
@@ -18,7 +18,7 @@ use crate::auth::Principal;
 use crate::db::tokens::{Token, TokenFilter};
 use crate::db::{self};
 use crate::domain::names::DisplayName;
-use crate::domain::permission::{Permission, PermissionSet};
+use crate::domain::permission::Permission;
 use crate::domain::policy::TokenPolicy;
 use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
@@ -41,8 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub(super) struct KeyInput {
     csrf: String,
     name: String,
-    permissions: PermissionSet,
-    bad_permission: Option<String>,
+    permissions: PermissionChecks,
     expiry: ExpiryInput,
 }
 
@@ -53,7 +52,7 @@ impl KeyInput {
             match key.as_ref() {
                 "csrf_token" => form.csrf = value.into_owned(),
                 "name" => form.name = value.into_owned(),
-                "permission" => add_permission(&mut form.permissions, &mut form.bad_permission, &value),
+                "permission" => form.permissions.add(&value),
                 other => {
                     form.expiry.take(other, &value);
                 }
@@ -62,15 +61,15 @@ impl KeyInput {
         form
     }
 
+    /// The name, once the permissions named exist.
     fn name(&self) -> Result<DisplayName, AppError> {
-        if let Some(bad) = &self.bad_permission {
-            return Err(AppError::validation(bad.clone()));
-        }
+        self.permissions.checked()?;
         DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()))
     }
 
     fn request(&self, policy: &TokenPolicy) -> Result<KeyRequest, AppError> {
-        Ok(KeyRequest { name: self.name()?, permissions: self.permissions, expiry: self.expiry.request(policy)? })
+        let name = self.name()?;
+        Ok(KeyRequest { name, permissions: self.permissions.checked()?, expiry: self.expiry.request(policy)? })
     }
 }
 
@@ -89,7 +88,7 @@ pub(super) async fn settings_page(
     let (project, policy, keys) = state
         .db
         .read(move |c| {
-            let project = ops::visible_project(c, &by, &slug)?;
+            let project = crate::ops::visible_project(c, &by, &slug)?;
             let keys = if can_manage {
                 let filter =
                     TokenFilter { kind: Some(TokenKind::Key), project_id: Some(project.id), ..Default::default() };
@@ -110,7 +109,7 @@ pub(super) async fn settings_page(
         keys: keys.iter().map(|k| TokenRow::key(k, &policy, now, held)).collect(),
         key_form: KeyForm {
             name: input.name.clone(),
-            choices: key_permission_choices(input.permissions, held),
+            choices: key_permission_choices(input.permissions.set, held),
             expiry: input.expiry.field(&policy),
         },
     })
@@ -130,7 +129,7 @@ async fn rerender(
 
 /// A key of this project that `by` may manage; anything else is "not found".
 fn project_key(tx: &Transaction, by: &Principal, slug: &str, id: &str) -> Result<Token, AppError> {
-    let project = ops::visible_project(tx, by, slug)?;
+    let project = crate::ops::visible_project(tx, by, slug)?;
     let token = ops::load(tx, id)?;
     if token.kind != TokenKind::Key || token.project.as_ref().map(|(pid, _)| *pid) != Some(project.id) {
         return Err(AppError::not_found("No such key."));
@@ -202,7 +201,7 @@ async fn update(
         Ok(name) => {
             let ctx = client.audit(user.principal.actor.clone());
             let by = user.principal.clone();
-            let (target, permissions) = (slug.clone(), input.permissions);
+            let (target, permissions) = (slug.clone(), input.permissions.set);
             state
                 .db
                 .write(move |tx| {

@@ -2,7 +2,6 @@
 //! and one run's page (failures first, the comparison with its baseline,
 //! flaky tests, the other results, attachments and their download).
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use time::macros::format_description;
@@ -13,11 +12,10 @@ use crate::db;
 use crate::db::analysis::{self, TrendPoint};
 use crate::db::compare::{self, TestChange};
 use crate::db::runs::{RunFilter, RunStatus};
-use crate::domain::attachment::{content_disposition, safe_content_type};
 use crate::domain::permission::Permission;
 use crate::domain::time::from_unix;
 use crate::error::{AppError, PageResult};
-use crate::ops::attachments::file_path;
+use crate::ops::attachments::read_file;
 use crate::state::AppState;
 use crate::views::charts::{self, human_ms, Point, Tone};
 use crate::views::{
@@ -303,21 +301,8 @@ async fn download(
             Ok(found)
         })
         .await?;
-    let path = file_path(&state.config.attachments_dir(), &found.run_id, &found.id)
-        .ok_or_else(|| AppError::internal("attachment id is not a file name"))?;
-    let bytes = match web::block(move || std::fs::read(path)).await.map_err(AppError::from)? {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            log::warn!("attachment {} has a row but no file", found.id);
-            return Err(AppError::not_found("The attachment's file is missing.").into());
-        }
-        Err(e) => return Err(AppError::from(e).into()),
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, safe_content_type(Some(&found.content_type), &found.filename)))
-        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&found.filename)))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
-        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
-        .body(bytes))
+    let root = state.config.attachments_dir();
+    let (found, bytes) =
+        web::block(move || read_file(&root, &found).map(|bytes| (found, bytes))).await.map_err(AppError::from)??;
+    Ok(crate::routes::attachment_download(&found, bytes))
 }

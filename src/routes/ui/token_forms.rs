@@ -89,18 +89,33 @@ pub(super) fn is_form_error(e: &AppError) -> bool {
 
 /// The sentence a form shows for `e`.
 pub(super) fn form_message(e: &AppError) -> String {
-    match e {
-        AppError::MissingPermission(p) => format!("You cannot grant {p}: your own role does not include it."),
-        other => other.to_string(),
-    }
+    e.form_sentence()
 }
 
-/// Parses a permission checkbox value; unknown names are remembered, not fatal,
-/// so the CSRF check still comes first.
-pub(super) fn add_permission(set: &mut PermissionSet, bad: &mut Option<String>, value: &str) {
-    match value.parse::<Permission>() {
-        Ok(p) => set.insert(p),
-        Err(e) => *bad = Some(e.to_string()),
+/// The `permission` checkboxes of a form (one key, repeated), collected as
+/// the form is parsed. An unknown name is remembered rather than fatal, so
+/// the CSRF check still comes first; [`Self::checked`] reports it.
+#[derive(Debug, Default)]
+pub(super) struct PermissionChecks {
+    /// What was ticked, to tick again when the form comes back.
+    pub(super) set: PermissionSet,
+    unknown: Option<String>,
+}
+
+impl PermissionChecks {
+    pub(super) fn add(&mut self, value: &str) {
+        match value.parse::<Permission>() {
+            Ok(p) => self.set.insert(p),
+            Err(e) => self.unknown = Some(e.to_string()),
+        }
+    }
+
+    /// The permissions ticked, or 400 naming one that does not exist.
+    pub(super) fn checked(&self) -> Result<PermissionSet, AppError> {
+        match &self.unknown {
+            Some(unknown) => Err(AppError::validation(unknown.clone())),
+            None => Ok(self.set),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::token_forms::{
-    add_permission, form_message, is_form_error, parse_grace, secret_response, server_url, token_policy, ExpiryInput,
+    form_message, is_form_error, parse_grace, secret_response, server_url, token_policy, ExpiryInput, PermissionChecks,
     RotateForm, SecretContext,
 };
 use super::{html, see_other, CsrfOnly, Notice, RawForm};
@@ -15,7 +15,7 @@ use crate::auth::session::SessionUser;
 use crate::db::tokens::{Token, TokenFilter, TokenStatus};
 use crate::db::{self};
 use crate::domain::names::DisplayName;
-use crate::domain::permission::{Permission, PermissionSet};
+use crate::domain::permission::Permission;
 use crate::domain::policy::TokenPolicy;
 use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
@@ -70,8 +70,7 @@ async fn list(state: web::Data<AppState>, user: SessionUser, notice: web::Query<
 struct TokenForm {
     csrf: String,
     name: String,
-    permissions: PermissionSet,
-    bad_permission: Option<String>,
+    permissions: PermissionChecks,
     only_selected: bool,
     projects: Vec<String>,
     expiry: ExpiryInput,
@@ -84,7 +83,7 @@ impl TokenForm {
             match key.as_ref() {
                 "csrf_token" => form.csrf = value.into_owned(),
                 "name" => form.name = value.into_owned(),
-                "permission" => add_permission(&mut form.permissions, &mut form.bad_permission, &value),
+                "permission" => form.permissions.add(&value),
                 "project_scope" => form.only_selected = value == "selected",
                 "project" => form.projects.push(value.into_owned()),
                 other => {
@@ -96,13 +95,9 @@ impl TokenForm {
     }
 
     fn request(&self, policy: &TokenPolicy) -> Result<PatRequest, AppError> {
-        if let Some(bad) = &self.bad_permission {
-            return Err(AppError::validation(bad.clone()));
-        }
+        let permissions = self.permissions.checked()?;
         let name = DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()))?;
-        if self.permissions.is_empty() {
-            return Err(AppError::validation("Choose at least one permission."));
-        }
+        ops::require_some(permissions)?;
         let projects = if self.only_selected {
             if self.projects.is_empty() {
                 return Err(AppError::validation("Choose at least one project, or All projects."));
@@ -111,7 +106,7 @@ impl TokenForm {
         } else {
             None
         };
-        Ok(PatRequest { name, permissions: self.permissions, projects, expiry: self.expiry.request(policy)? })
+        Ok(PatRequest { name, permissions, projects, expiry: self.expiry.request(policy)? })
     }
 }
 
@@ -127,7 +122,7 @@ async fn new_page(
         layout: Layout::new(user, "New access token", "tokens").with_error(error),
         name: form.name.clone(),
         expiry: form.expiry.field(&policy),
-        choices: permission_choices(form.permissions, user.principal.permissions),
+        choices: permission_choices(form.permissions.set, user.principal.permissions),
         all_projects: !form.only_selected,
         projects: projects
             .into_iter()
