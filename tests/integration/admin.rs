@@ -2,6 +2,7 @@
 
 use reqwest::StatusCode;
 
+use crate::api_helpers::{cli_token, list_all, ALL_PERMISSIONS};
 use crate::helpers::*;
 
 const ADMIN_PAGES: &[&str] =
@@ -40,8 +41,10 @@ async fn a_viewer_gets_403_on_every_admin_page_and_form() {
         let response = app.submit(&viewer, "/projects", &path, &fields).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
     }
-    assert_eq!(sql_count(&app, "SELECT count(*) FROM accounts"), 2, "nothing was created");
-    assert_eq!(sql_count(&app, "SELECT count(*) FROM accounts WHERE role = 'admin'"), 1, "no self-promotion");
+    let users =
+        list_all(&app, &cli_token(&app, ADMIN_EMAIL, "check", ALL_PERMISSIONS, &[]), "/api/v1/users", "users").await;
+    assert_eq!(users.len(), 2, "nothing was created: {users:?}");
+    assert_eq!(users.iter().filter(|u| u["role"] == "admin").count(), 1, "no self-promotion");
     // Without a session every page redirects to the login.
     let anonymous = app.browser();
     for page in ADMIN_PAGES.iter().chain(&["/projects"]) {
@@ -63,10 +66,13 @@ async fn every_admin_form_refuses_a_bad_csrf_token() {
         let response = admin.post(app.url(&path)).form(&form).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
     }
-    assert_eq!(sql_count(&app, "SELECT count(*) FROM accounts"), 2);
-    assert_eq!(sql_count(&app, "SELECT count(*) FROM roles"), 0);
-    assert_eq!(sql_count(&app, "SELECT count(*) FROM projects"), 0);
-    assert_eq!(sql_count(&app, "SELECT count(*) FROM accounts WHERE active = 0"), 0);
+    let token = cli_token(&app, ADMIN_EMAIL, "check", ALL_PERMISSIONS, &[]);
+    let users = list_all(&app, &token, "/api/v1/users", "users").await;
+    assert_eq!(users.len(), 2, "{users:?}");
+    assert!(users.iter().all(|u| u["active"] == true), "nobody was deactivated: {users:?}");
+    let roles = list_all(&app, &token, "/api/v1/roles", "roles").await;
+    assert!(roles.iter().all(|r| r["builtin"] == true), "no role was created: {roles:?}");
+    assert_eq!(list_all(&app, &token, "/api/v1/projects", "projects").await.len(), 0);
 }
 
 #[tokio::test]
@@ -258,10 +264,11 @@ async fn users_and_service_accounts_are_managed_and_audited() {
     assert_eq!(sa.status(), StatusCode::SEE_OTHER);
     let page = app.get(&admin, "/settings/admin/service-accounts").await.text().await.unwrap();
     assert!(page.contains("ci-main"));
-    assert_eq!(
-        sql_count(&app, "SELECT count(*) FROM accounts WHERE kind = 'service_account' AND password_hash IS NULL"),
-        1
-    );
+    // A service account has no email and so no way to log in.
+    let token = cli_token(&app, ADMIN_EMAIL, "check", ALL_PERMISSIONS, &[]);
+    let accounts = list_all(&app, &token, "/api/v1/service-accounts", "service_accounts").await;
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    assert!(accounts[0]["name"] == "ci-main" && accounts[0].get("email").is_none_or(|e| e.is_null()), "{accounts:?}");
 
     let audit = app.audit_page(&admin, "").await;
     for action in [

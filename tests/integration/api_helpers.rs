@@ -220,6 +220,21 @@ pub fn find<'a>(body: &'a Value, collection: &str, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{id} not in {body}"))
 }
 
+/// Every item of the collection `name` at `path` (follows `next_cursor`).
+pub async fn list_all(app: &TestApp, token: &str, path: &str, name: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let mut next = format!("{path}{separator}limit=200");
+    loop {
+        let body = get(app, &next, token).await.expect(StatusCode::OK);
+        items.extend(body[name].as_array().unwrap_or_else(|| panic!("no {name} in {body}")).iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(c) => next = format!("{path}{separator}limit=200&cursor={c}"),
+            None => return items,
+        }
+    }
+}
+
 /// Every audit event the API returns (follows `next_cursor`), oldest last.
 pub async fn audit_events(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let mut events = Vec::new();

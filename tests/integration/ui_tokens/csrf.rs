@@ -4,6 +4,7 @@
 use reqwest::StatusCode;
 
 use super::{body, create_project, generate_ok, ids_in, secret_on, whoami, KEY_RE};
+use crate::api_helpers::{audit_events, cli_token, list_all, ALL_PERMISSIONS};
 use crate::helpers::*;
 
 #[tokio::test]
@@ -19,8 +20,9 @@ async fn every_token_form_refuses_a_bad_csrf_token() {
     let pat_id = ids_in(&body(&app, &admin, "/settings/tokens").await, "/settings/tokens/", "/revoke").pop().unwrap();
     let key_id =
         ids_in(&body(&app, &admin, "/projects/web/settings").await, "/projects/web/keys/", "/delete").pop().unwrap();
-    let tokens_before = sql_count(&app, "SELECT count(*) FROM tokens");
-    let audit_before = sql_count(&app, "SELECT count(*) FROM audit_events");
+    let check = cli_token(&app, ADMIN_EMAIL, "check", ALL_PERMISSIONS, &[]);
+    let tokens_before = list_all(&app, &check, "/api/v1/tokens?all=true", "tokens").await;
+    let audit_before = audit_events(&app, &check, "").await.len();
 
     let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
         ("/settings/tokens".into(), vec![("name", "new"), ("permission", "runs:read")]),
@@ -45,9 +47,17 @@ async fn every_token_form_refuses_a_bad_csrf_token() {
             assert!(!page.contains("prc_"), "{action} leaked a secret");
         }
     }
-    assert_eq!(sql_count(&app, "SELECT count(*) FROM tokens"), tokens_before);
-    assert_eq!(sql_count(&app, "SELECT count(*) FROM audit_events"), audit_before);
-    assert_eq!(sql_count(&app, "SELECT count(*) FROM tokens WHERE revoked_at IS NOT NULL OR disabled"), 0);
+    // Nothing was created, revoked, disabled, rotated or renamed, and nothing was audited.
+    let tokens_after = list_all(&app, &check, "/api/v1/tokens?all=true", "tokens").await;
+    assert_eq!(tokens_after.len(), tokens_before.len());
+    for (after, before) in tokens_after.iter().zip(&tokens_before) {
+        assert_eq!(
+            (&after["id"], &after["name"], &after["status"]),
+            (&before["id"], &before["name"], &before["status"])
+        );
+        assert_eq!(after["status"], "active", "{after}");
+    }
+    assert_eq!(audit_events(&app, &check, "").await.len(), audit_before);
     let policy = body(&app, &admin, "/settings/admin/policy").await;
     assert!(policy.contains("value=\"user_choice\" checked"));
     assert_eq!(whoami(&app, "authorization", &secret).await, StatusCode::OK);
