@@ -19,8 +19,15 @@ use crate::state::AppState;
 fn request_log() -> middleware::Logger {
     middleware::Logger::new(r#"%a "%{request_line}xi" %s %b %Dms"#)
         .custom_request_replace("request_line", |req| {
+            use crate::domain::secrets::{contains_token, redact, redact_owned};
             let line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
-            crate::domain::secrets::redact_owned(line)
+            // A token may also come percent-encoded (`prc%5Fpat%5F…`): then
+            // the decoded line is logged, redacted.
+            let decoded = String::from_utf8_lossy(&crate::routes::input::percent_decode(&line)).into_owned();
+            if contains_token(&decoded) && !contains_token(&line) {
+                return redact(&decoded).into_owned();
+            }
+            redact_owned(line)
         })
         .exclude("/healthz")
 }

@@ -186,18 +186,22 @@ pub struct TokenFilter {
     pub project_id: Option<i64>,
     /// Applied after loading (status depends on the clock).
     pub status: Option<TokenStatus>,
-    /// `Some(ids)`: only tokens that name no project outside `ids` (a
-    /// caller restricted to those projects must not learn of the others).
+    /// `Some(ids)`: only tokens that reach no project outside `ids` (a
+    /// caller restricted to those projects must not learn of, or act on,
+    /// the others).
     pub within_projects: Option<Vec<i64>>,
 }
 
 impl Token {
-    /// Whether every project this token names is in `ids`; a PAT for every
-    /// project names none.
-    pub fn names_only_projects_in(&self, ids: &[i64]) -> bool {
-        let key = self.project.iter().map(|(id, _)| id);
-        let listed = self.projects.iter().flatten().map(|(id, _)| id);
-        key.chain(listed).all(|id| ids.contains(id))
+    /// Whether every project this token can reach is in `ids`: a key's one
+    /// project, or a PAT's list. A PAT for every project reaches beyond any
+    /// list.
+    pub fn reaches_only(&self, ids: &[i64]) -> bool {
+        match (&self.project, &self.projects) {
+            (Some((id, _)), _) => ids.contains(id),
+            (None, Some(listed)) => listed.iter().all(|(id, _)| ids.contains(id)),
+            (None, None) => false,
+        }
     }
 }
 
@@ -223,7 +227,7 @@ pub fn list(
     let mut out = Vec::new();
     for row in rows {
         let token = with_projects(conn, row?)?;
-        let visible = filter.within_projects.as_deref().is_none_or(|ids| token.names_only_projects_in(ids));
+        let visible = filter.within_projects.as_deref().is_none_or(|ids| token.reaches_only(ids));
         if visible && filter.status.is_none_or(|s| token.status(now) == s) {
             out.push(token);
             if out.len() >= limit as usize {

@@ -87,7 +87,14 @@ pub fn redact_json(value: &mut serde_json::Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(redact_json),
-        Value::Object(fields) => fields.values_mut().for_each(redact_json),
+        Value::Object(fields) => {
+            // Keys too (a run's tags are free text on both sides).
+            if fields.keys().any(|k| contains_token(k)) {
+                let taken = std::mem::take(fields);
+                fields.extend(taken.into_iter().map(|(k, v)| (redact(&k).into_owned(), v)));
+            }
+            fields.values_mut().for_each(redact_json)
+        }
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
@@ -124,11 +131,12 @@ mod tests {
 
     #[test]
     fn json_strings_are_cut_wherever_they_nest() {
-        let mut value = serde_json::json!({"name": PAT, "list": [1, {"deep": format!("a {PAT}")}], "n": 3});
+        let mut value = serde_json::json!({"name": PAT, "list": [1, {"deep": format!("a {PAT}")}], "n": 3, PAT: "k"});
         redact_json(&mut value);
         assert_eq!(
             value,
-            serde_json::json!({"name": "prc_pat_[redacted]", "list": [1, {"deep": "a prc_pat_[redacted]"}], "n": 3})
+            serde_json::json!({"name": "prc_pat_[redacted]", "list": [1, {"deep": "a prc_pat_[redacted]"}], "n": 3,
+                               "prc_pat_[redacted]": "k"})
         );
     }
 }

@@ -187,16 +187,18 @@ fn check_key_permissions(by: &Principal, permissions: PermissionSet) -> Result<(
 
 /// Whether `by` may act on `token`: its owner with `tokens:create`, anyone
 /// with `tokens:admin`; a project key by `projects:manage` on its project.
-/// Tokens `by` may not touch, or that name a project `by` cannot see, are
+/// Tokens `by` may not touch, or that reach a project `by` cannot see, are
 /// reported as not found.
 pub fn may_manage(by: &Principal, token: &Token) -> Result<(), AppError> {
     let not_found = || AppError::not_found("No such token.");
     match token.kind {
         TokenKind::Pat => {
-            // A caller restricted to some projects does not learn of tokens
-            // naming others (the same rule as `GET /tokens`).
+            // A caller restricted to some projects neither learns of nor
+            // acts on a token reaching others, a PAT for every project
+            // included: rotating that would hand it an unrestricted secret
+            // (the same rule as `GET /tokens`).
             if let ProjectScope::Only(ids) = &by.projects {
-                if !token.names_only_projects_in(ids) {
+                if !token.reaches_only(ids) {
                     return Err(not_found());
                 }
             }

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::middleware::Next;
@@ -26,15 +26,19 @@ use crate::state::AppState;
 /// parameter; the API's JSON error or a page's HTML one), and wraps the
 /// request's payload in [`IdleTimeout`] with the configured
 /// `body_timeout_seconds`.
-pub async fn guard(
+pub async fn guard<B: MessageBody>(
     mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     if let Some(parameter) = first_non_utf8_parameter(req.query_string()) {
         let error = AppError::validation(format!(
             "The query parameter {parameter:?} is not UTF-8 once percent-decoded; encode text as UTF-8."
         ));
-        return Err(if req.path().starts_with("/api/") { error.into() } else { PageError(error).into() });
+        let error: actix_web::Error =
+            if req.path().starts_with("/api/") { error.into() } else { PageError(error).into() };
+        // A response, not an Err: the security headers and the request log
+        // (the middleware around this one) pass errors through untouched.
+        return Ok(req.error_response(error).map_into_right_body());
     }
     let seconds = req.app_data::<web::Data<AppState>>().map(|s| s.config.body_timeout_seconds);
     if let Some(seconds) = seconds {
@@ -43,12 +47,14 @@ pub async fn guard(
             Payload::None => {}
             inner => {
                 let idle = Duration::from_secs(seconds);
-                req.set_payload(Payload::from(Box::pin(IdleTimeout { inner, idle, timer: None, expired: false })
-                    as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>));
+                let stream = IdleTimeout { inner, idle, timer: None, waiting: false, expired: false };
+                req.set_payload(Payload::from(
+                    Box::pin(stream) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
+                ));
             }
         }
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// The name of the first parameter of `query` whose name or value is not
@@ -65,7 +71,7 @@ fn first_non_utf8_parameter(query: &str) -> Option<String> {
     })
 }
 
-fn percent_decode(s: &str) -> Vec<u8> {
+pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();
     let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
     let mut out = Vec::with_capacity(bytes.len());
@@ -89,12 +95,16 @@ fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// A payload that fails with [`std::io::ErrorKind::TimedOut`] when no chunk
-/// arrives for `idle` (the timer starts only while a reader waits).
+/// A payload that fails with [`std::io::ErrorKind::TimedOut`] when a reader
+/// has waited `idle` for the next chunk.
 struct IdleTimeout {
     inner: Payload,
     idle: Duration,
     timer: Option<Pin<Box<Sleep>>>,
+    /// Whether the reader is waiting since the timer was last set: the idle
+    /// time counts from when a wait starts, not from the last chunk handed
+    /// out (a reader may work a while between two polls).
+    waiting: bool,
     expired: bool,
 }
 
@@ -108,14 +118,16 @@ impl Stream for IdleTimeout {
         }
         match this.inner.poll_next_unpin(cx) {
             Poll::Ready(item) => {
-                if let Some(timer) = &mut this.timer {
-                    timer.as_mut().reset(Instant::now() + this.idle);
-                }
+                this.waiting = false;
                 Poll::Ready(item)
             }
             Poll::Pending => {
                 let idle = this.idle;
                 let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                if !this.waiting {
+                    timer.as_mut().reset(Instant::now() + idle);
+                    this.waiting = true;
+                }
                 match timer.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         this.expired = true;

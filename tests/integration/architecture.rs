@@ -69,39 +69,77 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every `crate::` path in `text`, with `crate::a::{b, c::d}` expanded to
-/// `a::b` and `a::c::d`; comments are skipped.
-fn crate_paths(text: &str) -> Vec<String> {
-    let code: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .map(|l| l.split(" // ").next().unwrap_or(l))
-        .collect::<Vec<_>>()
-        .join("\n");
+/// Every path into the crate that `text` (the file of `module`) names:
+/// `crate::…` and `super::…` paths in `use` lines (groups expanded, to any
+/// depth) and inline; whole-line comments are skipped. `super` is resolved
+/// against `module`, so `super::super::api` is seen for what it is.
+fn crate_paths(text: &str, module: &str) -> Vec<String> {
+    let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
     let mut paths = Vec::new();
-    let mut rest = code.as_str();
-    while let Some(at) = rest.find("crate::") {
-        rest = &rest[at + "crate::".len()..];
-        let prefix: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':').collect();
-        let after = &rest[prefix.len()..];
-        let prefix = prefix.trim_end_matches(':').to_string();
-        if after.starts_with('{') {
-            let group = &after[1..after.find('}').unwrap_or(after.len())];
-            for item in group.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-                let item = item.trim_start_matches('{').split(" as ").next().unwrap_or(item);
-                let item: String =
-                    item.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':').collect();
-                match (prefix.is_empty(), item.as_str()) {
-                    (_, "self") | (_, "") => paths.push(prefix.clone()),
-                    (true, item) => paths.push(item.to_string()),
-                    (false, item) => paths.push(format!("{prefix}::{item}")),
-                }
+    let bytes = code.as_bytes();
+    let mut at = 0;
+    while at < code.len() {
+        let rest = &code[at..];
+        let starts_path =
+            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_' || bytes[at - 1] == b':');
+        let root = if !starts_path {
+            None
+        } else if rest.starts_with("crate::") {
+            Some((String::new(), "crate::".len()))
+        } else if rest.starts_with("super::") {
+            let mut base: Vec<&str> = module.split("::").collect();
+            let mut len = 0;
+            while rest[len..].starts_with("super::") {
+                base.pop();
+                len += "super::".len();
             }
-        } else if !prefix.is_empty() {
-            paths.push(prefix);
+            Some((base.join("::"), len))
+        } else {
+            None
+        };
+        match root {
+            Some((prefix, len)) => at += len + use_tree(&code[at + len..], &prefix, &mut paths),
+            None => at += rest.chars().next().map_or(1, char::len_utf8),
         }
     }
     paths
+}
+
+/// Reads one use tree (`a::b`, `a::{b, c::{d, self}}`) after `prefix`,
+/// pushing every full path; returns how many bytes it read.
+fn use_tree(text: &str, prefix: &str, out: &mut Vec<String>) -> usize {
+    let segment: String = text.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':').collect();
+    let mut read = segment.len();
+    let segment = segment.trim_end_matches(':');
+    let path = match (prefix.is_empty(), segment) {
+        (_, "") | (_, "self") => prefix.to_string(),
+        (true, s) => s.to_string(),
+        (false, s) => format!("{prefix}::{s}"),
+    };
+    if text[read..].starts_with('{') {
+        read += 1;
+        loop {
+            read += text[read..].len() - text[read..].trim_start().len();
+            if text[read..].starts_with('}') {
+                return read + 1;
+            }
+            if read >= text.len() {
+                return read;
+            }
+            read += use_tree(&text[read..], &path, out);
+            // Skip ` as alias` and the comma.
+            while read < text.len() && !text[read..].starts_with(',') && !text[read..].starts_with('}') {
+                read += text[read..].chars().next().map_or(1, char::len_utf8);
+            }
+            if text[read..].starts_with(',') {
+                read += 1;
+            }
+        }
+    }
+    if !path.is_empty() {
+        out.push(path);
+    }
+    read
 }
 
 /// The module a path names, as far as modules go (`db::tokens::Token` → `db::tokens`).
@@ -123,7 +161,7 @@ fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
     for file in &files {
         let module = module_of(file);
         let text = std::fs::read_to_string(file).unwrap();
-        let targets = crate_paths(&text)
+        let targets = crate_paths(&text, &module)
             .iter()
             .filter_map(|p| resolve(p, &modules))
             .filter(|t| *t != module)
@@ -237,8 +275,22 @@ fn the_rules_catch_what_they_forbid() {
 }
 
 #[test]
-fn paths_are_read_from_use_lines_groups_and_inline_code() {
+fn paths_are_read_from_use_lines_nested_groups_super_and_inline_code() {
     let text = "use crate::db::{self, tokens::Token};\nuse crate::{config, error::AppError};\n\
-                // crate::routes in a comment\nfn f() { crate::ops::ingest::run(); }";
-    assert_eq!(crate_paths(text), ["db", "db::tokens::Token", "config", "error::AppError", "ops::ingest::run"]);
+                use crate::{db::{self, tokens as t}, routes::api::x};\nuse super::super::api::json;\n\
+                // crate::routes in a comment\nfn f() { crate::ops::ingest::run(); let s = \"a // b\"; }";
+    assert_eq!(
+        crate_paths(text, "routes::ui::tokens"),
+        [
+            "db",
+            "db::tokens::Token",
+            "config",
+            "error::AppError",
+            "db",
+            "db::tokens",
+            "routes::api::x",
+            "routes::api::json",
+            "ops::ingest::run"
+        ]
+    );
 }

@@ -45,14 +45,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .configure(keys::configure)
                     .configure(runs::configure)
                     .configure(results::configure)
-                    .configure(attachments::configure),
+                    .configure(attachments::configure)
+                    // A nested scope falls back to the App's default, not
+                    // /api/v1's: say it again, in the contract's shape.
+                    .default_service(web::to(no_such_route)),
             )
             .configure(tokens::configure)
             .configure(projects::configure)
             .configure(people::configure)
             .configure(audit::configure)
-            .default_service(web::to(|| async { AppError::not_found("No such API route.").error_response_owned() })),
+            .default_service(web::to(no_such_route)),
     );
+}
+
+async fn no_such_route() -> HttpResponse {
+    AppError::not_found("No such API route.").error_response_owned()
 }
 
 /// A query string that does not fit its route's parameters. serde's own

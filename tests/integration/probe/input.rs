@@ -145,3 +145,33 @@ async fn an_oversized_raw_form_gets_the_html_error_page() {
         assert!(response.text().await.unwrap().contains("The form is larger than 64 KiB."), "{path}");
     }
 }
+
+#[tokio::test]
+async fn an_unknown_api_route_is_the_contracts_404_under_a_project_too() {
+    let ingest = Ingest::start().await;
+    let app = &ingest.app;
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/nowhere"),
+        (reqwest::Method::GET, "/api/v1/projects/web/nowhere"),
+        (reqwest::Method::GET, "/api/v1/projects/web"),
+        (reqwest::Method::PUT, "/api/v1/projects/web/runs"),
+    ] {
+        let r = send(api(app, method.clone(), path, &ingest.token)).await;
+        let message = r.expect_code(StatusCode::NOT_FOUND, "not_found");
+        assert_eq!(message, "No such API route.", "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_query_still_gets_the_security_headers_and_a_log_line() {
+    let ingest = Ingest::start().await;
+    let r = send(api(&ingest.app, reqwest::Method::GET, "/api/v1/projects/web/runs?branch=%FF", &ingest.token)).await;
+    r.expect_code(StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert!(r.header("content-security-policy").is_some());
+    assert!(
+        ingest.app.log().contains("\"GET /api/v1/projects/web/runs?branch=%FF HTTP/1.1\" 400"),
+        "{}",
+        ingest.app.log()
+    );
+}

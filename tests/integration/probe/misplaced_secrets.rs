@@ -38,8 +38,14 @@ async fn a_token_in_a_query_string_a_user_agent_or_a_name_is_not_kept() {
     let admin = admin_token(&app).await;
     let victim = cli_token(&app, ADMIN_EMAIL, "victim", "projects:read", &[]);
 
-    // In a query string, on a route that answers and on one that does not.
-    for path in [format!("/api/v1/whoami?token={victim}"), format!("/api/v1/nowhere?access_token={victim}")] {
+    // In a query string, on a route that answers and on one that does not,
+    // and percent-encoded.
+    let encoded = victim.replace('_', "%5F");
+    for path in [
+        format!("/api/v1/whoami?token={victim}"),
+        format!("/api/v1/nowhere?access_token={victim}"),
+        format!("/api/v1/whoami?t={encoded}"),
+    ] {
         client().get(app.url(&path)).bearer_auth(&admin).send().await.unwrap();
     }
     // As a user agent of an audited change.
@@ -66,6 +72,7 @@ async fn a_token_in_a_query_string_a_user_agent_or_a_name_is_not_kept() {
 
     let kept = everything_kept(&app, &admin, &["/api/v1/tokens?all=true", "/api/v1/service-accounts"]).await;
     assert!(!kept.contains(&body_of(&victim)), "the secret was kept somewhere");
+    assert!(!kept.contains(&body_of(&encoded)), "the encoded secret was kept somewhere");
     assert!(app.log().contains("/api/v1/whoami?token=prc_pat_[redacted]"), "{}", app.log());
 }
 

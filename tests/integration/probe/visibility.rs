@@ -56,6 +56,7 @@ async fn a_project_restricted_token_lists_and_touches_only_tokens_of_its_project
     let web_key = token_id(&app, &cli_key(&app, "web", "runs:read")).await;
     let secret_key = token_id(&app, &cli_key(&app, "secret", "runs:read")).await;
     let both = token_id(&app, &cli_token(&app, ADMIN_EMAIL, "both", "runs:read", &["--projects", "web,secret"])).await;
+    let every = token_id(&app, &cli_token(&app, ADMIN_EMAIL, "every", "runs:read", &[])).await;
     let restricted = cli_token(
         &app,
         ADMIN_EMAIL,
@@ -65,13 +66,15 @@ async fn a_project_restricted_token_lists_and_touches_only_tokens_of_its_project
     );
 
     let everything = ids(&get(&app, "/api/v1/tokens?all=true", &admin).await.expect(StatusCode::OK));
-    assert!([&web_key, &secret_key, &both].iter().all(|id| everything.contains(id)), "{everything:?}");
+    assert!([&web_key, &secret_key, &both, &every].iter().all(|id| everything.contains(id)), "{everything:?}");
 
     let listed = get(&app, "/api/v1/tokens?all=true", &restricted).await.expect(StatusCode::OK);
     assert!(!listed.to_string().contains("secret"), "the restricted token learns of project secret: {listed}");
     let listed = ids(&listed);
     assert!(listed.contains(&web_key), "{listed:?}");
     assert!(!listed.contains(&secret_key) && !listed.contains(&both), "{listed:?}");
+    // A PAT for every project reaches beyond `web` too.
+    assert!(!listed.contains(&every), "{listed:?}");
     // Its own list (all=false) follows the same rule.
     let own = ids(&get(&app, "/api/v1/tokens", &restricted).await.expect(StatusCode::OK));
     assert!(!own.contains(&both), "{own:?}");
@@ -88,8 +91,12 @@ async fn a_project_restricted_token_lists_and_touches_only_tokens_of_its_project
     }
     assert_eq!(paged, listed);
 
-    // The hidden ones answer as missing ones do.
-    for id in [&secret_key, &both] {
+    // The hidden ones answer as missing ones do: rotating the all-projects
+    // PAT would hand the restricted token an unrestricted secret.
+    for id in [&secret_key, &both, &every] {
+        post(&app, &format!("/api/v1/tokens/{id}/rotate"), &restricted, json!({}))
+            .await
+            .expect_code(StatusCode::NOT_FOUND, "not_found");
         send(api(&app, Method::DELETE, &format!("/api/v1/tokens/{id}"), &restricted))
             .await
             .expect_code(StatusCode::NOT_FOUND, "not_found");
