@@ -240,17 +240,22 @@ pub fn revoke(tx: &Transaction, ctx: &AuditContext, token: &Token, reason: &str)
 pub const MAX_GRACE_SECONDS: u32 = 86_400;
 
 /// A new secret with the same name, kind, permissions and projects, and a
-/// new expiry under the current policy; the old one works for `grace` more seconds.
+/// new expiry under the current policy; the old one works for `grace` more
+/// seconds. The new secret goes to `by`, so, as when creating a token,
+/// nobody receives one holding more than they hold (a narrow token of an
+/// owner cannot rotate the owner's broad token into its hands).
 pub fn rotate(
     tx: &Transaction,
     key: &InstanceKey,
     ctx: &AuditContext,
+    by: &Principal,
     old: &Token,
     grace_seconds: u32,
 ) -> Result<Issued, AppError> {
     if grace_seconds > MAX_GRACE_SECONDS {
         return Err(AppError::validation(format!("grace_seconds must be between 0 and {MAX_GRACE_SECONDS}.")));
     }
+    ensure_within(old.permissions, by.permissions)?;
     let now = unix_now();
     let status = old.status(now);
     if matches!(status, crate::db::tokens::TokenStatus::Revoked) {

@@ -149,7 +149,7 @@ async fn rotate(
         .db
         .write(move |tx| {
             let token = project_key(tx, &caller, &slug, &id)?;
-            let issued = ops::rotate(tx, &st.key, &caller.audit(), &token, grace)?;
+            let issued = ops::rotate(tx, &st.key, &caller.audit(), &caller.principal, &token, grace)?;
             Ok((issued, db::settings::token_policy(tx)?))
         })
         .await?;

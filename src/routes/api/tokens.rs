@@ -251,7 +251,7 @@ async fn rotate(
         .write(move |tx| {
             let token = ops::load(tx, &id)?;
             ops::may_manage(&caller.principal, &token)?;
-            let issued = ops::rotate(tx, &st.key, &caller.audit(), &token, grace)?;
+            let issued = ops::rotate(tx, &st.key, &caller.audit(), &caller.principal, &token, grace)?;
             Ok((issued, db::settings::token_policy(tx)?))
         })
         .await?;

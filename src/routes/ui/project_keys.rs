@@ -285,7 +285,7 @@ async fn rotate(
         .db
         .write(move |tx| {
             let old = project_key(tx, &by, &target, &id)?;
-            let issued = ops::rotate(tx, &key, &ctx, &old, grace)?;
+            let issued = ops::rotate(tx, &key, &ctx, &by, &old, grace)?;
             Ok((old, issued))
         })
         .await?;

@@ -228,7 +228,7 @@ async fn rotate(
         .db
         .write(move |tx| {
             let old = own_token(tx, &by, &id)?;
-            let issued = ops::rotate(tx, &key, &ctx, &old, grace)?;
+            let issued = ops::rotate(tx, &key, &ctx, &by, &old, grace)?;
             Ok((old, issued))
         })
         .await?;

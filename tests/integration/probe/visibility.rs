@@ -110,3 +110,27 @@ async fn a_project_restricted_token_lists_and_touches_only_tokens_of_its_project
     assert!(message.contains("restricted to some projects"), "{message}");
     get(&app, "/api/v1/audit", &admin).await.expect(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn nobody_rotates_a_token_into_a_secret_holding_more_than_they_hold() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    create_project(&app, "web");
+    // A narrow token of the admin may manage the admin's tokens (tokens:create) …
+    let narrow = cli_token(&app, ADMIN_EMAIL, "narrow", "runs:read,tokens:create", &[]);
+    let broad = token_id(&app, &admin).await;
+    let message = post(&app, &format!("/api/v1/tokens/{broad}/rotate"), &narrow, json!({}))
+        .await
+        .expect_code(StatusCode::FORBIDDEN, "missing_permission");
+    assert!(message.contains("missing required permission"), "{message}");
+    whoami(&app, &admin).await.expect(StatusCode::OK);
+    // … and a key manager holding only runs:read cannot rotate a runs:write key.
+    let writer_key = token_id(&app, &cli_key(&app, "web", "runs:write")).await;
+    let manager = cli_token(&app, ADMIN_EMAIL, "manager", "projects:read,projects:manage,runs:read", &[]);
+    post(&app, &format!("/api/v1/projects/web/keys/{writer_key}/rotate"), &manager, json!({}))
+        .await
+        .expect_code(StatusCode::FORBIDDEN, "missing_permission");
+    // Within what one holds, rotation works as before.
+    let own = token_id(&app, &cli_token(&app, ADMIN_EMAIL, "own", "runs:read", &[])).await;
+    post(&app, &format!("/api/v1/tokens/{own}/rotate"), &narrow, json!({})).await.expect(StatusCode::CREATED);
+}
