@@ -4,8 +4,8 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use super::Submitted;
 use super::{html, see_other, Notice};
-use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db::{self, accounts::AccountKind};
 use crate::domain::names::DisplayName;
@@ -118,7 +118,6 @@ async fn or_rerender(
 
 #[derive(Deserialize)]
 struct CreateUserForm {
-    csrf_token: String,
     email: String,
     name: String,
     role: String,
@@ -127,13 +126,9 @@ struct CreateUserForm {
 
 async fn create_user(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
-    form: web::Form<CreateUserForm>,
+    Submitted { user, client, form }: Submitted<CreateUserForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
-    let form = form.into_inner();
     let result = async {
         let NewUser { email, name, password } = NewUser::parse(&form.email, &form.name, form.password.clone())
             .map_err(|e| AppError::validation(e.to_string()))?;
@@ -156,20 +151,15 @@ async fn create_user(
 
 #[derive(Deserialize)]
 struct CreateServiceAccountForm {
-    csrf_token: String,
     name: String,
     role: String,
 }
 
 async fn create_service_account(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
-    form: web::Form<CreateServiceAccountForm>,
+    Submitted { user, client, form }: Submitted<CreateServiceAccountForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
-    let form = form.into_inner();
     let result = async {
         let name = DisplayName::parse(&form.name).map_err(|e| AppError::validation(e.to_string()))?;
         let ctx = client.audit(user.principal.actor.clone());
@@ -190,21 +180,17 @@ async fn create_service_account(
 /// One form per row action: `role` to change the role, `active` to (de)activate.
 #[derive(Deserialize)]
 struct UpdateForm {
-    csrf_token: String,
     role: Option<String>,
     active: Option<bool>,
 }
 
 async fn apply_update(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
+    Submitted { user, client, form }: Submitted<UpdateForm>,
     id: String,
     kind: AccountKind,
-    form: UpdateForm,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let ctx = client.audit(user.principal.actor.clone());
     let held = user.principal.permissions;
     let me = user.account.id.clone();
@@ -222,40 +208,31 @@ async fn apply_update(
 
 async fn update_user(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     id: web::Path<String>,
-    form: web::Form<UpdateForm>,
+    submitted: Submitted<UpdateForm>,
 ) -> PageResult<HttpResponse> {
-    apply_update(state, user, client, id.into_inner(), AccountKind::User, form.into_inner()).await
+    apply_update(state, submitted, id.into_inner(), AccountKind::User).await
 }
 
 async fn update_service_account(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     id: web::Path<String>,
-    form: web::Form<UpdateForm>,
+    submitted: Submitted<UpdateForm>,
 ) -> PageResult<HttpResponse> {
-    apply_update(state, user, client, id.into_inner(), AccountKind::ServiceAccount, form.into_inner()).await
+    apply_update(state, submitted, id.into_inner(), AccountKind::ServiceAccount).await
 }
 
 #[derive(Deserialize)]
 struct PasswordForm {
-    csrf_token: String,
     password: String,
 }
 
 async fn reset_password(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     id: web::Path<String>,
-    form: web::Form<PasswordForm>,
+    Submitted { user, client, form }: Submitted<PasswordForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
-    let form = form.into_inner();
     let id = id.into_inner();
     let result = async {
         password::check_rules(&form.password).map_err(|e| AppError::validation(e.to_string()))?;

@@ -4,6 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::token_forms::PermissionChecks;
+use super::Submitted;
 use super::{html, see_other, CsrfOnly, Notice, RawForm};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
@@ -158,13 +159,10 @@ async fn update(
 
 async fn delete(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     name: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    Submitted { user, client, .. }: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let ctx = client.audit(user.principal.actor.clone());
     let name = name.into_inner();
     match state.db.write(move |tx| crate::ops::roles::delete(tx, &ctx, &name)).await {

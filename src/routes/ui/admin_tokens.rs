@@ -5,8 +5,8 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use super::Submitted;
 use super::{html, see_other, CsrfOnly, Notice};
-use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db::accounts::AccountKind;
 use crate::db::tokens::{TokenFilter, TokenStatus};
@@ -150,13 +150,10 @@ async fn list(
 
 async fn revoke(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     id: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    Submitted { user, client, .. }: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::TokensAdmin)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let ctx = client.audit(user.principal.actor.clone());
     let by = user.principal.clone();
     let id = id.into_inner();
@@ -174,7 +171,6 @@ async fn revoke(
 /// The policy form's fields as typed (kept on re-render).
 #[derive(Debug, Deserialize)]
 struct PolicyForm {
-    csrf_token: String,
     mode: Option<String>,
     fixed_days: Option<String>,
     max_days: Option<String>,
@@ -261,12 +257,9 @@ async fn policy(state: web::Data<AppState>, user: SessionUser, notice: web::Quer
 
 async fn save_policy(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
-    form: web::Form<PolicyForm>,
+    Submitted { user, client, form }: Submitted<PolicyForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::TokensAdmin)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let result = match form.policy() {
         Ok(policy) => {
             let ctx = client.audit(user.principal.actor.clone());

@@ -20,7 +20,11 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use crate::auth::client::ClientInfo;
+use crate::auth::session::SessionUser;
+use crate::domain::audit::AuditContext;
 use crate::error::{AppError, PageError};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
@@ -90,6 +94,56 @@ impl actix_web::FromRequest for RawForm {
             }
             let body = crate::routes::input::read_capped(&mut payload, MAX_FORM_BYTES, too_large).await?;
             Ok(RawForm(body))
+        })
+    }
+}
+
+/// A form that a signed-in user submitted, read like [`RawForm`] (64 KiB,
+/// the form content type, HTML error pages), its CSRF token checked before
+/// the handler runs: the state-changing page handlers take this instead of
+/// a session and a form, so none can forget the check. The handler then
+/// checks its permission, makes its change (audited with [`Self::audit`])
+/// and answers 303.
+pub struct Submitted<T> {
+    pub user: SessionUser,
+    pub client: ClientInfo,
+    pub form: T,
+}
+
+impl<T> Submitted<T> {
+    /// Who acts, for the audit row of the change.
+    pub fn audit(&self) -> AuditContext {
+        self.client.audit(self.user.principal.actor.clone())
+    }
+}
+
+/// The CSRF field alone; absent is empty, which never matches.
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Submitted<T> {
+    type Error = PageError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let user = SessionUser::from_request(req, payload);
+        let body = RawForm::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let proxies = state.as_ref().map(|s| s.config.trusted_proxies.clone()).unwrap_or_default();
+        let client = ClientInfo::from_request(req, &proxies);
+        Box::pin(async move {
+            let user = user.await?;
+            let RawForm(body) = body.await?;
+            let state = state.ok_or_else(|| AppError::internal("no application state"))?;
+            let csrf: CsrfField =
+                serde_urlencoded::from_bytes(&body).unwrap_or(CsrfField { csrf_token: String::new() });
+            user.verify_csrf(&state, &csrf.csrf_token)?;
+            let form = serde_urlencoded::from_bytes(&body)
+                .map_err(|e| AppError::validation(format!("The form could not be read: {e}.")))?;
+            Ok(Submitted { user, client, form })
         })
     }
 }

@@ -11,6 +11,7 @@ use super::token_forms::{
     form_message, is_form_error, parse_grace, secret_response, server_url, ExpiryInput, PermissionChecks, RotateForm,
     SecretContext,
 };
+use super::Submitted;
 use super::{html, see_other, CsrfOnly, RawForm};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
@@ -223,14 +224,11 @@ async fn update(
 
 async fn set_disabled(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    Submitted { user, client, .. }: Submitted<CsrfOnly>,
     disabled: bool,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let (slug, id) = path.into_inner();
     let ctx = client.audit(user.principal.actor.clone());
     let by = user.principal.clone();
@@ -247,34 +245,27 @@ async fn set_disabled(
 
 async fn disable(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    submitted: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
-    set_disabled(state, user, client, path, form, true).await
+    set_disabled(state, path, submitted, true).await
 }
 
 async fn enable(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    submitted: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
-    set_disabled(state, user, client, path, form, false).await
+    set_disabled(state, path, submitted, false).await
 }
 
 async fn rotate(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    form: web::Form<RotateForm>,
+    Submitted { user, client, form }: Submitted<RotateForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let grace = parse_grace(form.grace_seconds.as_deref())?;
     let (slug, id) = path.into_inner();
     let ctx = client.audit(user.principal.actor.clone());
@@ -304,13 +295,10 @@ async fn rotate(
 
 async fn delete(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    Submitted { user, client, .. }: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let (slug, id) = path.into_inner();
     let ctx = client.audit(user.principal.actor.clone());
     let by = user.principal.clone();

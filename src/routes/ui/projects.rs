@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use super::project_keys::{settings_page, KeyInput};
 use super::runs::RunsQuery;
+use super::Submitted;
 use super::{html, see_other, CsrfOnly, Notice};
-use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db;
 use crate::domain::names::{parse_branch, DisplayName, ProjectSlug};
@@ -50,20 +50,15 @@ async fn list(state: web::Data<AppState>, user: SessionUser, notice: web::Query<
 
 #[derive(Deserialize)]
 struct CreateForm {
-    csrf_token: String,
     slug: String,
     name: String,
 }
 
 async fn create(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
-    form: web::Form<CreateForm>,
+    Submitted { user, client, form }: Submitted<CreateForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
-    let form = form.into_inner();
     let parsed = ProjectSlug::parse(&form.slug).and_then(|s| Ok((s, DisplayName::parse(&form.name)?)));
     let result = match parsed {
         Ok((slug, name)) => {
@@ -107,20 +102,16 @@ async fn settings(
 
 #[derive(Deserialize)]
 struct UpdateForm {
-    csrf_token: String,
     name: String,
     default_branch: String,
 }
 
 async fn update(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     slug: web::Path<String>,
-    form: web::Form<UpdateForm>,
+    Submitted { user, client, form }: Submitted<UpdateForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let slug = slug.into_inner();
     let parsed = DisplayName::parse(&form.name)
         .and_then(|n| Ok((n, parse_branch(&form.default_branch)?)))
@@ -145,13 +136,10 @@ async fn update(
 
 async fn delete(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     slug: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    Submitted { user, client, .. }: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let ctx = client.audit(user.principal.actor.clone());
     let slug = slug.into_inner();
     let run_ids = state.db.write(move |tx| crate::ops::projects::delete(tx, &ctx, &slug)).await?;

@@ -145,8 +145,7 @@ pub(super) fn parse_grace(raw: Option<&str>) -> Result<u32, AppError> {
 
 #[derive(Deserialize)]
 pub(super) struct RotateForm {
-    pub csrf_token: String,
-    pub grace_seconds: Option<String>,
+    pub(super) grace_seconds: Option<String>,
 }
 
 /// What the secret page needs besides the new token.

@@ -9,6 +9,7 @@ use super::token_forms::{
     form_message, is_form_error, parse_grace, secret_response, server_url, token_policy, ExpiryInput, PermissionChecks,
     RotateForm, SecretContext,
 };
+use super::Submitted;
 use super::{html, see_other, CsrfOnly, Notice, RawForm};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
@@ -189,13 +190,10 @@ fn own_token(tx: &rusqlite::Transaction, user: &crate::auth::Principal, id: &str
 
 async fn revoke(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     id: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    Submitted { user, client, .. }: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::TokensCreate)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let ctx = client.audit(user.principal.actor.clone());
     let by = user.principal.clone();
     let id = id.into_inner();
@@ -211,14 +209,11 @@ async fn revoke(
 
 async fn rotate(
     state: web::Data<AppState>,
-    user: SessionUser,
-    client: ClientInfo,
     req: HttpRequest,
     id: web::Path<String>,
-    form: web::Form<RotateForm>,
+    Submitted { user, client, form }: Submitted<RotateForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::TokensCreate)?;
-    user.verify_csrf(&state, &form.csrf_token)?;
     let grace = parse_grace(form.grace_seconds.as_deref())?;
     let ctx = client.audit(user.principal.actor.clone());
     let by = user.principal.clone();
