@@ -1,4 +1,5 @@
-//! Attachment files on disk: `attachments/<run id>/<attachment id>` under
+//! Attachments: storing one (file, then row; neither without the other),
+//! and their files on disk: `attachments/<run id>/<attachment id>` under
 //! the data directory. A file is written to a temporary name, synced and
 //! renamed before its row is inserted; a row is deleted before its file. A
 //! run's directory goes once the transaction deleting the run committed
@@ -10,6 +11,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::db;
+use crate::domain::attachment::safe_content_type;
+use crate::domain::time::unix_now;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -24,6 +27,42 @@ pub fn run_dir(root: &Path, run_id: &str) -> Option<PathBuf> {
 
 pub fn file_path(root: &Path, run_id: &str, id: &str) -> Option<PathBuf> {
     run_dir(root, run_id).filter(|_| is_id(id)).map(|dir| dir.join(id))
+}
+
+/// An attachment as it arrived: its run (of `project_id`), the name and
+/// content type the client gave, and the body.
+pub struct NewAttachment {
+    pub project_id: i64,
+    pub run_id: String,
+    pub filename: String,
+    pub declared_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Stores an attachment: its file first, written durably, then its row, if
+/// the run is still there; when the row cannot be written the file goes
+/// too, so neither is left without the other.
+pub fn store(db: &db::Db, root: &Path, new: NewAttachment) -> Result<db::attachments::Attachment, AppError> {
+    use sha2::{Digest, Sha256};
+    let attachment = db::attachments::Attachment {
+        id: uuid::Uuid::now_v7().to_string(),
+        run_id: new.run_id,
+        content_type: safe_content_type(new.declared_type.as_deref(), &new.filename).to_string(),
+        filename: new.filename,
+        bytes: new.bytes.len() as i64,
+        sha256: Sha256::digest(&new.bytes).to_vec(),
+        created_at: unix_now(),
+    };
+    write_file(root, &attachment.run_id, &attachment.id, &new.bytes)?;
+    let inserted = db.write_blocking(|tx| {
+        db::runs::get(tx, new.project_id, &attachment.run_id)?;
+        db::attachments::insert(tx, &attachment)
+    });
+    if let Err(e) = inserted {
+        remove_file(root, &attachment.run_id, &attachment.id);
+        return Err(e);
+    }
+    Ok(attachment)
 }
 
 /// The bytes of a stored attachment. A row whose file is gone (removed by

@@ -6,20 +6,18 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::{collection, PageQuery};
 use crate::auth::api::ApiCaller;
 use crate::db::attachments::{self, Attachment};
 use crate::db::projects::Project;
 use crate::db::runs;
-use crate::domain::attachment::{parse_filename, safe_content_type};
+use crate::domain::attachment::parse_filename;
 use crate::domain::permission::Permission;
-use crate::domain::time::unix_now;
 use crate::error::AppError;
 use crate::ops::attachments as files;
+use crate::routes::input::read_capped;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -59,7 +57,7 @@ async fn upload(
     path: web::Path<(String, String)>,
     query: web::Query<UploadQuery>,
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let (slug, run_id) = path.into_inner();
     let project = project(&state, &caller, slug, Permission::ArtifactsWrite).await?;
@@ -74,42 +72,16 @@ async fn upload(
     if declared_length.is_some_and(|n| n > max) {
         return Err(too_large(max));
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| crate::routes::input::read_error(&e, max as usize))?;
-        if (body.len() + chunk.len()) as u64 > max {
-            return Err(too_large(max));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let declared = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let attachment = Attachment {
-        id: uuid::Uuid::now_v7().to_string(),
-        run_id: run.id.clone(),
-        content_type: safe_content_type(declared, &filename).to_string(),
+    let body = read_capped(&mut payload.into_inner(), max as usize, || too_large(max)).await?;
+    let new = files::NewAttachment {
+        project_id: project.id,
+        run_id: run.id,
         filename,
-        bytes: body.len() as i64,
-        sha256: Sha256::digest(&body).to_vec(),
-        created_at: unix_now(),
+        declared_type: req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        bytes: Vec::from(body),
     };
-    let root = state.config.attachments_dir();
-    {
-        let (root, run_id, id) = (root.clone(), run.id.clone(), attachment.id.clone());
-        web::block(move || files::write_file(&root, &run_id, &id, &body)).await??;
-    }
-    let row = attachment.clone();
-    let inserted = state
-        .db
-        .write(move |tx| {
-            runs::get(tx, project.id, &row.run_id)?;
-            attachments::insert(tx, &row)
-        })
-        .await;
-    if let Err(e) = inserted {
-        let (run_id, id) = (run.id, attachment.id);
-        let _ = web::block(move || files::remove_file(&root, &run_id, &id)).await;
-        return Err(e);
-    }
+    let (db, root) = (state.db.clone(), state.config.attachments_dir());
+    let attachment = web::block(move || files::store(&db, &root, new)).await??;
     Ok(HttpResponse::Created().json(attachment))
 }
 
