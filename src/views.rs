@@ -11,10 +11,12 @@ use crate::db::projects::Project;
 use crate::domain::permission::{Permission, PermissionSet};
 use crate::domain::time::{relative, rfc3339_unix, unix_now};
 
+mod all_tokens;
 mod analytics;
 pub mod charts;
 mod runs;
 mod tokens;
+pub use all_tokens::*;
 pub use analytics::*;
 pub use runs::*;
 pub use tokens::*;

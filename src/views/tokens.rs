@@ -278,29 +278,6 @@ pub struct SecretPage {
     pub back_label: String,
 }
 
-/// Choices of the admin token list's filters.
-pub struct OwnerChoice {
-    pub id: String,
-    pub label: String,
-    pub selected: bool,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/tokens.html")]
-pub struct AdminTokensPage {
-    pub layout: Layout,
-    pub rows: Vec<TokenRow>,
-    pub owners: Vec<OwnerChoice>,
-    pub project_slugs: Vec<String>,
-    pub filter_owner: String,
-    pub filter_kind: String,
-    pub filter_status: String,
-    pub filter_project: String,
-    pub filtered: bool,
-    pub next_page: Option<String>,
-    pub first_page: Option<String>,
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/policy.html")]
 pub struct PolicyPage {
