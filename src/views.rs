@@ -15,10 +15,12 @@ mod all_tokens;
 mod analytics;
 pub mod charts;
 mod runs;
+mod test_history;
 mod tokens;
 pub use all_tokens::*;
 pub use analytics::*;
 pub use runs::*;
+pub use test_history::*;
 pub use tokens::*;
 
 /// What the navigation shows: only what the session may use.

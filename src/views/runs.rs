@@ -4,6 +4,9 @@
 //! strings; charts are [`Chart`]s, the only values the templates print with
 //! `|safe` (see `views::charts` for why that is sound).
 
+use time::macros::format_description;
+
+use crate::domain::time::from_unix;
 use askama::Template;
 use askama_web::WebTemplate;
 
@@ -21,6 +24,16 @@ pub enum Tab {
     Slowest,
     /// A page below the tabs (a test's history): no tab is current.
     None,
+}
+
+/// "12 Mar" for chart ticks.
+pub fn short_date(secs: i64) -> String {
+    from_unix(secs).format(format_description!("[day padding:none] [month repr:short]")).unwrap_or_default()
+}
+
+/// "2026-03-12 10:04 UTC" for chart tooltips.
+pub fn stamp(secs: i64) -> String {
+    from_unix(secs).format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).unwrap_or_default()
 }
 
 /// CSS badge class for a run or result status.

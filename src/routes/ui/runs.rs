@@ -4,7 +4,6 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use time::macros::format_description;
 
 use super::token_forms::server_url;
 use crate::auth::session::SessionUser;
@@ -13,14 +12,13 @@ use crate::db::analysis::{self, TrendPoint};
 use crate::db::compare::{self, TestChange};
 use crate::db::runs::{RunFilter, RunStatus};
 use crate::domain::permission::Permission;
-use crate::domain::time::from_unix;
 use crate::error::{AppError, PageResult};
 use crate::ops::attachments::read_file;
 use crate::state::AppState;
 use crate::views::charts::{self, human_ms, Point, Tone};
 use crate::views::{
-    percent, run_href, short_commit, test_href, test_title, AttachmentRow, ChangeList, ChangeRow, ComparisonView,
-    Layout, ResultRow, RunPage, RunRow, RunSummary, RunsPage, Tab, When, RUN_STATUSES,
+    percent, run_href, short_commit, short_date, stamp, test_href, test_title, AttachmentRow, ChangeList, ChangeRow,
+    ComparisonView, Layout, ResultRow, RunPage, RunRow, RunSummary, RunsPage, Tab, When, RUN_STATUSES,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -73,16 +71,6 @@ fn runs_url(slug: &str, filters: Filters<'_>, before: Option<&str>) -> String {
     } else {
         format!("/projects/{slug}?{q}")
     }
-}
-
-/// "12 Mar" for chart ticks.
-pub(super) fn short_date(secs: i64) -> String {
-    from_unix(secs).format(format_description!("[day padding:none] [month repr:short]")).unwrap_or_default()
-}
-
-/// "2026-03-12 10:04 UTC" for chart tooltips.
-pub(super) fn stamp(secs: i64) -> String {
-    from_unix(secs).format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).unwrap_or_default()
 }
 
 fn trend_point(slug: &str, p: &TrendPoint) -> Point {
