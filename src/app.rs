@@ -23,9 +23,11 @@ fn request_log() -> middleware::Logger {
             let line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
             // A token may also come percent-encoded (`prc%5Fpat%5F…`): then
             // the decoded line is logged, redacted.
-            let decoded = String::from_utf8_lossy(&crate::routes::input::percent_decode(&line)).into_owned();
-            if contains_token(&decoded) && !contains_token(&line) {
-                return redact(&decoded).into_owned();
+            if line.contains('%') && !contains_token(&line) {
+                let decoded = String::from_utf8_lossy(&crate::routes::input::percent_decode(&line)).into_owned();
+                if contains_token(&decoded) {
+                    return redact(&decoded).into_owned();
+                }
             }
             redact_owned(line)
         })

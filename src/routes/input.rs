@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::HttpMessage;
@@ -171,13 +172,28 @@ pub fn read_error(err: &PayloadError, max: usize) -> AppError {
     }
 }
 
-/// Reads a whole body of at most `max` bytes; past that, `too_large`'s error.
+/// The body length a request's `Content-Length` declares (0 when absent or unreadable).
+pub fn declared_length(headers: &HeaderMap) -> usize {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0)
+}
+
+/// Reads a whole body of at most `max` bytes; past that, `too_large`'s
+/// error. A `declared` length over `max` is refused before anything is read.
+///
+/// The buffer is sized from the declared length, so a large body (a report)
+/// is held once: growing by doubling would briefly hold it one and a half
+/// times over while copying. Pages of a claimed but unsent length are never
+/// touched, so a lying header costs address space, not memory.
 pub async fn read_capped(
     payload: &mut Payload,
+    declared: usize,
     max: usize,
     too_large: impl Fn() -> AppError,
 ) -> Result<Bytes, AppError> {
-    let mut body = BytesMut::new();
+    if declared > max {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::with_capacity(declared);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| read_error(&e, max))?;
         if body.len() + chunk.len() > max {

@@ -17,7 +17,7 @@ use crate::domain::attachment::parse_filename;
 use crate::domain::permission::Permission;
 use crate::error::AppError;
 use crate::ops::attachments as files;
-use crate::routes::input::read_capped;
+use crate::routes::input::{declared_length, read_capped};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -68,11 +68,8 @@ async fn upload(
         state.db.read(move |c| runs::get(c, project.id, &run_id)).await?
     };
     let max = state.config.max_report_bytes;
-    let declared_length = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared_length.is_some_and(|n| n > max) {
-        return Err(too_large(max));
-    }
-    let body = read_capped(&mut payload.into_inner(), max as usize, || too_large(max)).await?;
+    let declared = declared_length(req.headers());
+    let body = read_capped(&mut payload.into_inner(), declared, max as usize, || too_large(max)).await?;
     let new = files::NewAttachment {
         project_id: project.id,
         run_id: run.id,

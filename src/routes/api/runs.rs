@@ -3,7 +3,6 @@
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpResponse};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -16,6 +15,7 @@ use crate::domain::report::ReportFormat;
 use crate::domain::secrets::{redact_json, redact_owned};
 use crate::error::AppError;
 use crate::ops::ingest::{self, Upload};
+use crate::routes::input::{declared_length, read_capped};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -118,38 +118,14 @@ fn body_kind(headers: &HeaderMap) -> Result<(ReportFormat, bool), AppError> {
     Ok((format, gzip))
 }
 
-/// Reads the body into memory, refusing more than `max` bytes (413).
-///
-/// The buffer is sized from Content-Length (capped at `max`) so a large
-/// report is held once: growing by doubling would briefly hold it one and a
-/// half times over while copying. Pages of a claimed but unsent length are
-/// never touched, so a lying header costs address space, not memory.
 fn too_large(max: u64) -> AppError {
     AppError::payload_too_large(format!("The report is larger than {max} bytes."))
 }
 
-async fn read_body(
-    req: &actix_web::HttpRequest,
-    mut payload: web::Payload,
-    max: u64,
-) -> Result<web::BytesMut, AppError> {
-    let claimed = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .unwrap_or(0);
-    if claimed > max {
-        return Err(too_large(max));
-    }
-    let mut body = web::BytesMut::with_capacity(claimed as usize);
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| crate::routes::input::read_error(&e, max as usize))?;
-        if (body.len() + chunk.len()) as u64 > max {
-            return Err(too_large(max));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+/// Reads the report into memory, refusing more than `max` bytes (413).
+async fn read_body(req: &actix_web::HttpRequest, payload: web::Payload, max: u64) -> Result<web::Bytes, AppError> {
+    let declared = declared_length(req.headers());
+    read_capped(&mut payload.into_inner(), declared, max as usize, || too_large(max)).await
 }
 
 async fn upload(
@@ -168,7 +144,7 @@ async fn upload(
         state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?
     };
     caller.principal.require(Permission::RunsWrite)?;
-    let body = read_body(&req, payload, max).await?.freeze();
+    let body = read_body(&req, payload, max).await?;
     let done = state
         .db
         .write(move |tx| {
@@ -252,7 +228,7 @@ async fn results(
         state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?
     };
     caller.principal.require(Permission::RunsWrite)?;
-    let body = read_body(&req, payload, max).await?.freeze();
+    let body = read_body(&req, payload, max).await?;
     let run = state
         .db
         .write(move |tx| {

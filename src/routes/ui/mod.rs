@@ -79,8 +79,7 @@ impl actix_web::FromRequest for RawForm {
             .split(';')
             .next()
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-        let declared =
-            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()).unwrap_or(0);
+        let declared = crate::routes::input::declared_length(req.headers());
         let mut payload = payload.take();
         let too_large = || AppError::payload_too_large("The form is larger than 64 KiB.");
         Box::pin(async move {
@@ -89,10 +88,7 @@ impl actix_web::FromRequest for RawForm {
                     "Send the form as application/x-www-form-urlencoded.",
                 )));
             }
-            if declared > MAX_FORM_BYTES {
-                return Err(PageError(too_large()));
-            }
-            let body = crate::routes::input::read_capped(&mut payload, MAX_FORM_BYTES, too_large).await?;
+            let body = crate::routes::input::read_capped(&mut payload, declared, MAX_FORM_BYTES, too_large).await?;
             Ok(RawForm(body))
         })
     }
