@@ -20,9 +20,10 @@ pub fn record(
     target: Option<&Target>,
     mut details: Value,
 ) -> Result<(), AppError> {
-    // Free text from clients (a name, the login form's email, a user agent)
-    // may hold a pasted secret; none is ever stored.
-    let ua = ctx.user_agent.as_deref().map(|ua| redact(truncate(ua, MAX_USER_AGENT)));
+    // Free text from clients (a name, the login form's email) may hold a
+    // pasted secret; none is ever stored. (User agents are redacted where
+    // they are read, in `auth::client`.)
+    let ua = ctx.user_agent.as_deref().map(|ua| truncate(ua, MAX_USER_AGENT));
     let target_id = target.map(|t| redact(&t.id));
     let target_name = target.map(|t| redact(&t.name));
     redact_json(&mut details);
