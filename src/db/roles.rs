@@ -50,6 +50,11 @@ pub fn list(conn: &Connection) -> Result<Vec<Role>, AppError> {
     Ok(roles)
 }
 
+/// How many accounts (users and service accounts) hold role `name`.
+pub fn holders(conn: &Connection, name: &str) -> Result<i64, AppError> {
+    Ok(conn.prepare_cached("SELECT count(*) FROM accounts WHERE role = ?1")?.query_row([name], |r| r.get(0))?)
+}
+
 pub fn get(conn: &Connection, name: &str) -> Result<Option<Role>, AppError> {
     Ok(permissions(conn, name)?.map(|permissions| Role {
         name: name.to_string(),
@@ -87,7 +92,7 @@ pub fn update(tx: &Transaction, name: &str, permissions: PermissionSet) -> Resul
 /// Deletes a custom role nobody holds.
 pub fn delete(tx: &Transaction, name: &str) -> Result<(), AppError> {
     permissions_of_custom(tx, name)?;
-    let holders: i64 = tx.query_row("SELECT count(*) FROM accounts WHERE role = ?1", [name], |r| r.get(0))?;
+    let holders = holders(tx, name)?;
     if holders > 0 {
         return Err(AppError::conflict(
             "role_in_use",

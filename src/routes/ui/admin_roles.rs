@@ -53,8 +53,7 @@ async fn roles_page(
             db::roles::list(c)?
                 .into_iter()
                 .map(|r| {
-                    let holders =
-                        c.query_row("SELECT count(*) FROM accounts WHERE role = ?1", [&r.name], |row| row.get(0))?;
+                    let holders = db::roles::holders(c, &r.name)?;
                     Ok(RoleRow { permissions: r.permissions.names(), name: r.name, builtin: r.builtin, holders })
                 })
                 .collect::<Result<Vec<_>, AppError>>()
@@ -112,7 +111,7 @@ async fn edit_page(
         .read(move |c| {
             let role =
                 db::roles::get(c, &lookup)?.ok_or_else(|| AppError::not_found(format!("No role named {lookup:?}.")))?;
-            let holders: i64 = c.query_row("SELECT count(*) FROM accounts WHERE role = ?1", [&lookup], |r| r.get(0))?;
+            let holders = db::roles::holders(c, &lookup)?;
             Ok((role, holders))
         })
         .await?;
