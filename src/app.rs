@@ -104,7 +104,7 @@ pub async fn flush_last_used(state: &AppState) {
     let batch = updates.clone();
     let result = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> Result<(), crate::db::DbError> {
             for u in &batch {
                 let ips: Vec<String> = u.recent_ips.iter().map(|ip| ip.to_string()).collect();
                 crate::db::tokens::record_use(

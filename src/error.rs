@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 use serde::Serialize;
 
+use crate::db::{Conflict, DbError, Missing};
 use crate::domain::permission::Permission;
 use crate::domain::principal::Denied;
 
@@ -136,15 +137,47 @@ impl From<Denied> for AppError {
     }
 }
 
-impl From<rusqlite::Error> for AppError {
-    fn from(err: rusqlite::Error) -> Self {
-        AppError::Internal(format!("database: {err}"))
+impl From<DbError> for AppError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::NotFound(Missing::Project) => AppError::project_not_found(),
+            DbError::NotFound(missing) => AppError::not_found(missing_sentence(&missing)),
+            DbError::Conflict(conflict) => {
+                let (code, sentence) = conflict_code_and_sentence(&conflict);
+                AppError::conflict(code, sentence)
+            }
+            DbError::Internal(cause) => AppError::Internal(cause),
+        }
     }
 }
 
-impl From<r2d2::Error> for AppError {
-    fn from(err: r2d2::Error) -> Self {
-        AppError::Internal(format!("connection pool: {err}"))
+fn missing_sentence(missing: &Missing) -> String {
+    match missing {
+        Missing::Project => "Project not found.".into(),
+        Missing::Run => "No such run in this project.".into(),
+        Missing::BaseRun => "No such base run in this project.".into(),
+        Missing::Attachment => "No such attachment in this project.".into(),
+        Missing::AttachmentFile => "The attachment's file is missing.".into(),
+        Missing::Account { noun, id } => format!("No {noun} with id {id:?}."),
+        Missing::Role(name) => format!("No role named {name:?}."),
+        Missing::Token => "No such token.".into(),
+        Missing::Test => "No such test in this project.".into(),
+    }
+}
+
+fn conflict_code_and_sentence(conflict: &Conflict) -> (&'static str, String) {
+    match conflict {
+        Conflict::ProjectSlug(slug) => ("project_exists", format!("A project with slug {slug:?} already exists.")),
+        Conflict::Email => ("email_taken", "A user with that email already exists.".into()),
+        Conflict::RoleName(name) => ("role_exists", format!("A role named {name:?} already exists.")),
+        Conflict::BuiltinRole(name) => ("builtin_role", format!("The built-in role {name:?} cannot be changed.")),
+        Conflict::RoleInUse { role, holders } => {
+            ("role_in_use", format!("Role {role:?} is held by {holders} account(s); give them another role first."))
+        }
+        Conflict::LastAdmin => (
+            "last_admin",
+            "This is the last active user who can manage users; give someone else that role first.".into(),
+        ),
     }
 }
 

@@ -23,7 +23,7 @@ use crate::domain::audit::{Actor, ActorKind, Target};
 use crate::domain::permission::key_permissions;
 use crate::domain::time::{rfc3339_unix, unix_now};
 use crate::domain::token::{TokenKind, TokenSecret};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 /// A request authenticated by an access token.
@@ -123,7 +123,7 @@ async fn load(
     }
     let found = state
         .db
-        .read(move |conn| {
+        .read(move |conn| -> AppResult<_> {
             let Some(token) = db::tokens::by_hash(conn, &secret_hash)? else { return Ok(None) };
             let owner = match token.owner_id() {
                 Some(id) => db::accounts::get(conn, id)?,

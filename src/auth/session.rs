@@ -16,7 +16,7 @@ use super::{csrf, Principal, ProjectScope};
 use crate::db::{self, accounts::Account};
 use crate::domain::audit::Actor;
 use crate::domain::time::unix_now;
-use crate::error::{AppError, PageError};
+use crate::error::{AppError, AppResult, PageError};
 use crate::state::AppState;
 
 /// Touching `last_seen_at` at most this often keeps page views read-only.
@@ -113,7 +113,7 @@ async fn load(state: web::Data<AppState>, value: String) -> Result<Option<Sessio
     let max = i64::from(state.config.session_max_hours) * 3600;
     let found = state
         .db
-        .read(move |conn| {
+        .read(move |conn| -> AppResult<_> {
             let Some(row) = db::sessions::get(conn, &hash)? else { return Ok(None) };
             let Some(account) = db::accounts::get(conn, &row.account_id)? else { return Ok(None) };
             let permissions = db::roles::permissions(conn, &account.role)?.unwrap_or_default();

@@ -7,10 +7,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags};
-
 use super::CliError;
 use crate::config::Config;
+use crate::db::backup;
 
 pub fn run(config: &Config, to: &Path) -> Result<(), CliError> {
     let db_path = config.db_path();
@@ -24,17 +23,15 @@ pub fn run(config: &Config, to: &Path) -> Result<(), CliError> {
     if key_to.exists() {
         return Err(CliError::Message(format!("{} already exists; choose a new file", key_to.display())));
     }
-    let conn = Connection::open_with_flags(&db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| CliError::Message(format!("opening {}: {e}", db_path.display())))?;
-    conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| CliError::Message(e.to_string()))?;
-    let dest = to.to_str().ok_or_else(|| CliError::Message("the backup path must be valid UTF-8".into()))?;
-    conn.execute("VACUUM INTO ?1", [dest]).map_err(|e| CliError::Message(format!("backup failed: {e}")))?;
+    if to.to_str().is_none() {
+        return Err(CliError::Message("the backup path must be valid UTF-8".into()));
+    }
+    backup::copy(&db_path, to)
+        .map_err(|e| CliError::Message(format!("backup of {} failed: {e}", db_path.display())))?;
     fs::set_permissions(to, fs::Permissions::from_mode(0o600))?;
     fs::copy(config.secret_key_path(), &key_to)?;
     fs::set_permissions(&key_to, fs::Permissions::from_mode(0o600))?;
-    let check = Connection::open_with_flags(to, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)))
-        .map_err(|e| CliError::Message(format!("verifying the copy: {e}")))?;
+    let check = backup::integrity(to).map_err(|e| CliError::Message(format!("verifying the copy: {e}")))?;
     if check != "ok" {
         return Err(CliError::Message(format!("the copy failed its integrity check: {check}")));
     }

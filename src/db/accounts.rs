@@ -1,12 +1,12 @@
 //! Users and service accounts (one table, `kind` tells them apart).
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use crate::db::{Conflict, Conn, DbError, Missing, Tx};
 use crate::domain::audit::ActorKind;
 use crate::domain::permission::Permission;
 use crate::domain::time::unix_now;
-use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,7 +77,7 @@ pub struct NewAccount<'a> {
 }
 
 /// Inserts an account; the role must already have been checked to exist.
-pub fn insert(tx: &Transaction, new: &NewAccount) -> Result<Account, AppError> {
+pub fn insert(tx: &Tx, new: &NewAccount) -> Result<Account, DbError> {
     let account = Account {
         id: uuid::Uuid::now_v7().to_string(),
         kind: new.kind,
@@ -102,64 +102,62 @@ pub fn insert(tx: &Transaction, new: &NewAccount) -> Result<Account, AppError> {
     );
     match inserted {
         Ok(_) => Ok(account),
-        Err(e) if super::is_unique_violation(&e) => {
-            Err(AppError::conflict("email_taken", "A user with that email already exists."))
-        }
+        Err(e) if super::is_unique_violation(&e) => Err(DbError::Conflict(Conflict::Email)),
         Err(e) => Err(e.into()),
     }
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Account>, AppError> {
+pub fn get(conn: &Conn, id: &str) -> Result<Option<Account>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1");
     Ok(conn.prepare_cached(&sql)?.query_row([id], from_row).optional()?)
 }
 
 /// An account of the given kind, or a 404 naming it.
-pub fn get_kind(conn: &Connection, id: &str, kind: AccountKind) -> Result<Account, AppError> {
+pub fn get_kind(conn: &Conn, id: &str, kind: AccountKind) -> Result<Account, DbError> {
     get(conn, id)?
         .filter(|a| a.kind == kind)
-        .ok_or_else(|| AppError::not_found(format!("No {} with id {id:?}.", kind.noun())))
+        .ok_or_else(|| DbError::NotFound(Missing::Account { noun: kind.noun(), id: id.to_string() }))
 }
 
 /// The user with this email and their password hash (for login).
-pub fn for_login(conn: &Connection, email: &str) -> Result<Option<(Account, String)>, AppError> {
+pub fn for_login(conn: &Conn, email: &str) -> Result<Option<(Account, String)>, DbError> {
     let sql = format!("SELECT {COLUMNS}, password_hash FROM accounts WHERE email = ?1 AND kind = 'user'");
     Ok(conn.prepare_cached(&sql)?.query_row([email], |r| Ok((from_row(r)?, r.get(7)?))).optional()?)
 }
 
-pub fn find_user_by_email(conn: &Connection, email: &str) -> Result<Option<Account>, AppError> {
+pub fn find_user_by_email(conn: &Conn, email: &str) -> Result<Option<Account>, DbError> {
     Ok(for_login(conn, email)?.map(|(a, _)| a))
 }
 
 /// Accounts of one kind, oldest first.
-pub fn list(conn: &Connection, kind: AccountKind) -> Result<Vec<Account>, AppError> {
+pub fn list(conn: &Conn, kind: AccountKind) -> Result<Vec<Account>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE kind = ?1 ORDER BY created_at, id");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([kind.as_str()], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn any_user_exists(conn: &Connection) -> Result<bool, AppError> {
+pub fn any_user_exists(conn: &Conn) -> Result<bool, DbError> {
     Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM accounts WHERE kind = 'user')", [], |r| r.get(0))?)
 }
 
-pub fn set_name(tx: &Transaction, id: &str, name: &str) -> Result<(), AppError> {
+pub fn set_name(tx: &Tx, id: &str, name: &str) -> Result<(), DbError> {
     tx.execute("UPDATE accounts SET name = ?2 WHERE id = ?1", params![id, name])?;
     Ok(())
 }
 
-pub fn set_role(tx: &Transaction, id: &str, role: &str) -> Result<(), AppError> {
+pub fn set_role(tx: &Tx, id: &str, role: &str) -> Result<(), DbError> {
     tx.execute("UPDATE accounts SET role = ?2 WHERE id = ?1", params![id, role])?;
     Ok(())
 }
 
-pub fn set_password_hash(tx: &Transaction, id: &str, hash: &str) -> Result<(), AppError> {
+pub fn set_password_hash(tx: &Tx, id: &str, hash: &str) -> Result<(), DbError> {
     tx.execute("UPDATE accounts SET password_hash = ?2 WHERE id = ?1 AND kind = 'user'", params![id, hash])?;
     Ok(())
 }
 
 /// Activates or deactivates; deactivation also ends the account's sessions.
-pub fn set_active(tx: &Transaction, id: &str, active: bool) -> Result<(), AppError> {
+pub fn set_active(tx: &Tx, id: &str, active: bool) -> Result<(), DbError> {
     tx.execute("UPDATE accounts SET active = ?2 WHERE id = ?1", params![id, active])?;
     if !active {
         super::sessions::delete_for_account(tx, id)?;
@@ -169,7 +167,7 @@ pub fn set_active(tx: &Transaction, id: &str, active: bool) -> Result<(), AppErr
 
 /// Refuses a change that would leave no active user able to manage users
 /// (the instance would be locked for good).
-pub fn ensure_another_user_admin(tx: &Transaction, except_id: &str) -> Result<(), AppError> {
+pub fn ensure_another_user_admin(tx: &Tx, except_id: &str) -> Result<(), DbError> {
     let mut stmt = tx.prepare_cached("SELECT role FROM accounts WHERE kind = 'user' AND active = 1 AND id != ?1")?;
     let roles = stmt.query_map([except_id], |r| r.get::<_, String>(0))?;
     for role in roles {
@@ -178,14 +176,11 @@ pub fn ensure_another_user_admin(tx: &Transaction, except_id: &str) -> Result<()
             return Ok(());
         }
     }
-    Err(AppError::conflict(
-        "last_admin",
-        "This is the last active user who can manage users; give someone else that role first.",
-    ))
+    Err(DbError::Conflict(Conflict::LastAdmin))
 }
 
 /// A service account by id or by name (names are not unique: the oldest wins).
-pub fn find_service_account(conn: &Connection, name_or_id: &str) -> Result<Option<Account>, AppError> {
+pub fn find_service_account(conn: &Conn, name_or_id: &str) -> Result<Option<Account>, DbError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM accounts WHERE kind = 'service_account' AND (id = ?1 OR name = ?1) ORDER BY created_at LIMIT 1"
     );

@@ -9,14 +9,14 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::db::results::stored_outcome;
 use crate::db::runs::RunStatus;
+use crate::db::{Conn, DbError};
 use crate::domain::analysis::{self as rules, Observation, Outcome, Trend};
 use crate::domain::time::unix_now;
-use crate::error::AppError;
 
 pub const MAX_WINDOW_RUNS: u32 = 2000;
 pub const MAX_WINDOW_RESULTS: usize = 2_000_000;
@@ -47,7 +47,7 @@ pub struct FlakyTest {
 
 /// Tests that both passed and failed on one commit, or were flaky within a
 /// run, among runs created in the last `days`; most flaky first.
-pub fn flaky_tests(conn: &Connection, project_id: i64, days: u32, limit: u32) -> Result<Vec<FlakyTest>, AppError> {
+pub fn flaky_tests(conn: &Conn, project_id: i64, days: u32, limit: u32) -> Result<Vec<FlakyTest>, DbError> {
     let window = scan_window(conn, project_id, days)?;
     let mut found: Vec<(i64, rules::FlakyStats)> = window
         .tests
@@ -101,7 +101,7 @@ pub struct SlowTest {
 }
 
 /// Tests by p95 duration among runs created in the last `days`, slowest first.
-pub fn slowest_tests(conn: &Connection, project_id: i64, days: u32, limit: u32) -> Result<Vec<SlowTest>, AppError> {
+pub fn slowest_tests(conn: &Conn, project_id: i64, days: u32, limit: u32) -> Result<Vec<SlowTest>, DbError> {
     let window = scan_window(conn, project_id, days)?;
     let mut found: Vec<(i64, rules::DurationStats)> = window
         .tests
@@ -152,7 +152,7 @@ struct Window {
     tests: HashMap<i64, Vec<WindowResult>>,
 }
 
-fn scan_window(conn: &Connection, project_id: i64, days: u32) -> Result<Window, AppError> {
+fn scan_window(conn: &Conn, project_id: i64, days: u32) -> Result<Window, DbError> {
     let since = unix_now() - i64::from(days) * 86_400;
     let mut commits: HashMap<String, u32> = HashMap::new();
     let mut runs: Vec<(i64, WindowRun)> = Vec::new();
@@ -196,7 +196,7 @@ fn info_from_row(r: &Row) -> rusqlite::Result<TestInfo> {
 }
 
 /// A test of the project by its public id, with its key in `tests`.
-pub fn test_info(conn: &Connection, project_id: i64, test_id: &str) -> Result<Option<(i64, TestInfo)>, AppError> {
+pub fn test_info(conn: &Conn, project_id: i64, test_id: &str) -> Result<Option<(i64, TestInfo)>, DbError> {
     Ok(conn
         .prepare_cached(
             "SELECT lower(hex(test_id)), suite, classname, name, file, id FROM tests
@@ -207,7 +207,7 @@ pub fn test_info(conn: &Connection, project_id: i64, test_id: &str) -> Result<Op
 }
 
 /// A test of the project by its key in `tests`.
-pub(super) fn test_by_key(conn: &Connection, project_id: i64, key: i64) -> Result<Option<TestInfo>, AppError> {
+pub(super) fn test_by_key(conn: &Conn, project_id: i64, key: i64) -> Result<Option<TestInfo>, DbError> {
     Ok(conn
         .prepare_cached(
             "SELECT lower(hex(test_id)), suite, classname, name, file FROM tests WHERE id = ?1 AND project_id = ?2",
@@ -230,12 +230,12 @@ pub struct HistoryEntry {
 /// A test and its results, newest run first; `before` continues below a run
 /// id. `None` when the project has no such test.
 pub fn history(
-    conn: &Connection,
+    conn: &Conn,
     project_id: i64,
     test_id: &str,
     limit: u32,
     before: Option<&str>,
-) -> Result<Option<(TestInfo, Vec<HistoryEntry>)>, AppError> {
+) -> Result<Option<(TestInfo, Vec<HistoryEntry>)>, DbError> {
     let Some((key, info)) = test_info(conn, project_id, test_id)? else { return Ok(None) };
     // The project's runs newest first, each probed for the test: results
     // have no by-test index (it would make every upload rewrite pages all
@@ -280,12 +280,12 @@ pub struct TrendPoint {
 /// The newest `limit` finished (passed or failed) runs, on `branch` if
 /// given, oldest first.
 pub fn run_trend(
-    conn: &Connection,
+    conn: &Conn,
     project_id: i64,
     branch: Option<&str>,
     name: Option<&str>,
     limit: u32,
-) -> Result<Vec<TrendPoint>, AppError> {
+) -> Result<Vec<TrendPoint>, DbError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, created_at, status, tests, passed, failed, errors, flaky, skipped, duration_ms FROM runs
          WHERE project_id = ?1 AND status IN ('passed', 'failed') AND (?2 IS NULL OR branch = ?2)

@@ -1,25 +1,25 @@
 //! The audit trail: append (inside the caller's transaction) and read.
 
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::params;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::db::{Conn, DbError, Tx};
 use crate::domain::audit::{Actor, ActorKind, AuditContext, Target};
 use crate::domain::secrets::{redact, redact_json};
 use crate::domain::time::unix_now;
-use crate::error::AppError;
 
 /// User agents are stored truncated: they are evidence, not payload.
 const MAX_USER_AGENT: usize = 256;
 
 /// Appends one event; call it in the transaction of the change it records.
 pub fn record(
-    tx: &Transaction,
+    tx: &Tx,
     ctx: &AuditContext,
     action: &str,
     target: Option<&Target>,
     mut details: Value,
-) -> Result<(), AppError> {
+) -> Result<(), DbError> {
     // Free text from clients (a name, the login form's email) may hold a
     // pasted secret; none is ever stored. (User agents are redacted where
     // they are read, in `auth::client`.)
@@ -81,12 +81,7 @@ pub struct AuditFilter {
 }
 
 /// Newest first; `before` is the id to continue below (keyset pagination).
-pub fn list(
-    conn: &Connection,
-    filter: &AuditFilter,
-    before: Option<i64>,
-    limit: u32,
-) -> Result<Vec<AuditEvent>, AppError> {
+pub fn list(conn: &Conn, filter: &AuditFilter, before: Option<i64>, limit: u32) -> Result<Vec<AuditEvent>, DbError> {
     let action_prefix = filter.action.as_ref().filter(|a| a.ends_with('.')).map(|a| format!("{a}%"));
     let action_exact = filter.action.as_ref().filter(|a| !a.ends_with('.'));
     let mut stmt = conn.prepare_cached(
@@ -131,7 +126,7 @@ pub fn list(
 }
 
 /// The distinct actions recorded so far (for the filter menu).
-pub fn actions(conn: &Connection) -> Result<Vec<String>, AppError> {
+pub fn actions(conn: &Conn) -> Result<Vec<String>, DbError> {
     let mut stmt = conn.prepare_cached("SELECT DISTINCT action FROM audit_events ORDER BY action")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -3,15 +3,15 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use crate::db::analysis;
 use crate::db::projects::Project;
 use crate::db::results::stored_outcome;
 use crate::db::runs::{self, Run};
+use crate::db::{Conn, DbError, Missing};
 use crate::domain::analysis::{self as rules, Change, Outcome};
-use crate::error::AppError;
 
 /// One test in a comparison: its result now and in the base run.
 #[derive(Debug, Clone, Serialize)]
@@ -41,11 +41,12 @@ pub struct Comparison {
 /// Compares `run` with `base` (a run id of the project), or by default with
 /// the newest finished run of the same name on the project's default
 /// branch other than `run` itself. Without a base, every failing test is new.
-pub fn compare(conn: &Connection, project: &Project, run: &Run, base: Option<&str>) -> Result<Comparison, AppError> {
+pub fn compare(conn: &Conn, project: &Project, run: &Run, base: Option<&str>) -> Result<Comparison, DbError> {
     let base = match base {
-        Some(id) => Some(
-            runs::get(conn, project.id, id).map_err(|_| AppError::not_found("No such base run in this project."))?,
-        ),
+        Some(id) => Some(runs::get(conn, project.id, id).map_err(|e| match e {
+            DbError::NotFound(_) => DbError::NotFound(Missing::BaseRun),
+            other => other,
+        })?),
         None => default_base(conn, project, run)?.map(|id| runs::get(conn, project.id, &id)).transpose()?,
     };
     // The base's results by test, the status kept as its `&'static str`.
@@ -117,7 +118,7 @@ pub fn compare(conn: &Connection, project: &Project, run: &Run, base: Option<&st
 /// The newest finished run of the same name on the default branch that was
 /// created before `run` (run ids are UUID v7, ordered by creation): a run is
 /// compared with what its branch diverged from, never with a later run.
-fn default_base(conn: &Connection, project: &Project, run: &Run) -> Result<Option<String>, AppError> {
+fn default_base(conn: &Conn, project: &Project, run: &Run) -> Result<Option<String>, DbError> {
     Ok(conn
         .prepare_cached(
             "SELECT id FROM runs WHERE project_id = ?1 AND name = ?2 AND branch = ?3

@@ -2,8 +2,13 @@
 //! one read transaction (one snapshot for all its statements); writes go
 //! through a single writer connection in `BEGIN IMMEDIATE` transactions, so
 //! writers queue in-process instead of fighting over SQLite's lock. Blocking
-//! work runs on actix's blocking pool, never on the async executor. All SQL
-//! lives in this module's files.
+//! work runs on the runtime's blocking pool, never on the async executor.
+//!
+//! All SQL lives in this module's files, and the compiler keeps it there:
+//! callers get a [`Conn`] (a read) or a [`Tx`] (a write transaction), which
+//! they can only hand to this module's functions; the methods that run SQL
+//! on them are visible inside `db` alone. Failures are a [`DbError`], which
+//! names what was missing or collided, never an HTTP status.
 //!
 //! Every statement is prepared once per connection (`prepare_cached`) and
 //! must stay prepared: a row limit is written `LIMIT CAST(?n AS INTEGER)`,
@@ -15,7 +20,9 @@ pub mod accounts;
 pub mod analysis;
 pub mod attachments;
 pub mod audit;
+pub mod backup;
 pub mod compare;
+mod error;
 pub mod migrate;
 pub mod pages;
 pub mod projects;
@@ -25,16 +32,18 @@ pub mod runs;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;
+pub mod watch;
+
+pub use error::{Conflict, DbError, Missing};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{CachedStatement, Connection, OpenFlags, Params, Row, TransactionBehavior};
 
 use crate::config::Synchronous;
-use crate::error::AppError;
 
 type Pool = r2d2::Pool<SqliteConnectionManager>;
 
@@ -59,7 +68,7 @@ fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
 
 impl Db {
     /// Opens (creating if needed) the database, enables WAL and migrates it.
-    pub fn open(path: &Path, sync: Synchronous) -> Result<Db, AppError> {
+    pub fn open(path: &Path, sync: Synchronous) -> Result<Db, DbError> {
         // Our own mutex serializes the writer, so SQLite's per-call mutex is
         // pure overhead on the ingestion path.
         let mut writer = Connection::open_with_flags(
@@ -77,7 +86,7 @@ impl Db {
         // little more and pushed peak memory past twice the report's size).
         // The cache only grows as pages are used.
         writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        migrate::migrate(&mut writer).map_err(AppError::internal)?;
+        migrate::migrate(&mut writer).map_err(DbError::internal)?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
             .with_init(move |c| configure(c, sync));
@@ -92,50 +101,118 @@ impl Db {
         Ok(Db { read, writer: Arc::new(Mutex::new(writer)) })
     }
 
-    /// Runs `f` on a read connection, off the async executor.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    /// Runs `f` in one read transaction, off the async executor.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T, E> + Send + 'static,
     {
         let db = self.clone();
-        actix_web::web::block(move || db.read_blocking(f)).await?
+        off_executor(move || db.read_blocking(f)).await?
     }
 
     /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`), off the async
     /// executor; commits when `f` returns `Ok`, rolls back otherwise.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction) -> Result<T, AppError> + Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Tx) -> Result<T, E> + Send + 'static,
     {
         let db = self.clone();
-        actix_web::web::block(move || db.write_blocking(f)).await?
+        off_executor(move || db.write_blocking(f)).await?
     }
 
     /// Runs `f` in one read transaction: its statements see one snapshot,
     /// and take SQLite's WAL read lock once rather than once each.
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T, AppError>) -> Result<T, AppError> {
-        let conn = self.read.get()?;
-        let snapshot = ReadTransaction::begin(&conn)?;
-        let value = f(&conn);
-        snapshot.end()?;
+    pub fn read_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Conn) -> Result<T, E>) -> Result<T, E> {
+        let conn = self.read.get().map_err(DbError::from)?;
+        let snapshot = ReadTransaction::begin(&conn).map_err(DbError::from)?;
+        let value = f(&Conn(&conn));
+        snapshot.end().map_err(DbError::from)?;
         value
     }
 
-    pub fn write_blocking<T>(&self, f: impl FnOnce(&Transaction) -> Result<T, AppError>) -> Result<T, AppError> {
+    pub fn write_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Tx) -> Result<T, E>) -> Result<T, E> {
         // A panic while holding the lock leaves the connection usable: the
         // transaction was dropped (rolled back) during unwinding.
         let mut conn = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
+        let value = f(&Tx(Conn(&tx)))?;
+        tx.commit().map_err(DbError::from)?;
         Ok(value)
     }
 
     /// Whether the database answers (for `/healthz`).
-    pub fn ping(&self) -> Result<(), AppError> {
+    pub fn ping(&self) -> Result<(), DbError> {
         self.read_blocking(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+}
+
+async fn off_executor<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, DbError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| DbError::Internal(format!("blocking task: {e}")))
+}
+
+/// A read: one snapshot of the database. Only this module runs SQL on it;
+/// everyone else passes it to a `db` function.
+pub struct Conn<'c>(&'c Connection);
+
+/// A write transaction. It reads like a [`Conn`] (it derefs to one), and
+/// only this module runs SQL on it.
+pub struct Tx<'c>(Conn<'c>);
+
+impl<'c> std::ops::Deref for Tx<'c> {
+    type Target = Conn<'c>;
+    fn deref(&self) -> &Conn<'c> {
+        &self.0
+    }
+}
+
+impl<'c> Conn<'c> {
+    pub(in crate::db) fn prepare_cached(&self, sql: &str) -> rusqlite::Result<CachedStatement<'c>> {
+        self.0.prepare_cached(sql)
+    }
+
+    pub(in crate::db) fn query_row<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.0.query_row(sql, params, f)
+    }
+
+    pub(in crate::db) fn execute<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.0.execute(sql, params)
+    }
+
+    pub(in crate::db) fn execute_batch(&self, sql: &str) -> rusqlite::Result<()> {
+        self.0.execute_batch(sql)
+    }
+
+    pub(in crate::db) fn last_insert_rowid(&self) -> i64 {
+        self.0.last_insert_rowid()
+    }
+}
+
+impl Tx<'_> {
+    /// Runs `f` under a savepoint of this transaction: what it wrote stays
+    /// when it returns `Ok` and `keep` agrees, and is undone otherwise (the
+    /// transaction itself goes on either way).
+    pub fn savepoint<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&Tx) -> Result<T, E>,
+        keep: impl FnOnce(&T) -> bool,
+    ) -> Result<T, E> {
+        self.execute_batch("SAVEPOINT nested").map_err(DbError::from)?;
+        let result = f(self);
+        let end = match &result {
+            Ok(value) if keep(value) => "RELEASE nested",
+            _ => "ROLLBACK TO nested; RELEASE nested",
+        };
+        self.execute_batch(end).map_err(DbError::from)?;
+        result
     }
 }
 
@@ -187,6 +264,8 @@ pub fn serialize_unix_opt<S: serde::Serializer>(secs: &Option<i64>, s: S) -> Res
 mod tests {
     use rusqlite::{params, Connection, StatementStatus};
 
+    use super::DbError;
+
     /// How often SQLite prepared `sql` again after running it with four limits.
     fn reprepares_with_new_limits(sql: &str) -> i32 {
         let conn = Connection::open_in_memory().unwrap();
@@ -217,12 +296,15 @@ mod tests {
     fn a_read_is_one_snapshot_and_a_panicking_one_leaves_no_transaction_behind() {
         let dir = tempfile::tempdir().unwrap();
         let db = super::Db::open(&dir.path().join("t.db"), crate::config::Synchronous::Normal).unwrap();
-        db.write_blocking(|tx| Ok(tx.execute_batch("CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1);")?)).unwrap();
+        db.write_blocking(|tx| {
+            Ok::<_, DbError>(tx.execute_batch("CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1);")?)
+        })
+        .unwrap();
         // A write committed between two statements of one read is not seen by the second.
         let counts = db
-            .read_blocking(|c| {
+            .read_blocking(|c| -> Result<_, DbError> {
                 let first: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
-                db.write_blocking(|tx| Ok(tx.execute("INSERT INTO t VALUES (2)", [])?))?;
+                db.write_blocking(|tx| Ok::<_, DbError>(tx.execute("INSERT INTO t VALUES (2)", [])?))?;
                 let second: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
                 Ok((first, second))
             })
@@ -231,10 +313,12 @@ mod tests {
         // The pool has one idle connection at first; a panic inside a read must not leave it in a transaction.
         for _ in 0..3 {
             let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                db.read_blocking(|_| -> Result<(), crate::error::AppError> { panic!("boom") })
+                db.read_blocking(|_| -> Result<(), DbError> { panic!("boom") })
             }));
             assert!(panicked.is_err());
-            let n: i64 = db.read_blocking(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).unwrap();
+            let n: i64 = db
+                .read_blocking(|c| Ok::<_, DbError>(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+                .unwrap();
             assert_eq!(n, 2);
         }
     }

@@ -1,10 +1,10 @@
 //! Projects: slug, name, default branch.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use crate::db::{Conflict, Conn, DbError, Missing, Tx};
 use crate::domain::time::unix_now;
-use crate::error::AppError;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Project {
@@ -23,7 +23,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Project> {
 
 const COLUMNS: &str = "id, slug, name, default_branch, created_at";
 
-pub fn insert(tx: &Transaction, slug: &str, name: &str, default_branch: &str) -> Result<Project, AppError> {
+pub fn insert(tx: &Tx, slug: &str, name: &str, default_branch: &str) -> Result<Project, DbError> {
     let now = unix_now();
     let inserted = tx.execute(
         "INSERT INTO projects (slug, name, default_branch, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -37,25 +37,23 @@ pub fn insert(tx: &Transaction, slug: &str, name: &str, default_branch: &str) ->
             default_branch: default_branch.into(),
             created_at: now,
         }),
-        Err(e) if super::is_unique_violation(&e) => {
-            Err(AppError::conflict("project_exists", format!("A project with slug {slug:?} already exists.")))
-        }
+        Err(e) if super::is_unique_violation(&e) => Err(DbError::Conflict(Conflict::ProjectSlug(slug.to_string()))),
         Err(e) => Err(e.into()),
     }
 }
 
-pub fn by_slug(conn: &Connection, slug: &str) -> Result<Option<Project>, AppError> {
+pub fn by_slug(conn: &Conn, slug: &str) -> Result<Option<Project>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM projects WHERE slug = ?1");
     Ok(conn.prepare_cached(&sql)?.query_row([slug], from_row).optional()?)
 }
 
 /// The project, or the uniform `project_not_found`.
-pub fn require(conn: &Connection, slug: &str) -> Result<Project, AppError> {
-    by_slug(conn, slug)?.ok_or_else(AppError::project_not_found)
+pub fn require(conn: &Conn, slug: &str) -> Result<Project, DbError> {
+    by_slug(conn, slug)?.ok_or(DbError::NotFound(Missing::Project))
 }
 
 /// All projects by name; `after` continues from a slug (keyset pagination on slug).
-pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<Project>, AppError> {
+pub fn list(conn: &Conn, after: Option<&str>, limit: u32) -> Result<Vec<Project>, DbError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM projects WHERE (?1 IS NULL OR slug > ?1) ORDER BY slug LIMIT CAST(?2 AS INTEGER)"
     );
@@ -64,13 +62,13 @@ pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<Pr
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn update(tx: &Transaction, id: i64, name: &str, default_branch: &str) -> Result<(), AppError> {
+pub fn update(tx: &Tx, id: i64, name: &str, default_branch: &str) -> Result<(), DbError> {
     tx.execute("UPDATE projects SET name = ?2, default_branch = ?3 WHERE id = ?1", params![id, name, default_branch])?;
     Ok(())
 }
 
 /// Deletes a project; its runs, keys and results go with it (foreign keys cascade).
-pub fn delete(tx: &Transaction, id: i64) -> Result<(), AppError> {
+pub fn delete(tx: &Tx, id: i64) -> Result<(), DbError> {
     tx.execute("DELETE FROM projects WHERE id = ?1", [id])?;
     Ok(())
 }

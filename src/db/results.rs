@@ -2,13 +2,13 @@
 //! one run's results.
 
 use rusqlite::types::ValueRef;
-use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, CachedStatement, OptionalExtension};
 use serde::Serialize;
 
 use crate::db::runs::{self, Counts};
+use crate::db::{Conn, DbError, Tx};
 use crate::domain::report::{Merged, Outcome, TestCase};
 use crate::domain::test_identity::TestKey;
-use crate::error::AppError;
 
 /// Writes test cases into a run in the order they arrive, merging repeats of
 /// a test the way `domain::report::Merged` does (some attempt failed and some
@@ -42,7 +42,7 @@ struct Stored {
 }
 
 impl<'t> ResultWriter<'t> {
-    pub fn new(tx: &'t Transaction, project_id: i64, run_seq: i64) -> Result<ResultWriter<'t>, AppError> {
+    pub fn new(tx: &Tx<'t>, project_id: i64, run_seq: i64) -> Result<ResultWriter<'t>, DbError> {
         Ok(ResultWriter {
             find_test: tx.prepare_cached("SELECT id FROM tests WHERE project_id = ?1 AND test_id = ?2")?,
             insert_test: tx.prepare_cached(
@@ -68,7 +68,7 @@ impl<'t> ResultWriter<'t> {
     }
 
     /// Stores one case under its test id.
-    pub fn write(&mut self, test_id: &TestKey, case: &TestCase) -> Result<(), AppError> {
+    pub fn write(&mut self, test_id: &TestKey, case: &TestCase) -> Result<(), DbError> {
         let test = self.test_key(test_id, case)?;
         let duration = case.duration_ms.map(|d| d.min(i64::MAX as u64) as i64);
         let inserted = self.insert_result.execute(params![
@@ -113,12 +113,12 @@ impl<'t> ResultWriter<'t> {
     }
 
     /// Applies the counts of what was written to the run.
-    pub fn finish(self, tx: &Transaction) -> Result<(), AppError> {
+    pub fn finish(self, tx: &Tx) -> Result<(), DbError> {
         runs::add_counts(tx, self.run_seq, &self.counts, self.duration_ms)
     }
 
     /// The test's key in `tests`, adding the test when the project has not seen it.
-    fn test_key(&mut self, test_id: &TestKey, case: &TestCase) -> Result<i64, AppError> {
+    fn test_key(&mut self, test_id: &TestKey, case: &TestCase) -> Result<i64, DbError> {
         let found = self.find_test.query_row(params![self.project_id, &test_id[..]], |r| r.get(0)).optional()?;
         if let Some(key) = found {
             return Ok(key);
@@ -158,13 +158,13 @@ pub struct TestResult {
 /// Results of a run, failures first (error, failed, flaky, then the rest),
 /// then by test id; `after` is the (rank, test_id) cursor of the previous page.
 pub fn list(
-    conn: &Connection,
+    conn: &Conn,
     project_id: i64,
     run_seq: i64,
     status: Option<&str>,
     after: Option<(i64, String)>,
     limit: u32,
-) -> Result<Vec<(i64, TestResult)>, AppError> {
+) -> Result<Vec<(i64, TestResult)>, DbError> {
     let (after_rank, after_id) = match after {
         Some((rank, id)) => (Some(rank), Some(id)),
         None => (None, None),

@@ -1,10 +1,10 @@
 //! Runs: one CI build's test results for one project, and their reports.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use crate::db::{Conn, DbError, Missing, Tx};
 use crate::domain::report::Outcome;
-use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -129,7 +129,7 @@ pub struct RunMeta {
     pub tags: serde_json::Value,
 }
 
-pub fn insert(tx: &Transaction, project_id: i64, meta: &RunMeta, now: i64) -> Result<String, AppError> {
+pub fn insert(tx: &Tx, project_id: i64, meta: &RunMeta, now: i64) -> Result<String, DbError> {
     let id = uuid::Uuid::now_v7().to_string();
     tx.execute(
         "INSERT INTO runs (id, project_id, commit_sha, branch, build_id, build_url, name, tags, created_at)
@@ -150,12 +150,7 @@ pub fn insert(tx: &Transaction, project_id: i64, meta: &RunMeta, now: i64) -> Re
 }
 
 /// The running run of this build and name, which every shard joins.
-pub fn find_running(
-    conn: &Connection,
-    project_id: i64,
-    build_id: &str,
-    name: &str,
-) -> Result<Option<String>, AppError> {
+pub fn find_running(conn: &Conn, project_id: i64, build_id: &str, name: &str) -> Result<Option<String>, DbError> {
     Ok(conn
         .prepare_cached(
             "SELECT id FROM runs WHERE project_id = ?1 AND build_id = ?2 AND name = ?3 AND status = 'running'",
@@ -165,12 +160,12 @@ pub fn find_running(
 }
 
 /// The run `id` of project `project_id`, or 404.
-pub fn get(conn: &Connection, project_id: i64, id: &str) -> Result<Run, AppError> {
+pub fn get(conn: &Conn, project_id: i64, id: &str) -> Result<Run, DbError> {
     let sql = format!("SELECT {COLUMNS} {FROM} WHERE r.id = ?1 AND r.project_id = ?2");
     conn.prepare_cached(&sql)?
         .query_row(params![id, project_id], from_row)
         .optional()?
-        .ok_or_else(|| AppError::not_found("No such run in this project."))
+        .ok_or(DbError::NotFound(Missing::Run))
 }
 
 #[derive(Debug, Default, Clone)]
@@ -183,12 +178,12 @@ pub struct RunFilter {
 
 /// Newest first; `before` continues below a run id.
 pub fn list(
-    conn: &Connection,
+    conn: &Conn,
     project_id: i64,
     f: &RunFilter,
     before: Option<&str>,
     limit: u32,
-) -> Result<Vec<Run>, AppError> {
+) -> Result<Vec<Run>, DbError> {
     let sql = format!(
         "SELECT {COLUMNS} {FROM} WHERE r.project_id = ?1 AND (?2 IS NULL OR r.branch = ?2)
            AND (?3 IS NULL OR r.status = ?3) AND (?4 IS NULL OR r.commit_sha = ?4) AND (?5 IS NULL OR r.name = ?5)
@@ -204,7 +199,7 @@ pub fn list(
 }
 
 /// The counts of a report already stored in this run with these bytes.
-pub fn find_report(conn: &Connection, run_id: &str, sha256: &[u8]) -> Result<Option<(String, Counts)>, AppError> {
+pub fn find_report(conn: &Conn, run_id: &str, sha256: &[u8]) -> Result<Option<(String, Counts)>, DbError> {
     Ok(conn
         .prepare_cached(
             "SELECT id, tests, passed, failed, errors, skipped, flaky FROM reports WHERE run_id = ?1 AND sha256 = ?2",
@@ -234,7 +229,7 @@ pub struct NewReport<'a> {
     pub now: i64,
 }
 
-pub fn insert_report(tx: &Transaction, r: &NewReport) -> Result<String, AppError> {
+pub fn insert_report(tx: &Tx, r: &NewReport) -> Result<String, DbError> {
     let id = uuid::Uuid::now_v7().to_string();
     let c = r.counts;
     tx.execute(
@@ -247,7 +242,7 @@ pub fn insert_report(tx: &Transaction, r: &NewReport) -> Result<String, AppError
 
 /// Adds `delta` (negative fields subtract) to a run's counts and `duration_ms`
 /// to its total duration.
-pub fn add_counts(tx: &Transaction, run_seq: i64, delta: &Counts, duration_ms: i64) -> Result<(), AppError> {
+pub fn add_counts(tx: &Tx, run_seq: i64, delta: &Counts, duration_ms: i64) -> Result<(), DbError> {
     tx.prepare_cached(
         "UPDATE runs SET tests = tests + ?2, passed = passed + ?3, failed = failed + ?4, errors = errors + ?5,
            skipped = skipped + ?6, flaky = flaky + ?7, duration_ms = coalesce(duration_ms, 0) + ?8
@@ -267,13 +262,7 @@ pub fn add_counts(tx: &Transaction, run_seq: i64, delta: &Counts, duration_ms: i
 }
 
 /// Closes a run with `status` (and a reason for `errored`).
-pub fn close(
-    tx: &Transaction,
-    run_id: &str,
-    status: RunStatus,
-    reason: Option<&str>,
-    now: i64,
-) -> Result<(), AppError> {
+pub fn close(tx: &Tx, run_id: &str, status: RunStatus, reason: Option<&str>, now: i64) -> Result<(), DbError> {
     tx.execute(
         "UPDATE runs SET status = ?2, reason = ?3, finished_at = ?4, duration_ms = coalesce(duration_ms, 0) WHERE id = ?1",
         params![run_id, status.as_str(), reason, now],
@@ -283,7 +272,7 @@ pub fn close(
 
 /// Runs still running that were created before `cutoff` and got no report
 /// since, oldest first, at most `limit`.
-pub fn stale(conn: &Connection, cutoff: i64, limit: u32) -> Result<Vec<String>, AppError> {
+pub fn stale(conn: &Conn, cutoff: i64, limit: u32) -> Result<Vec<String>, DbError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM runs INDEXED BY runs_running
          WHERE status = 'running' AND created_at < ?1
@@ -295,14 +284,14 @@ pub fn stale(conn: &Connection, cutoff: i64, limit: u32) -> Result<Vec<String>, 
 }
 
 /// Runs created before `cutoff`, oldest first, at most `limit` (retention).
-pub fn older_than(conn: &Connection, cutoff: i64, limit: u32) -> Result<Vec<String>, AppError> {
+pub fn older_than(conn: &Conn, cutoff: i64, limit: u32) -> Result<Vec<String>, DbError> {
     let mut stmt =
         conn.prepare_cached("SELECT id FROM runs WHERE created_at < ?1 ORDER BY id LIMIT CAST(?2 AS INTEGER)")?;
     let rows = stmt.query_map(params![cutoff, limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn delete(tx: &Transaction, run_id: &str) -> Result<(), AppError> {
+pub fn delete(tx: &Tx, run_id: &str) -> Result<(), DbError> {
     tx.execute("DELETE FROM runs WHERE id = ?1", [run_id])?;
     Ok(())
 }

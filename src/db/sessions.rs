@@ -1,8 +1,8 @@
 //! Web sessions, stored by the SHA-256 of the cookie value.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 
-use crate::error::AppError;
+use crate::db::{Conn, DbError, Tx};
 
 /// A live session row with its account's state.
 #[derive(Debug, Clone)]
@@ -13,13 +13,13 @@ pub struct SessionRow {
 }
 
 pub fn insert(
-    tx: &Transaction,
+    tx: &Tx,
     id_hash: &[u8],
     account_id: &str,
     now: i64,
     ip: Option<&str>,
     user_agent: Option<&str>,
-) -> Result<(), AppError> {
+) -> Result<(), DbError> {
     tx.execute(
         "INSERT INTO sessions (id_hash, account_id, created_at, last_seen_at, ip, user_agent)
          VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
@@ -28,7 +28,7 @@ pub fn insert(
     Ok(())
 }
 
-pub fn get(conn: &Connection, id_hash: &[u8]) -> Result<Option<SessionRow>, AppError> {
+pub fn get(conn: &Conn, id_hash: &[u8]) -> Result<Option<SessionRow>, DbError> {
     Ok(conn
         .prepare_cached("SELECT account_id, created_at, last_seen_at FROM sessions WHERE id_hash = ?1")?
         .query_row([id_hash], |r| {
@@ -37,23 +37,23 @@ pub fn get(conn: &Connection, id_hash: &[u8]) -> Result<Option<SessionRow>, AppE
         .optional()?)
 }
 
-pub fn touch(tx: &Transaction, id_hash: &[u8], now: i64) -> Result<(), AppError> {
+pub fn touch(tx: &Tx, id_hash: &[u8], now: i64) -> Result<(), DbError> {
     tx.execute("UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1", params![id_hash, now])?;
     Ok(())
 }
 
-pub fn delete(tx: &Transaction, id_hash: &[u8]) -> Result<(), AppError> {
+pub fn delete(tx: &Tx, id_hash: &[u8]) -> Result<(), DbError> {
     tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
     Ok(())
 }
 
-pub fn delete_for_account(tx: &Transaction, account_id: &str) -> Result<(), AppError> {
+pub fn delete_for_account(tx: &Tx, account_id: &str) -> Result<(), DbError> {
     tx.execute("DELETE FROM sessions WHERE account_id = ?1", [account_id])?;
     Ok(())
 }
 
 /// Removes sessions past either timeout.
-pub fn delete_expired(tx: &Transaction, idle_before: i64, created_before: i64) -> Result<usize, AppError> {
+pub fn delete_expired(tx: &Tx, idle_before: i64, created_before: i64) -> Result<usize, DbError> {
     Ok(tx.execute(
         "DELETE FROM sessions WHERE last_seen_at < ?1 OR created_at < ?2",
         params![idle_before, created_before],

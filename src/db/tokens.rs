@@ -1,13 +1,13 @@
 //! Access tokens: personal access tokens (owned by an account) and project
 //! API keys (owned by a project). Only the keyed hash of a secret is stored.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use crate::db::{Conn, DbError, Tx};
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::permission::PermissionSet;
 use crate::domain::token::{TokenHash, TokenKind};
-use crate::error::AppError;
 
 /// What a token's status is at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -150,7 +150,7 @@ fn from_row(r: &Row) -> rusqlite::Result<(Token, bool)> {
 }
 
 /// Fills in the project list of restricted PATs.
-fn with_projects(conn: &Connection, (mut token, all): (Token, bool)) -> Result<Token, AppError> {
+fn with_projects(conn: &Conn, (mut token, all): (Token, bool)) -> Result<Token, DbError> {
     if token.kind == TokenKind::Pat && !all {
         let mut stmt = conn.prepare_cached(
             "SELECT p.id, p.slug FROM token_projects tp JOIN projects p ON p.id = tp.project_id
@@ -162,7 +162,7 @@ fn with_projects(conn: &Connection, (mut token, all): (Token, bool)) -> Result<T
     Ok(token)
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Token>, AppError> {
+pub fn get(conn: &Conn, id: &str) -> Result<Option<Token>, DbError> {
     let sql = format!("SELECT {COLUMNS} {FROM} WHERE t.id = ?1");
     match conn.prepare_cached(&sql)?.query_row([id], from_row).optional()? {
         Some(row) => Ok(Some(with_projects(conn, row)?)),
@@ -170,7 +170,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Token>, AppError> {
     }
 }
 
-pub fn by_hash(conn: &Connection, hash: &TokenHash) -> Result<Option<Token>, AppError> {
+pub fn by_hash(conn: &Conn, hash: &TokenHash) -> Result<Option<Token>, DbError> {
     let sql = format!("SELECT {COLUMNS} {FROM} WHERE t.hash = ?1");
     match conn.prepare_cached(&sql)?.query_row([hash.as_bytes().as_slice()], from_row).optional()? {
         Some(row) => Ok(Some(with_projects(conn, row)?)),
@@ -207,12 +207,12 @@ impl Token {
 
 /// Newest first; `before` continues below an id (ids are UUID v7, time-ordered).
 pub fn list(
-    conn: &Connection,
+    conn: &Conn,
     filter: &TokenFilter,
     before: Option<&str>,
     limit: u32,
     now: i64,
-) -> Result<Vec<Token>, AppError> {
+) -> Result<Vec<Token>, DbError> {
     let sql = format!(
         "SELECT {COLUMNS} {FROM}
          WHERE (?1 IS NULL OR t.owner_id = ?1) AND (?2 IS NULL OR t.kind = ?2)
@@ -253,7 +253,7 @@ pub struct NewToken<'a> {
     pub rate_limit_per_minute: Option<u32>,
 }
 
-pub fn insert(tx: &Transaction, new: &NewToken) -> Result<String, AppError> {
+pub fn insert(tx: &Tx, new: &NewToken) -> Result<String, DbError> {
     let id = uuid::Uuid::now_v7().to_string();
     tx.execute(
         "INSERT INTO tokens (id, kind, name, hash, preview, owner_id, project_id, permissions, all_projects, created_at,
@@ -288,7 +288,7 @@ pub fn insert(tx: &Transaction, new: &NewToken) -> Result<String, AppError> {
 }
 
 /// Revokes at `at` (now, or the end of a rotation's grace period) unless already revoked earlier.
-pub fn revoke(tx: &Transaction, id: &str, at: i64, reason: &str) -> Result<(), AppError> {
+pub fn revoke(tx: &Tx, id: &str, at: i64, reason: &str) -> Result<(), DbError> {
     tx.execute(
         "UPDATE tokens SET revoked_at = ?2, revoke_reason = ?3 WHERE id = ?1 AND (revoked_at IS NULL OR revoked_at > ?2)",
         params![id, at, reason],
@@ -297,7 +297,7 @@ pub fn revoke(tx: &Transaction, id: &str, at: i64, reason: &str) -> Result<(), A
 }
 
 /// Revokes every live token an account owns (deactivation); returns their ids.
-pub fn revoke_all_of_owner(tx: &Transaction, owner_id: &str, now: i64) -> Result<Vec<String>, AppError> {
+pub fn revoke_all_of_owner(tx: &Tx, owner_id: &str, now: i64) -> Result<Vec<String>, DbError> {
     let mut stmt =
         tx.prepare_cached("SELECT id FROM tokens WHERE owner_id = ?1 AND (revoked_at IS NULL OR revoked_at > ?2)")?;
     let ids: Vec<String> = stmt.query_map(params![owner_id, now], |r| r.get(0))?.collect::<Result<_, _>>()?;
@@ -307,33 +307,33 @@ pub fn revoke_all_of_owner(tx: &Transaction, owner_id: &str, now: i64) -> Result
     Ok(ids)
 }
 
-pub fn set_disabled(tx: &Transaction, id: &str, disabled: bool) -> Result<(), AppError> {
+pub fn set_disabled(tx: &Tx, id: &str, disabled: bool) -> Result<(), DbError> {
     tx.execute("UPDATE tokens SET disabled = ?2 WHERE id = ?1", params![id, disabled])?;
     Ok(())
 }
 
-pub fn set_name(tx: &Transaction, id: &str, name: &str) -> Result<(), AppError> {
+pub fn set_name(tx: &Tx, id: &str, name: &str) -> Result<(), DbError> {
     tx.execute("UPDATE tokens SET name = ?2 WHERE id = ?1", params![id, name])?;
     Ok(())
 }
 
-pub fn set_permissions(tx: &Transaction, id: &str, permissions: PermissionSet) -> Result<(), AppError> {
+pub fn set_permissions(tx: &Tx, id: &str, permissions: PermissionSet) -> Result<(), DbError> {
     tx.execute("UPDATE tokens SET permissions = ?2 WHERE id = ?1", params![id, permissions.to_storage()])?;
     Ok(())
 }
 
-pub fn set_rate_limit(tx: &Transaction, id: &str, limit: Option<u32>) -> Result<(), AppError> {
+pub fn set_rate_limit(tx: &Tx, id: &str, limit: Option<u32>) -> Result<(), DbError> {
     tx.execute("UPDATE tokens SET rate_limit_per_minute = ?2 WHERE id = ?1", params![id, limit])?;
     Ok(())
 }
 
-pub fn delete(tx: &Transaction, id: &str) -> Result<(), AppError> {
+pub fn delete(tx: &Tx, id: &str) -> Result<(), DbError> {
     tx.execute("DELETE FROM tokens WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Live tokens whose last use (or creation, if never used) is before `cutoff`.
-pub fn unused_since(conn: &Connection, cutoff: i64, now: i64) -> Result<Vec<String>, AppError> {
+pub fn unused_since(conn: &Conn, cutoff: i64, now: i64) -> Result<Vec<String>, DbError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM tokens WHERE (revoked_at IS NULL OR revoked_at > ?2) AND (expires_at IS NULL OR expires_at > ?2)
            AND coalesce(last_used_at, created_at) < ?1",
@@ -344,14 +344,14 @@ pub fn unused_since(conn: &Connection, cutoff: i64, now: i64) -> Result<Vec<Stri
 
 /// Applies buffered "last used" facts in the caller's transaction.
 pub fn record_use(
-    tx: &Transaction,
+    tx: &Tx,
     id: &str,
     at: i64,
     ip: Option<&str>,
     user_agent: Option<&str>,
     count: u64,
     new_ips_most_recent_first: &[String],
-) -> Result<(), AppError> {
+) -> Result<(), DbError> {
     let stored: Option<String> =
         tx.query_row("SELECT recent_ips FROM tokens WHERE id = ?1", [id], |r| r.get(0)).optional()?;
     let Some(stored) = stored else { return Ok(()) };
@@ -369,6 +369,6 @@ pub fn record_use(
 }
 
 /// The current auth epoch (bumped by triggers on every auth-relevant change).
-pub fn auth_epoch(conn: &Connection) -> Result<i64, AppError> {
+pub fn auth_epoch(conn: &Conn) -> Result<i64, DbError> {
     Ok(conn.prepare_cached("SELECT n FROM auth_epoch WHERE id = 1")?.query_row([], |r| r.get(0))?)
 }

@@ -1,11 +1,11 @@
 //! Users and service accounts: create, rename, change role, (de)activate,
 //! reset a password.
 
-use rusqlite::Transaction;
 use serde_json::json;
 
 use super::ensure_within;
 use crate::db::accounts::{self, Account, AccountKind, NewAccount};
+use crate::db::Tx;
 use crate::db::{audit, roles};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::{DisplayName, Email};
@@ -18,7 +18,7 @@ fn target(a: &Account) -> Target {
 }
 
 /// The permissions of `role`, or 422 when no such role exists.
-fn role_permissions(tx: &Transaction, role: &str) -> Result<PermissionSet, AppError> {
+fn role_permissions(tx: &Tx, role: &str) -> Result<PermissionSet, AppError> {
     roles::permissions(tx, role)?
         .ok_or_else(|| AppError::unprocessable("unknown_role", format!("There is no role named {role:?}.")))
 }
@@ -30,7 +30,7 @@ pub struct Granter<'a> {
 }
 
 impl Granter<'_> {
-    fn check_role(&self, tx: &Transaction, role: &str) -> Result<(), AppError> {
+    fn check_role(&self, tx: &Tx, role: &str) -> Result<(), AppError> {
         let granted = role_permissions(tx, role)?;
         match self.permissions {
             Some(held) => ensure_within(granted, held),
@@ -43,7 +43,7 @@ impl Granter<'_> {
     /// account all need every permission of its current role. (Deactivating
     /// an admin ends its sessions and revokes its tokens for good; resetting
     /// its password is taking it over.)
-    fn check_may_act_on(&self, tx: &Transaction, account: &Account) -> Result<(), AppError> {
+    fn check_may_act_on(&self, tx: &Tx, account: &Account) -> Result<(), AppError> {
         let Some(held) = self.permissions else { return Ok(()) };
         let holds = roles::permissions(tx, &account.role)?.unwrap_or_default();
         match holds.first_missing(held) {
@@ -60,7 +60,7 @@ impl Granter<'_> {
 }
 
 pub fn create_user(
-    tx: &Transaction,
+    tx: &Tx,
     by: &Granter,
     email: &Email,
     name: &DisplayName,
@@ -82,12 +82,7 @@ pub fn create_user(
     Ok(account)
 }
 
-pub fn create_service_account(
-    tx: &Transaction,
-    by: &Granter,
-    name: &DisplayName,
-    role: &str,
-) -> Result<Account, AppError> {
+pub fn create_service_account(tx: &Tx, by: &Granter, name: &DisplayName, role: &str) -> Result<Account, AppError> {
     by.check_role(tx, role)?;
     let account = accounts::insert(
         tx,
@@ -107,7 +102,7 @@ pub struct AccountChanges {
 
 /// Applies changes to an account of `kind`; each change is audited.
 pub fn update(
-    tx: &Transaction,
+    tx: &Tx,
     by: &Granter,
     actor_account: Option<&str>,
     id: &str,
@@ -164,11 +159,11 @@ pub fn update(
             audit::record(tx, by.ctx, &action, Some(&target(&before)), json!({}))?;
         }
     }
-    accounts::get_kind(tx, id, kind)
+    Ok(accounts::get_kind(tx, id, kind)?)
 }
 
 /// Sets a new password (already hashed) and ends the user's sessions.
-pub fn reset_password(tx: &Transaction, by: &Granter, id: &str, password_hash: &str) -> Result<(), AppError> {
+pub fn reset_password(tx: &Tx, by: &Granter, id: &str, password_hash: &str) -> Result<(), AppError> {
     let account = accounts::get_kind(tx, id, AccountKind::User)?;
     by.check_may_act_on(tx, &account)?;
     accounts::set_password_hash(tx, id, password_hash)?;

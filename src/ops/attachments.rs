@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::db;
+use crate::db::{DbError, Missing};
 use crate::domain::attachment::safe_content_type;
 use crate::domain::time::unix_now;
 use crate::error::AppError;
@@ -54,13 +55,13 @@ pub fn store(db: &db::Db, root: &Path, new: NewAttachment) -> Result<db::attachm
         created_at: unix_now(),
     };
     write_file(root, &attachment.run_id, &attachment.id, &new.bytes)?;
-    let inserted = db.write_blocking(|tx| {
+    let inserted = db.write_blocking(|tx| -> Result<_, DbError> {
         db::runs::get(tx, new.project_id, &attachment.run_id)?;
         db::attachments::insert(tx, &attachment)
     });
     if let Err(e) = inserted {
         remove_file(root, &attachment.run_id, &attachment.id);
-        return Err(e);
+        return Err(e.into());
     }
     Ok(attachment)
 }
@@ -74,7 +75,7 @@ pub fn read_file(root: &Path, found: &db::attachments::Attachment) -> Result<Vec
         Ok(bytes) => Ok(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             log::warn!("attachment {} has a row but no file", found.id);
-            Err(AppError::not_found("The attachment's file is missing."))
+            Err(AppError::from(DbError::NotFound(Missing::AttachmentFile)))
         }
         Err(e) => Err(e.into()),
     }
@@ -130,7 +131,7 @@ pub async fn remove_run_dirs_async(state: &AppState, run_ids: Vec<String>) {
         return;
     }
     let root = state.config.attachments_dir();
-    if let Err(e) = actix_web::web::block(move || remove_run_dirs(&root, &run_ids)).await {
+    if let Err(e) = tokio::task::spawn_blocking(move || remove_run_dirs(&root, &run_ids)).await {
         log::warn!("could not remove attachment directories: {e}");
     }
 }

@@ -7,13 +7,13 @@
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
 
-use rusqlite::Transaction;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::db::audit;
 use crate::db::results::ResultWriter;
 use crate::db::runs::{self, Counts, Run, RunMeta, RunStatus};
+use crate::db::Tx;
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::report::{self, Limits, Merged, ParseError, ReportFormat, TestCase};
 use crate::domain::secrets::redact_owned;
@@ -23,7 +23,7 @@ use crate::error::AppError;
 
 /// Creates a run, or returns the running run of the same build and name
 /// (`true` when it was created).
-pub fn create_run(tx: &Transaction, project_id: i64, meta: &RunMeta) -> Result<(Run, bool), AppError> {
+pub fn create_run(tx: &Tx, project_id: i64, meta: &RunMeta) -> Result<(Run, bool), AppError> {
     if let Some(build_id) = &meta.build_id {
         if let Some(id) = runs::find_running(tx, project_id, build_id, &meta.name)? {
             return Ok((runs::get(tx, project_id, &id)?, false));
@@ -52,17 +52,11 @@ pub struct Ingested {
 /// Parses `upload` into run `run`, in the caller's write transaction. A
 /// duplicate is only known once every byte was hashed, so the results are
 /// written under a savepoint that a duplicate rolls back.
-pub fn ingest(tx: &Transaction, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, AppError> {
-    tx.execute_batch("SAVEPOINT report")?;
-    let result = ingest_under_savepoint(tx, project_id, run, upload);
-    match &result {
-        Ok(done) if !done.duplicate => tx.execute_batch("RELEASE report")?,
-        _ => tx.execute_batch("ROLLBACK TO report; RELEASE report")?,
-    }
-    result
+pub fn ingest(tx: &Tx, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, AppError> {
+    tx.savepoint(|tx| ingest_under_savepoint(tx, project_id, run, upload), |done| !done.duplicate)
 }
 
-fn ingest_under_savepoint(tx: &Transaction, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, AppError> {
+fn ingest_under_savepoint(tx: &Tx, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, AppError> {
     if run.status != RunStatus::Running {
         return Err(AppError::conflict(
             "run_closed",
@@ -73,7 +67,7 @@ fn ingest_under_savepoint(tx: &Transaction, project_id: i64, run: &Run, upload: 
         return Err(AppError::bad_request("invalid_report", "The request body is empty."));
     }
     let mut writer = ResultWriter::new(tx, project_id, run.seq)?;
-    let parsed = parse_alongside(project_id, upload, |key, case| writer.write(key, case))?;
+    let parsed = parse_alongside(project_id, upload, |key, case| Ok(writer.write(key, case)?))?;
     writer.finish(tx)?;
     if let Some((report_id, counts)) = runs::find_report(tx, &run.id, &parsed.sha256)? {
         return Ok(Ingested { report_id, counts, duplicate: true });
@@ -220,7 +214,7 @@ impl Read for Tap<'_> {
 
 /// Closes a running run as passed or failed from its results; finalizing a
 /// passed or failed run again returns it unchanged.
-pub fn finalize(tx: &Transaction, project_id: i64, run_id: &str) -> Result<Run, AppError> {
+pub fn finalize(tx: &Tx, project_id: i64, run_id: &str) -> Result<Run, AppError> {
     let run = runs::get(tx, project_id, run_id)?;
     match run.status {
         RunStatus::Passed | RunStatus::Failed => return Ok(run),
@@ -229,11 +223,11 @@ pub fn finalize(tx: &Transaction, project_id: i64, run_id: &str) -> Result<Run, 
     }
     let status = if run.counts.failed + run.counts.errors > 0 { RunStatus::Failed } else { RunStatus::Passed };
     runs::close(tx, run_id, status, None, unix_now())?;
-    runs::get(tx, project_id, run_id)
+    Ok(runs::get(tx, project_id, run_id)?)
 }
 
 /// Marks a running run as errored: the CI job died before it could upload.
-pub fn fail(tx: &Transaction, project_id: i64, run_id: &str, reason: &str) -> Result<Run, AppError> {
+pub fn fail(tx: &Tx, project_id: i64, run_id: &str, reason: &str) -> Result<Run, AppError> {
     let run = runs::get(tx, project_id, run_id)?;
     match run.status {
         RunStatus::Errored => return Ok(run),
@@ -243,13 +237,13 @@ pub fn fail(tx: &Transaction, project_id: i64, run_id: &str, reason: &str) -> Re
         RunStatus::Running => {}
     }
     runs::close(tx, run_id, RunStatus::Errored, Some(reason), unix_now())?;
-    runs::get(tx, project_id, run_id)
+    Ok(runs::get(tx, project_id, run_id)?)
 }
 
 /// Marks `errored` the runs (at most `batch`) still running with no report
 /// for `hours`: their CI job stopped without finalizing or failing them, and
 /// left running they would look in progress for ever. Returns how many.
-pub fn fail_stale(tx: &Transaction, hours: u32, batch: u32) -> Result<usize, AppError> {
+pub fn fail_stale(tx: &Tx, hours: u32, batch: u32) -> Result<usize, AppError> {
     let now = unix_now();
     let ids = runs::stale(tx, now - i64::from(hours) * 3600, batch)?;
     let reason = format!(
@@ -262,7 +256,7 @@ pub fn fail_stale(tx: &Transaction, hours: u32, batch: u32) -> Result<usize, App
 }
 
 /// Deletes runs created before `cutoff` (at most `batch`), with an audit row per batch.
-pub fn prune(tx: &Transaction, cutoff: i64, batch: u32) -> Result<Vec<String>, AppError> {
+pub fn prune(tx: &Tx, cutoff: i64, batch: u32) -> Result<Vec<String>, AppError> {
     let ids = runs::older_than(tx, cutoff, batch)?;
     for id in &ids {
         runs::delete(tx, id)?;

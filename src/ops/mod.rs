@@ -12,6 +12,7 @@ pub mod roles;
 pub mod token_policy;
 pub mod tokens;
 
+use crate::db::Conn;
 use crate::db::{self, projects::Project};
 use crate::domain::permission::PermissionSet;
 use crate::domain::principal::Principal;
@@ -20,7 +21,7 @@ use crate::error::AppError;
 /// The project named `slug`, if `by` may see it; a missing and an invisible
 /// project are the same 404, so that nobody can probe which projects exist.
 /// Every route and page of a project starts here.
-pub fn visible_project(conn: &rusqlite::Connection, by: &Principal, slug: &str) -> Result<Project, AppError> {
+pub fn visible_project(conn: &Conn, by: &Principal, slug: &str) -> Result<Project, AppError> {
     let project = db::projects::require(conn, slug)?;
     by.require_project(project.id)?;
     Ok(project)

@@ -1,8 +1,8 @@
 //! Projects: create, edit, delete.
 
-use rusqlite::Transaction;
 use serde_json::json;
 
+use crate::db::Tx;
 use crate::db::{audit, projects, projects::Project};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::{DisplayName, ProjectSlug};
@@ -13,7 +13,7 @@ fn target(p: &Project) -> Target {
 }
 
 pub fn create(
-    tx: &Transaction,
+    tx: &Tx,
     ctx: &AuditContext,
     slug: &ProjectSlug,
     name: &DisplayName,
@@ -25,7 +25,7 @@ pub fn create(
 }
 
 pub fn update(
-    tx: &Transaction,
+    tx: &Tx,
     ctx: &AuditContext,
     slug: &str,
     name: Option<&DisplayName>,
@@ -39,12 +39,12 @@ pub fn update(
     }
     projects::update(tx, before.id, name, branch)?;
     audit::record(tx, ctx, "project.updated", Some(&target(&before)), json!({"name": name, "default_branch": branch}))?;
-    projects::require(tx, slug)
+    Ok(projects::require(tx, slug)?)
 }
 
 /// Deletes a project with its runs; returns the run ids, whose attachment
 /// files the caller removes once the transaction committed.
-pub fn delete(tx: &Transaction, ctx: &AuditContext, slug: &str) -> Result<Vec<String>, AppError> {
+pub fn delete(tx: &Tx, ctx: &AuditContext, slug: &str) -> Result<Vec<String>, AppError> {
     let project = projects::require(tx, slug)?;
     let run_ids = crate::db::attachments::run_ids_of_project(tx, project.id)?;
     projects::delete(tx, project.id)?;

@@ -1,9 +1,9 @@
 //! Custom roles: create, change permissions, delete.
 
-use rusqlite::Transaction;
 use serde_json::json;
 
 use super::ensure_within;
+use crate::db::Tx;
 use crate::db::{audit, roles, roles::Role};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::RoleName;
@@ -16,7 +16,7 @@ fn target(name: &str) -> Target {
 
 /// `held`: what the actor holds (a role can't grant more than its creator has).
 pub fn create(
-    tx: &Transaction,
+    tx: &Tx,
     ctx: &AuditContext,
     held: PermissionSet,
     name: &RoleName,
@@ -29,7 +29,7 @@ pub fn create(
 }
 
 pub fn update(
-    tx: &Transaction,
+    tx: &Tx,
     ctx: &AuditContext,
     held: PermissionSet,
     name: &str,
@@ -48,7 +48,7 @@ pub fn update(
     Ok(Role { name: name.to_string(), permissions, builtin: false })
 }
 
-pub fn delete(tx: &Transaction, ctx: &AuditContext, name: &str) -> Result<(), AppError> {
+pub fn delete(tx: &Tx, ctx: &AuditContext, name: &str) -> Result<(), AppError> {
     roles::delete(tx, name)?;
-    audit::record(tx, ctx, "role.deleted", Some(&target(name)), json!({}))
+    Ok(audit::record(tx, ctx, "role.deleted", Some(&target(name)), json!({}))?)
 }

@@ -2,10 +2,10 @@
 //! sweep that revokes tokens left unused for longer than it allows. Expiry
 //! dates themselves are decided in `domain::policy` when a token is issued.
 
-use rusqlite::Transaction;
 use serde_json::json;
 
 use super::tokens::{load, target};
+use crate::db::Tx;
 use crate::db::{self, audit};
 use crate::domain::audit::{Actor, AuditContext, Target};
 use crate::domain::policy::TokenPolicy;
@@ -13,7 +13,7 @@ use crate::domain::time::unix_now;
 use crate::error::AppError;
 
 /// Replaces the global expiration policy.
-pub fn set_policy(tx: &Transaction, ctx: &AuditContext, policy: &TokenPolicy) -> Result<(), AppError> {
+pub fn set_policy(tx: &Tx, ctx: &AuditContext, policy: &TokenPolicy) -> Result<(), AppError> {
     policy.validate().map_err(|e| AppError::unprocessable("invalid_policy", e.to_string()))?;
     let before = db::settings::token_policy(tx)?;
     db::settings::set_token_policy(tx, policy)?;
@@ -23,11 +23,12 @@ pub fn set_policy(tx: &Transaction, ctx: &AuditContext, policy: &TokenPolicy) ->
         "token_policy.updated",
         Some(&Target::new("settings", "token-policy", "token policy")),
         json!({"from": before, "to": policy}),
-    )
+    )?;
+    Ok(())
 }
 
 /// Revokes tokens unused for longer than the policy allows; returns how many.
-pub fn revoke_unused(tx: &Transaction) -> Result<usize, AppError> {
+pub fn revoke_unused(tx: &Tx) -> Result<usize, AppError> {
     let policy = db::settings::token_policy(tx)?;
     let Some(days) = policy.revoke_unused_after_days else { return Ok(0) };
     let now = unix_now();

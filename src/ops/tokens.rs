@@ -4,11 +4,11 @@
 //! audited in its own transaction; the token cache notices through
 //! `auth_epoch` (see `auth::token_cache`).
 
-use rusqlite::Transaction;
 use serde_json::json;
 
 use super::ensure_within;
 use crate::db::{self, audit, tokens::NewToken, tokens::Token};
+use crate::db::{Conn, DbError, Missing, Tx};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::{key_permissions, Permission, PermissionSet};
@@ -32,14 +32,14 @@ fn policy_error(e: crate::domain::policy::PolicyViolation) -> AppError {
     AppError::unprocessable("policy_violation", format!("{} (rule: {})", e.message, e.rule))
 }
 
-fn resolve_expiry(tx: &Transaction, req: ExpiryRequest, now: i64) -> Result<Option<i64>, AppError> {
+fn resolve_expiry(tx: &Tx, req: ExpiryRequest, now: i64) -> Result<Option<i64>, AppError> {
     let policy = db::settings::token_policy(tx)?;
     let at = policy.resolve(req, from_unix(now)).map_err(policy_error)?;
     Ok(at.map(|t| t.unix_timestamp()))
 }
 
 /// Resolves project slugs the creator can see; anything else is the uniform 404.
-fn resolve_projects(tx: &Transaction, by: &Principal, slugs: &[String]) -> Result<Vec<i64>, AppError> {
+fn resolve_projects(tx: &Tx, by: &Principal, slugs: &[String]) -> Result<Vec<i64>, AppError> {
     let mut ids = Vec::with_capacity(slugs.len());
     for slug in slugs {
         let project = db::projects::by_slug(tx, slug)?.ok_or_else(AppError::project_not_found)?;
@@ -51,13 +51,7 @@ fn resolve_projects(tx: &Transaction, by: &Principal, slugs: &[String]) -> Resul
     Ok(ids)
 }
 
-fn issue(
-    tx: &Transaction,
-    ctx: &AuditContext,
-    new: NewToken,
-    secret: TokenSecret,
-    action: &str,
-) -> Result<Issued, AppError> {
+fn issue(tx: &Tx, ctx: &AuditContext, new: NewToken, secret: TokenSecret, action: &str) -> Result<Issued, AppError> {
     let id = db::tokens::insert(tx, &new)?;
     let token = db::tokens::get(tx, &id)?.ok_or_else(|| AppError::internal("token vanished after insert"))?;
     audit::record(
@@ -94,7 +88,7 @@ pub fn require_some(permissions: PermissionSet) -> Result<(), AppError> {
 
 /// A personal access token for `owner_id`, never beyond what `by` holds.
 pub fn create_pat(
-    tx: &Transaction,
+    tx: &Tx,
     key: &InstanceKey,
     ctx: &AuditContext,
     by: &Principal,
@@ -142,7 +136,7 @@ pub struct KeyRequest {
 
 /// A project API key; `by` needs `projects:manage` and must hold what it grants.
 pub fn create_key(
-    tx: &Transaction,
+    tx: &Tx,
     key: &InstanceKey,
     ctx: &AuditContext,
     by: &Principal,
@@ -190,7 +184,7 @@ fn check_key_permissions(by: &Principal, permissions: PermissionSet) -> Result<(
 /// Tokens `by` may not touch, or that reach a project `by` cannot see, are
 /// reported as not found.
 pub fn may_manage(by: &Principal, token: &Token) -> Result<(), AppError> {
-    let not_found = || AppError::not_found("No such token.");
+    let not_found = || AppError::from(DbError::NotFound(Missing::Token));
     match token.kind {
         TokenKind::Pat => {
             // A caller restricted to some projects neither learns of nor
@@ -223,18 +217,18 @@ pub fn may_manage(by: &Principal, token: &Token) -> Result<(), AppError> {
     }
 }
 
-pub fn load(tx: &rusqlite::Connection, id: &str) -> Result<Token, AppError> {
-    db::tokens::get(tx, id)?.ok_or_else(|| AppError::not_found("No such token."))
+pub fn load(tx: &Conn, id: &str) -> Result<Token, AppError> {
+    db::tokens::get(tx, id)?.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Token)))
 }
 
 /// Revokes now (idempotent: revoking a revoked token changes nothing).
-pub fn revoke(tx: &Transaction, ctx: &AuditContext, token: &Token, reason: &str) -> Result<(), AppError> {
+pub fn revoke(tx: &Tx, ctx: &AuditContext, token: &Token, reason: &str) -> Result<(), AppError> {
     let now = unix_now();
     if token.revoked_at.is_some_and(|t| t <= now) {
         return Ok(());
     }
     db::tokens::revoke(tx, &token.id, now, reason)?;
-    audit::record(tx, ctx, "token.revoked", Some(&target(token)), json!({"reason": reason}))
+    Ok(audit::record(tx, ctx, "token.revoked", Some(&target(token)), json!({"reason": reason}))?)
 }
 
 pub const MAX_GRACE_SECONDS: u32 = 86_400;
@@ -245,7 +239,7 @@ pub const MAX_GRACE_SECONDS: u32 = 86_400;
 /// nobody receives one holding more than they hold (a narrow token of an
 /// owner cannot rotate the owner's broad token into its hands).
 pub fn rotate(
-    tx: &Transaction,
+    tx: &Tx,
     key: &InstanceKey,
     ctx: &AuditContext,
     by: &Principal,
@@ -304,7 +298,7 @@ pub fn rotate(
 
 /// Changes a key's name, permissions or disabled flag; each change audited.
 pub fn update_key(
-    tx: &Transaction,
+    tx: &Tx,
     ctx: &AuditContext,
     by: &Principal,
     token: &Token,
@@ -337,7 +331,7 @@ pub fn update_key(
 
 /// Renames a token and/or sets its rate limit (`tokens:admin` only).
 pub fn update_token(
-    tx: &Transaction,
+    tx: &Tx,
     ctx: &AuditContext,
     by: &Principal,
     token: &Token,
@@ -362,13 +356,13 @@ pub fn update_token(
 }
 
 /// Deletes a project key (it stops working at once; the audit keeps its story).
-pub fn delete_key(tx: &Transaction, ctx: &AuditContext, token: &Token) -> Result<(), AppError> {
+pub fn delete_key(tx: &Tx, ctx: &AuditContext, token: &Token) -> Result<(), AppError> {
     db::tokens::delete(tx, &token.id)?;
-    audit::record(tx, ctx, "token.deleted", Some(&target(token)), json!({}))
+    Ok(audit::record(tx, ctx, "token.deleted", Some(&target(token)), json!({}))?)
 }
 
 /// A leaked token reported without an account: revoke it if it exists.
-pub fn revoke_reported(tx: &Transaction, key: &InstanceKey, ctx: &AuditContext, raw: &str) -> Result<(), AppError> {
+pub fn revoke_reported(tx: &Tx, key: &InstanceKey, ctx: &AuditContext, raw: &str) -> Result<(), AppError> {
     let Ok(secret) = TokenSecret::parse(raw.trim()) else { return Ok(()) };
     if let Some(token) = db::tokens::by_hash(tx, &secret.hash(key))? {
         revoke(tx, ctx, &token, "reported_leaked")?;
@@ -377,7 +371,7 @@ pub fn revoke_reported(tx: &Transaction, key: &InstanceKey, ctx: &AuditContext, 
 }
 
 /// Revokes every token an account owns (on deactivation).
-pub fn revoke_all_of_owner(tx: &Transaction, ctx: &AuditContext, owner_id: &str) -> Result<(), AppError> {
+pub fn revoke_all_of_owner(tx: &Tx, ctx: &AuditContext, owner_id: &str) -> Result<(), AppError> {
     let now = unix_now();
     for id in db::tokens::revoke_all_of_owner(tx, owner_id, now)? {
         let token = load(tx, &id)?;

@@ -13,7 +13,7 @@ use crate::db::tokens::{TokenFilter, TokenStatus};
 use crate::db::{self, Db};
 use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 
 const PAGE_SIZE: u32 = 100;
 
@@ -94,7 +94,7 @@ pub async fn all_tokens_page(
     };
     let token_status = TokenStatus::parse(&status);
     let (policy, tokens, accounts, projects, owner_id) = db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             let policy = db::settings::token_policy(c)?;
             let mut accounts = db::accounts::list(c, AccountKind::User)?;
             accounts.extend(db::accounts::list(c, AccountKind::ServiceAccount)?);

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::auth::session::SessionUser;
 use crate::db::analysis::{self, HistoryEntry};
-use crate::db::{self, Db};
+use crate::db::{self, Db, DbError, Missing};
 use crate::error::AppError;
 
 /// Results on one page of a test's history.
@@ -47,13 +47,13 @@ pub async fn test_history_page(
     let before = before.as_deref().map(str::trim).filter(|b| !b.is_empty() && b.len() <= 64).map(str::to_string);
     let paged = before.is_some();
     let (project, found) = db
-        .read(move |c| {
+        .read(move |c| -> Result<_, DbError> {
             let project = db::projects::require(c, &slug)?;
             let found = analysis::history(c, project.id, &test_id, HISTORY_PAGE + 1, before.as_deref())?;
             Ok((project, found))
         })
         .await?;
-    let (test, mut entries) = found.ok_or_else(|| AppError::not_found("No such test in this project."))?;
+    let (test, mut entries) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
     let more = entries.len() > HISTORY_PAGE as usize;
     entries.truncate(HISTORY_PAGE as usize);
     let base = test_href(&project.slug, &test.test_id);

@@ -8,7 +8,7 @@
 //!                   routes::ui ──┼──► views ──┐
 //!                                ├──► auth ───┼──► state ──► auth's stores
 //!                                └──► ops ────┴──► db ──► domain
-//!   error ──► domain;   config: imports nothing of the crate
+//!   error ──► db (its error), domain;   config: imports nothing of the crate
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,15 +21,19 @@ const RULES: &[(&str, &[&str], &str)] = &[
         &["db", "auth", "ops", "routes", "views", "state", "app", "cli", "config", "error"],
         "domain holds pure rules: no storage, no HTTP, no I/O",
     ),
-    ("db", &["auth", "ops", "routes", "views", "state", "app", "cli"], "storage knows only domain types"),
+    (
+        "db",
+        &["auth", "ops", "routes", "views", "state", "app", "cli", "error"],
+        "storage knows only domain types; its own error says what failed, not how to answer",
+    ),
     ("ops", &["routes", "views", "auth", "app", "cli"], "state changes are called by the edges and never call them"),
     ("auth", &["routes", "views", "ops", "app", "cli"], "extractors sit below the handlers that use them"),
     ("views", &["routes", "ops", "app", "cli"], "view builders read; they neither route nor change state"),
     ("state", &["routes", "views", "ops", "app", "cli"], "the state sits below everything that uses it"),
     (
         "error",
-        &["db", "auth", "ops", "routes", "views", "state", "app", "cli", "config"],
-        "errors map refusals; they call nothing",
+        &["auth", "ops", "routes", "views", "state", "app", "cli", "config"],
+        "errors map refusals (domain's and storage's) to answers; they call nothing",
     ),
     (
         "config",

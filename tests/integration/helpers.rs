@@ -221,6 +221,11 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                eprintln!("the server had exited ({status}); its log:\n{}", self.log());
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

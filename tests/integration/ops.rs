@@ -36,6 +36,23 @@ async fn offline_commands_are_seen_by_the_running_server() {
     assert!(audit.contains("project.created") && audit.contains("user.created"));
 }
 
+/// The server keeps SQLite's lock on the WAL index while it checks tokens
+/// (which reads that index itself): an offline command that found the index
+/// unowned would reset it, and the server died of SIGBUS on its next read.
+#[tokio::test]
+async fn offline_commands_between_token_checks_leave_the_server_whole() {
+    let app = TestApp::spawn().await;
+    let token = crate::api_helpers::admin_token(&app).await;
+    let api = reqwest::Client::new();
+    for n in 0..6 {
+        let slug = format!("p{n}");
+        crate::api_helpers::create_project(&app, &slug);
+        let listed = api.get(app.url("/api/v1/projects")).bearer_auth(&token).send().await.expect("server alive");
+        assert_eq!(listed.status(), StatusCode::OK);
+        assert!(listed.text().await.unwrap().contains(&format!("\"{slug}\"")));
+    }
+}
+
 #[tokio::test]
 async fn backup_is_consistent_and_restorable_while_serving() {
     let app = TestApp::spawn().await;

@@ -7,12 +7,13 @@ use super::tokens::{issued_response, parse_permissions, token_json, ExpiryFields
 use super::{collection, invalid, PageQuery};
 use super::{ApiJson, JsonBytes};
 use crate::auth::api::ApiCaller;
+use crate::db::Conn;
 use crate::db::{self, tokens::Token, tokens::TokenFilter};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::Permission;
 use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::ops::tokens::{self as ops, KeyRequest};
 use crate::state::AppState;
 
@@ -25,7 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The key `id` of the visible project `slug`, or 404.
-fn project_key(tx: &rusqlite::Connection, caller: &ApiCaller, slug: &str, id: &str) -> Result<Token, AppError> {
+fn project_key(tx: &Conn, caller: &ApiCaller, slug: &str, id: &str) -> Result<Token, AppError> {
     let project = crate::ops::visible_project(tx, &caller.principal, slug)?;
     caller.principal.require(Permission::ProjectsManage)?;
     let token = ops::load(tx, id)?;
@@ -46,7 +47,7 @@ async fn list(
     let now = unix_now();
     let (keys, policy) = state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             let project = crate::ops::visible_project(c, &caller.principal, &slug)?;
             caller.principal.require(Permission::ProjectsManage)?;
             let filter = TokenFilter { kind: Some(TokenKind::Key), project_id: Some(project.id), ..Default::default() };
@@ -81,7 +82,7 @@ async fn create(
     let st = state.clone();
     let (issued, policy) = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let issued = ops::create_key(tx, &st.key, &caller.audit(), &caller.principal, &slug, req)?;
             Ok((issued, db::settings::token_policy(tx)?))
         })
@@ -110,7 +111,7 @@ async fn update(
     let now = unix_now();
     let (token, policy) = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let token = project_key(tx, &caller, &slug, &id)?;
             let token =
                 ops::update_key(tx, &caller.audit(), &caller.principal, &token, name, permissions, body.disabled)?;
@@ -147,7 +148,7 @@ async fn rotate(
     let st = state.clone();
     let (issued, policy) = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let token = project_key(tx, &caller, &slug, &id)?;
             let issued = ops::rotate(tx, &st.key, &caller.audit(), &caller.principal, &token, grace)?;
             Ok((issued, db::settings::token_policy(tx)?))

@@ -11,7 +11,7 @@ use crate::db::{self, accounts::AccountKind};
 use crate::domain::names::{DisplayName, RoleName};
 use crate::domain::new_user::NewUser;
 use crate::domain::permission::Permission;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::ops::accounts::{AccountChanges, Granter};
 use crate::state::AppState;
 
@@ -40,7 +40,7 @@ async fn list_accounts(
     let after = page.after()?;
     let accounts = state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             let all = db::accounts::list(c, kind)?;
             Ok(all
                 .into_iter()

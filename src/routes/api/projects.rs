@@ -6,7 +6,7 @@ use super::{collection, PageQuery};
 use crate::auth::api::ApiCaller;
 use crate::db;
 use crate::domain::permission::Permission;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,7 +25,7 @@ async fn list(
     // Visibility filters after the query; keep reading until a page is full.
     let projects = state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             let mut visible = Vec::new();
             loop {
                 let batch = db::projects::list(c, after.as_deref(), 500)?;

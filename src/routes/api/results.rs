@@ -3,7 +3,6 @@
 //! in a window of days, and one test's history.
 
 use actix_web::{web, HttpResponse};
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -12,9 +11,10 @@ use crate::auth::api::ApiCaller;
 use crate::db::projects::Project;
 use crate::db::results::TestResult;
 use crate::db::runs::{self, RunFilter, RunStatus};
-use crate::db::{analysis, compare, results};
+use crate::db::Conn;
+use crate::db::{analysis, compare, results, DbError, Missing};
 use crate::domain::permission::Permission;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -33,14 +33,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn read_project<T, F>(state: &AppState, caller: ApiCaller, slug: String, f: F) -> Result<T, AppError>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection, &Project) -> Result<T, AppError> + Send + 'static,
+    F: FnOnce(&Conn, &Project) -> Result<T, DbError> + Send + 'static,
 {
     state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<T> {
             let project = crate::ops::visible_project(c, &caller.principal, &slug)?;
             caller.principal.require(Permission::RunsRead)?;
-            f(c, &project)
+            Ok(f(c, &project)?)
         })
         .await
 }
@@ -242,7 +242,7 @@ async fn test_history(
         analysis::history(c, p.id, &test_id, limit + 1, before.as_deref())
     })
     .await?;
-    let (test, mut history) = found.ok_or_else(|| AppError::not_found("No such test in this project."))?;
+    let (test, mut history) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
     let next = if history.len() > limit as usize {
         history.truncate(limit as usize);
         history.last().map(|h| cursor(&h.run_id))

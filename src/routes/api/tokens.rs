@@ -18,7 +18,7 @@ use crate::domain::permission::{Permission, PermissionSet};
 use crate::domain::policy::{ExpiryRequest, TokenPolicy};
 use crate::domain::time::{from_unix, parse_rfc3339, rfc3339_unix, unix_now};
 use crate::domain::token::{TokenKind, TokenSecret};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::ops::tokens::{self as ops, Issued, PatRequest};
 use crate::state::AppState;
 
@@ -129,7 +129,7 @@ async fn list(
     let now = unix_now();
     let (tokens, policy) = state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             Ok((db::tokens::list(c, &filter, after.as_deref(), limit + 1, now)?, db::settings::token_policy(c)?))
         })
         .await?;
@@ -204,7 +204,7 @@ async fn create(
     let st = state.clone();
     let (issued, policy) = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let issued = ops::create_pat(tx, &st.key, &caller.audit(), &caller.principal, &owner, req)?;
             Ok((issued, db::settings::token_policy(tx)?))
         })
@@ -248,7 +248,7 @@ async fn rotate(
     let st = state.clone();
     let (issued, policy) = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let token = ops::load(tx, &id)?;
             ops::may_manage(&caller.principal, &token)?;
             let issued = ops::rotate(tx, &st.key, &caller.audit(), &caller.principal, &token, grace)?;
@@ -278,7 +278,7 @@ async fn update(
     let now = unix_now();
     let (token, policy) = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let token = ops::load(tx, &id)?;
             ops::may_manage(&caller.principal, &token)?;
             let token =

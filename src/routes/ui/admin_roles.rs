@@ -11,7 +11,7 @@ use crate::auth::session::SessionUser;
 use crate::db;
 use crate::domain::names::RoleName;
 use crate::domain::permission::{Permission, PermissionSet};
-use crate::error::{AppError, PageResult};
+use crate::error::{AppError, AppResult, PageResult};
 use crate::state::AppState;
 use crate::views::{permission_choices, Layout, RoleEditPage, RoleRow, RolesPage};
 
@@ -108,7 +108,7 @@ async fn edit_page(
     let lookup = name.clone();
     let (role, holders) = state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             let role =
                 db::roles::get(c, &lookup)?.ok_or_else(|| AppError::not_found(format!("No role named {lookup:?}.")))?;
             let holders = db::roles::holders(c, &lookup)?;

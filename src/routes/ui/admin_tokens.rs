@@ -13,7 +13,7 @@ use crate::db::{self};
 use crate::domain::permission::Permission;
 use crate::domain::policy::{PolicyMode, TokenPolicy};
 use crate::domain::time::{from_unix, unix_now};
-use crate::error::{AppError, PageResult};
+use crate::error::{AppError, AppResult, PageResult};
 use crate::ops::tokens as ops;
 use crate::state::AppState;
 use crate::views::{all_tokens_page, AdminTokensPage, AllTokensQuery, Layout, PolicyPage};
@@ -103,7 +103,7 @@ async fn policy_page(
     let now = unix_now();
     let (saved, tokens) = state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             let policy = db::settings::token_policy(c)?;
             Ok((policy, db::tokens::list(c, &TokenFilter::default(), None, u32::MAX, now)?))
         })

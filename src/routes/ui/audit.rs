@@ -8,7 +8,7 @@ use crate::auth::session::SessionUser;
 use crate::db::audit::{self, AuditFilter};
 use crate::domain::audit::ActorKind;
 use crate::domain::permission::Permission;
-use crate::error::PageResult;
+use crate::error::{AppError, PageResult};
 use crate::state::AppState;
 use crate::views::{AuditPage, AuditRow, Layout, When};
 
@@ -49,8 +49,10 @@ async fn page(state: web::Data<AppState>, user: SessionUser, query: web::Query<Q
     let filter = AuditFilter { action: non_empty(query.action), actor: non_empty(query.actor), target: None };
     let before = query.before;
     let lookup = filter.clone();
-    let (events, actions) =
-        state.db.read(move |c| Ok((audit::list(c, &lookup, before, PAGE_SIZE + 1)?, audit::actions(c)?))).await?;
+    let (events, actions) = state
+        .db
+        .read(move |c| Ok::<_, AppError>((audit::list(c, &lookup, before, PAGE_SIZE + 1)?, audit::actions(c)?)))
+        .await?;
     let has_more = events.len() > PAGE_SIZE as usize;
     let action = filter.action.unwrap_or_default();
     let actor = filter.actor.unwrap_or_default();

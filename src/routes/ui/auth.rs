@@ -31,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn any_user(state: &AppState) -> Result<bool, AppError> {
-    state.db.read(db::accounts::any_user_exists).await
+    Ok(state.db.read(db::accounts::any_user_exists).await?)
 }
 
 async fn home(state: web::Data<AppState>, session: MaybeSession) -> PageResult<HttpResponse> {

@@ -5,7 +5,6 @@
 //! like personal tokens (see [`super::tokens`]).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use rusqlite::Transaction;
 
 use super::token_forms::{
     form_message, is_form_error, parse_grace, secret_response, server_url, ExpiryInput, PermissionChecks, RotateForm,
@@ -17,13 +16,14 @@ use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::auth::Principal;
 use crate::db::tokens::{Token, TokenFilter};
+use crate::db::Tx;
 use crate::db::{self};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::Permission;
 use crate::domain::policy::TokenPolicy;
 use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
-use crate::error::{AppError, PageResult};
+use crate::error::{AppError, AppResult, PageResult};
 use crate::ops::tokens::{self as ops, KeyRequest};
 use crate::state::AppState;
 use crate::views::{key_permission_choices, KeyForm, Layout, ProjectSettingsPage, TokenRow};
@@ -88,7 +88,7 @@ pub(super) async fn settings_page(
     let can_manage = user.principal.may(Permission::ProjectsManage);
     let (project, policy, keys) = state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             let project = crate::ops::visible_project(c, &by, &slug)?;
             let keys = if can_manage {
                 let filter =
@@ -129,7 +129,7 @@ async fn rerender(
 }
 
 /// A key of this project that `by` may manage; anything else is "not found".
-fn project_key(tx: &Transaction, by: &Principal, slug: &str, id: &str) -> Result<Token, AppError> {
+fn project_key(tx: &Tx, by: &Principal, slug: &str, id: &str) -> Result<Token, AppError> {
     let project = crate::ops::visible_project(tx, by, slug)?;
     let token = ops::load(tx, id)?;
     if token.kind != TokenKind::Key || token.project.as_ref().map(|(pid, _)| *pid) != Some(project.id) {
@@ -274,7 +274,7 @@ async fn rotate(
     let target = slug.clone();
     let (old, issued) = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let old = project_key(tx, &by, &target, &id)?;
             let issued = ops::rotate(tx, &key, &ctx, &by, &old, grace)?;
             Ok((old, issued))

@@ -12,7 +12,7 @@ use crate::db::analysis::{self, TrendPoint};
 use crate::db::compare::{self, TestChange};
 use crate::db::runs::{RunFilter, RunStatus};
 use crate::domain::permission::Permission;
-use crate::error::{AppError, PageResult};
+use crate::error::{AppError, AppResult, PageResult};
 use crate::ops::attachments::read_file;
 use crate::state::AppState;
 use crate::views::charts::{self, human_ms, Point, Tone};
@@ -125,7 +125,7 @@ pub async fn index(
         let (filter, before, branch, name) = (filter.clone(), before.clone(), branch.clone(), name.clone());
         state
             .db
-            .read(move |c| {
+            .read(move |c| -> AppResult<_> {
                 let project = db::projects::require(c, &slug)?;
                 let runs = db::runs::list(c, project.id, &filter, before.as_deref(), PAGE + 1)?;
                 let chart_branch = branch.unwrap_or_else(|| project.default_branch.clone());
@@ -198,7 +198,7 @@ async fn show(state: web::Data<AppState>, user: SessionUser, path: web::Path<(St
     let (slug, run_id) = path.into_inner();
     let (project, run, results, comparison, attachments) = state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             let project = db::projects::require(c, &slug)?;
             let run = db::runs::get(c, project.id, &run_id)?;
             let results = db::results::list(c, project.id, run.seq, None, None, RESULTS_CAP + 1)?;

@@ -9,7 +9,7 @@ use crate::db;
 use crate::db::analysis;
 use crate::domain::analysis::Trend;
 use crate::domain::permission::Permission;
-use crate::error::PageResult;
+use crate::error::{AppResult, PageResult};
 use crate::state::AppState;
 use crate::views::charts::human_ms;
 use crate::views::{
@@ -49,7 +49,7 @@ async fn flaky(
     let (slug, days) = (slug.into_inner(), query.days());
     let (project, tests) = state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             let project = db::projects::require(c, &slug)?;
             let tests = analysis::flaky_tests(c, project.id, days, TOP)?;
             Ok((project, tests))
@@ -96,7 +96,7 @@ async fn slowest(
     let (slug, days) = (slug.into_inner(), query.days());
     let (project, tests) = state
         .db
-        .read(move |c| {
+        .read(move |c| -> AppResult<_> {
             let project = db::projects::require(c, &slug)?;
             let tests = analysis::slowest_tests(c, project.id, days, TOP)?;
             Ok((project, tests))

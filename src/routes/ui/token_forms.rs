@@ -120,7 +120,7 @@ impl PermissionChecks {
 }
 
 pub(super) async fn token_policy(state: &AppState) -> Result<TokenPolicy, AppError> {
-    state.db.read(db::settings::token_policy).await
+    Ok(state.db.read(db::settings::token_policy).await?)
 }
 
 /// Where users reach this server, for the CI examples.

@@ -14,13 +14,14 @@ use super::{html, see_other, CsrfOnly, Notice, RawForm};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db::tokens::{Token, TokenFilter, TokenStatus};
-use crate::db::{self};
+use crate::db::Tx;
+use crate::db::{self, DbError, Missing};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::Permission;
 use crate::domain::policy::TokenPolicy;
 use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
-use crate::error::{AppError, PageResult};
+use crate::error::{AppError, AppResult, PageResult};
 use crate::ops::tokens::{self as ops, PatRequest};
 use crate::state::AppState;
 use crate::views::{
@@ -46,7 +47,12 @@ async fn list(state: web::Data<AppState>, user: SessionUser, notice: web::Query<
         TokenFilter { owner_id: Some(user.account.id.clone()), kind: Some(TokenKind::Pat), ..Default::default() };
     let (policy, tokens) = state
         .db
-        .read(move |c| Ok((db::settings::token_policy(c)?, db::tokens::list(c, &filter, None, MAX_OWN_TOKENS, now)?)))
+        .read(move |c| {
+            Ok::<_, AppError>((
+                db::settings::token_policy(c)?,
+                db::tokens::list(c, &filter, None, MAX_OWN_TOKENS, now)?,
+            ))
+        })
         .await?;
     let (mut expiring_day, mut expiring_week) = (Vec::new(), Vec::new());
     for t in tokens.iter().filter(|t| t.status(now) == TokenStatus::Active) {
@@ -117,8 +123,10 @@ async fn new_page(
     form: &TokenForm,
     error: Option<String>,
 ) -> Result<NewTokenPage, AppError> {
-    let (policy, projects) =
-        state.db.read(|c| Ok((db::settings::token_policy(c)?, db::projects::list(c, None, u32::MAX)?))).await?;
+    let (policy, projects) = state
+        .db
+        .read(|c| Ok::<_, AppError>((db::settings::token_policy(c)?, db::projects::list(c, None, u32::MAX)?)))
+        .await?;
     Ok(NewTokenPage {
         layout: Layout::new(user, "New access token", "tokens").with_error(error),
         name: form.name.clone(),
@@ -179,10 +187,10 @@ async fn create(
 }
 
 /// One's own PAT, loaded in the transaction; anything else is "not found".
-fn own_token(tx: &rusqlite::Transaction, user: &crate::auth::Principal, id: &str) -> Result<Token, AppError> {
+fn own_token(tx: &Tx, user: &crate::auth::Principal, id: &str) -> Result<Token, AppError> {
     let token = ops::load(tx, id)?;
     if token.kind != TokenKind::Pat || token.owner_id() != user.account_id.as_deref() {
-        return Err(AppError::not_found("No such token."));
+        return Err(AppError::from(DbError::NotFound(Missing::Token)));
     }
     ops::may_manage(user, &token)?;
     Ok(token)
@@ -221,7 +229,7 @@ async fn rotate(
     let id = id.into_inner();
     let (old, issued) = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let old = own_token(tx, &by, &id)?;
             let issued = ops::rotate(tx, &key, &ctx, &by, &old, grace)?;
             Ok((old, issued))
