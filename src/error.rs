@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::db::{Conflict, DbError, Missing};
 use crate::domain::permission::Permission;
 use crate::domain::principal::Denied;
+use crate::ops::{OpsError, Refusal};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -121,6 +122,17 @@ impl AppError {
         }
     }
 
+    /// Sorts an error met by a form's change: a refusal the person can act
+    /// on comes back to be shown above the form again (at its status);
+    /// anything else (a missing page, a failure) becomes the error page.
+    pub fn on_form(self) -> Result<AppError, PageError> {
+        match self {
+            AppError::Client { status, .. } if status != StatusCode::NOT_FOUND => Ok(self),
+            AppError::MissingPermission(_) => Ok(self),
+            other => Err(PageError(other)),
+        }
+    }
+
     fn log_if_internal(&self) {
         if let AppError::Internal(cause) = self {
             log::error!("internal error: {}", redact(cause));
@@ -151,6 +163,63 @@ impl From<DbError> for AppError {
     }
 }
 
+impl From<OpsError> for AppError {
+    fn from(err: OpsError) -> Self {
+        match err {
+            OpsError::Refused(refusal) => refusal.into(),
+            OpsError::Denied(denied) => denied.into(),
+            OpsError::Db(db) => db.into(),
+        }
+    }
+}
+
+impl From<Refusal> for AppError {
+    fn from(refusal: Refusal) -> Self {
+        use Refusal as R;
+        match refusal {
+            R::Policy(v) => AppError::unprocessable("policy_violation", format!("{} (rule: {})", v.message, v.rule)),
+            R::InvalidPolicy(why) => AppError::unprocessable("invalid_policy", why),
+            R::NoPermissions => AppError::validation("Choose at least one permission."),
+            R::AllProjectsFromRestricted => AppError::forbidden(
+                "missing_permission",
+                "A token restricted to some projects cannot create a token for all projects.",
+            ),
+            R::NotAKeyPermission(p) => AppError::unprocessable(
+                "invalid_permission",
+                format!("A project API key cannot hold {p}; allowed: projects:read, runs:read, runs:write, artifacts:write."),
+            ),
+            R::GraceOutOfRange { max } => AppError::validation(format!("grace_seconds must be between 0 and {max}.")),
+            R::RateLimitOutOfRange => {
+                AppError::validation("rate_limit_per_minute must be between 1 and 1000000, or null.")
+            }
+            R::TokenRevoked => {
+                AppError::conflict("token_revoked", "A revoked token cannot be rotated; create a new one.")
+            }
+            R::TokenRotated => {
+                AppError::conflict("token_rotated", "This token was already rotated; rotate its successor instead.")
+            }
+            R::UnknownRole(role) => AppError::unprocessable("unknown_role", format!("There is no role named {role:?}.")),
+            R::AccountHoldsMore { account, permission } => AppError::forbidden(
+                "missing_permission",
+                format!("You cannot change {account}: it holds {permission}, which your own role does not include."),
+            ),
+            R::DeactivateSelf => AppError::conflict("cannot_deactivate_self", "You cannot deactivate your own account."),
+            R::RunTakesNoReports { run, status } => {
+                AppError::conflict("run_closed", format!("Run {run} is {status}; it takes no more reports."))
+            }
+            R::RunErrored => AppError::conflict("run_closed", "The run was marked as errored."),
+            R::RunAlreadyClosed { run, status } => {
+                AppError::conflict("run_closed", format!("Run {run} is already {status}."))
+            }
+            R::EmptyReport => AppError::bad_request("invalid_report", "The request body is empty."),
+            R::InvalidReport(why) => AppError::bad_request("invalid_report", format!("Invalid report: {why}")),
+            R::ReportTooLarge { max } => {
+                AppError::payload_too_large(format!("The report is larger than {max} bytes after decompression."))
+            }
+        }
+    }
+}
+
 fn missing_sentence(missing: &Missing) -> String {
     match missing {
         Missing::Project => "Project not found.".into(),
@@ -161,6 +230,7 @@ fn missing_sentence(missing: &Missing) -> String {
         Missing::Account { noun, id } => format!("No {noun} with id {id:?}."),
         Missing::Role(name) => format!("No role named {name:?}."),
         Missing::Token => "No such token.".into(),
+        Missing::Key => "No such key in this project.".into(),
         Missing::Test => "No such test in this project.".into(),
     }
 }

@@ -237,6 +237,19 @@ pub enum CliError {
     Io(#[from] std::io::Error),
 }
 
+/// A refusal or a storage failure reads as the API would say it.
+impl From<crate::ops::OpsError> for CliError {
+    fn from(err: crate::ops::OpsError) -> Self {
+        CliError::App(err.into())
+    }
+}
+
+impl From<crate::db::DbError> for CliError {
+    fn from(err: crate::db::DbError) -> Self {
+        CliError::App(err.into())
+    }
+}
+
 impl Cli {
     /// Parses the process's arguments (see [`Cli::command_line`]).
     pub fn parse_args() -> Self {

@@ -57,7 +57,7 @@ pub fn run_token(config: &Config, cmd: TokenCommand) -> Result<(), CliError> {
             permissions: db::roles::permissions(tx, &account.role)?.unwrap_or_default(),
             projects: ProjectScope::All,
         };
-        ops::create_pat(tx, &state.key, &ctx, &by, &account.id, req)
+        Ok(ops::create_pat(tx, &state.key, &ctx, &by, &account.id, req)?)
     })?;
     eprintln!("created token {} ({}) for {owner}", issued.token.preview, issued.token.id);
     println!("{}", issued.secret.expose_secret());

@@ -32,6 +32,8 @@ pub enum Missing {
     },
     Role(String),
     Token,
+    /// A project API key of the project named in the request.
+    Key,
     /// A test of the project, by name.
     Test,
 }

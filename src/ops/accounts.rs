@@ -10,7 +10,7 @@ use crate::db::{audit, roles};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::{DisplayName, Email};
 use crate::domain::permission::PermissionSet;
-use crate::error::AppError;
+use crate::ops::{OpsError, Refusal};
 
 fn target(a: &Account) -> Target {
     let name = a.email.clone().unwrap_or_else(|| a.name.clone());
@@ -18,9 +18,8 @@ fn target(a: &Account) -> Target {
 }
 
 /// The permissions of `role`, or 422 when no such role exists.
-fn role_permissions(tx: &Tx, role: &str) -> Result<PermissionSet, AppError> {
-    roles::permissions(tx, role)?
-        .ok_or_else(|| AppError::unprocessable("unknown_role", format!("There is no role named {role:?}.")))
+fn role_permissions(tx: &Tx, role: &str) -> Result<PermissionSet, OpsError> {
+    roles::permissions(tx, role)?.ok_or_else(|| Refusal::UnknownRole(role.to_string()).into())
 }
 
 /// Who acts, and what they may grant (`None`: the offline CLI, which may grant anything).
@@ -30,7 +29,7 @@ pub struct Granter<'a> {
 }
 
 impl Granter<'_> {
-    fn check_role(&self, tx: &Tx, role: &str) -> Result<(), AppError> {
+    fn check_role(&self, tx: &Tx, role: &str) -> Result<(), OpsError> {
         let granted = role_permissions(tx, role)?;
         match self.permissions {
             Some(held) => ensure_within(granted, held),
@@ -43,17 +42,15 @@ impl Granter<'_> {
     /// account all need every permission of its current role. (Deactivating
     /// an admin ends its sessions and revokes its tokens for good; resetting
     /// its password is taking it over.)
-    fn check_may_act_on(&self, tx: &Tx, account: &Account) -> Result<(), AppError> {
+    fn check_may_act_on(&self, tx: &Tx, account: &Account) -> Result<(), OpsError> {
         let Some(held) = self.permissions else { return Ok(()) };
         let holds = roles::permissions(tx, &account.role)?.unwrap_or_default();
         match holds.first_missing(held) {
-            Some(permission) => Err(AppError::forbidden(
-                "missing_permission",
-                format!(
-                    "You cannot change {}: it holds {permission}, which your own role does not include.",
-                    account.email.as_deref().unwrap_or(&account.name)
-                ),
-            )),
+            Some(permission) => Err(Refusal::AccountHoldsMore {
+                account: account.email.clone().unwrap_or_else(|| account.name.clone()),
+                permission,
+            }
+            .into()),
             None => Ok(()),
         }
     }
@@ -66,7 +63,7 @@ pub fn create_user(
     name: &DisplayName,
     role: &str,
     password_hash: &str,
-) -> Result<Account, AppError> {
+) -> Result<Account, OpsError> {
     by.check_role(tx, role)?;
     let account = accounts::insert(
         tx,
@@ -82,7 +79,7 @@ pub fn create_user(
     Ok(account)
 }
 
-pub fn create_service_account(tx: &Tx, by: &Granter, name: &DisplayName, role: &str) -> Result<Account, AppError> {
+pub fn create_service_account(tx: &Tx, by: &Granter, name: &DisplayName, role: &str) -> Result<Account, OpsError> {
     by.check_role(tx, role)?;
     let account = accounts::insert(
         tx,
@@ -108,7 +105,7 @@ pub fn update(
     id: &str,
     kind: AccountKind,
     changes: AccountChanges,
-) -> Result<Account, AppError> {
+) -> Result<Account, OpsError> {
     let before = accounts::get_kind(tx, id, kind)?;
     by.check_may_act_on(tx, &before)?;
     let noun = kind.as_str();
@@ -142,10 +139,7 @@ pub fn update(
         if active != before.active {
             if !active {
                 if actor_account == Some(id) {
-                    return Err(AppError::conflict(
-                        "cannot_deactivate_self",
-                        "You cannot deactivate your own account.",
-                    ));
+                    return Err(Refusal::DeactivateSelf.into());
                 }
                 if kind == AccountKind::User {
                     accounts::ensure_another_user_admin(tx, id)?;
@@ -163,7 +157,7 @@ pub fn update(
 }
 
 /// Sets a new password (already hashed) and ends the user's sessions.
-pub fn reset_password(tx: &Tx, by: &Granter, id: &str, password_hash: &str) -> Result<(), AppError> {
+pub fn reset_password(tx: &Tx, by: &Granter, id: &str, password_hash: &str) -> Result<(), OpsError> {
     let account = accounts::get_kind(tx, id, AccountKind::User)?;
     by.check_may_act_on(tx, &account)?;
     accounts::set_password_hash(tx, id, password_hash)?;

@@ -14,7 +14,7 @@ use crate::db;
 use crate::db::{DbError, Missing};
 use crate::domain::attachment::safe_content_type;
 use crate::domain::time::unix_now;
-use crate::error::AppError;
+use crate::ops::OpsError;
 use crate::state::AppState;
 
 /// Run and attachment ids are ours (UUIDs); anything else never reaches a path.
@@ -43,7 +43,7 @@ pub struct NewAttachment {
 /// Stores an attachment: its file first, written durably, then its row, if
 /// the run is still there; when the row cannot be written the file goes
 /// too, so neither is left without the other.
-pub fn store(db: &db::Db, root: &Path, new: NewAttachment) -> Result<db::attachments::Attachment, AppError> {
+pub fn store(db: &db::Db, root: &Path, new: NewAttachment) -> Result<db::attachments::Attachment, OpsError> {
     use sha2::{Digest, Sha256};
     let attachment = db::attachments::Attachment {
         id: uuid::Uuid::now_v7().to_string(),
@@ -68,14 +68,14 @@ pub fn store(db: &db::Db, root: &Path, new: NewAttachment) -> Result<db::attachm
 
 /// The bytes of a stored attachment. A row whose file is gone (removed by
 /// hand, say) is "not found", and logged.
-pub fn read_file(root: &Path, found: &db::attachments::Attachment) -> Result<Vec<u8>, AppError> {
+pub fn read_file(root: &Path, found: &db::attachments::Attachment) -> Result<Vec<u8>, OpsError> {
     let path = file_path(root, &found.run_id, &found.id)
-        .ok_or_else(|| AppError::internal("attachment id is not a file name"))?;
+        .ok_or_else(|| OpsError::internal("attachment id is not a file name"))?;
     match fs::read(path) {
         Ok(bytes) => Ok(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             log::warn!("attachment {} has a row but no file", found.id);
-            Err(AppError::from(DbError::NotFound(Missing::AttachmentFile)))
+            Err(DbError::NotFound(Missing::AttachmentFile).into())
         }
         Err(e) => Err(e.into()),
     }
@@ -137,7 +137,7 @@ pub async fn remove_run_dirs_async(state: &AppState, run_ids: Vec<String>) {
 }
 
 /// Removes directories of runs that no longer exist; returns how many.
-pub fn sweep_orphans(state: &AppState) -> Result<usize, AppError> {
+pub fn sweep_orphans(state: &AppState) -> Result<usize, OpsError> {
     let root = state.config.attachments_dir();
     let entries = match fs::read_dir(&root) {
         Ok(entries) => entries,

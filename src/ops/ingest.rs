@@ -19,11 +19,11 @@ use crate::domain::report::{self, Limits, Merged, ParseError, ReportFormat, Test
 use crate::domain::secrets::redact_owned;
 use crate::domain::test_identity::{test_key, TestKey};
 use crate::domain::time::unix_now;
-use crate::error::AppError;
+use crate::ops::{OpsError, Refusal};
 
 /// Creates a run, or returns the running run of the same build and name
 /// (`true` when it was created).
-pub fn create_run(tx: &Tx, project_id: i64, meta: &RunMeta) -> Result<(Run, bool), AppError> {
+pub fn create_run(tx: &Tx, project_id: i64, meta: &RunMeta) -> Result<(Run, bool), OpsError> {
     if let Some(build_id) = &meta.build_id {
         if let Some(id) = runs::find_running(tx, project_id, build_id, &meta.name)? {
             return Ok((runs::get(tx, project_id, &id)?, false));
@@ -52,19 +52,16 @@ pub struct Ingested {
 /// Parses `upload` into run `run`, in the caller's write transaction. A
 /// duplicate is only known once every byte was hashed, so the results are
 /// written under a savepoint that a duplicate rolls back.
-pub fn ingest(tx: &Tx, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, AppError> {
+pub fn ingest(tx: &Tx, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, OpsError> {
     tx.savepoint(|tx| ingest_under_savepoint(tx, project_id, run, upload), |done| !done.duplicate)
 }
 
-fn ingest_under_savepoint(tx: &Tx, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, AppError> {
+fn ingest_under_savepoint(tx: &Tx, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, OpsError> {
     if run.status != RunStatus::Running {
-        return Err(AppError::conflict(
-            "run_closed",
-            format!("Run {} is {}; it takes no more reports.", run.id, run.status.as_str()),
-        ));
+        return Err(Refusal::RunTakesNoReports { run: run.id.clone(), status: run.status.as_str() }.into());
     }
     if upload.bytes.is_empty() {
-        return Err(AppError::bad_request("invalid_report", "The request body is empty."));
+        return Err(Refusal::EmptyReport.into());
     }
     let mut writer = ResultWriter::new(tx, project_id, run.seq)?;
     let parsed = parse_alongside(project_id, upload, |key, case| Ok(writer.write(key, case)?))?;
@@ -110,14 +107,14 @@ const BATCH: usize = 1024;
 fn parse_alongside(
     project_id: i64,
     upload: &Upload,
-    mut store: impl FnMut(&TestKey, &TestCase) -> Result<(), AppError>,
-) -> Result<Parsed, AppError> {
+    mut store: impl FnMut(&TestKey, &TestCase) -> Result<(), OpsError>,
+) -> Result<Parsed, OpsError> {
     let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(TestKey, TestCase)>>(4);
     std::thread::scope(|scope| {
         let parser = std::thread::Builder::new()
             .name("report-parser".into())
             .spawn_scoped(scope, move || parse_upload(project_id, upload, send))
-            .map_err(AppError::internal)?;
+            .map_err(OpsError::internal)?;
         let mut stored = Ok(());
         'batches: for batch in &receive {
             for (key, case) in &batch {
@@ -128,7 +125,7 @@ fn parse_alongside(
             }
         }
         drop(receive);
-        let parsed = parser.join().map_err(|_| AppError::internal("the report parser panicked"))?;
+        let parsed = parser.join().map_err(|_| OpsError::internal("the report parser panicked"))?;
         stored?;
         parsed
     })
@@ -139,7 +136,7 @@ fn parse_upload(
     project_id: i64,
     upload: &Upload,
     send: std::sync::mpsc::SyncSender<Vec<(TestKey, TestCase)>>,
-) -> Result<Parsed, AppError> {
+) -> Result<Parsed, OpsError> {
     let source: Box<dyn Read + Send + '_> =
         if upload.gzip { Box::new(flate2::read::GzDecoder::new(upload.bytes)) } else { Box::new(upload.bytes) };
     let mut input = BufReader::with_capacity(
@@ -162,24 +159,22 @@ fn parse_upload(
         if batch.len() == BATCH {
             // Fails only when the writer stopped; its error is the one reported.
             send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                .map_err(|_| AppError::internal("the writer stopped"))?;
+                .map_err(|_| OpsError::internal("the writer stopped"))?;
         }
         Ok(())
     });
     if parsed.is_ok() && !batch.is_empty() {
-        send.send(batch).map_err(|_| AppError::internal("the writer stopped"))?;
+        send.send(batch).map_err(|_| OpsError::internal("the writer stopped"))?;
     }
     let tap = input.into_inner();
     if tap.exceeded {
         let max = upload.max_bytes;
-        return Err(AppError::payload_too_large(format!("The report is larger than {max} bytes after decompression.")));
+        return Err(Refusal::ReportTooLarge { max }.into());
     }
     match parsed {
         Ok(_) => {}
         Err(ParseError::Sink(e)) => return Err(e),
-        Err(ParseError::Invalid(e)) => {
-            return Err(AppError::bad_request("invalid_report", format!("Invalid report: {e}")))
-        }
+        Err(ParseError::Invalid(e)) => return Err(Refusal::InvalidReport(e.to_string()).into()),
     }
     let mut counts = Counts::default();
     for outcome in distinct.into_values().map(Merged::outcome) {
@@ -214,11 +209,11 @@ impl Read for Tap<'_> {
 
 /// Closes a running run as passed or failed from its results; finalizing a
 /// passed or failed run again returns it unchanged.
-pub fn finalize(tx: &Tx, project_id: i64, run_id: &str) -> Result<Run, AppError> {
+pub fn finalize(tx: &Tx, project_id: i64, run_id: &str) -> Result<Run, OpsError> {
     let run = runs::get(tx, project_id, run_id)?;
     match run.status {
         RunStatus::Passed | RunStatus::Failed => return Ok(run),
-        RunStatus::Errored => return Err(AppError::conflict("run_closed", "The run was marked as errored.")),
+        RunStatus::Errored => return Err(Refusal::RunErrored.into()),
         RunStatus::Running => {}
     }
     let status = if run.counts.failed + run.counts.errors > 0 { RunStatus::Failed } else { RunStatus::Passed };
@@ -227,12 +222,12 @@ pub fn finalize(tx: &Tx, project_id: i64, run_id: &str) -> Result<Run, AppError>
 }
 
 /// Marks a running run as errored: the CI job died before it could upload.
-pub fn fail(tx: &Tx, project_id: i64, run_id: &str, reason: &str) -> Result<Run, AppError> {
+pub fn fail(tx: &Tx, project_id: i64, run_id: &str, reason: &str) -> Result<Run, OpsError> {
     let run = runs::get(tx, project_id, run_id)?;
     match run.status {
         RunStatus::Errored => return Ok(run),
         RunStatus::Passed | RunStatus::Failed => {
-            return Err(AppError::conflict("run_closed", format!("Run {} is already {}.", run.id, run.status.as_str())))
+            return Err(Refusal::RunAlreadyClosed { run: run.id.clone(), status: run.status.as_str() }.into())
         }
         RunStatus::Running => {}
     }
@@ -243,7 +238,7 @@ pub fn fail(tx: &Tx, project_id: i64, run_id: &str, reason: &str) -> Result<Run,
 /// Marks `errored` the runs (at most `batch`) still running with no report
 /// for `hours`: their CI job stopped without finalizing or failing them, and
 /// left running they would look in progress for ever. Returns how many.
-pub fn fail_stale(tx: &Tx, hours: u32, batch: u32) -> Result<usize, AppError> {
+pub fn fail_stale(tx: &Tx, hours: u32, batch: u32) -> Result<usize, OpsError> {
     let now = unix_now();
     let ids = runs::stale(tx, now - i64::from(hours) * 3600, batch)?;
     let reason = format!(
@@ -256,7 +251,7 @@ pub fn fail_stale(tx: &Tx, hours: u32, batch: u32) -> Result<usize, AppError> {
 }
 
 /// Deletes runs created before `cutoff` (at most `batch`), with an audit row per batch.
-pub fn prune(tx: &Tx, cutoff: i64, batch: u32) -> Result<Vec<String>, AppError> {
+pub fn prune(tx: &Tx, cutoff: i64, batch: u32) -> Result<Vec<String>, OpsError> {
     let ids = runs::older_than(tx, cutoff, batch)?;
     for id in &ids {
         runs::delete(tx, id)?;

@@ -6,31 +6,33 @@
 
 pub mod accounts;
 pub mod attachments;
+mod error;
 pub mod ingest;
 pub mod projects;
 pub mod roles;
 pub mod token_policy;
 pub mod tokens;
 
+pub use error::{OpsError, Refusal};
+
 use crate::db::Conn;
 use crate::db::{self, projects::Project};
 use crate::domain::permission::PermissionSet;
-use crate::domain::principal::Principal;
-use crate::error::AppError;
+use crate::domain::principal::{Denied, Principal};
 
 /// The project named `slug`, if `by` may see it; a missing and an invisible
 /// project are the same 404, so that nobody can probe which projects exist.
 /// Every route and page of a project starts here.
-pub fn visible_project(conn: &Conn, by: &Principal, slug: &str) -> Result<Project, AppError> {
+pub fn visible_project(conn: &Conn, by: &Principal, slug: &str) -> Result<Project, OpsError> {
     let project = db::projects::require(conn, slug)?;
     by.require_project(project.id)?;
     Ok(project)
 }
 
 /// Nobody hands out more than they hold: `granted` must be within `held`.
-pub fn ensure_within(granted: PermissionSet, held: PermissionSet) -> Result<(), AppError> {
+pub fn ensure_within(granted: PermissionSet, held: PermissionSet) -> Result<(), OpsError> {
     match granted.first_missing(held) {
-        Some(p) => Err(AppError::MissingPermission(p)),
+        Some(p) => Err(Denied::MissingPermission(p).into()),
         None => Ok(()),
     }
 }

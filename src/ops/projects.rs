@@ -6,7 +6,7 @@ use crate::db::Tx;
 use crate::db::{audit, projects, projects::Project};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::{DisplayName, ProjectSlug};
-use crate::error::AppError;
+use crate::ops::OpsError;
 
 fn target(p: &Project) -> Target {
     Target::new("project", p.slug.clone(), p.name.clone())
@@ -18,7 +18,7 @@ pub fn create(
     slug: &ProjectSlug,
     name: &DisplayName,
     default_branch: &str,
-) -> Result<Project, AppError> {
+) -> Result<Project, OpsError> {
     let project = projects::insert(tx, slug.as_str(), name.as_str(), default_branch)?;
     audit::record(tx, ctx, "project.created", Some(&target(&project)), json!({"default_branch": default_branch}))?;
     Ok(project)
@@ -30,7 +30,7 @@ pub fn update(
     slug: &str,
     name: Option<&DisplayName>,
     default_branch: Option<&str>,
-) -> Result<Project, AppError> {
+) -> Result<Project, OpsError> {
     let before = projects::require(tx, slug)?;
     let name = name.map_or(before.name.as_str(), DisplayName::as_str);
     let branch = default_branch.unwrap_or(&before.default_branch);
@@ -44,7 +44,7 @@ pub fn update(
 
 /// Deletes a project with its runs; returns the run ids, whose attachment
 /// files the caller removes once the transaction committed.
-pub fn delete(tx: &Tx, ctx: &AuditContext, slug: &str) -> Result<Vec<String>, AppError> {
+pub fn delete(tx: &Tx, ctx: &AuditContext, slug: &str) -> Result<Vec<String>, OpsError> {
     let project = projects::require(tx, slug)?;
     let run_ids = crate::db::attachments::run_ids_of_project(tx, project.id)?;
     projects::delete(tx, project.id)?;

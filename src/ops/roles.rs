@@ -8,7 +8,7 @@ use crate::db::{audit, roles, roles::Role};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::RoleName;
 use crate::domain::permission::PermissionSet;
-use crate::error::AppError;
+use crate::ops::OpsError;
 
 fn target(name: &str) -> Target {
     Target::new("role", name, name)
@@ -21,7 +21,7 @@ pub fn create(
     held: PermissionSet,
     name: &RoleName,
     permissions: PermissionSet,
-) -> Result<Role, AppError> {
+) -> Result<Role, OpsError> {
     ensure_within(permissions, held)?;
     let role = roles::insert(tx, name.as_str(), permissions)?;
     audit::record(tx, ctx, "role.created", Some(&target(name.as_str())), json!({"permissions": permissions.names()}))?;
@@ -34,7 +34,7 @@ pub fn update(
     held: PermissionSet,
     name: &str,
     permissions: PermissionSet,
-) -> Result<Role, AppError> {
+) -> Result<Role, OpsError> {
     ensure_within(permissions, held)?;
     let before = roles::update(tx, name, permissions)?;
     ensure_within(before, held)?;
@@ -48,7 +48,7 @@ pub fn update(
     Ok(Role { name: name.to_string(), permissions, builtin: false })
 }
 
-pub fn delete(tx: &Tx, ctx: &AuditContext, name: &str) -> Result<(), AppError> {
+pub fn delete(tx: &Tx, ctx: &AuditContext, name: &str) -> Result<(), OpsError> {
     roles::delete(tx, name)?;
     Ok(audit::record(tx, ctx, "role.deleted", Some(&target(name)), json!({}))?)
 }

@@ -10,11 +10,11 @@ use crate::db::{self, audit};
 use crate::domain::audit::{Actor, AuditContext, Target};
 use crate::domain::policy::TokenPolicy;
 use crate::domain::time::unix_now;
-use crate::error::AppError;
+use crate::ops::{OpsError, Refusal};
 
 /// Replaces the global expiration policy.
-pub fn set_policy(tx: &Tx, ctx: &AuditContext, policy: &TokenPolicy) -> Result<(), AppError> {
-    policy.validate().map_err(|e| AppError::unprocessable("invalid_policy", e.to_string()))?;
+pub fn set_policy(tx: &Tx, ctx: &AuditContext, policy: &TokenPolicy) -> Result<(), OpsError> {
+    policy.validate().map_err(|e| Refusal::InvalidPolicy(e.to_string()))?;
     let before = db::settings::token_policy(tx)?;
     db::settings::set_token_policy(tx, policy)?;
     audit::record(
@@ -28,7 +28,7 @@ pub fn set_policy(tx: &Tx, ctx: &AuditContext, policy: &TokenPolicy) -> Result<(
 }
 
 /// Revokes tokens unused for longer than the policy allows; returns how many.
-pub fn revoke_unused(tx: &Tx) -> Result<usize, AppError> {
+pub fn revoke_unused(tx: &Tx) -> Result<usize, OpsError> {
     let policy = db::settings::token_policy(tx)?;
     let Some(days) = policy.revoke_unused_after_days else { return Ok(0) };
     let now = unix_now();

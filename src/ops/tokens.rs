@@ -13,10 +13,10 @@ use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::{key_permissions, Permission, PermissionSet};
 use crate::domain::policy::ExpiryRequest;
-use crate::domain::principal::{Principal, ProjectScope};
+use crate::domain::principal::{Denied, Principal, ProjectScope};
 use crate::domain::time::{from_unix, unix_now};
 use crate::domain::token::{InstanceKey, TokenKind, TokenSecret};
-use crate::error::AppError;
+use crate::ops::{OpsError, Refusal};
 
 /// A new token: its stored record and the secret, shown once.
 pub struct Issued {
@@ -28,21 +28,17 @@ pub fn target(token: &Token) -> Target {
     Target::new("token", token.id.clone(), token.preview.clone())
 }
 
-fn policy_error(e: crate::domain::policy::PolicyViolation) -> AppError {
-    AppError::unprocessable("policy_violation", format!("{} (rule: {})", e.message, e.rule))
-}
-
-fn resolve_expiry(tx: &Tx, req: ExpiryRequest, now: i64) -> Result<Option<i64>, AppError> {
+fn resolve_expiry(tx: &Tx, req: ExpiryRequest, now: i64) -> Result<Option<i64>, OpsError> {
     let policy = db::settings::token_policy(tx)?;
-    let at = policy.resolve(req, from_unix(now)).map_err(policy_error)?;
+    let at = policy.resolve(req, from_unix(now)).map_err(Refusal::Policy)?;
     Ok(at.map(|t| t.unix_timestamp()))
 }
 
 /// Resolves project slugs the creator can see; anything else is the uniform 404.
-fn resolve_projects(tx: &Tx, by: &Principal, slugs: &[String]) -> Result<Vec<i64>, AppError> {
+fn resolve_projects(tx: &Tx, by: &Principal, slugs: &[String]) -> Result<Vec<i64>, OpsError> {
     let mut ids = Vec::with_capacity(slugs.len());
     for slug in slugs {
-        let project = db::projects::by_slug(tx, slug)?.ok_or_else(AppError::project_not_found)?;
+        let project = db::projects::by_slug(tx, slug)?.ok_or(Denied::ProjectNotFound)?;
         by.require_project(project.id)?;
         ids.push(project.id);
     }
@@ -51,9 +47,9 @@ fn resolve_projects(tx: &Tx, by: &Principal, slugs: &[String]) -> Result<Vec<i64
     Ok(ids)
 }
 
-fn issue(tx: &Tx, ctx: &AuditContext, new: NewToken, secret: TokenSecret, action: &str) -> Result<Issued, AppError> {
+fn issue(tx: &Tx, ctx: &AuditContext, new: NewToken, secret: TokenSecret, action: &str) -> Result<Issued, OpsError> {
     let id = db::tokens::insert(tx, &new)?;
-    let token = db::tokens::get(tx, &id)?.ok_or_else(|| AppError::internal("token vanished after insert"))?;
+    let token = db::tokens::get(tx, &id)?.ok_or_else(|| OpsError::internal("token vanished after insert"))?;
     audit::record(
         tx,
         ctx,
@@ -79,9 +75,9 @@ pub struct PatRequest {
 }
 
 /// A token or key holds at least one permission.
-pub fn require_some(permissions: PermissionSet) -> Result<(), AppError> {
+pub fn require_some(permissions: PermissionSet) -> Result<(), OpsError> {
     if permissions.is_empty() {
-        return Err(AppError::validation("Choose at least one permission."));
+        return Err(Refusal::NoPermissions.into());
     }
     Ok(())
 }
@@ -94,18 +90,13 @@ pub fn create_pat(
     by: &Principal,
     owner_id: &str,
     req: PatRequest,
-) -> Result<Issued, AppError> {
+) -> Result<Issued, OpsError> {
     by.require(Permission::TokensCreate)?;
     require_some(req.permissions)?;
     ensure_within(req.permissions, by.permissions)?;
     let projects = match (&req.projects, &by.projects) {
         (None, ProjectScope::All) => None,
-        (None, ProjectScope::Only(_)) => {
-            return Err(AppError::forbidden(
-                "missing_permission",
-                "A token restricted to some projects cannot create a token for all projects.",
-            ))
-        }
+        (None, ProjectScope::Only(_)) => return Err(Refusal::AllProjectsFromRestricted.into()),
         (Some(slugs), _) => Some(resolve_projects(tx, by, slugs)?),
     };
     let now = unix_now();
@@ -142,7 +133,7 @@ pub fn create_key(
     by: &Principal,
     project_slug: &str,
     req: KeyRequest,
-) -> Result<Issued, AppError> {
+) -> Result<Issued, OpsError> {
     let project = super::visible_project(tx, by, project_slug)?;
     by.require(Permission::ProjectsManage)?;
     check_key_permissions(by, req.permissions)?;
@@ -166,25 +157,32 @@ pub fn create_key(
     issue(tx, ctx, new, secret, "token.created")
 }
 
-fn check_key_permissions(by: &Principal, permissions: PermissionSet) -> Result<(), AppError> {
+fn check_key_permissions(by: &Principal, permissions: PermissionSet) -> Result<(), OpsError> {
     require_some(permissions)?;
     if let Some(p) = permissions.first_missing(key_permissions()) {
-        return Err(AppError::unprocessable(
-            "invalid_permission",
-            format!(
-                "A project API key cannot hold {p}; allowed: projects:read, runs:read, runs:write, artifacts:write."
-            ),
-        ));
+        return Err(Refusal::NotAKeyPermission(p).into());
     }
     ensure_within(permissions, by.permissions)
+}
+
+/// The key `id` of project `slug`, for someone who manages that project;
+/// a key of another project, a PAT or an invisible project is "not found".
+pub fn project_key(conn: &Conn, by: &Principal, slug: &str, id: &str) -> Result<Token, OpsError> {
+    let project = super::visible_project(conn, by, slug)?;
+    by.require(Permission::ProjectsManage)?;
+    let token = load(conn, id)?;
+    if token.kind != TokenKind::Key || token.project.as_ref().map(|(pid, _)| *pid) != Some(project.id) {
+        return Err(DbError::NotFound(Missing::Key).into());
+    }
+    Ok(token)
 }
 
 /// Whether `by` may act on `token`: its owner with `tokens:create`, anyone
 /// with `tokens:admin`; a project key by `projects:manage` on its project.
 /// Tokens `by` may not touch, or that reach a project `by` cannot see, are
 /// reported as not found.
-pub fn may_manage(by: &Principal, token: &Token) -> Result<(), AppError> {
-    let not_found = || AppError::from(DbError::NotFound(Missing::Token));
+pub fn may_manage(by: &Principal, token: &Token) -> Result<(), OpsError> {
+    let not_found = || OpsError::from(DbError::NotFound(Missing::Token));
     match token.kind {
         TokenKind::Pat => {
             // A caller restricted to some projects neither learns of nor
@@ -217,12 +215,12 @@ pub fn may_manage(by: &Principal, token: &Token) -> Result<(), AppError> {
     }
 }
 
-pub fn load(tx: &Conn, id: &str) -> Result<Token, AppError> {
-    db::tokens::get(tx, id)?.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Token)))
+pub fn load(tx: &Conn, id: &str) -> Result<Token, OpsError> {
+    db::tokens::get(tx, id)?.ok_or(DbError::NotFound(Missing::Token).into())
 }
 
 /// Revokes now (idempotent: revoking a revoked token changes nothing).
-pub fn revoke(tx: &Tx, ctx: &AuditContext, token: &Token, reason: &str) -> Result<(), AppError> {
+pub fn revoke(tx: &Tx, ctx: &AuditContext, token: &Token, reason: &str) -> Result<(), OpsError> {
     let now = unix_now();
     if token.revoked_at.is_some_and(|t| t <= now) {
         return Ok(());
@@ -245,23 +243,20 @@ pub fn rotate(
     by: &Principal,
     old: &Token,
     grace_seconds: u32,
-) -> Result<Issued, AppError> {
+) -> Result<Issued, OpsError> {
     if grace_seconds > MAX_GRACE_SECONDS {
-        return Err(AppError::validation(format!("grace_seconds must be between 0 and {MAX_GRACE_SECONDS}.")));
+        return Err(Refusal::GraceOutOfRange { max: MAX_GRACE_SECONDS }.into());
     }
     ensure_within(old.permissions, by.permissions)?;
     let now = unix_now();
     let status = old.status(now);
     if matches!(status, crate::db::tokens::TokenStatus::Revoked) {
-        return Err(AppError::conflict("token_revoked", "A revoked token cannot be rotated; create a new one."));
+        return Err(Refusal::TokenRevoked.into());
     }
     if old.revoked_at.is_some() {
         // Rotated already and in its grace period: a second successor would
         // leave two live secrets behind one name.
-        return Err(AppError::conflict(
-            "token_rotated",
-            "This token was already rotated; rotate its successor instead.",
-        ));
+        return Err(Refusal::TokenRotated.into());
     }
     let expires_at = resolve_expiry(tx, ExpiryRequest::Default, now)?;
     let secret = TokenSecret::generate(old.kind);
@@ -305,7 +300,7 @@ pub fn update_key(
     name: Option<DisplayName>,
     permissions: Option<PermissionSet>,
     disabled: Option<bool>,
-) -> Result<Token, AppError> {
+) -> Result<Token, OpsError> {
     if let Some(name) = name.filter(|n| n.as_str() != token.name) {
         db::tokens::set_name(tx, &token.id, name.as_str())?;
         audit::record(tx, ctx, "token.updated", Some(&target(token)), json!({"name": name.as_str()}))?;
@@ -337,11 +332,11 @@ pub fn update_token(
     token: &Token,
     name: Option<DisplayName>,
     rate_limit: Option<Option<u32>>,
-) -> Result<Token, AppError> {
+) -> Result<Token, OpsError> {
     if let Some(limit) = rate_limit {
         by.require(Permission::TokensAdmin)?;
         if limit == Some(0) || limit.is_some_and(|l| l > 1_000_000) {
-            return Err(AppError::validation("rate_limit_per_minute must be between 1 and 1000000, or null."));
+            return Err(Refusal::RateLimitOutOfRange.into());
         }
         if limit != token.rate_limit_per_minute {
             db::tokens::set_rate_limit(tx, &token.id, limit)?;
@@ -356,13 +351,13 @@ pub fn update_token(
 }
 
 /// Deletes a project key (it stops working at once; the audit keeps its story).
-pub fn delete_key(tx: &Tx, ctx: &AuditContext, token: &Token) -> Result<(), AppError> {
+pub fn delete_key(tx: &Tx, ctx: &AuditContext, token: &Token) -> Result<(), OpsError> {
     db::tokens::delete(tx, &token.id)?;
     Ok(audit::record(tx, ctx, "token.deleted", Some(&target(token)), json!({}))?)
 }
 
 /// A leaked token reported without an account: revoke it if it exists.
-pub fn revoke_reported(tx: &Tx, key: &InstanceKey, ctx: &AuditContext, raw: &str) -> Result<(), AppError> {
+pub fn revoke_reported(tx: &Tx, key: &InstanceKey, ctx: &AuditContext, raw: &str) -> Result<(), OpsError> {
     let Ok(secret) = TokenSecret::parse(raw.trim()) else { return Ok(()) };
     if let Some(token) = db::tokens::by_hash(tx, &secret.hash(key))? {
         revoke(tx, ctx, &token, "reported_leaked")?;
@@ -371,7 +366,7 @@ pub fn revoke_reported(tx: &Tx, key: &InstanceKey, ctx: &AuditContext, raw: &str
 }
 
 /// Revokes every token an account owns (on deactivation).
-pub fn revoke_all_of_owner(tx: &Tx, ctx: &AuditContext, owner_id: &str) -> Result<(), AppError> {
+pub fn revoke_all_of_owner(tx: &Tx, ctx: &AuditContext, owner_id: &str) -> Result<(), OpsError> {
     let now = unix_now();
     for id in db::tokens::revoke_all_of_owner(tx, owner_id, now)? {
         let token = load(tx, &id)?;

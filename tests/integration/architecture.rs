@@ -8,7 +8,7 @@
 //!                   routes::ui ──┼──► views ──┐
 //!                                ├──► auth ───┼──► state ──► auth's stores
 //!                                └──► ops ────┴──► db ──► domain
-//!   error ──► db (its error), domain;   config: imports nothing of the crate
+//!   error ──► ops, db (their errors), domain;   config: imports nothing of the crate
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,14 +26,18 @@ const RULES: &[(&str, &[&str], &str)] = &[
         &["auth", "ops", "routes", "views", "state", "app", "cli", "error"],
         "storage knows only domain types; its own error says what failed, not how to answer",
     ),
-    ("ops", &["routes", "views", "auth", "app", "cli"], "state changes are called by the edges and never call them"),
+    (
+        "ops",
+        &["routes", "views", "auth", "app", "cli", "error"],
+        "state changes are called by the edges and never call them; a refusal is an ops::Refusal, not a response",
+    ),
     ("auth", &["routes", "views", "ops", "app", "cli"], "extractors sit below the handlers that use them"),
     ("views", &["routes", "ops", "app", "cli"], "view builders read; they neither route nor change state"),
     ("state", &["routes", "views", "ops", "app", "cli"], "the state sits below everything that uses it"),
     (
         "error",
-        &["auth", "ops", "routes", "views", "state", "app", "cli", "config"],
-        "errors map refusals (domain's and storage's) to answers; they call nothing",
+        &["auth", "routes", "views", "state", "app", "cli", "config"],
+        "errors map refusals (domain's, storage's and ops') to answers; they call nothing",
     ),
     (
         "config",

@@ -7,8 +7,7 @@ use super::tokens::{issued_response, parse_permissions, token_json, ExpiryFields
 use super::{collection, invalid, PageQuery};
 use super::{ApiJson, JsonBytes};
 use crate::auth::api::ApiCaller;
-use crate::db::Conn;
-use crate::db::{self, tokens::Token, tokens::TokenFilter};
+use crate::db::{self, tokens::TokenFilter};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::Permission;
 use crate::domain::time::unix_now;
@@ -23,17 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/{id}", web::patch().to(update))
         .route("/keys/{id}", web::delete().to(delete))
         .route("/keys/{id}/rotate", web::post().to(rotate));
-}
-
-/// The key `id` of the visible project `slug`, or 404.
-fn project_key(tx: &Conn, caller: &ApiCaller, slug: &str, id: &str) -> Result<Token, AppError> {
-    let project = crate::ops::visible_project(tx, &caller.principal, slug)?;
-    caller.principal.require(Permission::ProjectsManage)?;
-    let token = ops::load(tx, id)?;
-    if token.kind != TokenKind::Key || token.project.as_ref().map(|(id, _)| *id) != Some(project.id) {
-        return Err(AppError::not_found("No such key in this project."));
-    }
-    Ok(token)
 }
 
 async fn list(
@@ -112,7 +100,7 @@ async fn update(
     let (token, policy) = state
         .db
         .write(move |tx| -> AppResult<_> {
-            let token = project_key(tx, &caller, &slug, &id)?;
+            let token = ops::project_key(tx, &caller.principal, &slug, &id)?;
             let token =
                 ops::update_key(tx, &caller.audit(), &caller.principal, &token, name, permissions, body.disabled)?;
             Ok((token, db::settings::token_policy(tx)?))
@@ -129,9 +117,9 @@ async fn delete(
     let (slug, id) = path.into_inner();
     state
         .db
-        .write(move |tx| {
-            let token = project_key(tx, &caller, &slug, &id)?;
-            ops::delete_key(tx, &caller.audit(), &token)
+        .write(move |tx| -> AppResult<_> {
+            let token = ops::project_key(tx, &caller.principal, &slug, &id)?;
+            Ok(ops::delete_key(tx, &caller.audit(), &token)?)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -149,7 +137,7 @@ async fn rotate(
     let (issued, policy) = state
         .db
         .write(move |tx| -> AppResult<_> {
-            let token = project_key(tx, &caller, &slug, &id)?;
+            let token = ops::project_key(tx, &caller.principal, &slug, &id)?;
             let issued = ops::rotate(tx, &st.key, &caller.audit(), &caller.principal, &token, grace)?;
             Ok((issued, db::settings::token_policy(tx)?))
         })

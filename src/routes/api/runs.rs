@@ -13,7 +13,7 @@ use crate::domain::names::parse_branch;
 use crate::domain::permission::Permission;
 use crate::domain::report::ReportFormat;
 use crate::domain::secrets::{redact_json, redact_owned};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::ops::ingest::{self, Upload};
 use crate::routes::input::{declared_length, read_capped};
 use crate::state::AppState;
@@ -79,10 +79,10 @@ async fn create(
     let meta = body.parse_or_default::<MetaBody>().and_then(MetaBody::into_meta);
     let (run, created) = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let project = crate::ops::visible_project(tx, &caller.principal, &slug)?;
             caller.principal.require(Permission::RunsWrite)?;
-            ingest::create_run(tx, project.id, &meta?)
+            Ok(ingest::create_run(tx, project.id, &meta?)?)
         })
         .await?;
     Ok(if created { HttpResponse::Created().json(run) } else { HttpResponse::Ok().json(run) })
@@ -201,10 +201,10 @@ async fn fail(
         .map(|r| r.unwrap_or_else(|| "the CI job failed before it could upload".into()));
     let run = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let project = crate::ops::visible_project(tx, &caller.principal, &slug)?;
             caller.principal.require(Permission::RunsWrite)?;
-            ingest::fail(tx, project.id, &run_id, &reason?)
+            Ok(ingest::fail(tx, project.id, &run_id, &reason?)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(run))

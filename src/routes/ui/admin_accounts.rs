@@ -100,7 +100,8 @@ async fn or_rerender(
     };
     match result {
         Ok(notice) => Ok(see_other(&format!("{base}?notice={notice}"))),
-        Err(e @ (AppError::Client { .. } | AppError::MissingPermission(_))) => {
+        Err(e) => {
+            let e = e.on_form()?;
             let status = e.status();
             let message = e.form_sentence();
             match kind {
@@ -112,7 +113,6 @@ async fn or_rerender(
                 }
             }
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -202,6 +202,7 @@ async fn apply_update(
             crate::ops::accounts::update(tx, &by, Some(&me), &id, kind, changes)
         })
         .await
+        .map_err(AppError::from)
         .map(|_| if kind == AccountKind::User { "user_updated" } else { "sa_updated" });
     or_rerender(&state, &user, kind, result).await
 }

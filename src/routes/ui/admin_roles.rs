@@ -86,16 +86,20 @@ async fn create(
     let ctx = client.audit(user.principal.actor.clone());
     let held = user.principal.permissions;
     let result = match RoleName::parse(&raw_name) {
-        Ok(name) => state.db.write(move |tx| crate::ops::roles::create(tx, &ctx, held, &name, permissions)).await,
+        Ok(name) => state
+            .db
+            .write(move |tx| crate::ops::roles::create(tx, &ctx, held, &name, permissions))
+            .await
+            .map_err(AppError::from),
         Err(e) => Err(AppError::validation(e.to_string())),
     };
     match result {
         Ok(_) => Ok(see_other("/settings/admin/roles?notice=role_created")),
-        Err(e @ (AppError::Client { .. } | AppError::MissingPermission(_))) => {
+        Err(e) => {
+            let e = e.on_form()?;
             let page = roles_page(&state, &user, None, Some(e.form_sentence()), (raw_name, permissions)).await?;
             html(HttpResponse::build(e.status()), &page)
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -148,11 +152,11 @@ async fn update(
     let target = name.clone();
     match state.db.write(move |tx| crate::ops::roles::update(tx, &ctx, held, &target, permissions)).await {
         Ok(_) => Ok(see_other("/settings/admin/roles?notice=role_updated")),
-        Err(e @ (AppError::MissingPermission(_) | AppError::Client { .. })) if e.status().as_u16() != 404 => {
+        Err(e) => {
+            let e = AppError::from(e).on_form()?;
             let page = edit_page(&state, &user, name, Some(e.form_sentence())).await?;
             html(HttpResponse::build(e.status()), &page)
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -166,10 +170,10 @@ async fn delete(
     let name = name.into_inner();
     match state.db.write(move |tx| crate::ops::roles::delete(tx, &ctx, &name)).await {
         Ok(()) => Ok(see_other("/settings/admin/roles?notice=role_deleted")),
-        Err(e @ AppError::Client { .. }) if e.status().as_u16() == 409 => {
-            let page = roles_page(&state, &user, None, Some(e.to_string()), Default::default()).await?;
+        Err(e) => {
+            let e = AppError::from(e).on_form()?;
+            let page = roles_page(&state, &user, None, Some(e.form_sentence()), Default::default()).await?;
             html(HttpResponse::build(e.status()), &page)
         }
-        Err(e) => Err(e.into()),
     }
 }

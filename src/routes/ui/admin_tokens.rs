@@ -150,16 +150,20 @@ async fn save_policy(
     let result = match form.policy() {
         Ok(policy) => {
             let ctx = client.audit(user.principal.actor.clone());
-            state.db.write(move |tx| crate::ops::token_policy::set_policy(tx, &ctx, &policy)).await
+            state
+                .db
+                .write(move |tx| crate::ops::token_policy::set_policy(tx, &ctx, &policy))
+                .await
+                .map_err(AppError::from)
         }
         Err(e) => Err(e),
     };
     match result {
         Ok(()) => Ok(see_other("/settings/admin/policy?notice=policy_saved")),
-        Err(e @ AppError::Client { .. }) => {
-            let page = policy_page(&state, &user, None, Some(e.to_string()), Some(&form)).await?;
+        Err(e) => {
+            let e = e.on_form()?;
+            let page = policy_page(&state, &user, None, Some(e.form_sentence()), Some(&form)).await?;
             html(HttpResponse::build(e.status()), &page)
         }
-        Err(e) => Err(e.into()),
     }
 }

@@ -106,7 +106,7 @@ async fn setup_submit(
                 return Err(AppError::not_found("Setup is complete."));
             }
             let by = Granter { ctx: &ctx, permissions: None };
-            crate::ops::accounts::create_user(tx, &by, &email, &name, "admin", &hash)
+            Ok(crate::ops::accounts::create_user(tx, &by, &email, &name, "admin", &hash)?)
         })
         .await?;
     log::info!("first admin created: {}", account.id);

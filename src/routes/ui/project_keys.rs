@@ -7,16 +7,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::token_forms::{
-    form_message, is_form_error, parse_grace, secret_response, server_url, ExpiryInput, PermissionChecks, RotateForm,
-    SecretContext,
+    parse_grace, secret_response, server_url, ExpiryInput, PermissionChecks, RotateForm, SecretContext,
 };
 use super::Submitted;
 use super::{html, see_other, CsrfOnly, RawForm};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
-use crate::auth::Principal;
-use crate::db::tokens::{Token, TokenFilter};
-use crate::db::Tx;
+use crate::db::tokens::TokenFilter;
 use crate::db::{self};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::Permission;
@@ -124,19 +121,8 @@ async fn rerender(
     e: AppError,
     input: &KeyInput,
 ) -> PageResult<HttpResponse> {
-    let page = settings_page(state, user, slug, None, Some(form_message(&e)), input).await?;
+    let page = settings_page(state, user, slug, None, Some(e.form_sentence()), input).await?;
     html(HttpResponse::build(e.status()), &page)
-}
-
-/// A key of this project that `by` may manage; anything else is "not found".
-fn project_key(tx: &Tx, by: &Principal, slug: &str, id: &str) -> Result<Token, AppError> {
-    let project = crate::ops::visible_project(tx, by, slug)?;
-    let token = ops::load(tx, id)?;
-    if token.kind != TokenKind::Key || token.project.as_ref().map(|(pid, _)| *pid) != Some(project.id) {
-        return Err(AppError::not_found("No such key."));
-    }
-    ops::may_manage(by, &token)?;
-    Ok(token)
 }
 
 fn settings_url(slug: &str, notice: &str) -> String {
@@ -163,7 +149,11 @@ async fn create(
             let by = user.principal.clone();
             let key = state.key.clone();
             let target = slug.clone();
-            state.db.write(move |tx| ops::create_key(tx, &key, &ctx, &by, &target, request)).await
+            state
+                .db
+                .write(move |tx| ops::create_key(tx, &key, &ctx, &by, &target, request))
+                .await
+                .map_err(AppError::from)
         }
         Err(e) => Err(e),
     };
@@ -179,10 +169,7 @@ async fn create(
                 rotated: None,
             },
         ),
-        Err(e) if is_form_error(&e) && e.code() != "project_not_found" => {
-            rerender(&state, &user, slug, e, &input).await
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => rerender(&state, &user, slug, e.on_form()?, &input).await,
     }
 }
 
@@ -205,9 +192,9 @@ async fn update(
             let (target, permissions) = (slug.clone(), input.permissions.set);
             state
                 .db
-                .write(move |tx| {
-                    let token = project_key(tx, &by, &target, &id)?;
-                    ops::update_key(tx, &ctx, &by, &token, Some(name), Some(permissions), None)
+                .write(move |tx| -> AppResult<_> {
+                    let token = ops::project_key(tx, &by, &target, &id)?;
+                    Ok(ops::update_key(tx, &ctx, &by, &token, Some(name), Some(permissions), None)?)
                 })
                 .await
         }
@@ -215,10 +202,7 @@ async fn update(
     };
     match result {
         Ok(_) => Ok(see_other(&settings_url(&slug, "key_updated"))),
-        Err(e) if is_form_error(&e) && e.status().as_u16() != 404 => {
-            rerender(&state, &user, slug, e, &KeyInput::default()).await
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => rerender(&state, &user, slug, e.on_form()?, &KeyInput::default()).await,
     }
 }
 
@@ -235,9 +219,9 @@ async fn set_disabled(
     let target = slug.clone();
     state
         .db
-        .write(move |tx| {
-            let token = project_key(tx, &by, &target, &id)?;
-            ops::update_key(tx, &ctx, &by, &token, None, None, Some(disabled))
+        .write(move |tx| -> AppResult<_> {
+            let token = ops::project_key(tx, &by, &target, &id)?;
+            Ok(ops::update_key(tx, &ctx, &by, &token, None, None, Some(disabled))?)
         })
         .await?;
     Ok(see_other(&settings_url(&slug, if disabled { "key_disabled" } else { "key_enabled" })))
@@ -275,7 +259,7 @@ async fn rotate(
     let (old, issued) = state
         .db
         .write(move |tx| -> AppResult<_> {
-            let old = project_key(tx, &by, &target, &id)?;
+            let old = ops::project_key(tx, &by, &target, &id)?;
             let issued = ops::rotate(tx, &key, &ctx, &by, &old, grace)?;
             Ok((old, issued))
         })
@@ -305,9 +289,9 @@ async fn delete(
     let target = slug.clone();
     state
         .db
-        .write(move |tx| {
-            let token = project_key(tx, &by, &target, &id)?;
-            ops::delete_key(tx, &ctx, &token)
+        .write(move |tx| -> AppResult<_> {
+            let token = ops::project_key(tx, &by, &target, &id)?;
+            Ok(ops::delete_key(tx, &ctx, &token)?)
         })
         .await?;
     Ok(see_other(&settings_url(&slug, "key_deleted")))

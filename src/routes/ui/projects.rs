@@ -63,7 +63,11 @@ async fn create(
     let result = match parsed {
         Ok((slug, name)) => {
             let ctx = client.audit(user.principal.actor.clone());
-            state.db.write(move |tx| crate::ops::projects::create(tx, &ctx, &slug, &name, "main")).await
+            state
+                .db
+                .write(move |tx| crate::ops::projects::create(tx, &ctx, &slug, &name, "main"))
+                .await
+                .map_err(AppError::from)
         }
         Err(e) => Err(AppError::validation(e.to_string())),
     };
@@ -119,9 +123,11 @@ async fn update(
     let ctx = client.audit(user.principal.actor.clone());
     let target = slug.clone();
     let result = match parsed {
-        Ok((name, branch)) => {
-            state.db.write(move |tx| crate::ops::projects::update(tx, &ctx, &target, Some(&name), Some(&branch))).await
-        }
+        Ok((name, branch)) => state
+            .db
+            .write(move |tx| crate::ops::projects::update(tx, &ctx, &target, Some(&name), Some(&branch)))
+            .await
+            .map_err(AppError::from),
         Err(e) => Err(e),
     };
     match result {

@@ -82,16 +82,6 @@ fn parse_custom_date(raw: &str) -> Result<OffsetDateTime, AppError> {
         .map_err(|_| AppError::validation(format!("{raw:?} is not a date; use the form 2030-12-31.")))
 }
 
-/// Errors a form shows above itself (with their status) rather than as an error page.
-pub(super) fn is_form_error(e: &AppError) -> bool {
-    matches!(e, AppError::Client { .. } | AppError::MissingPermission(_))
-}
-
-/// The sentence a form shows for `e`.
-pub(super) fn form_message(e: &AppError) -> String {
-    e.form_sentence()
-}
-
 /// The `permission` checkboxes of a form (one key, repeated), collected as
 /// the form is parsed. An unknown name is remembered rather than fatal, so
 /// the CSRF check still comes first; [`Self::checked`] reports it.

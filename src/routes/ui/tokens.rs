@@ -6,8 +6,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::token_forms::{
-    form_message, is_form_error, parse_grace, secret_response, server_url, token_policy, ExpiryInput, PermissionChecks,
-    RotateForm, SecretContext,
+    parse_grace, secret_response, server_url, token_policy, ExpiryInput, PermissionChecks, RotateForm, SecretContext,
 };
 use super::Submitted;
 use super::{html, see_other, CsrfOnly, Notice, RawForm};
@@ -162,7 +161,11 @@ async fn create(
             let by = user.principal.clone();
             let owner = user.account.id.clone();
             let key = state.key.clone();
-            state.db.write(move |tx| ops::create_pat(tx, &key, &ctx, &by, &owner, request)).await
+            state
+                .db
+                .write(move |tx| ops::create_pat(tx, &key, &ctx, &by, &owner, request))
+                .await
+                .map_err(AppError::from)
         }
         Err(e) => Err(e),
     };
@@ -178,11 +181,11 @@ async fn create(
                 rotated: None,
             },
         ),
-        Err(e) if is_form_error(&e) => {
-            let page = new_page(&state, &user, &form, Some(form_message(&e))).await?;
+        Err(e) => {
+            let e = e.on_form()?;
+            let page = new_page(&state, &user, &form, Some(e.form_sentence())).await?;
             html(HttpResponse::build(e.status()), &page)
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -207,9 +210,9 @@ async fn revoke(
     let id = id.into_inner();
     state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let token = own_token(tx, &by, &id)?;
-            ops::revoke(tx, &ctx, &token, "revoked")
+            Ok(ops::revoke(tx, &ctx, &token, "revoked")?)
         })
         .await?;
     Ok(see_other("/settings/tokens?notice=token_revoked"))
