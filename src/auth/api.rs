@@ -1,6 +1,6 @@
-//! [`ApiCaller`]: the one extractor of every `/api/v1` route. It reads the
-//! token from `Authorization: Bearer`, `X-Api-Key` or `Project-Token`,
-//! rejects malformed tokens before any database work, checks the cached
+//! [`ApiCaller`]: who calls an `/api/v1` route. [`authenticate`] takes the
+//! one token presented (read from the headers by `routes::extract`),
+//! rejects a malformed token before any database work, checks the cached
 //! record (status, expiry, owner), applies the rate limit, records the use
 //! for "last used", and yields a [`Principal`] whose permissions are the
 //! token's ∩ its owner's role now.
@@ -8,10 +8,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::dev::Payload;
-use actix_web::http::header::HeaderMap;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use futures_util::future::LocalBoxFuture;
 use serde_json::json;
 
 use super::client::ClientInfo;
@@ -51,36 +47,6 @@ pub struct AuthHeaders {
     pub expiration: Option<String>,
     pub rate_limit_policy: String,
     pub rate_limit: String,
-}
-
-const HEADERS: [&str; 3] = ["authorization", "x-api-key", "project-token"];
-
-/// The one token presented, `Ok(None)` for none, 400 for two different ones.
-fn presented(headers: &HeaderMap) -> Result<Option<String>, AppError> {
-    let mut found: Option<String> = None;
-    for name in HEADERS {
-        for value in headers.get_all(name) {
-            let raw = value.to_str().unwrap_or("").trim();
-            let token = if name == "authorization" {
-                match raw.split_once(' ') {
-                    Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-                    _ => raw,
-                }
-            } else {
-                raw
-            };
-            match &found {
-                Some(existing) if existing != token => {
-                    return Err(AppError::bad_request(
-                        "ambiguous_credentials",
-                        "Two different tokens were sent; send exactly one.",
-                    ))
-                }
-                _ => found = Some(token.to_string()),
-            }
-        }
-    }
-    Ok(found)
 }
 
 fn unauthenticated(status: TokenStatus) -> AppError {
@@ -150,13 +116,27 @@ async fn load(
     }))
 }
 
-async fn authenticate(req: HttpRequest) -> Result<ApiCaller, AppError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| AppError::internal("application state missing"))?;
-    let client = ClientInfo::from_request(&req, &state.config.trusted_proxies);
-    let raw = presented(req.headers())?.ok_or(AppError::Unauthenticated {
+/// What [`authenticate`] found: the caller or why not, and the headers the
+/// response carries either way once a token was recognised (expiry, rate limit).
+pub struct Authenticated {
+    pub caller: Result<ApiCaller, AppError>,
+    pub headers: Option<AuthHeaders>,
+}
+
+/// Authenticates the token `raw` (none presented: `None`) of a request from `client`.
+pub async fn authenticate(state: &AppState, raw: Option<String>, client: ClientInfo) -> Authenticated {
+    let mut headers = None;
+    let caller = check(state, raw, client, &mut headers).await;
+    Authenticated { caller, headers }
+}
+
+async fn check(
+    state: &AppState,
+    raw: Option<String>,
+    client: ClientInfo,
+    headers: &mut Option<AuthHeaders>,
+) -> Result<ApiCaller, AppError> {
+    let raw = raw.ok_or(AppError::Unauthenticated {
         code: "credentials_required",
         message: "API key required",
         token_presented: false,
@@ -164,12 +144,12 @@ async fn authenticate(req: HttpRequest) -> Result<ApiCaller, AppError> {
     let secret = match TokenSecret::parse(&raw) {
         Ok(secret) => secret,
         Err(_) => {
-            record_failure(&state, &client, None, "malformed").await;
+            record_failure(state, &client, None, "malformed").await;
             return Err(invalid_token());
         }
     };
-    let Some(auth) = load(&state, secret.hash(&state.key)).await? else {
-        record_failure(&state, &client, Some(secret.preview()), "unknown").await;
+    let Some(auth) = load(state, secret.hash(&state.key)).await? else {
+        record_failure(state, &client, Some(secret.preview()), "unknown").await;
         return Err(invalid_token());
     };
     let token = &auth.token;
@@ -179,12 +159,12 @@ async fn authenticate(req: HttpRequest) -> Result<ApiCaller, AppError> {
         status = TokenStatus::Revoked;
     }
     if status != TokenStatus::Active {
-        record_failure(&state, &client, Some(token.preview.clone()), status.as_str()).await;
+        record_failure(state, &client, Some(token.preview.clone()), status.as_str()).await;
         return Err(unauthenticated(status));
     }
     let limit = token.rate_limit_per_minute.unwrap_or(state.config.rate_limit_per_minute);
     let decision = state.rate_limiter.check(&token_uuid(&token.id), limit, Instant::now());
-    req.extensions_mut().insert(AuthHeaders {
+    *headers = Some(AuthHeaders {
         expiration: token.expires_at.map(rfc3339_unix),
         rate_limit_policy: decision.policy_header(),
         rate_limit: decision.ratelimit_header(),
@@ -229,57 +209,4 @@ async fn authenticate(req: HttpRequest) -> Result<ApiCaller, AppError> {
 /// for rows we wrote, and nil still rate-limits).
 fn token_uuid(id: &str) -> uuid::Uuid {
     uuid::Uuid::parse_str(id).unwrap_or_default()
-}
-
-/// The outcome of authenticating before the handler's extractors run.
-struct PreAuthenticated(std::cell::RefCell<Option<Result<ApiCaller, AppError>>>);
-
-/// Authenticates a request that presents a token *before* its handler's
-/// extractors run (called by the API middleware). Extractors run
-/// concurrently, so otherwise a malformed JSON body could be answered (400)
-/// before an invalid token (401) whose check had to wait for the database.
-pub async fn preauthenticate(req: &HttpRequest) {
-    if HEADERS.iter().any(|h| req.headers().contains_key(*h)) {
-        let result = authenticate(req.clone()).await;
-        req.extensions_mut().insert(PreAuthenticated(std::cell::RefCell::new(Some(result))));
-    }
-}
-
-impl FromRequest for ApiCaller {
-    type Error = AppError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let done = req.extensions().get::<PreAuthenticated>().and_then(|p| p.0.borrow_mut().take());
-        match done {
-            Some(result) => Box::pin(futures_util::future::ready(result)),
-            None => Box::pin(authenticate(req.clone())),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::http::header::{HeaderName, HeaderValue};
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.append(HeaderName::from_static(k), HeaderValue::from_static(v));
-        }
-        map
-    }
-
-    #[test]
-    fn one_token_from_any_header() {
-        assert_eq!(presented(&headers(&[])).unwrap(), None);
-        assert_eq!(presented(&headers(&[("authorization", "Bearer abc")])).unwrap().as_deref(), Some("abc"));
-        assert_eq!(presented(&headers(&[("x-api-key", "abc")])).unwrap().as_deref(), Some("abc"));
-        assert_eq!(presented(&headers(&[("project-token", " abc ")])).unwrap().as_deref(), Some("abc"));
-        let same = headers(&[("authorization", "bearer abc"), ("x-api-key", "abc")]);
-        assert_eq!(presented(&same).unwrap().as_deref(), Some("abc"));
-        let two = headers(&[("authorization", "Bearer abc"), ("project-token", "def")]);
-        assert!(matches!(presented(&two), Err(AppError::Client { code: "ambiguous_credentials", .. })));
-    }
 }

@@ -3,12 +3,7 @@
 
 use std::net::IpAddr;
 
-use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
-use futures_util::future::{ready, Ready};
-
 use crate::domain::audit::{Actor, AuditContext};
-use crate::state::AppState;
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -17,18 +12,22 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    pub fn from_request(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> ClientInfo {
-        let peer = req.peer_addr().map(|a| a.ip());
+    /// The client of a connection from `peer` with these headers: the
+    /// `X-Forwarded-For` client when `peer` is one of `trusted_proxies`.
+    pub fn new(
+        peer: Option<IpAddr>,
+        forwarded_for: Option<&str>,
+        user_agent: Option<&str>,
+        trusted_proxies: &[IpAddr],
+    ) -> ClientInfo {
         let ip = match peer {
-            Some(peer) if trusted_proxies.contains(&peer) => forwarded_client(req, trusted_proxies).or(Some(peer)),
+            Some(peer) if trusted_proxies.contains(&peer) => {
+                forwarded_for.and_then(|h| forwarded_client(h, trusted_proxies)).or(Some(peer))
+            }
             other => other,
         };
-        let user_agent = req
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            // A secret pasted into a user agent goes no further (audit, "last used").
-            .map(|ua| crate::domain::secrets::redact(ua).chars().take(256).collect());
+        // A secret pasted into a user agent goes no further (audit, "last used").
+        let user_agent = user_agent.map(|ua| crate::domain::secrets::redact(ua).chars().take(256).collect());
         ClientInfo { ip: ip.map(|ip| ip.to_string()), user_agent }
     }
 
@@ -38,18 +37,21 @@ impl ClientInfo {
 }
 
 /// The right-most address in `X-Forwarded-For` that is not one of our proxies.
-fn forwarded_client(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let header = req.headers().get("x-forwarded-for")?.to_str().ok()?;
+fn forwarded_client(header: &str, trusted: &[IpAddr]) -> Option<IpAddr> {
     header.rsplit(',').map(str::trim).filter_map(|s| s.parse::<IpAddr>().ok()).find(|ip| !trusted.contains(ip))
 }
 
-impl FromRequest for ClientInfo {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let proxies =
-            req.app_data::<web::Data<AppState>>().map(|s| s.config.trusted_proxies.clone()).unwrap_or_default();
-        ready(Ok(ClientInfo::from_request(req, &proxies)))
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let peer: IpAddr = "192.0.2.7".parse().unwrap();
+        let chain = Some("203.0.113.9, 198.51.100.4, 10.0.0.1");
+        assert_eq!(ClientInfo::new(Some(proxy), chain, None, &[proxy]).ip.as_deref(), Some("198.51.100.4"));
+        assert_eq!(ClientInfo::new(Some(peer), chain, None, &[proxy]).ip.as_deref(), Some("192.0.2.7"));
+        assert_eq!(ClientInfo::new(Some(proxy), Some("junk"), None, &[proxy]).ip.as_deref(), Some("10.0.0.1"));
     }
 }

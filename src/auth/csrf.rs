@@ -23,11 +23,10 @@ pub fn verify(key: &InstanceKey, cookie_value: &str, submitted: &str) -> Result<
     if bool::from(expected.as_bytes().ct_eq(submitted.as_bytes())) {
         Ok(())
     } else {
-        Err(AppError::Client {
-            status: actix_web::http::StatusCode::FORBIDDEN,
-            code: "csrf_failed",
-            message: "The form's security token did not match; reload the page and try again.".into(),
-        })
+        Err(AppError::forbidden(
+            "csrf_failed",
+            "The form's security token did not match; reload the page and try again.",
+        ))
     }
 }
 

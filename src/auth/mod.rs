@@ -9,6 +9,7 @@ pub mod client;
 pub mod csrf;
 pub mod failures;
 pub mod last_used;
+pub mod login;
 pub mod passwords;
 pub mod rate_limit;
 pub mod session;

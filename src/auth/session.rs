@@ -1,88 +1,19 @@
-//! Web sessions. The cookie holds 256 random bits; the database holds only
-//! their SHA-256, so a leaked database cannot be replayed as cookies. Every
-//! login issues a new id; logout and deactivation delete the row; idle and
-//! absolute timeouts end it. The cookie is HttpOnly and SameSite=Lax, plus
-//! Secure with the `__Host-` prefix when users come over HTTPS.
-
-use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
-use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use futures_util::future::LocalBoxFuture;
-use sha2::{Digest, Sha256};
+//! Web sessions. The cookie holds 256 random bits (`domain::session_id`);
+//! the database holds only their SHA-256. Every login issues a new id
+//! (`ops::login`); logout and deactivation delete the row; idle and absolute
+//! timeouts end it. The cookies themselves (names, flags) are
+//! `routes::extract`'s: this module knows values, not headers.
 
 use super::{csrf, Principal, ProjectScope};
 use crate::db::{self, accounts::Account};
 use crate::domain::audit::Actor;
+use crate::domain::session_id;
 use crate::domain::time::unix_now;
-use crate::error::{AppError, AppResult, PageError};
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 /// Touching `last_seen_at` at most this often keeps page views read-only.
 const TOUCH_EVERY_SECS: i64 = 60;
-
-pub fn cookie_name(https: bool) -> &'static str {
-    if https {
-        "__Host-proctor_session"
-    } else {
-        "proctor_session"
-    }
-}
-
-fn pre_cookie_name(https: bool) -> &'static str {
-    if https {
-        "__Host-proctor_pre"
-    } else {
-        "proctor_pre"
-    }
-}
-
-fn random_cookie_value() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn hash_id(value: &str) -> [u8; 32] {
-    Sha256::digest(value.as_bytes()).into()
-}
-
-fn build_cookie(name: &'static str, value: String, https: bool, max_age: Option<CookieDuration>) -> Cookie<'static> {
-    let mut builder = Cookie::build(name, value).path("/").http_only(true).same_site(SameSite::Lax).secure(https);
-    if let Some(age) = max_age {
-        builder = builder.max_age(age);
-    }
-    builder.finish()
-}
-
-/// Creates a session for `account` and returns its cookie.
-pub async fn start(
-    state: &AppState,
-    account_id: String,
-    ip: Option<String>,
-    ua: Option<String>,
-) -> Result<Cookie<'static>, AppError> {
-    let value = random_cookie_value();
-    let hash = hash_id(&value);
-    let now = unix_now();
-    state.db.write(move |tx| db::sessions::insert(tx, &hash, &account_id, now, ip.as_deref(), ua.as_deref())).await?;
-    let https = state.config.is_https();
-    // A session cookie (no Max-Age): the browser forgets it on exit; the server enforces the timeouts.
-    Ok(build_cookie(cookie_name(https), value, https, None))
-}
-
-/// Ends the session of this cookie value (if any) and returns a cookie that clears it.
-pub async fn end(state: &AppState, value: Option<String>) -> Result<Cookie<'static>, AppError> {
-    if let Some(value) = value {
-        let hash = hash_id(&value);
-        state.db.write(move |tx| db::sessions::delete(tx, &hash)).await?;
-    }
-    let https = state.config.is_https();
-    let mut cookie = build_cookie(cookie_name(https), String::new(), https, None);
-    cookie.make_removal();
-    Ok(cookie)
-}
 
 /// A signed-in person, for every page behind the login.
 #[derive(Debug, Clone)]
@@ -105,9 +36,13 @@ impl SessionUser {
     }
 }
 
-/// Loads the session behind `value`, enforcing timeouts and the account's state.
-async fn load(state: web::Data<AppState>, value: String) -> Result<Option<SessionUser>, AppError> {
-    let hash = hash_id(&value);
+/// The session if there is one (pages that also serve visitors).
+pub struct MaybeSession(pub Option<SessionUser>);
+
+/// Loads the session behind the cookie value `value`, enforcing timeouts and
+/// the account's state; `None` when there is no such live session.
+pub async fn load(state: &AppState, value: String) -> Result<Option<SessionUser>, AppError> {
+    let hash = session_id::hash(&value);
     let now = unix_now();
     let idle = i64::from(state.config.session_idle_minutes) * 60;
     let max = i64::from(state.config.session_max_hours) * 3600;
@@ -139,83 +74,35 @@ async fn load(state: web::Data<AppState>, value: String) -> Result<Option<Sessio
     Ok(Some(SessionUser { account, principal, csrf, cookie_value: value }))
 }
 
-fn state_of(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
-    req.app_data::<web::Data<AppState>>().cloned().ok_or_else(|| AppError::internal("application state missing"))
-}
-
-fn session_cookie(req: &HttpRequest, state: &AppState) -> Option<String> {
-    req.cookie(cookie_name(state.config.is_https())).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
-}
-
-impl FromRequest for SessionUser {
-    type Error = PageError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = state_of(&req)?;
-            let value = session_cookie(&req, &state).ok_or(AppError::LoginRequired)?;
-            load(state, value).await?.ok_or(PageError(AppError::LoginRequired))
-        })
-    }
-}
-
-/// The session if there is one (pages that also serve visitors).
-pub struct MaybeSession(pub Option<SessionUser>);
-
-impl FromRequest for MaybeSession {
-    type Error = PageError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = state_of(&req)?;
-            match session_cookie(&req, &state) {
-                Some(value) => Ok(MaybeSession(load(state, value).await?)),
-                None => Ok(MaybeSession(None)),
-            }
-        })
-    }
+/// Ends the session of this cookie value.
+pub async fn end(state: &AppState, value: &str) -> Result<(), AppError> {
+    let hash = session_id::hash(value);
+    state.db.write(move |tx| db::sessions::delete(tx, &hash)).await?;
+    Ok(())
 }
 
 /// The visitor of the login and setup pages, before any session exists: a
 /// random cookie that their CSRF token is bound to.
 pub struct PreSession {
-    value: String,
-    /// Set when the cookie is new and must be sent with the response.
-    pub new_cookie: Option<Cookie<'static>>,
+    pub value: String,
+    /// The value is new: the response must set the cookie.
+    pub is_new: bool,
     pub csrf: String,
 }
 
 impl PreSession {
+    /// The pre-session of a visitor whose cookie holds `existing` (if it
+    /// looks like one of ours), or a new one.
+    pub fn of(state: &AppState, existing: Option<String>) -> PreSession {
+        let (value, is_new) = match existing.filter(|v| v.len() >= 32) {
+            Some(v) => (v, false),
+            None => (session_id::generate(), true),
+        };
+        let csrf = csrf::token_for(&state.key, &value);
+        PreSession { value, is_new, csrf }
+    }
+
     pub fn verify_csrf(&self, state: &AppState, submitted: &str) -> Result<(), AppError> {
         csrf::verify(&state.key, &self.value, submitted)
-    }
-}
-
-impl FromRequest for PreSession {
-    type Error = PageError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = state_of(&req)?;
-            let https = state.config.is_https();
-            let existing = req.cookie(pre_cookie_name(https)).map(|c| c.value().to_string()).filter(|v| v.len() >= 32);
-            let (value, new_cookie) = match existing {
-                Some(v) => (v, None),
-                None => {
-                    let v = random_cookie_value();
-                    let cookie =
-                        build_cookie(pre_cookie_name(https), v.clone(), https, Some(CookieDuration::hours(12)));
-                    (v, Some(cookie))
-                }
-            };
-            let csrf = csrf::token_for(&state.key, &value);
-            Ok(PreSession { value, new_cookie, csrf })
-        })
     }
 }

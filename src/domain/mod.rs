@@ -13,6 +13,7 @@ pub mod policy;
 pub mod principal;
 pub mod report;
 pub mod secrets;
+pub mod session_id;
 pub mod test_identity;
 pub mod time;
 pub mod token;

@@ -10,6 +10,7 @@ mod error;
 pub mod ingest;
 pub mod projects;
 pub mod roles;
+pub mod sessions;
 pub mod token_policy;
 pub mod tokens;
 

@@ -2,6 +2,7 @@
 //! embedded static files.
 
 pub mod api;
+pub mod extract;
 pub mod input;
 pub mod ui;
 

@@ -21,12 +21,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, HttpMessage, HttpResponse};
+use actix_web::{web, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::api::AuthHeaders;
 use crate::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -103,9 +102,9 @@ async fn auth_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    crate::auth::api::preauthenticate(req.request()).await;
+    crate::routes::extract::preauthenticate(req.request()).await;
     let mut response = next.call(req).await?;
-    let found = response.request().extensions().get::<AuthHeaders>().cloned();
+    let found = crate::routes::extract::auth_headers(response.request());
     if let Some(h) = found {
         let headers = response.headers_mut();
         let mut set = |name: &'static str, value: &str| {

@@ -129,7 +129,7 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Submit
         let body = RawForm::from_request(req, payload);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let proxies = state.as_ref().map(|s| s.config.trusted_proxies.clone()).unwrap_or_default();
-        let client = ClientInfo::from_request(req, &proxies);
+        let client = crate::routes::extract::client_info(req, &proxies);
         Box::pin(async move {
             let user = user.await?;
             let RawForm(body) = body.await?;
