@@ -13,15 +13,51 @@ use crate::domain::time::{relative, rfc3339_unix, unix_now};
 
 mod all_tokens;
 mod analytics;
+mod audit_log;
 pub mod charts;
+mod run_pages;
 mod runs;
 mod test_history;
 mod tokens;
 pub use all_tokens::*;
 pub use analytics::*;
+pub use audit_log::*;
+pub use run_pages::*;
 pub use runs::*;
 pub use test_history::*;
 pub use tokens::*;
+
+/// `?notice=...` after a redirect: a short confirmation shown once.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Notice {
+    pub notice: Option<String>,
+}
+
+impl Notice {
+    /// Only known codes are shown, so a crafted link cannot put words on the page.
+    pub fn text(&self) -> Option<&'static str> {
+        Some(match self.notice.as_deref()? {
+            "project_created" => "Project created.",
+            "project_updated" => "Project saved.",
+            "project_deleted" => "Project deleted.",
+            "user_created" => "User created.",
+            "user_updated" => "User updated.",
+            "password_reset" => "Password reset; their sessions have ended.",
+            "sa_created" => "Service account created.",
+            "sa_updated" => "Service account updated.",
+            "role_created" => "Role created.",
+            "role_updated" => "Role saved; it applies from the next request.",
+            "role_deleted" => "Role deleted.",
+            "token_revoked" => "Token revoked; it stops working immediately.",
+            "key_updated" => "API key saved.",
+            "key_disabled" => "API key disabled; requests with it now fail until it is enabled again.",
+            "key_enabled" => "API key enabled.",
+            "key_deleted" => "API key deleted; it stops working immediately.",
+            "policy_saved" => "Token policy saved; it applies to tokens created from now on.",
+            _ => return None,
+        })
+    }
+}
 
 /// What the navigation shows: only what the session may use.
 #[derive(Debug, Clone)]

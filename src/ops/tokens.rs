@@ -165,6 +165,16 @@ fn check_key_permissions(by: &Principal, permissions: PermissionSet) -> Result<(
     ensure_within(permissions, by.permissions)
 }
 
+/// `by`'s own personal access token `id`; anything else is "not found".
+pub fn own_pat(conn: &Conn, by: &Principal, id: &str) -> Result<Token, OpsError> {
+    let token = load(conn, id)?;
+    if token.kind != TokenKind::Pat || token.owner_id() != by.account_id.as_deref() {
+        return Err(DbError::NotFound(Missing::Token).into());
+    }
+    may_manage(by, &token)?;
+    Ok(token)
+}
+
 /// The key `id` of project `slug`, for someone who manages that project;
 /// a key of another project, a PAT or an invisible project is "not found".
 pub fn project_key(conn: &Conn, by: &Principal, slug: &str, id: &str) -> Result<Token, OpsError> {

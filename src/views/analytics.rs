@@ -5,9 +5,14 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::{Layout, Tab, When};
+use super::charts::{human_ms, Chart};
+use super::{test_href, test_name, Layout, Tab, When};
+use crate::auth::session::SessionUser;
+use crate::db::analysis;
 use crate::db::projects::Project;
-use crate::views::charts::Chart;
+use crate::db::{self, Db};
+use crate::domain::analysis::Trend;
+use crate::error::{AppError, AppResult};
 
 /// The window choices of the analytics pages, in days.
 pub const WINDOW_DAYS: &[u32] = &[7, 30, 90];
@@ -107,4 +112,84 @@ pub struct TestPage {
     pub rows: Vec<HistoryRow>,
     pub older: Option<String>,
     pub newest: Option<String>,
+}
+
+/// Rows on the flaky and slowest pages.
+const TOP: u32 = 100;
+
+/// The flaky tests of project `slug` over the last `days`.
+pub async fn flaky_page(db: &Db, user: &SessionUser, slug: String, days: u32) -> Result<FlakyPage, AppError> {
+    let (project, tests) = db
+        .read(move |c| -> AppResult<_> {
+            let project = db::projects::require(c, &slug)?;
+            let tests = analysis::flaky_tests(c, project.id, days, TOP)?;
+            Ok((project, tests))
+        })
+        .await?;
+    let rows = tests
+        .into_iter()
+        .map(|t| FlakyRow {
+            href: test_href(&project.slug, &t.test_id),
+            name: test_name(&t.name),
+            scope: test_scope(&t.suite, &t.classname),
+            flips: t.flips,
+            failure_rate: percent(t.failure_rate),
+            runs: t.runs,
+            last_flaky: When::at(t.last_flaky_at),
+        })
+        .collect();
+    Ok(FlakyPage {
+        layout: Layout::new(user, format!("Flaky tests · {}", project.name), "projects"),
+        project,
+        tab: Tab::Flaky,
+        days,
+        windows: WINDOW_DAYS,
+        rows,
+    })
+}
+
+/// Arrow, CSS class and word for a trend.
+fn trend_look(trend: Trend) -> (&'static str, &'static str, &'static str) {
+    match trend {
+        Trend::Slower => ("↑", "err", "slower"),
+        Trend::Faster => ("↓", "ok", "faster"),
+        Trend::Stable => ("→", "muted", "stable"),
+    }
+}
+
+/// The slowest tests of project `slug` over the last `days`.
+pub async fn slowest_page(db: &Db, user: &SessionUser, slug: String, days: u32) -> Result<SlowestPage, AppError> {
+    let (project, tests) = db
+        .read(move |c| -> AppResult<_> {
+            let project = db::projects::require(c, &slug)?;
+            let tests = analysis::slowest_tests(c, project.id, days, TOP)?;
+            Ok((project, tests))
+        })
+        .await?;
+    let rows = tests
+        .into_iter()
+        .map(|t| {
+            let (trend_arrow, trend_class, trend) = trend_look(t.trend);
+            SlowRow {
+                href: test_href(&project.slug, &t.test_id),
+                name: test_name(&t.name),
+                scope: test_scope(&t.suite, &t.classname),
+                p50: human_ms(t.p50_ms),
+                p95: human_ms(t.p95_ms),
+                trend,
+                trend_arrow,
+                trend_class,
+                trend_ratio: t.trend_ratio.map(|r| format!("×{r:.2}")),
+                runs: t.runs,
+            }
+        })
+        .collect();
+    Ok(SlowestPage {
+        layout: Layout::new(user, format!("Slowest tests · {}", project.name), "projects"),
+        project,
+        tab: Tab::Slowest,
+        days,
+        windows: WINDOW_DAYS,
+        rows,
+    })
 }

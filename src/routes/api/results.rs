@@ -106,6 +106,33 @@ struct TestsQuery {
     cursor: Option<String>,
 }
 
+/// A page of a run's results: its size, the (rank, test id) it starts after, the status filter.
+type TestsPage = (u32, Option<(i64, String)>, Option<String>);
+
+impl TestsQuery {
+    /// The page size, the position after which the page starts, and the
+    /// status filter. The cursor is "<rank>:<test_id>" of the previous
+    /// page's last result.
+    fn parse(self) -> Result<TestsPage, AppError> {
+        let page = page(self.limit, self.cursor);
+        let limit = page.limit()?;
+        let after = match page.after()? {
+            None => None,
+            Some(c) => {
+                let parsed = c.split_once(':').and_then(|(rank, id)| Some((rank.parse::<i64>().ok()?, id.to_string())));
+                Some(parsed.ok_or_else(|| AppError::validation("Invalid cursor."))?)
+            }
+        };
+        let status = self.status.filter(|s| !s.is_empty());
+        if let Some(s) = &status {
+            if !TEST_STATUSES.contains(&s.as_str()) {
+                return Err(AppError::validation(format!("status {s:?} is not one of {}.", TEST_STATUSES.join(", "))));
+            }
+        }
+        Ok((limit, after, status))
+    }
+}
+
 const TEST_STATUSES: [&str; 5] = ["passed", "failed", "error", "skipped", "flaky"];
 
 /// A result with its sort rank, which the page cursor carries.
@@ -124,23 +151,7 @@ async fn run_tests(
     query: web::Query<TestsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, run_id) = path.into_inner();
-    let q = query.into_inner();
-    let page = page(q.limit, q.cursor);
-    let limit = page.limit()?;
-    // The cursor is "<rank>:<test_id>" of the previous page's last result.
-    let after = match page.after()? {
-        None => None,
-        Some(c) => {
-            let parsed = c.split_once(':').and_then(|(rank, id)| Some((rank.parse::<i64>().ok()?, id.to_string())));
-            Some(parsed.ok_or_else(|| AppError::validation("Invalid cursor."))?)
-        }
-    };
-    let status = q.status.filter(|s| !s.is_empty());
-    if let Some(s) = &status {
-        if !TEST_STATUSES.contains(&s.as_str()) {
-            return Err(AppError::validation(format!("status {s:?} is not one of {}.", TEST_STATUSES.join(", "))));
-        }
-    }
+    let (limit, after, status) = query.into_inner().parse()?;
     let rows = read_project(&state, caller, slug, move |c, p| {
         let run = runs::get(c, p.id, &run_id)?;
         results::list(c, p.id, run.seq, status.as_deref(), after, limit + 1)

@@ -139,10 +139,8 @@ async fn upload(
     // Cheap checks before reading a possibly large body.
     let (format, gzip) = body_kind(req.headers())?;
     let max = state.config.max_report_bytes;
-    let project = {
-        let principal = caller.principal.clone();
-        state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?
-    };
+    let principal = caller.principal.clone();
+    let project = state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?;
     caller.principal.require(Permission::RunsWrite)?;
     let body = read_body(&req, payload, max).await?;
     let done = state
@@ -152,7 +150,12 @@ async fn upload(
             ingest::ingest(tx, project.id, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })
         })
         .await?;
-    let body = json!({
+    Ok(if done.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() }.json(report_body(&done)))
+}
+
+/// The answer to a report upload: its id, its counts, and whether it was a duplicate.
+fn report_body(done: &ingest::Ingested) -> serde_json::Value {
+    json!({
         "id": done.report_id,
         "tests": done.counts.tests,
         "passed": done.counts.passed,
@@ -161,8 +164,7 @@ async fn upload(
         "skipped": done.counts.skipped,
         "flaky": done.counts.flaky,
         "duplicate": done.duplicate,
-    });
-    Ok(if done.duplicate { HttpResponse::Ok().json(body) } else { HttpResponse::Created().json(body) })
+    })
 }
 
 async fn finalize(

@@ -8,15 +8,12 @@ use serde::Deserialize;
 use super::Submitted;
 use super::{html, see_other, CsrfOnly, Notice};
 use crate::auth::session::SessionUser;
-use crate::db::tokens::{TokenFilter, TokenStatus};
-use crate::db::{self};
 use crate::domain::permission::Permission;
 use crate::domain::policy::{PolicyMode, TokenPolicy};
-use crate::domain::time::{from_unix, unix_now};
-use crate::error::{AppError, AppResult, PageResult};
+use crate::error::{AppError, PageResult};
 use crate::ops::tokens as ops;
 use crate::state::AppState;
-use crate::views::{all_tokens_page, AdminTokensPage, AllTokensQuery, Layout, PolicyPage};
+use crate::views::{all_tokens_page, policy_page, AdminTokensPage, AllTokensQuery, PolicyFields, PolicyPage};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/settings/admin/tokens", web::get().to(list))
@@ -76,6 +73,18 @@ fn days(field: &str, raw: &Option<String>) -> Result<Option<u32>, AppError> {
 }
 
 impl PolicyForm {
+    /// The fields as typed, to show again above a refusal.
+    fn typed(&self) -> PolicyFields {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        PolicyFields {
+            fixed_mode: self.mode.as_deref() == Some("fixed"),
+            fixed_days: text(&self.fixed_days),
+            max_days: text(&self.max_days),
+            allow_no_expiry: self.allow_no_expiry.is_some(),
+            revoke_unused_after_days: text(&self.revoke_unused_after_days),
+        }
+    }
+
     fn policy(&self) -> Result<TokenPolicy, AppError> {
         let defaults = TokenPolicy::default();
         let mode = match self.mode.as_deref() {
@@ -93,53 +102,9 @@ impl PolicyForm {
     }
 }
 
-async fn policy_page(
-    state: &AppState,
-    user: &SessionUser,
-    notice: Option<&'static str>,
-    error: Option<String>,
-    form: Option<&PolicyForm>,
-) -> Result<PolicyPage, AppError> {
-    let now = unix_now();
-    let (saved, tokens) = state
-        .db
-        .read(move |c| -> AppResult<_> {
-            let policy = db::settings::token_policy(c)?;
-            Ok((policy, db::tokens::list(c, &TokenFilter::default(), None, u32::MAX, now)?))
-        })
-        .await?;
-    let live: Vec<_> =
-        tokens.iter().filter(|t| matches!(t.status(now), TokenStatus::Active | TokenStatus::Disabled)).collect();
-    let exceeding = live.iter().filter(|t| saved.exceeds(from_unix(t.created_at), t.expires_at.map(from_unix))).count();
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let page = match form {
-        Some(f) => PolicyPage {
-            layout: Layout::new(user, "Token policy", "token-policy").with_error(error),
-            fixed_mode: f.mode.as_deref() == Some("fixed"),
-            fixed_days: text(&f.fixed_days),
-            max_days: text(&f.max_days),
-            allow_no_expiry: f.allow_no_expiry.is_some(),
-            revoke_unused_after_days: text(&f.revoke_unused_after_days),
-            exceeding,
-            live: live.len(),
-        },
-        None => PolicyPage {
-            layout: Layout::new(user, "Token policy", "token-policy").with_notice(notice),
-            fixed_mode: saved.mode == PolicyMode::Fixed,
-            fixed_days: saved.fixed_days.to_string(),
-            max_days: saved.max_days.to_string(),
-            allow_no_expiry: saved.allow_no_expiry,
-            revoke_unused_after_days: saved.revoke_unused_after_days.map(|d| d.to_string()).unwrap_or_default(),
-            exceeding,
-            live: live.len(),
-        },
-    };
-    Ok(page)
-}
-
 async fn policy(state: web::Data<AppState>, user: SessionUser, notice: web::Query<Notice>) -> PageResult<PolicyPage> {
     user.principal.require(Permission::TokensAdmin)?;
-    Ok(policy_page(&state, &user, notice.text(), None, None).await?)
+    Ok(policy_page(&state.db, &user, notice.text(), None, None).await?)
 }
 
 async fn save_policy(
@@ -162,7 +127,7 @@ async fn save_policy(
         Ok(()) => Ok(see_other("/settings/admin/policy?notice=policy_saved")),
         Err(e) => {
             let e = e.on_form()?;
-            let page = policy_page(&state, &user, None, Some(e.form_sentence()), Some(&form)).await?;
+            let page = policy_page(&state.db, &user, None, Some(e.form_sentence()), Some(form.typed())).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }

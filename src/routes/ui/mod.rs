@@ -158,37 +158,7 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
-/// `?notice=...` after a redirect: a short confirmation shown once.
-#[derive(Debug, Default, Deserialize)]
-pub struct Notice {
-    pub notice: Option<String>,
-}
-
-impl Notice {
-    /// Only known codes are shown, so a crafted link cannot put words on the page.
-    pub fn text(&self) -> Option<&'static str> {
-        Some(match self.notice.as_deref()? {
-            "project_created" => "Project created.",
-            "project_updated" => "Project saved.",
-            "project_deleted" => "Project deleted.",
-            "user_created" => "User created.",
-            "user_updated" => "User updated.",
-            "password_reset" => "Password reset; their sessions have ended.",
-            "sa_created" => "Service account created.",
-            "sa_updated" => "Service account updated.",
-            "role_created" => "Role created.",
-            "role_updated" => "Role saved; it applies from the next request.",
-            "role_deleted" => "Role deleted.",
-            "token_revoked" => "Token revoked; it stops working immediately.",
-            "key_updated" => "API key saved.",
-            "key_disabled" => "API key disabled; requests with it now fail until it is enabled again.",
-            "key_enabled" => "API key enabled.",
-            "key_deleted" => "API key deleted; it stops working immediately.",
-            "policy_saved" => "Token policy saved; it applies to tokens created from now on.",
-            _ => return None,
-        })
-    }
-}
+pub use crate::views::Notice;
 
 /// Every POST form carries this field.
 #[derive(Debug, Deserialize)]

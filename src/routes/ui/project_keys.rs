@@ -6,24 +6,23 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::token_forms::{
-    parse_grace, secret_response, server_url, ExpiryInput, PermissionChecks, RotateForm, SecretContext,
-};
+use super::token_forms::{parse_grace, secret_response, server_url, ExpiryInput, PermissionChecks, RotateForm};
 use super::Submitted;
 use super::{html, see_other, CsrfOnly, RawForm};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
-use crate::db::tokens::TokenFilter;
-use crate::db::{self};
+use crate::auth::Principal;
+use crate::db::tokens::Token;
+use crate::db::Tx;
+use crate::domain::audit::AuditContext;
 use crate::domain::names::DisplayName;
 use crate::domain::permission::Permission;
 use crate::domain::policy::TokenPolicy;
-use crate::domain::time::unix_now;
-use crate::domain::token::TokenKind;
 use crate::error::{AppError, AppResult, PageResult};
-use crate::ops::tokens::{self as ops, KeyRequest};
+use crate::ops::tokens::{self as ops, Issued, KeyRequest};
+use crate::ops::OpsError;
 use crate::state::AppState;
-use crate::views::{key_permission_choices, KeyForm, Layout, ProjectSettingsPage, TokenRow};
+use crate::views::{key_permission_choices, project_settings_page, KeyForm, ProjectSettingsPage, SecretContext};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/projects/{slug}/keys", web::post().to(create))
@@ -80,37 +79,13 @@ pub(super) async fn settings_page(
     error: Option<String>,
     input: &KeyInput,
 ) -> Result<ProjectSettingsPage, AppError> {
-    let now = unix_now();
-    let by = user.principal.clone();
-    let can_manage = user.principal.may(Permission::ProjectsManage);
-    let (project, policy, keys) = state
-        .db
-        .read(move |c| -> AppResult<_> {
-            let project = crate::ops::visible_project(c, &by, &slug)?;
-            let keys = if can_manage {
-                let filter =
-                    TokenFilter { kind: Some(TokenKind::Key), project_id: Some(project.id), ..Default::default() };
-                db::tokens::list(c, &filter, None, u32::MAX, now)?
-            } else {
-                Vec::new()
-            };
-            Ok((project, db::settings::token_policy(c)?, keys))
-        })
-        .await?;
     let held = user.principal.permissions;
-    Ok(ProjectSettingsPage {
-        layout: Layout::new(user, format!("{} settings", project.name), "projects")
-            .with_notice(notice)
-            .with_error(error),
-        project,
-        can_manage,
-        keys: keys.iter().map(|k| TokenRow::key(k, &policy, now, held)).collect(),
-        key_form: KeyForm {
-            name: input.name.clone(),
-            choices: key_permission_choices(input.permissions.set, held),
-            expiry: input.expiry.field(&policy),
-        },
-    })
+    let key_form = |policy: &TokenPolicy| KeyForm {
+        name: input.name.clone(),
+        choices: key_permission_choices(input.permissions.set, held),
+        expiry: input.expiry.field(policy),
+    };
+    project_settings_page(&state.db, user, slug, notice, error, key_form).await
 }
 
 /// Re-renders the settings page with `e` above it, at `e`'s status.
@@ -130,6 +105,19 @@ fn settings_url(slug: &str, notice: &str) -> String {
     format!("/projects/{slug}/settings?notice={notice}")
 }
 
+/// A new API key of project `slug`.
+async fn issue(
+    state: &AppState,
+    user: &SessionUser,
+    client: &ClientInfo,
+    slug: &str,
+    request: KeyRequest,
+) -> AppResult<Issued> {
+    let ctx = client.audit(user.principal.actor.clone());
+    let (by, key, target) = (user.principal.clone(), state.key.clone(), slug.to_string());
+    Ok(state.db.write(move |tx| ops::create_key(tx, &key, &ctx, &by, &target, request)).await?)
+}
+
 async fn create(
     state: web::Data<AppState>,
     user: SessionUser,
@@ -144,31 +132,11 @@ async fn create(
     let slug = slug.into_inner();
     let policy = super::token_forms::token_policy(&state).await?;
     let result = match input.request(&policy) {
-        Ok(request) => {
-            let ctx = client.audit(user.principal.actor.clone());
-            let by = user.principal.clone();
-            let key = state.key.clone();
-            let target = slug.clone();
-            state
-                .db
-                .write(move |tx| ops::create_key(tx, &key, &ctx, &by, &target, request))
-                .await
-                .map_err(AppError::from)
-        }
+        Ok(request) => issue(&state, &user, &client, &slug, request).await,
         Err(e) => Err(e),
     };
     match result {
-        Ok(issued) => secret_response(
-            &user,
-            issued,
-            SecretContext {
-                heading: "API key created",
-                server_url: server_url(&state, &req),
-                back_href: format!("/projects/{slug}/settings"),
-                back_label: "Back to project settings",
-                rotated: None,
-            },
-        ),
+        Ok(issued) => secret_response(&user, issued, back_to_settings("API key created", &state, &req, &slug)),
         Err(e) => rerender(&state, &user, slug, e.on_form()?, &input).await,
     }
 }
@@ -185,18 +153,13 @@ async fn update(
     let input = KeyInput::parse(&body);
     user.verify_csrf(&state, &input.csrf)?;
     let (slug, id) = path.into_inner();
+    let permissions = input.permissions.set;
     let result = match input.name() {
         Ok(name) => {
-            let ctx = client.audit(user.principal.actor.clone());
-            let by = user.principal.clone();
-            let (target, permissions) = (slug.clone(), input.permissions.set);
-            state
-                .db
-                .write(move |tx| -> AppResult<_> {
-                    let token = ops::project_key(tx, &by, &target, &id)?;
-                    Ok(ops::update_key(tx, &ctx, &by, &token, Some(name), Some(permissions), None)?)
-                })
-                .await
+            on_key(&state, &user, &client, &slug, id, move |tx, ctx, by, key| {
+                ops::update_key(tx, ctx, by, key, Some(name), Some(permissions), None)
+            })
+            .await
         }
         Err(e) => Err(e),
     };
@@ -204,6 +167,25 @@ async fn update(
         Ok(_) => Ok(see_other(&settings_url(&slug, "key_updated"))),
         Err(e) => rerender(&state, &user, slug, e.on_form()?, &KeyInput::default()).await,
     }
+}
+
+/// Makes `change` to key `id` of project `slug` (which `user` must manage)
+/// in one write, audited as `user` from `client`.
+async fn on_key<T: Send + 'static>(
+    state: &AppState,
+    user: &SessionUser,
+    client: &ClientInfo,
+    slug: &str,
+    id: String,
+    change: impl FnOnce(&Tx, &AuditContext, &Principal, &Token) -> Result<T, OpsError> + Send + 'static,
+) -> AppResult<T> {
+    let ctx = client.audit(user.principal.actor.clone());
+    let (by, slug) = (user.principal.clone(), slug.to_string());
+    let done = state.db.write(move |tx| -> AppResult<T> {
+        let key = ops::project_key(tx, &by, &slug, &id)?;
+        Ok(change(tx, &ctx, &by, &key)?)
+    });
+    done.await
 }
 
 async fn set_disabled(
@@ -214,16 +196,10 @@ async fn set_disabled(
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
     let (slug, id) = path.into_inner();
-    let ctx = client.audit(user.principal.actor.clone());
-    let by = user.principal.clone();
-    let target = slug.clone();
-    state
-        .db
-        .write(move |tx| -> AppResult<_> {
-            let token = ops::project_key(tx, &by, &target, &id)?;
-            Ok(ops::update_key(tx, &ctx, &by, &token, None, None, Some(disabled))?)
-        })
-        .await?;
+    on_key(&state, &user, &client, &slug, id, move |tx, ctx, by, key| {
+        ops::update_key(tx, ctx, by, key, None, None, Some(disabled))
+    })
+    .await?;
     Ok(see_other(&settings_url(&slug, if disabled { "key_disabled" } else { "key_enabled" })))
 }
 
@@ -252,29 +228,17 @@ async fn rotate(
     user.principal.require(Permission::ProjectsManage)?;
     let grace = parse_grace(form.grace_seconds.as_deref())?;
     let (slug, id) = path.into_inner();
-    let ctx = client.audit(user.principal.actor.clone());
-    let by = user.principal.clone();
-    let key = state.key.clone();
-    let target = slug.clone();
-    let (old, issued) = state
-        .db
-        .write(move |tx| -> AppResult<_> {
-            let old = ops::project_key(tx, &by, &target, &id)?;
-            let issued = ops::rotate(tx, &key, &ctx, &by, &old, grace)?;
-            Ok((old, issued))
-        })
-        .await?;
-    secret_response(
-        &user,
-        issued,
-        SecretContext {
-            heading: "API key rotated",
-            server_url: server_url(&state, &req),
-            back_href: format!("/projects/{slug}/settings"),
-            back_label: "Back to project settings",
-            rotated: Some((old, grace)),
-        },
-    )
+    let secrets = state.key.clone();
+    let (old, issued) = on_key(&state, &user, &client, &slug, id, move |tx, ctx, by, old| {
+        Ok((old.clone(), ops::rotate(tx, &secrets, ctx, by, old, grace)?))
+    })
+    .await?;
+    secret_response(&user, issued, back_to_settings("API key rotated", &state, &req, &slug).rotated(old, grace))
+}
+
+fn back_to_settings(heading: &'static str, state: &AppState, req: &HttpRequest, slug: &str) -> SecretContext {
+    let back = format!("/projects/{slug}/settings");
+    SecretContext::created(heading, server_url(state, req), back, "Back to project settings")
 }
 
 async fn delete(
@@ -284,15 +248,6 @@ async fn delete(
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
     let (slug, id) = path.into_inner();
-    let ctx = client.audit(user.principal.actor.clone());
-    let by = user.principal.clone();
-    let target = slug.clone();
-    state
-        .db
-        .write(move |tx| -> AppResult<_> {
-            let token = ops::project_key(tx, &by, &target, &id)?;
-            Ok(ops::delete_key(tx, &ctx, &token)?)
-        })
-        .await?;
+    on_key(&state, &user, &client, &slug, id, move |tx, ctx, _, key| ops::delete_key(tx, ctx, key)).await?;
     Ok(see_other(&settings_url(&slug, "key_deleted")))
 }

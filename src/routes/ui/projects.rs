@@ -6,7 +6,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::project_keys::{settings_page, KeyInput};
-use super::runs::RunsQuery;
 use super::Submitted;
 use super::{html, see_other, CsrfOnly, Notice};
 use crate::auth::session::SessionUser;
@@ -15,6 +14,7 @@ use crate::domain::names::{parse_branch, DisplayName, ProjectSlug};
 use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
 use crate::state::AppState;
+use crate::views::RunsQuery;
 use crate::views::{Layout, ProjectRow, ProjectSettingsPage, ProjectsPage, RunsPage, When};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -14,15 +14,14 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 use super::html;
 use crate::auth::session::SessionUser;
-use crate::db::tokens::Token;
 use crate::db::{self};
 use crate::domain::permission::{Permission, PermissionSet};
 use crate::domain::policy::{ExpiryRequest, PolicyMode, TokenPolicy};
-use crate::domain::time::{now, unix_now};
+use crate::domain::time::now;
 use crate::error::{AppError, PageResult};
 use crate::ops::tokens::{self as ops, Issued};
 use crate::state::AppState;
-use crate::views::{ExpiryField, Layout, SecretPage, TokenRow, When};
+use crate::views::{secret_page, ExpiryField, SecretContext};
 
 /// The expiration fields of a token form, as submitted.
 #[derive(Debug, Default, Clone)]
@@ -138,45 +137,9 @@ pub(super) struct RotateForm {
     pub(super) grace_seconds: Option<String>,
 }
 
-/// What the secret page needs besides the new token.
-pub(super) struct SecretContext {
-    pub heading: &'static str,
-    pub server_url: String,
-    pub back_href: String,
-    pub back_label: &'static str,
-    /// After a rotation: the old token and how long it keeps working.
-    pub rotated: Option<(Token, u32)>,
-}
-
 /// The show-once page: 200, `Cache-Control: no-store`.
 pub(super) fn secret_response(user: &SessionUser, issued: Issued, ctx: SecretContext) -> PageResult<HttpResponse> {
-    let token = &issued.token;
-    let example_project = match token.project_slugs() {
-        Some(slugs) if !slugs.is_empty() => slugs[0].clone(),
-        _ => "my-project".to_string(),
-    };
-    let row = TokenRow::new(token, &TokenPolicy::default(), unix_now());
-    let (old_ends, old_preview) = match &ctx.rotated {
-        Some((old, grace)) => ((*grace > 0).then(|| When::at(unix_now() + i64::from(*grace))), old.preview.clone()),
-        None => (None, String::new()),
-    };
-    let page = SecretPage {
-        layout: Layout::new(user, ctx.heading, if row.is_key { "projects" } else { "tokens" }),
-        heading: ctx.heading.to_string(),
-        secret: issued.secret.expose_secret().to_string(),
-        name: row.name,
-        preview: row.preview,
-        is_key: row.is_key,
-        permissions: row.permissions,
-        projects: row.projects,
-        expires: row.expires,
-        old_ends,
-        old_preview,
-        server_url: ctx.server_url,
-        example_project,
-        back_href: ctx.back_href,
-        back_label: ctx.back_label.to_string(),
-    };
+    let page = secret_page(user, &issued.token, issued.secret.expose_secret().to_string(), ctx);
     let mut response = HttpResponse::Ok();
     response.insert_header((header::CACHE_CONTROL, "no-store"));
     response.insert_header((header::PRAGMA, "no-cache"));

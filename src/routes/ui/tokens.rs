@@ -6,30 +6,22 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::token_forms::{
-    parse_grace, secret_response, server_url, token_policy, ExpiryInput, PermissionChecks, RotateForm, SecretContext,
+    parse_grace, secret_response, server_url, token_policy, ExpiryInput, PermissionChecks, RotateForm,
 };
 use super::Submitted;
 use super::{html, see_other, CsrfOnly, Notice, RawForm};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
-use crate::db::tokens::{Token, TokenFilter, TokenStatus};
-use crate::db::Tx;
-use crate::db::{self, DbError, Missing};
+use crate::db::{self};
 use crate::domain::names::DisplayName;
 use crate::domain::permission::Permission;
 use crate::domain::policy::TokenPolicy;
-use crate::domain::time::unix_now;
-use crate::domain::token::TokenKind;
 use crate::error::{AppError, AppResult, PageResult};
-use crate::ops::tokens::{self as ops, PatRequest};
+use crate::ops::tokens::{self as ops, Issued, PatRequest};
 use crate::state::AppState;
 use crate::views::{
-    permission_choices, ExpiringToken, Layout, NewTokenPage, ProjectChoice, TokenRow, TokensPage, When, DAY_SECS,
-    WEEK_SECS,
+    own_tokens_page, permission_choices, Layout, NewTokenPage, ProjectChoice, SecretContext, TokensPage,
 };
-
-/// How many of one's own tokens the table shows.
-const MAX_OWN_TOKENS: u32 = 500;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/settings/tokens", web::get().to(list))
@@ -41,34 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn list(state: web::Data<AppState>, user: SessionUser, notice: web::Query<Notice>) -> PageResult<TokensPage> {
     user.principal.require(Permission::TokensCreate)?;
-    let now = unix_now();
-    let filter =
-        TokenFilter { owner_id: Some(user.account.id.clone()), kind: Some(TokenKind::Pat), ..Default::default() };
-    let (policy, tokens) = state
-        .db
-        .read(move |c| {
-            Ok::<_, AppError>((
-                db::settings::token_policy(c)?,
-                db::tokens::list(c, &filter, None, MAX_OWN_TOKENS, now)?,
-            ))
-        })
-        .await?;
-    let (mut expiring_day, mut expiring_week) = (Vec::new(), Vec::new());
-    for t in tokens.iter().filter(|t| t.status(now) == TokenStatus::Active) {
-        let Some(at) = t.expires_at else { continue };
-        let alert = || ExpiringToken { name: t.name.clone(), preview: t.preview.clone(), expires: When::at(at) };
-        if at - now <= DAY_SECS {
-            expiring_day.push(alert());
-        } else if at - now <= WEEK_SECS {
-            expiring_week.push(alert());
-        }
-    }
-    Ok(TokensPage {
-        layout: Layout::new(&user, "Access tokens", "tokens").with_notice(notice.text()),
-        rows: tokens.iter().map(|t| TokenRow::new(t, &policy, now)).collect(),
-        expiring_day,
-        expiring_week,
-    })
+    Ok(own_tokens_page(&state.db, &user, notice.text()).await?)
 }
 
 /// The generate form as submitted (repeated `permission` and `project` fields).
@@ -144,6 +109,13 @@ async fn new(state: web::Data<AppState>, user: SessionUser) -> PageResult<NewTok
     Ok(new_page(&state, &user, &TokenForm::default(), None).await?)
 }
 
+/// A new personal access token of `user`'s.
+async fn issue(state: &AppState, user: &SessionUser, client: &ClientInfo, request: PatRequest) -> AppResult<Issued> {
+    let ctx = client.audit(user.principal.actor.clone());
+    let (by, owner, key) = (user.principal.clone(), user.account.id.clone(), state.key.clone());
+    Ok(state.db.write(move |tx| ops::create_pat(tx, &key, &ctx, &by, &owner, request)).await?)
+}
+
 async fn create(
     state: web::Data<AppState>,
     user: SessionUser,
@@ -156,47 +128,17 @@ async fn create(
     user.verify_csrf(&state, &form.csrf)?;
     let policy = token_policy(&state).await?;
     let result = match form.request(&policy) {
-        Ok(request) => {
-            let ctx = client.audit(user.principal.actor.clone());
-            let by = user.principal.clone();
-            let owner = user.account.id.clone();
-            let key = state.key.clone();
-            state
-                .db
-                .write(move |tx| ops::create_pat(tx, &key, &ctx, &by, &owner, request))
-                .await
-                .map_err(AppError::from)
-        }
+        Ok(request) => issue(&state, &user, &client, request).await,
         Err(e) => Err(e),
     };
     match result {
-        Ok(issued) => secret_response(
-            &user,
-            issued,
-            SecretContext {
-                heading: "Token created",
-                server_url: server_url(&state, &req),
-                back_href: "/settings/tokens".into(),
-                back_label: "Back to your tokens",
-                rotated: None,
-            },
-        ),
+        Ok(issued) => secret_response(&user, issued, back_to_tokens("Token created", &state, &req)),
         Err(e) => {
             let e = e.on_form()?;
             let page = new_page(&state, &user, &form, Some(e.form_sentence())).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }
-}
-
-/// One's own PAT, loaded in the transaction; anything else is "not found".
-fn own_token(tx: &Tx, user: &crate::auth::Principal, id: &str) -> Result<Token, AppError> {
-    let token = ops::load(tx, id)?;
-    if token.kind != TokenKind::Pat || token.owner_id() != user.account_id.as_deref() {
-        return Err(AppError::from(DbError::NotFound(Missing::Token)));
-    }
-    ops::may_manage(user, &token)?;
-    Ok(token)
 }
 
 async fn revoke(
@@ -211,7 +153,7 @@ async fn revoke(
     state
         .db
         .write(move |tx| -> AppResult<_> {
-            let token = own_token(tx, &by, &id)?;
+            let token = ops::own_pat(tx, &by, &id)?;
             Ok(ops::revoke(tx, &ctx, &token, "revoked")?)
         })
         .await?;
@@ -233,20 +175,14 @@ async fn rotate(
     let (old, issued) = state
         .db
         .write(move |tx| -> AppResult<_> {
-            let old = own_token(tx, &by, &id)?;
+            let old = ops::own_pat(tx, &by, &id)?;
             let issued = ops::rotate(tx, &key, &ctx, &by, &old, grace)?;
             Ok((old, issued))
         })
         .await?;
-    secret_response(
-        &user,
-        issued,
-        SecretContext {
-            heading: "Token rotated",
-            server_url: server_url(&state, &req),
-            back_href: "/settings/tokens".into(),
-            back_label: "Back to your tokens",
-            rotated: Some((old, grace)),
-        },
-    )
+    secret_response(&user, issued, back_to_tokens("Token rotated", &state, &req).rotated(old, grace))
+}
+
+fn back_to_tokens(heading: &'static str, state: &AppState, req: &HttpRequest) -> SecretContext {
+    SecretContext::created(heading, server_url(state, req), "/settings/tokens".into(), "Back to your tokens")
 }
