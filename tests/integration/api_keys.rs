@@ -253,8 +253,12 @@ async fn whoami_of_a_key_follows_a_renamed_project_at_once() {
     let key = cli_key(&app, "alpha", "runs:read");
     let before = whoami(&app, &key).await.expect(StatusCode::OK);
     assert_eq!(before["project"]["name"], "ALPHA");
-    // Changed by another connection, as the offline CLI or the web UI would.
-    sql(&app, "UPDATE projects SET name = 'Alpha renamed', default_branch = 'trunk' WHERE slug = 'alpha'");
+    // Renamed in the web UI: the key's cached check notices at the next request.
+    let (browser, status) = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let fields = [("name", "Alpha renamed"), ("default_branch", "trunk")];
+    let saved = app.submit(&browser, "/projects/alpha/settings", "/projects/alpha/settings", &fields).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let after = whoami(&app, &key).await.expect(StatusCode::OK);
     assert_eq!(after["project"]["name"], "Alpha renamed");
     assert_eq!(after["project"]["default_branch"], "trunk");

@@ -250,7 +250,7 @@ async fn idle_sessions_expire() {
     .await;
     let admin = app.setup_admin().await;
     assert_eq!(app.get(&admin, "/projects").await.status(), StatusCode::OK);
-    // Age the session in the database rather than sleeping a minute.
+    // Moves the clock: the session was last seen two minutes ago (rather than sleeping a minute).
     sql(&app, "UPDATE sessions SET last_seen_at = last_seen_at - 120");
     assert_eq!(location(&app.get(&admin, "/projects").await), "/login");
 }

@@ -259,14 +259,17 @@ pub fn location(response: &Response) -> String {
     response.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
 
-/// Runs SQL directly on the app's database (to age sessions, inspect rows).
+/// Runs SQL directly on the app's database. Only to move the clock (age a
+/// session or runs) until the server's clock can be moved; tests check
+/// everything else over HTTP, a page or the CLI.
 pub fn sql(app: &TestApp, statement: &str) {
     let conn = rusqlite::Connection::open(app.data_dir.join("proctor.db")).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     conn.execute_batch(statement).unwrap();
 }
 
-/// A single integer from the app's database.
+/// A single integer from the app's database, for tests about storage itself
+/// (what no interface shows: rows left behind, sizes, orphans).
 pub fn sql_count(app: &TestApp, query: &str) -> i64 {
     let conn = rusqlite::Connection::open(app.data_dir.join("proctor.db")).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();

@@ -125,9 +125,11 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-async fn stored(s: &Ingest, run: &str) -> (i64, i64, [i64; 6]) {
+/// The run's listed results, the report rows of the whole database, and the run's counts.
+async fn stored(s: &Ingest, run: &str) -> (usize, i64, [i64; 6]) {
     (
-        sql_count(&s.app, "SELECT count(*) FROM results"),
+        s.tests(run).await.len(),
+        // Storage itself: a refused upload leaves no report row, which no interface would show.
         sql_count(&s.app, "SELECT count(*) FROM reports"),
         counts(&s.run(run).await),
     )
@@ -157,13 +159,13 @@ async fn bad_uploads_are_refused_fast_and_leave_nothing_behind() {
     assert_eq!(counts(&good), [20, 18, 2, 0, 0, 0]);
     assert_eq!(stored(&s, &run).await, (20, 1, [20, 18, 2, 0, 0, 0]));
     // The same cap applies to the one-call route, before a run is created.
-    let runs = sql_count(&s.app, "SELECT count(*) FROM runs");
+    let runs = s.runs().await.len();
     let path = "/api/v1/projects/web/results?build_id=2";
     let resp = upload_to(&s.app, &s.token, path, gzip_bomb(), GZIP_XML).await;
     resp.expect_code(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
     let resp = upload_to(&s.app, &s.token, path, billion_laughs().into_bytes(), XML).await;
     resp.expect_code(StatusCode::BAD_REQUEST, "invalid_report");
-    assert_eq!(sql_count(&s.app, "SELECT count(*) FROM runs"), runs);
+    assert_eq!(s.runs().await.len(), runs);
     assert!(!s.app.log().contains("root:x:0:0"), "no file was read");
 }
 
@@ -177,7 +179,9 @@ async fn a_report_that_fails_half_way_stores_none_of_its_tests() {
     let broken = format!("{}<testcase name=\"x\"></wrong>", &good[..cut - 40]);
     let message = s.upload_xml(&run, broken).await.expect_code(StatusCode::BAD_REQUEST, "invalid_report");
     assert!(message.contains("line"), "{message}");
-    assert_eq!((results_of(&s.app, &run), reports_of(&s.app, &run)), (0, 0));
+    assert!(s.tests(&run).await.is_empty(), "none of its results");
+    assert_eq!(report_rows(&s.app, &run), 0, "no report row");
+    // Storage itself: a test identity without results shows nowhere, yet must not be left behind.
     assert_eq!(sql_count(&s.app, "SELECT count(*) FROM tests"), 0, "no test identities either");
     assert_eq!(counts(&s.run(&run).await), [0; 6]);
 }
@@ -225,12 +229,21 @@ async fn wrong_project_run_or_permission_is_refused() {
         "Project not found.",
     );
     // No token at all.
-    let anonymous = send(client().post(s.app.url(&path)).header("content-type", "application/xml").body(body)).await;
+    let anonymous =
+        send(client().post(s.app.url(&path)).header("content-type", "application/xml").body(body.clone())).await;
     anonymous.expect_error(StatusCode::UNAUTHORIZED, "credentials_required", "API key required");
 
-    assert_eq!(sql_count(&s.app, "SELECT count(*) FROM reports"), 0);
     assert_eq!(counts(&s.run(&run).await), [0; 6]);
     assert_eq!(counts(&run_json(&s.app, &s.token, "other", &other_run).await), [0; 6]);
+    // No refused call left a run or a report: no new runs, and the same bytes
+    // sent properly now are a new report (a stored one would be a duplicate).
+    assert_eq!(s.runs().await.len(), 1);
+    let other_runs = get(&s.app, "/api/v1/projects/other/runs", &s.token).await.expect(StatusCode::OK);
+    assert_eq!(other_runs["runs"].as_array().map(Vec::len), Some(1), "{other_runs}");
+    assert_eq!(s.upload_xml(&run, body.clone()).await.expect(StatusCode::CREATED)["duplicate"], false);
+    let other_path = format!("/api/v1/projects/other/runs/{other_run}/reports");
+    let other_report = upload_to(&s.app, &s.token, &other_path, body, XML).await.expect(StatusCode::CREATED);
+    assert_eq!(other_report["duplicate"], false);
 }
 
 /// A chunked body announces no length: the cap is enforced while reading,

@@ -112,6 +112,7 @@ async fn a_database_from_a_newer_proctor_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
+    // Storage itself: a schema version from the future, which only a newer binary could write.
     let conn = rusqlite::Connection::open(data.join("proctor.db")).unwrap();
     conn.execute_batch("PRAGMA user_version = 999").unwrap();
     drop(conn);

@@ -182,6 +182,7 @@ async fn flaky_tests_pass_and_fail_on_one_commit_or_within_a_run() {
         assert!(message.contains(says), "{bad}: {message}");
     }
     // Runs older than the window do not count.
+    // Moves the clock: every run was created three days ago.
     sql(&r.app, "UPDATE runs SET created_at = created_at - 3 * 86400");
     assert_eq!(r.get("/api/v1/projects/web/tests/flaky?days=2").await["tests"], serde_json::json!([]));
 }

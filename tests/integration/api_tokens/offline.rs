@@ -1,6 +1,7 @@
 //! Changes made outside the server process: tokens, revocations and roles
-//! changed by another process apply at the next request, and the command
-//! line's `token create` / `key create` print only the secret.
+//! changed by another process (the offline CLI, or a second server on the
+//! same data directory) apply at the next request, and the command line's
+//! `token create` / `key create` print only the secret.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -22,12 +23,14 @@ async fn offline_tokens_and_offline_revocations_take_effect_at_the_next_request(
     for _ in 0..3 {
         whoami(&app, &offline).await.expect(StatusCode::OK);
     }
-    // Revoked by another connection (as the CLI would): refused at once.
-    sql(&app, &format!("UPDATE tokens SET revoked_at = strftime('%s','now') WHERE id = '{id}'"));
+    // Revoked by another process: the CLI cannot revoke, so a second server
+    // on the same data directory does, over its API. Refused here at once.
+    let other = TestApp::spawn_with(SpawnOptions { data_dir: Some(app.data_dir.clone()), ..Default::default() }).await;
+    delete(&other, &format!("/api/v1/tokens/{id}"), &admin).await.expect(StatusCode::NO_CONTENT);
     whoami(&app, &offline).await.expect_401("token_revoked", "API key revoked");
     whoami(&app, &admin).await.expect(StatusCode::OK);
 
-    // A role changed offline applies at the next request.
+    // A role changed by the other process applies at the next request.
     create_project(&app, "alpha");
     post(
         &app,
@@ -42,12 +45,15 @@ async fn offline_tokens_and_offline_revocations_take_effect_at_the_next_request(
     for _ in 0..2 {
         get(&app, "/api/v1/projects/alpha/keys", &token).await.expect(StatusCode::OK);
     }
-    sql(&app, &format!("UPDATE accounts SET role = 'viewer' WHERE id = '{kim}'"));
+    let role = |role: &str| json!({"role": role});
+    let permissions = |p: &[&str]| json!({"permissions": p});
+    patch(&other, &format!("/api/v1/users/{kim}"), &admin, role("viewer")).await.expect(StatusCode::OK);
     get(&app, "/api/v1/projects/alpha/keys", &token).await.expect_403("projects:manage");
-    sql(&app, "UPDATE roles SET permissions = 'projects:read' WHERE name = 'keeper'");
-    sql(&app, &format!("UPDATE accounts SET role = 'keeper' WHERE id = '{kim}'"));
+    patch(&other, "/api/v1/roles/keeper", &admin, permissions(&["projects:read"])).await.expect(StatusCode::OK);
+    patch(&other, &format!("/api/v1/users/{kim}"), &admin, role("keeper")).await.expect(StatusCode::OK);
     get(&app, "/api/v1/projects/alpha/keys", &token).await.expect_403("projects:manage");
-    sql(&app, "UPDATE roles SET permissions = 'projects:read projects:manage' WHERE name = 'keeper'");
+    let both = permissions(&["projects:read", "projects:manage"]);
+    patch(&other, "/api/v1/roles/keeper", &admin, both).await.expect(StatusCode::OK);
     get(&app, "/api/v1/projects/alpha/keys", &token).await.expect(StatusCode::OK);
     // A key made offline works at once, too.
     let key = cli_key(&app, "alpha", "runs:read");

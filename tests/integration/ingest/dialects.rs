@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::{counts, db, result_of, results_of, Ingest, CTRF};
+use super::{counts, Ingest, CTRF};
 
 /// Maven Surefire: flakyFailure (passed on a rerun), rerunFailure beside a
 /// failure (failed on every retry), skipped, error, properties.
@@ -143,32 +143,24 @@ async fn each_dialect_is_counted_as_its_runner_meant() {
         let report = report.expect(StatusCode::CREATED);
         assert_eq!(counts(&report), expected, "{name}: {report}");
         assert_eq!(counts(&s.run(&run).await), expected, "{name}");
-        assert_eq!(results_of(&s.app, &run), expected[0], "{name}");
+        assert_eq!(s.tests(&run).await.len() as i64, expected[0], "{name}: one result per distinct test");
         runs.insert(name, run);
     }
     // Per test: retries and how repeats merged.
-    let app = &s.app;
-    assert_eq!(result_of(app, &runs["surefire"], "divides"), ("failed".into(), 2));
-    assert_eq!(result_of(app, &runs["surefire"], "connects"), ("flaky".into(), 1));
-    assert_eq!(result_of(app, &runs["surefire"], "crashes").0, "error");
-    assert_eq!(result_of(app, &runs["pytest"], "test_retry").0, "flaky");
-    assert_eq!(result_of(app, &runs["pytest"], "test_cache").0, "error");
-    assert_eq!(result_of(app, &runs["nextest"], "net::flaky"), ("flaky".into(), 1));
-    assert_eq!(result_of(app, &runs["nextest"], "db::broken"), ("failed".into(), 1));
-    assert_eq!(result_of(app, &runs["jest"], "sum with unicode ✓ émoji 🎉").0, "passed");
-    assert_eq!(result_of(app, &runs["phpunit"], "testDivide with data set #2").0, "failed");
-    assert_eq!(result_of(app, &runs["dotnet"], "Disabled").0, "skipped");
-    assert_eq!(result_of(app, &runs["ctrf"], "searches").0, "flaky");
-    assert_eq!(result_of(app, &runs["ctrf"], "pays"), ("failed".into(), 2));
-    // The failure text is stored with the result.
-    let (message, details): (Option<String>, Option<String>) = db(app)
-        .query_row(
-            "SELECT r.message, r.details FROM results r JOIN tests t ON t.id = r.test
-             WHERE r.run = (SELECT seq FROM runs WHERE id = ?1) AND t.name = 'divides'",
-            [&runs["surefire"]],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(message.as_deref(), Some("expected: <2> but was: <3>"));
-    assert!(details.unwrap_or_default().contains("CalcTest.java:21"));
+    assert_eq!(s.result_of(&runs["surefire"], "divides").await, ("failed".into(), 2));
+    assert_eq!(s.result_of(&runs["surefire"], "connects").await, ("flaky".into(), 1));
+    assert_eq!(s.result_of(&runs["surefire"], "crashes").await.0, "error");
+    assert_eq!(s.result_of(&runs["pytest"], "test_retry").await.0, "flaky");
+    assert_eq!(s.result_of(&runs["pytest"], "test_cache").await.0, "error");
+    assert_eq!(s.result_of(&runs["nextest"], "net::flaky").await, ("flaky".into(), 1));
+    assert_eq!(s.result_of(&runs["nextest"], "db::broken").await, ("failed".into(), 1));
+    assert_eq!(s.result_of(&runs["jest"], "sum with unicode ✓ émoji 🎉").await.0, "passed");
+    assert_eq!(s.result_of(&runs["phpunit"], "testDivide with data set #2").await.0, "failed");
+    assert_eq!(s.result_of(&runs["dotnet"], "Disabled").await.0, "skipped");
+    assert_eq!(s.result_of(&runs["ctrf"], "searches").await.0, "flaky");
+    assert_eq!(s.result_of(&runs["ctrf"], "pays").await, ("failed".into(), 2));
+    // The failure text is kept with the result.
+    let divides = s.result(&runs["surefire"], "divides").await;
+    assert_eq!(divides["message"], "expected: <2> but was: <3>", "{divides}");
+    assert!(divides["details"].as_str().unwrap_or_default().contains("CalcTest.java:21"), "{divides}");
 }

@@ -84,12 +84,6 @@ pub async fn run_json(app: &TestApp, token: &str, slug: &str, id: &str) -> Value
     get(app, &format!("/api/v1/projects/{slug}/runs/{id}"), token).await.expect(StatusCode::OK)
 }
 
-pub fn db(app: &TestApp) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(app.data_dir.join("proctor.db")).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    conn
-}
-
 /// `[tests, passed, failed, errors, skipped, flaky]` of a run or report body.
 pub fn counts(v: &Value) -> [i64; 6] {
     let n = |k: &str| v[k].as_i64().unwrap_or_else(|| panic!("no {k} in {v}"));
@@ -102,28 +96,50 @@ pub fn assert_sum(v: &Value) {
     assert_eq!(c[0], c[1..].iter().sum::<i64>(), "tests = passed + failed + errors + skipped + flaky: {v}");
 }
 
-/// Result rows stored for a run.
-pub fn results_of(app: &TestApp, run: &str) -> i64 {
-    db(app)
-        .query_row("SELECT count(*) FROM results WHERE run = (SELECT seq FROM runs WHERE id = ?1)", [run], |r| r.get(0))
-        .unwrap()
+/// Every result of `run` of `web`, as `GET …/runs/{run}/tests` lists them.
+pub async fn tests_of(app: &TestApp, token: &str, run: &str) -> Vec<Value> {
+    list_all(app, token, &format!("/api/v1/projects/web/runs/{run}/tests"), "tests").await
 }
 
-/// Report rows stored for a run.
-pub fn reports_of(app: &TestApp, run: &str) -> i64 {
-    db(app).query_row("SELECT count(*) FROM reports WHERE run_id = ?1", [run], |r| r.get(0)).unwrap()
+impl Ingest {
+    /// Every result of `run` (see [`tests_of`]).
+    pub async fn tests(&self, run: &str) -> Vec<Value> {
+        tests_of(&self.app, &self.token, run).await
+    }
+
+    /// The one result of `run` whose test is named `name`.
+    pub async fn result(&self, run: &str, name: &str) -> Value {
+        let mut found: Vec<Value> = self.tests(run).await.into_iter().filter(|t| t["name"] == name).collect();
+        assert_eq!(found.len(), 1, "one result named {name:?} in {run}: {found:?}");
+        found.pop().unwrap()
+    }
+
+    /// (status, retries) of the test named `name` in `run`.
+    pub async fn result_of(&self, run: &str, name: &str) -> (String, i64) {
+        let result = self.result(run, name).await;
+        let status = result["status"].as_str().unwrap_or_else(|| panic!("status of {result}")).to_string();
+        (status, result["retries"].as_i64().unwrap_or_else(|| panic!("retries of {result}")))
+    }
+
+    /// Every run of `web`, newest first.
+    pub async fn runs(&self) -> Vec<Value> {
+        list_all(&self.app, &self.token, "/api/v1/projects/web/runs", "runs").await
+    }
+
+    /// Sends `body` into the running `run` again: a stored report answers
+    /// 200 `duplicate` with its id, which this returns (no interface lists
+    /// a run's reports; this is how a client learns one is there).
+    pub async fn stored_report(&self, run: &str, body: impl Into<Vec<u8>>) -> String {
+        let again = self.upload_xml(run, body).await.expect(StatusCode::OK);
+        assert_eq!(again["duplicate"], true, "{again}");
+        again["id"].as_str().expect("report id").to_string()
+    }
 }
 
-/// (status, retries) of the test named `name` in `run`.
-fn result_of(app: &TestApp, run: &str, name: &str) -> (String, i64) {
-    db(app)
-        .query_row(
-            "SELECT r.status, r.retries FROM results r JOIN tests t ON t.id = r.test
-             WHERE r.run = (SELECT seq FROM runs WHERE id = ?1) AND t.name = ?2",
-            [run, name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap_or_else(|e| panic!("{name} in {run}: {e}"))
+/// Report rows stored for `run`. Storage itself: "stored whole or not at
+/// all" includes the report row, and no interface lists a run's reports.
+pub fn report_rows(app: &TestApp, run: &str) -> i64 {
+    sql_count(app, &format!("SELECT count(*) FROM reports WHERE run_id = '{run}'"))
 }
 
 /// A JUnit report of `n` distinct tests named `{prefix}-{i}`, every tenth failing.

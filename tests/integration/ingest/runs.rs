@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::{counts, db, gzip, junit_report, reports_of, result_of, results_of, shard, upload_to, Ingest, CTRF};
+use super::{counts, gzip, junit_report, shard, upload_to, Ingest, CTRF};
 use crate::api_helpers::*;
 use crate::helpers::*;
 
@@ -26,14 +26,23 @@ async fn shards_join_one_run_and_a_test_failing_in_one_and_passing_in_another_is
     assert_ne!(other["id"], first["id"]);
     let run = first["id"].as_str().unwrap().to_string();
 
-    let a = s.upload_xml(&run, shard(&[("a-pass", true), ("a-fail", false), ("shared", false)])).await;
-    assert_eq!(counts(&a.expect(StatusCode::CREATED)), [3, 1, 2, 0, 0, 0]);
-    let b = s.upload_xml(&run, shard(&[("b-pass", true), ("shared", true)])).await;
-    assert_eq!(counts(&b.expect(StatusCode::CREATED)), [2, 2, 0, 0, 0, 0]);
+    let shard_a = shard(&[("a-pass", true), ("a-fail", false), ("shared", false)]);
+    let shard_b = shard(&[("b-pass", true), ("shared", true)]);
+    let a = s.upload_xml(&run, shard_a.clone()).await.expect(StatusCode::CREATED);
+    assert_eq!(counts(&a), [3, 1, 2, 0, 0, 0]);
+    let b = s.upload_xml(&run, shard_b.clone()).await.expect(StatusCode::CREATED);
+    assert_eq!(counts(&b), [2, 2, 0, 0, 0, 0]);
     // Distinct tests: a-pass, a-fail, b-pass, shared (failed, then passed).
     assert_eq!(counts(&s.run(&run).await), [4, 2, 1, 0, 0, 1]);
-    assert_eq!(result_of(&s.app, &run, "shared").0, "flaky");
-    assert_eq!(reports_of(&s.app, &run), 2);
+    let mut names: Vec<String> = s.tests(&run).await.iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["a-fail", "a-pass", "b-pass", "shared"]);
+    assert_eq!(s.result_of(&run, "shared").await.0, "flaky");
+    // Both shards are stored reports of the run, and sending one again changes nothing.
+    assert_eq!(s.stored_report(&run, shard_a).await, a["id"].as_str().unwrap());
+    assert_eq!(s.stored_report(&run, shard_b).await, b["id"].as_str().unwrap());
+    assert_ne!(a["id"], b["id"]);
+    assert_eq!(counts(&s.run(&run).await), [4, 2, 1, 0, 0, 1]);
 
     let done = post(&s.app, &format!("/api/v1/projects/web/runs/{run}/finalize"), &s.token, json!({})).await;
     let done = done.expect(StatusCode::OK);
@@ -63,14 +72,12 @@ async fn the_same_bytes_twice_count_once_even_gzipped() {
         .await
         .expect(StatusCode::OK);
     assert_eq!(zipped["duplicate"], true);
+    assert_eq!(zipped["id"], first["id"], "still the one stored report");
     assert_eq!(counts(&s.run(&run).await), [30, 27, 3, 0, 0, 0]);
-    assert_eq!((reports_of(&s.app, &run), results_of(&s.app, &run)), (1, 30));
-    let attempts = db(&s.app)
-        .query_row("SELECT max(attempts) FROM results WHERE run = (SELECT seq FROM runs WHERE id = ?1)", [&run], |r| {
-            r.get::<_, i64>(0)
-        })
-        .unwrap();
-    assert_eq!(attempts, 1, "a duplicate does not touch the results");
+    let results = s.tests(&run).await;
+    assert_eq!(results.len(), 30);
+    // A duplicate merged as another attempt would show as a retry.
+    assert!(results.iter().all(|t| t["retries"] == 0), "a duplicate does not touch the results: {results:?}");
 
     // One byte more is another report; into another run the same bytes are new.
     let changed = s.upload_xml(&run, format!("{body}\n")).await.expect(StatusCode::CREATED);
@@ -101,8 +108,8 @@ async fn gzip_bodies_are_decompressed_and_counted() {
         .await
         .expect(StatusCode::CREATED);
     assert_eq!(counts(&report), [6, 1, 1, 0, 3, 1]);
-    let stored: i64 =
-        db(&s.app).query_row("SELECT bytes FROM reports WHERE run_id = ?1", [&run], |r| r.get(0)).unwrap();
+    // Storage itself: no interface shows a report's recorded size (nothing lists a run's reports).
+    let stored = sql_count(&s.app, &format!("SELECT bytes FROM reports WHERE run_id = '{run}'"));
     assert_eq!(stored, CTRF.len() as i64, "the decompressed size is recorded");
 }
 
@@ -180,7 +187,9 @@ async fn one_call_results_creates_uploads_and_finalizes() {
     assert_eq!(run["project"], "web");
     assert!(run["finished_at"].is_string());
     let id = run["id"].as_str().unwrap();
-    assert_eq!((reports_of(&s.app, id), results_of(&s.app, id)), (1, 2));
+    let results = s.tests(id).await;
+    let names: Vec<&str> = results.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["two", "one"], "the report's tests, failures first: {results:?}");
 
     // CTRF, gzipped, no metadata at all.
     let resp = upload_to(
@@ -195,11 +204,11 @@ async fn one_call_results_creates_uploads_and_finalizes() {
     assert_eq!((run["status"].as_str(), counts(&run)), (Some("failed"), [6, 1, 1, 0, 3, 1]));
 
     // A bad report creates nothing.
-    let before = sql_count(&s.app, "SELECT count(*) FROM runs");
+    let before = s.runs().await.len();
     let resp =
         upload_to(&s.app, &s.token, &path, b"<testsuite>".to_vec(), &[("content-type", "application/xml")]).await;
     resp.expect_code(StatusCode::BAD_REQUEST, "invalid_report");
-    assert_eq!(sql_count(&s.app, "SELECT count(*) FROM runs"), before);
+    assert_eq!(s.runs().await.len(), before);
 }
 
 #[tokio::test]
@@ -218,7 +227,7 @@ async fn failed_then_skipped_then_passed_is_flaky_in_one_report_and_across_shard
     let run = s.new_run(json!({"build_id": "9", "name": "seq"})).await;
     let uploaded = s.upload_xml(&run, one).await.expect(StatusCode::CREATED);
     assert_eq!(counts(&uploaded), [2, 0, 0, 0, 1, 1], "{uploaded}");
-    assert_eq!(result_of(&s.app, &run, "seq").0, "flaky");
+    assert_eq!(s.result_of(&run, "seq").await.0, "flaky");
 
     // The same sequence spread over three shards of another run.
     let run = s.new_run(json!({"build_id": "10", "name": "seq"})).await;
@@ -226,7 +235,7 @@ async fn failed_then_skipped_then_passed_is_flaky_in_one_report_and_across_shard
         let body = format!("<testsuite name=\"seq\">{}</testsuite>", case("seq", inner));
         s.upload_xml(&run, body).await.expect(StatusCode::CREATED);
     }
-    assert_eq!(result_of(&s.app, &run, "seq").0, "flaky");
+    assert_eq!(s.result_of(&run, "seq").await.0, "flaky");
     assert_eq!(counts(&s.run(&run).await), [1, 0, 0, 0, 0, 1]);
 }
 
@@ -260,7 +269,7 @@ async fn run_bodies_are_optional_but_never_silently_wrong() {
 /// The run's counts and duration are kept as cases are stored, not
 /// recounted: after shards that repeat tests in every combination of
 /// outcomes (and a duplicate and a rejected report in between), they must
-/// equal an aggregate over the stored results.
+/// equal an aggregate over the results the API lists.
 #[tokio::test]
 async fn kept_counts_match_the_stored_results_after_merges() {
     let s = Ingest::start().await;
@@ -288,29 +297,17 @@ async fn kept_counts_match_the_stored_results_after_merges() {
         }
     }
     let kept = s.run(&run).await;
-    let conn = db(&s.app);
+    let results = s.tests(&run).await;
     let mut stored = [0i64; 6];
-    let mut stmt = conn
-        .prepare(
-            "SELECT status, count(*) FROM results WHERE run = (SELECT seq FROM runs WHERE id = ?1) GROUP BY status",
-        )
-        .unwrap();
-    let rows = stmt.query_map([&run], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).unwrap();
-    for row in rows {
-        let (status, n) = row.unwrap();
+    for result in &results {
+        let status = result["status"].as_str().unwrap();
         let slot = ["passed", "failed", "error", "skipped", "flaky"].iter().position(|s| *s == status).unwrap();
-        stored[slot + 1] = n;
-        stored[0] += n;
+        stored[slot + 1] += 1;
+        stored[0] += 1;
     }
     assert_eq!(counts(&kept), stored, "kept counts against the results: {kept}");
     assert_eq!(stored[0], 25);
-    let duration: i64 = conn
-        .query_row(
-            "SELECT coalesce(sum(duration_ms), 0) FROM results WHERE run = (SELECT seq FROM runs WHERE id = ?1)",
-            [&run],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let duration: i64 = results.iter().filter_map(|r| r["duration_ms"].as_i64()).sum();
     assert_eq!(kept["duration_ms"], json!(duration), "kept duration against the results");
     assert!(stored[5] > 0 && stored[1] + stored[2] + stored[3] + stored[4] > 0, "a mix of outcomes: {stored:?}");
 }

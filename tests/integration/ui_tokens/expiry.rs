@@ -2,9 +2,26 @@
 //! older tokens, and tokens about to expire raise banners.
 
 use reqwest::StatusCode;
+use serde_json::json;
 
 use super::{body, generate_ok, preview_of};
+use crate::api_helpers::{cli_token, now_unix, post, rfc3339, unix};
 use crate::helpers::*;
+
+/// Generates a token through the form; returns its secret and the range
+/// its lifetime (expiry as `whoami` shows it, minus creation) lies in.
+async fn generate_timed(
+    app: &TestApp,
+    client: &reqwest::Client,
+    fields: &[(&str, &str)],
+) -> (String, std::ops::RangeInclusive<i64>) {
+    let before = now_unix();
+    let secret = generate_ok(app, client, fields).await;
+    let after = now_unix();
+    let me = crate::api_helpers::whoami(app, &secret).await.expect(StatusCode::OK);
+    let expires = unix(me["token"]["expires_at"].as_str().unwrap_or_else(|| panic!("no expiry: {me}")));
+    (secret, expires - after..=expires - before)
+}
 
 #[tokio::test]
 async fn a_fixed_policy_hides_the_choice_and_flags_older_tokens() {
@@ -52,13 +69,12 @@ async fn a_fixed_policy_hides_the_choice_and_flags_older_tokens() {
     let form = body(&app, &admin, "/settings/tokens/new").await;
     assert!(form.contains("Tokens expire after 14 days (set by your administrator)"));
     assert!(!form.contains("name=\"expiration\"") && !form.contains("name=\"expires_on\""));
-    let newer = generate_ok(&app, &admin, &[("name", "newer"), ("permission", "runs:read")]).await;
-    let lifetime = sql_count(&app, "SELECT expires_at - created_at FROM tokens WHERE name = 'newer'");
-    assert!((14 * 86_400 - 2..=14 * 86_400 + 2).contains(&lifetime), "{lifetime}");
+    let (newer, lifetime) = generate_timed(&app, &admin, &[("name", "newer"), ("permission", "runs:read")]).await;
+    assert!(lifetime.contains(&(14 * 86_400)), "{lifetime:?}");
     // A choice sent anyway is ignored under a fixed policy.
-    generate_ok(&app, &admin, &[("name", "insists"), ("permission", "runs:read"), ("expiration", "365")]).await;
-    let lifetime = sql_count(&app, "SELECT expires_at - created_at FROM tokens WHERE name = 'insists'");
-    assert!((14 * 86_400 - 2..=14 * 86_400 + 2).contains(&lifetime), "{lifetime}");
+    let insists = [("name", "insists"), ("permission", "runs:read"), ("expiration", "365")];
+    let (_, lifetime) = generate_timed(&app, &admin, &insists).await;
+    assert!(lifetime.contains(&(14 * 86_400)), "{lifetime:?}");
 
     let list = body(&app, &admin, "/settings/tokens").await;
     let older_row = list.split("<tr").find(|r| r.contains(&preview_of(&older))).unwrap();
@@ -78,8 +94,18 @@ async fn expiring_tokens_raise_banners() {
     assert!(
         list.contains("flash warn") && list.contains("Expiring this week") && !list.contains("Expiring within a day")
     );
-    sql(&app, "UPDATE tokens SET expires_at = strftime('%s','now') + 7200 WHERE name = 'week'");
+    // A token that expires in two hours, made over the API (the form offers whole days).
+    let api = cli_token(&app, ADMIN_EMAIL, "api", "runs:read,tokens:create", &[]);
+    let soon = json!({"name": "soon", "permissions": ["runs:read"], "expires_at": rfc3339(now_unix() + 7200)});
+    post(&app, "/api/v1/tokens", &api, soon).await.expect(StatusCode::CREATED);
     let list = body(&app, &admin, "/settings/tokens").await;
-    assert!(list.contains("flash err") && list.contains("Expiring within a day") && list.contains("in 2 hours"));
-    assert!(!list.contains("Expiring this week"));
+    let banner = |title: &str| {
+        let at = list.find(title).unwrap_or_else(|| panic!("no {title:?} banner:\n{list}"));
+        list[at..at + list[at..].find("</div>").unwrap()].to_string()
+    };
+    assert!(list.contains("flash err") && list.contains("flash warn"));
+    let day = banner("Expiring within a day");
+    assert!(day.contains("“soon”") && day.contains("in 2 hours") && !day.contains("“week”"), "{day}");
+    let week = banner("Expiring this week");
+    assert!(week.contains("“week”") && !week.contains("“soon”"), "{week}");
 }
