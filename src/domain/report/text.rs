@@ -80,25 +80,14 @@ impl Capped {
 /// Cuts `s` to at most `max` bytes without splitting a character.
 pub(super) fn truncate(s: &mut String, max: usize) {
     if s.len() > max {
-        let end = floor_char_boundary(s, max);
+        let end = s.floor_char_boundary(max);
         s.truncate(end);
     }
 }
 
 /// `s` cut to at most `max` bytes without splitting a character.
 pub(super) fn truncated(s: &str, max: usize) -> &str {
-    &s[..floor_char_boundary(s, max)]
-}
-
-fn floor_char_boundary(s: &str, max: usize) -> usize {
-    if max >= s.len() {
-        return s.len();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
+    &s[..s.floor_char_boundary(max)]
 }
 
 /// The first line of `text` that is not blank, trimmed.
