@@ -37,6 +37,10 @@ pub struct CommonArgs {
     /// SQLite `synchronous` pragma [default: normal]
     #[arg(long, env = "PROCTOR_SYNCHRONOUS", global = true, value_enum)]
     pub synchronous: Option<Synchronous>,
+    /// For tests: run as if the clock were this many seconds ahead (expiry,
+    /// retention, idle sessions, unused tokens). Hidden; never for production.
+    #[arg(long, global = true, hide = true, default_value_t = 0, allow_negative_numbers = true)]
+    pub clock_offset_seconds: i64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -305,6 +309,10 @@ impl CommonArgs {
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    if cli.common.clock_offset_seconds != 0 {
+        crate::domain::time::move_clock(cli.common.clock_offset_seconds);
+        log::warn!("the clock runs {} seconds ahead (--clock-offset-seconds)", cli.common.clock_offset_seconds);
+    }
     match cli.command {
         Command::Serve(args) => {
             let config = Config::resolve(&cli.common.overrides(Some(&args)))?;

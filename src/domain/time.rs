@@ -1,15 +1,32 @@
 //! Time as the API shows it: RFC 3339 UTC to the second. Storage keeps
 //! unix seconds; conversions live here.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// How far this process's clock runs ahead of the system's (0 but in tests).
+static OFFSET_SECS: AtomicI64 = AtomicI64::new(0);
+
+/// Runs this process's clock `secs` ahead of the system's from now on: how
+/// tests see what the server does later (expiry, retention, idle sessions)
+/// without waiting. Set by the hidden `--clock-offset-seconds` flag.
+pub fn move_clock(secs: i64) {
+    OFFSET_SECS.store(secs, Ordering::Relaxed);
+}
+
+/// The wall clock every rule reads: the system's, moved by [`move_clock`].
+fn wall_clock() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + time::Duration::seconds(OFFSET_SECS.load(Ordering::Relaxed))
+}
+
 pub fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 is a valid nanosecond")
+    wall_clock().replace_nanosecond(0).expect("0 is a valid nanosecond")
 }
 
 pub fn unix_now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
+    wall_clock().unix_timestamp()
 }
 
 pub fn from_unix(secs: i64) -> OffsetDateTime {

@@ -86,6 +86,16 @@ impl TestApp {
         TestApp { base, data_dir, _dir: dir, child, log }
     }
 
+    /// Stops this server and starts another on the same data directory with
+    /// `args`: e.g. `later(…)` to see what the server does days from now.
+    pub async fn restart_with(mut self, args: Vec<String>) -> TestApp {
+        self.terminate();
+        let options = SpawnOptions { data_dir: Some(self.data_dir.clone()), args, https: false };
+        let mut next = TestApp::spawn_with(options).await;
+        next._dir = self._dir.take();
+        next
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -250,6 +260,13 @@ pub fn cli_on(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("proctor output")
 }
 
+/// The flag that runs a `proctor` process `secs` seconds in the future (its
+/// clock moved, not the machine's): how tests see expiry, retention and
+/// idle timeouts without sleeping.
+pub fn later(secs: i64) -> Vec<String> {
+    vec!["--clock-offset-seconds".into(), secs.to_string()]
+}
+
 pub fn extract_csrf(html: &str) -> Option<String> {
     let at = html.find("name=\"csrf_token\" value=\"")? + "name=\"csrf_token\" value=\"".len();
     Some(html[at..].split('"').next()?.to_string())
@@ -257,15 +274,6 @@ pub fn extract_csrf(html: &str) -> Option<String> {
 
 pub fn location(response: &Response) -> String {
     response.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
-
-/// Runs SQL directly on the app's database. Only to move the clock (age a
-/// session or runs) until the server's clock can be moved; tests check
-/// everything else over HTTP, a page or the CLI.
-pub fn sql(app: &TestApp, statement: &str) {
-    let conn = rusqlite::Connection::open(app.data_dir.join("proctor.db")).unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.execute_batch(statement).unwrap();
 }
 
 /// A single integer from the app's database, for tests about storage itself

@@ -15,12 +15,12 @@ use crate::helpers::*;
 async fn runs_past_the_retention_period_go_with_their_attachments() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let options = || SpawnOptions {
+    let options = |days_later: i64| SpawnOptions {
         data_dir: Some(data.clone()),
-        args: vec!["--retention-days".into(), "1".into()],
+        args: [vec!["--retention-days".into(), "1".into()], later(days_later * 86_400)].concat(),
         ..Default::default()
     };
-    let r = Reader::start_with(options()).await;
+    let r = Reader::start_with(options(0)).await;
     let mut old = Vec::new();
     for i in 0..3 {
         old.push(id(&r.run_of("web", &format!("branch=main&commit=old{i}"), &[("t", "passed", 1)]).await));
@@ -30,15 +30,10 @@ async fn runs_past_the_retention_period_go_with_their_attachments() {
     let token = r.token.clone();
     let mut app = r.app;
     app.terminate();
-    // Moves the clock: the old runs were created two days ago.
-    let ids = old.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(", ");
-    let conn = rusqlite::Connection::open(data.join("proctor.db")).unwrap();
-    conn.execute_batch(&format!("UPDATE runs SET created_at = created_at - 2 * 86400 WHERE id IN ({ids})")).unwrap();
-    drop(conn);
     assert!(data.join("attachments").join(&old[0]).is_dir());
 
-    // The task runs when the server starts.
-    let app = TestApp::spawn_with(options()).await;
+    // Two days later: the task runs when the server starts.
+    let app = TestApp::spawn_with(options(2)).await;
     let r = Reader { app, token };
     let fresh = id(&r.run_of("web", "branch=main&commit=new", &[("t", "passed", 1)]).await);
     let path = format!("/api/v1/projects/web/runs/{fresh}/attachments?filename=new.log");
@@ -72,44 +67,41 @@ async fn runs_past_the_retention_period_go_with_their_attachments() {
 async fn runs_abandoned_by_their_ci_job_are_marked_errored() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let options = || SpawnOptions {
+    let at = |minutes_later: i64| SpawnOptions {
         data_dir: Some(data.clone()),
-        args: vec!["--stale-run-hours".into(), "2".into()],
+        args: [vec!["--stale-run-hours".into(), "2".into()], later(minutes_later * 60)].concat(),
         ..Default::default()
     };
-    let r = Reader::start_with(options()).await;
-    let mut running = Vec::new();
-    for build in ["abandoned", "busy", "young"] {
-        let create = api(&r.app, Method::POST, "/api/v1/projects/web/runs", &r.token)
-            .json(&serde_json::json!({"build_id": build, "name": "ci"}));
-        let run = id(&send(create).await.expect(StatusCode::CREATED));
-        let path = format!("/api/v1/projects/web/runs/{run}/reports");
-        let report = api(&r.app, Method::POST, &path, &r.token)
-            .header("content-type", "application/xml")
-            .body(super::junit(&[("t", "passed", 1)]));
-        send(report).await.expect(StatusCode::CREATED);
-        running.push(run);
-    }
-    let [abandoned, busy, young] = [&running[0], &running[1], &running[2]];
-    let token = r.token.clone();
-    let mut app = r.app;
-    app.terminate();
-    // Moves the clock: the abandoned run and its report are three hours old; the busy run too, but not its report.
-    let conn = rusqlite::Connection::open(data.join("proctor.db")).unwrap();
-    let age = |table: &str, column: &str, run: &str| {
-        let sql = format!("UPDATE {table} SET created_at = created_at - 3 * 3600 WHERE {column} = '{run}'");
-        conn.execute_batch(&sql).unwrap();
+    let create = |r: &Reader, build: &str| {
+        let body = serde_json::json!({"build_id": build, "name": "ci"});
+        api(&r.app, Method::POST, "/api/v1/projects/web/runs", &r.token).json(&body)
     };
-    age("runs", "id", abandoned);
-    age("reports", "run_id", abandoned);
-    age("runs", "id", busy); // created long ago, but its report is recent
-    drop(conn);
-
-    let app = TestApp::spawn_with(options()).await;
-    let r = Reader { app, token };
+    let report = |r: &Reader, run: &str, test: &str| {
+        let path = format!("/api/v1/projects/web/runs/{run}/reports");
+        let body = super::junit(&[(test, "passed", 1)]);
+        api(&r.app, Method::POST, &path, &r.token).header("content-type", "application/xml").body(body)
+    };
+    // Now: two runs start and each gets a report.
+    let r = Reader::start_with(at(0)).await;
+    let abandoned = id(&send(create(&r, "abandoned")).await.expect(StatusCode::CREATED));
+    let busy = id(&send(create(&r, "busy")).await.expect(StatusCode::CREATED));
+    for run in [&abandoned, &busy] {
+        send(report(&r, run, "t")).await.expect(StatusCode::CREATED);
+    }
+    // 90 minutes later (nothing is two hours quiet yet): the busy run gets
+    // another report and a young run starts.
+    let token = r.token.clone();
+    let r = Reader { app: r.app.restart_with(at(90).args).await, token };
+    send(report(&r, &busy, "u")).await.expect(StatusCode::CREATED);
+    let young = id(&send(create(&r, "young")).await.expect(StatusCode::CREATED));
+    send(report(&r, &young, "t")).await.expect(StatusCode::CREATED);
+    // Three hours after the start, the task (run at start-up) closes only
+    // the run that has had no report for two hours.
+    let token = r.token.clone();
+    let r = Reader { app: r.app.restart_with(at(180).args).await, token };
     let path = |id: &str| format!("/api/v1/projects/web/runs/{id}");
     let closed = poll(Duration::from_secs(10), "the abandoned run to be closed", || async {
-        let run = get(&r.app, &path(abandoned), &r.token).await.expect(StatusCode::OK);
+        let run = get(&r.app, &path(&abandoned), &r.token).await.expect(StatusCode::OK);
         (run["status"] == "errored").then_some(run)
     })
     .await;
@@ -118,7 +110,7 @@ async fn runs_abandoned_by_their_ci_job_are_marked_errored() {
         "No report for 2 hours: the CI job stopped without finishing the run (marked errored by Proctor)."
     );
     assert_eq!((closed["tests"].as_i64(), closed["finished_at"].is_string()), (Some(1), true), "{closed}");
-    for other in [busy, young] {
+    for other in [&busy, &young] {
         assert_eq!(get(&r.app, &path(other), &r.token).await.expect(StatusCode::OK)["status"], "running");
     }
     let late = api(&r.app, Method::POST, &format!("/api/v1/projects/web/runs/{abandoned}/reports"), &r.token)
