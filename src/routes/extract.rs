@@ -172,18 +172,22 @@ fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
     req.cookie(name).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
 }
 
+/// The live session behind `req`'s session cookie, if any.
+async fn session_of(req: HttpRequest) -> Result<Option<SessionUser>, PageError> {
+    let state = state_of(&req)?;
+    match cookie_value(&req, session_cookie_name(state.config.is_https())) {
+        Some(value) => Ok(session::load(&state, value).await?),
+        None => Ok(None),
+    }
+}
+
 impl FromRequest for SessionUser {
     type Error = PageError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = state_of(&req)?;
-            let value =
-                cookie_value(&req, session_cookie_name(state.config.is_https())).ok_or(AppError::LoginRequired)?;
-            session::load(&state, value).await?.ok_or(PageError(AppError::LoginRequired))
-        })
+        let session = session_of(req.clone());
+        Box::pin(async move { session.await?.ok_or(PageError(AppError::LoginRequired)) })
     }
 }
 
@@ -192,14 +196,8 @@ impl FromRequest for MaybeSession {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = state_of(&req)?;
-            match cookie_value(&req, session_cookie_name(state.config.is_https())) {
-                Some(value) => Ok(MaybeSession(session::load(&state, value).await?)),
-                None => Ok(MaybeSession(None)),
-            }
-        })
+        let session = session_of(req.clone());
+        Box::pin(async move { Ok(MaybeSession(session.await?)) })
     }
 }
 
