@@ -23,7 +23,7 @@ OUT=$ROOT/bench/out
 CASES=${CASES:-200000}
 RUNS=${RUNS:-3}
 FILE=$OUT/junit-$CASES.xml
-BIN=$ROOT/target/release/proctor
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/proctor
 mkdir -p "$OUT"
 
 log() { printf '== %s\n' "$*" >&2; }

@@ -12,7 +12,7 @@ OUT=$PWD/bench/out
 CASES=${CASES:-200000}
 RUNS=${RUNS:-5}
 FILE=$OUT/junit-$CASES.xml
-BIN=$PWD/target/release/proctor
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/proctor
 mkdir -p "$OUT"
 [[ -s $FILE ]] || python3 bench/gen_junit.py "$FILE" "$CASES"
 cargo build --release --quiet --bin proctor
