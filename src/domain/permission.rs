@@ -15,10 +15,11 @@ pub enum Permission {
     TokensAdmin,
     UsersAdmin,
     AuditRead,
+    TestsManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::ProjectsRead,
         Permission::ProjectsManage,
         Permission::RunsRead,
@@ -28,6 +29,7 @@ impl Permission {
         Permission::TokensAdmin,
         Permission::UsersAdmin,
         Permission::AuditRead,
+        Permission::TestsManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Permission {
             Permission::TokensAdmin => "tokens:admin",
             Permission::UsersAdmin => "users:admin",
             Permission::AuditRead => "audit:read",
+            Permission::TestsManage => "tests:manage",
         }
     }
 
@@ -56,6 +59,7 @@ impl Permission {
             Permission::TokensAdmin => "see every token, revoke anyone's, set the expiration policy",
             Permission::UsersAdmin => "manage users, service accounts and roles",
             Permission::AuditRead => "read the audit log",
+            Permission::TestsManage => "quarantine flaky tests, release them, mark them fixed",
         }
     }
 
@@ -158,7 +162,9 @@ pub fn builtin_role(name: &str) -> Option<PermissionSet> {
     use Permission::*;
     match name {
         "admin" => Some(PermissionSet::all()),
-        "member" => Some([ProjectsRead, RunsRead, RunsWrite, ArtifactsWrite, TokensCreate].into_iter().collect()),
+        "member" => {
+            Some([ProjectsRead, RunsRead, RunsWrite, ArtifactsWrite, TokensCreate, TestsManage].into_iter().collect())
+        }
         "viewer" => Some([ProjectsRead, RunsRead, TokensCreate].into_iter().collect()),
         _ => None,
     }
@@ -187,7 +193,7 @@ mod tests {
         assert_eq!(builtin_role("admin").unwrap(), PermissionSet::all());
         assert_eq!(
             builtin_role("member").unwrap().names(),
-            ["projects:read", "runs:read", "runs:write", "artifacts:write", "tokens:create"]
+            ["projects:read", "runs:read", "runs:write", "artifacts:write", "tokens:create", "tests:manage"]
         );
         assert_eq!(builtin_role("viewer").unwrap().names(), ["projects:read", "runs:read", "tokens:create"]);
         assert_eq!(builtin_role("owner"), None);

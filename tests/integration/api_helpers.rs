@@ -13,7 +13,7 @@ use crate::helpers::*;
 
 /// Every permission, as the CLI takes them.
 pub const ALL_PERMISSIONS: &str =
-    "projects:read,projects:manage,runs:read,runs:write,artifacts:write,tokens:create,tokens:admin,users:admin,audit:read";
+    "projects:read,projects:manage,runs:read,runs:write,artifacts:write,tokens:create,tokens:admin,users:admin,audit:read,tests:manage";
 
 /// `prc_(pat|key)_` + 38 base62 characters, nothing else.
 pub const TOKEN_PATTERN: &str = "^prc_(pat|key)_[0-9A-Za-z]{38}$";

@@ -237,10 +237,10 @@ async fn roles_are_listed_created_changed_and_deleted_but_builtins_are_read_only
     assert_eq!(listed["next_cursor"], Value::Null);
     let builtin = |name: &str| roles.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("{name}")).clone();
     assert_eq!(builtin("admin")["builtin"], true);
-    assert_eq!(builtin("admin")["permissions"].as_array().unwrap().len(), 9);
+    assert_eq!(builtin("admin")["permissions"].as_array().unwrap().len(), 10);
     assert_eq!(
         builtin("member")["permissions"],
-        json!(["projects:read", "runs:read", "runs:write", "artifacts:write", "tokens:create"])
+        json!(["projects:read", "runs:read", "runs:write", "artifacts:write", "tokens:create", "tests:manage"])
     );
     assert_eq!(builtin("viewer")["permissions"], json!(["projects:read", "runs:read", "tokens:create"]));
 
