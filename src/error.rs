@@ -133,6 +133,16 @@ impl AppError {
         }
     }
 
+    /// Like [`Self::on_form`], for forms where something the form itself
+    /// named can be missing (a project ticked on the token form, the account
+    /// a row's form acts on): that 404 is shown above the form too.
+    pub fn on_form_or_missing(self) -> Result<AppError, PageError> {
+        match self {
+            AppError::Client { status, .. } if status == StatusCode::NOT_FOUND => Ok(self),
+            other => other.on_form(),
+        }
+    }
+
     fn log_if_internal(&self) {
         if let AppError::Internal(cause) = self {
             log::error!("internal error: {}", redact(cause));

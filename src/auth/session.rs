@@ -1,6 +1,7 @@
 //! Web sessions. The cookie holds 256 random bits (`domain::session_id`);
 //! the database holds only their SHA-256. Every login issues a new id
-//! (`ops::login`); logout and deactivation delete the row; idle and absolute
+//! (`auth::login`, which writes it through `ops::sessions`); logout and
+//! deactivation delete the row; idle and absolute
 //! timeouts end it. The cookies themselves (names, flags) are
 //! `routes::extract`'s: this module knows values, not headers.
 

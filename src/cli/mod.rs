@@ -25,6 +25,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Two years: more than any test needs (token lifetimes, retention).
+const MAX_CLOCK_OFFSET_SECONDS: i64 = 2 * 366 * 86_400;
+
 /// Settings every subcommand shares.
 #[derive(Debug, Default, Clone, Args)]
 pub struct CommonArgs {
@@ -38,8 +41,10 @@ pub struct CommonArgs {
     #[arg(long, env = "PROCTOR_SYNCHRONOUS", global = true, value_enum)]
     pub synchronous: Option<Synchronous>,
     /// For tests: run as if the clock were this many seconds ahead (expiry,
-    /// retention, idle sessions, unused tokens). Hidden; never for production.
-    #[arg(long, global = true, hide = true, default_value_t = 0, allow_negative_numbers = true)]
+    /// retention, idle sessions, unused tokens), at most two years. Hidden;
+    /// never for production (see docs/security.md).
+    #[arg(long, global = true, hide = true, default_value_t = 0,
+          value_parser = clap::value_parser!(i64).range(0..=MAX_CLOCK_OFFSET_SECONDS))]
     pub clock_offset_seconds: i64,
 }
 

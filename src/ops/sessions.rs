@@ -1,4 +1,4 @@
-//! Signing in and out, as changes: the session row and the audit rows of
+//! Signing in, as changes: the new session's row and the audit rows of
 //! login attempts. The throttle and the password check that come first are
 //! `auth::login`'s.
 

@@ -305,3 +305,27 @@ async fn the_audit_log_pages_newest_first() {
     assert!(second.contains("project p0<"), "second page has the oldest");
     assert!(!second.contains("project p54<"));
 }
+
+/// A form naming something that is not there comes back with the sentence
+/// above it, at 404, rather than the bare error page: an account a users
+/// form acts on, a project ticked on the token form (both only by editing
+/// the page, but the person still sees where they were).
+#[tokio::test]
+async fn forms_naming_a_missing_account_or_project_come_back_with_the_sentence() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let missing = "01a00000-0000-7000-8000-000000000000";
+    let response = app
+        .submit(&admin, "/settings/admin/users", &format!("/settings/admin/users/{missing}"), &[("active", "false")])
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("No user with id") && page.contains(missing), "{page}");
+    assert!(page.contains("/settings/admin/users"), "the users page, not the error page");
+
+    let fields = [("name", "ci"), ("permission", "runs:read"), ("project_scope", "selected"), ("project", "nope")];
+    let response = app.submit(&admin, "/settings/tokens/new", "/settings/tokens", &fields).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Project not found.") && page.contains("New personal access token"), "{page}");
+}

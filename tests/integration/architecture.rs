@@ -35,7 +35,7 @@ const RULES: &[(&str, &[&str], &str)] = &[
     (
         "auth",
         &["routes", "views", "app", "cli"],
-        "who is asking sits below the handlers; its changes (sessions, audit rows) go through ops",
+        "who is asking sits below the handlers; login's rows (a session, its audit row) are written by ops::sessions",
     ),
     ("views", &["routes", "ops", "app", "cli"], "view builders read; they neither route nor change state"),
     ("state", &["routes", "views", "ops", "app", "cli"], "the state sits below everything that uses it"),
@@ -264,6 +264,21 @@ fn http_types_stay_at_the_edge() {
         .map(|f| module_of(f))
         .collect();
     assert!(offenders.is_empty(), "HTTP types below routes/: {offenders:?}");
+}
+
+/// SQLite is storage's business: only `db` names rusqlite (the compiler
+/// already refuses SQL on a `Conn` or `Tx` outside it).
+#[test]
+fn sqlite_stays_in_db() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !(module_of(f) == "db" || module_of(f).starts_with("db::")))
+        .filter(|f| std::fs::read_to_string(f).unwrap().contains("rusqlite"))
+        .map(|f| module_of(f))
+        .collect();
+    assert!(offenders.is_empty(), "rusqlite outside src/db/: {offenders:?}");
 }
 
 #[test]

@@ -101,7 +101,7 @@ async fn or_rerender(
     match result {
         Ok(notice) => Ok(see_other(&format!("{base}?notice={notice}"))),
         Err(e) => {
-            let e = e.on_form()?;
+            let e = e.on_form_or_missing()?;
             let status = e.status();
             let message = e.form_sentence();
             match kind {

@@ -134,7 +134,7 @@ async fn create(
     match result {
         Ok(issued) => secret_response(&user, issued, back_to_tokens("Token created", &state, &req)),
         Err(e) => {
-            let e = e.on_form()?;
+            let e = e.on_form_or_missing()?;
             let page = new_page(&state, &user, &form, Some(e.form_sentence())).await?;
             html(HttpResponse::build(e.status()), &page)
         }
