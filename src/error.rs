@@ -242,6 +242,7 @@ fn missing_sentence(missing: &Missing) -> String {
         Missing::Token => "No such token.".into(),
         Missing::Key => "No such key in this project.".into(),
         Missing::Test => "No such test in this project.".into(),
+        Missing::QuarantineRule => "No such quarantine rule in this project.".into(),
     }
 }
 

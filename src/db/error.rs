@@ -36,6 +36,8 @@ pub enum Missing {
     Key,
     /// A test of the project, by name.
     Test,
+    /// A quarantine rule of the project.
+    QuarantineRule,
 }
 
 /// A change that what is stored does not allow.

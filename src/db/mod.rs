@@ -26,6 +26,7 @@ mod error;
 pub mod migrate;
 pub mod pages;
 pub mod projects;
+pub mod quarantine;
 pub mod results;
 pub mod roles;
 pub mod runs;

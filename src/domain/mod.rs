@@ -11,6 +11,7 @@ pub mod password;
 pub mod permission;
 pub mod policy;
 pub mod principal;
+pub mod quarantine;
 pub mod report;
 pub mod secrets;
 pub mod session_id;

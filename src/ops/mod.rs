@@ -9,6 +9,7 @@ pub mod attachments;
 mod error;
 pub mod ingest;
 pub mod projects;
+pub mod quarantine;
 pub mod roles;
 pub mod sessions;
 pub mod token_policy;

@@ -17,6 +17,7 @@ mod ingest_durability;
 mod ops;
 mod probe;
 mod projects;
+mod quarantine;
 mod results_api;
 mod ui_runs;
 mod ui_tokens;

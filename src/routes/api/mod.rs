@@ -11,6 +11,7 @@ mod json;
 mod keys;
 mod people;
 mod projects;
+mod quarantine;
 mod results;
 mod runs;
 mod tokens;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .configure(runs::configure)
                     .configure(results::configure)
                     .configure(attachments::configure)
+                    .configure(quarantine::configure)
                     // A nested scope falls back to the App's default, not
                     // /api/v1's: say it again, in the contract's shape.
                     .default_service(web::to(no_such_route)),

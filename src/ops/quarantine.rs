@@ -1,0 +1,101 @@
+//! Quarantine: rules that keep a known-flaky test's failures from failing
+//! its runs (API.md section 9). Made and released by people with
+//! `tests:manage`, audited as `test.quarantined` and `test.released`.
+
+use serde_json::json;
+
+use crate::db::analysis::test_info;
+use crate::db::quarantine::{self, NewRule, ReleaseReason, Rule};
+use crate::db::{audit, DbError, Missing, Tx};
+use crate::domain::audit::{AuditContext, Target};
+use crate::domain::permission::Permission;
+use crate::domain::principal::Principal;
+use crate::domain::quarantine::Pattern;
+use crate::domain::time::{rfc3339_unix, unix_now};
+use crate::ops::{visible_project, OpsError};
+
+/// What a rule covers.
+#[derive(Debug, Clone)]
+pub enum Covers {
+    /// One test, by its hex id.
+    Test(String),
+    Pattern(Pattern),
+}
+
+/// A rule as requested, its fields already valid (`domain::quarantine`).
+#[derive(Debug, Clone)]
+pub struct Quarantine {
+    pub covers: Covers,
+    pub reason: String,
+    pub issue_url: Option<String>,
+    pub expires_at: i64,
+    pub release_after_passes: Option<u32>,
+}
+
+fn target(rule: &Rule) -> Target {
+    let what = match (&rule.test_id, &rule.pattern) {
+        (Some(test), _) => format!("test {test}"),
+        (None, Some(p)) => {
+            let fields = [("suite", &p.suite), ("classname", &p.classname), ("name", &p.name), ("file", &p.file)];
+            let set: Vec<String> = fields.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))).collect();
+            format!("pattern {}", set.join(" "))
+        }
+        (None, None) => "rule".into(),
+    };
+    Target::new("quarantine_rule", rule.id.clone(), what)
+}
+
+/// Quarantines what `request` covers in project `slug`; returns the rule.
+pub fn create(tx: &Tx, ctx: &AuditContext, by: &Principal, slug: &str, request: Quarantine) -> Result<Rule, OpsError> {
+    let project = visible_project(tx, by, slug)?;
+    by.require(Permission::TestsManage)?;
+    let test = match &request.covers {
+        Covers::Test(id) => Some(test_info(tx, project.id, id)?.ok_or(DbError::NotFound(Missing::Test))?.0),
+        Covers::Pattern(_) => None,
+    };
+    let pattern = match &request.covers {
+        Covers::Pattern(p) => Some(p),
+        Covers::Test(_) => None,
+    };
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = unix_now();
+    quarantine::insert(
+        tx,
+        &NewRule {
+            id: &id,
+            project_id: project.id,
+            test,
+            pattern,
+            reason: &request.reason,
+            issue_url: request.issue_url.as_deref(),
+            created_by: &ctx.actor,
+            created_at: now,
+            expires_at: request.expires_at,
+            release_after_passes: request.release_after_passes,
+        },
+    )?;
+    let rule = quarantine::get(tx, project.id, &id, now)?;
+    let details = json!({
+        "project": project.slug,
+        "reason": rule.reason,
+        "issue_url": rule.issue_url,
+        "expires_at": rfc3339_unix(rule.expires_at),
+        "release_after_passes": rule.release_after_passes,
+    });
+    audit::record(tx, ctx, "test.quarantined", Some(&target(&rule)), details)?;
+    Ok(rule)
+}
+
+/// Releases rule `id` of project `slug` now. Releasing a rule that no
+/// longer applies (released, or expired) changes nothing and succeeds.
+pub fn release(tx: &Tx, ctx: &AuditContext, by: &Principal, slug: &str, id: &str) -> Result<(), OpsError> {
+    let project = visible_project(tx, by, slug)?;
+    by.require(Permission::TestsManage)?;
+    let now = unix_now();
+    let rule = quarantine::get(tx, project.id, id, now)?;
+    if rule.active && quarantine::release(tx, id, now, &ctx.actor, ReleaseReason::Manual)? {
+        let details = json!({"project": project.slug, "release_reason": ReleaseReason::Manual.as_str()});
+        audit::record(tx, ctx, "test.released", Some(&target(&rule)), details)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Quarantine rules of a project: `/api/v1/projects/{project}/quarantine`
+//! (API.md section 9). Reading needs `runs:read`; making and releasing
+//! rules `tests:manage`.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::{collection, ApiJson, PageQuery};
+use crate::auth::api::ApiCaller;
+use crate::db::quarantine::{self, After, Rule};
+use crate::domain::permission::Permission;
+use crate::domain::quarantine::{self as rules, Pattern};
+use crate::domain::time::{now, parse_rfc3339, unix_now};
+use crate::error::{AppError, AppResult};
+use crate::ops::quarantine::{self as ops, Covers, Quarantine};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/quarantine", web::get().to(list))
+        .route("/quarantine", web::post().to(create))
+        .route("/quarantine/{id}", web::delete().to(release));
+}
+
+/// A page's cursor: `<1|0>:<rule id>`, whether the last rule was active.
+fn after(cursor: Option<String>) -> Result<Option<After>, AppError> {
+    let Some(cursor) = cursor else { return Ok(None) };
+    match cursor.split_once(':') {
+        Some(("1", id)) => Ok(Some(After { active: true, id: id.to_string() })),
+        Some(("0", id)) => Ok(Some(After { active: false, id: id.to_string() })),
+        _ => Err(AppError::validation("Invalid cursor.")),
+    }
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (limit, after) = (query.limit()?, after(query.after()?)?);
+    let rules = state
+        .db
+        .read(move |c| -> AppResult<_> {
+            let project = crate::ops::visible_project(c, &caller.principal, &slug)?;
+            caller.principal.require(Permission::RunsRead)?;
+            Ok(quarantine::list(c, project.id, unix_now(), after.as_ref(), limit + 1)?)
+        })
+        .await?;
+    Ok(collection("quarantine", rules, limit, |r: &Rule| format!("{}:{}", u8::from(r.active), r.id)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatternBody {
+    suite: Option<String>,
+    classname: Option<String>,
+    name: Option<String>,
+    file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    test_id: Option<String>,
+    pattern: Option<PatternBody>,
+    #[serde(default)]
+    reason: String,
+    issue_url: Option<String>,
+    expires_in_days: Option<i64>,
+    expires_at: Option<String>,
+    release_after_passes: Option<i64>,
+}
+
+impl CreateBody {
+    /// The rule asked for, every field checked (a 400 naming the field).
+    fn quarantine(self) -> Result<Quarantine, AppError> {
+        let bad = |e: rules::RuleError| AppError::validation(e.0);
+        let covers = match (self.test_id, self.pattern) {
+            (Some(_), Some(_)) => return Err(AppError::validation("Give test_id or pattern, not both.")),
+            (None, None) => return Err(AppError::validation("Give test_id or pattern.")),
+            (Some(id), None) if is_test_id(&id) => Covers::Test(id.to_ascii_lowercase()),
+            (Some(_), None) => return Err(AppError::validation("test_id must be 32 hexadecimal characters.")),
+            (None, Some(p)) => Covers::Pattern(Pattern::new(p.suite, p.classname, p.name, p.file).map_err(bad)?),
+        };
+        let at = match self.expires_at.as_deref() {
+            None => None,
+            Some(raw) => Some(parse_rfc3339(raw).ok_or_else(|| {
+                AppError::validation("expires_at must be an RFC 3339 time, e.g. 2027-01-31T00:00:00Z.")
+            })?),
+        };
+        Ok(Quarantine {
+            covers,
+            reason: rules::reason(&self.reason).map_err(bad)?,
+            issue_url: rules::issue_url(self.issue_url.as_deref()).map_err(bad)?,
+            expires_at: rules::expires_at(now(), self.expires_in_days, at).map_err(bad)?.unix_timestamp(),
+            release_after_passes: rules::release_after_passes(self.release_after_passes).map_err(bad)?,
+        })
+    }
+}
+
+fn is_test_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    body: ApiJson<CreateBody>,
+) -> Result<HttpResponse, AppError> {
+    let request = body.into_inner().quarantine()?;
+    let rule = state.db.write(move |tx| ops::create(tx, &caller.audit(), &caller.principal, &slug, request)).await?;
+    Ok(HttpResponse::Created().json(rule))
+}
+
+async fn release(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, id) = path.into_inner();
+    state.db.write(move |tx| ops::release(tx, &caller.audit(), &caller.principal, &slug, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

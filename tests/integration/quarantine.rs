@@ -1,0 +1,160 @@
+//! Quarantine rules over the API (API.md section 9): made by test id or by
+//! pattern, listed active first, released by hand or by time, audited;
+//! every bad input a 400 naming the field; `tests:manage` to change them.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::api_helpers::*;
+use crate::helpers::*;
+use crate::results_api::{id, Reader};
+
+const RULES: &str = "/api/v1/projects/web/quarantine";
+
+/// A project `web` with one run of tests `login` (failed) and `cart`, and
+/// the test id of `login`.
+async fn project_with_tests() -> (Reader, String) {
+    let r = Reader::start().await;
+    let run = id(&r.run_of("web", "branch=main&commit=a1", &[("login", "failed", 5), ("cart", "passed", 3)]).await);
+    let tests = r.get(&format!("/api/v1/projects/web/runs/{run}/tests")).await;
+    let login = tests["tests"].as_array().unwrap().iter().find(|t| t["name"] == "login").expect("login listed");
+    let test_id = login["test_id"].as_str().unwrap().to_string();
+    (r, test_id)
+}
+
+#[tokio::test]
+async fn rules_by_test_or_pattern_are_made_listed_released_and_audited() {
+    let (r, login) = project_with_tests().await;
+    let body = json!({"test_id": login, "reason": "flaky on CI since the runner upgrade",
+                      "issue_url": "https://github.com/acme/web/issues/7", "release_after_passes": 5});
+    let by_test = post(&r.app, RULES, &r.token, body).await.expect(StatusCode::CREATED);
+    assert_eq!(by_test["test_id"], login.as_str());
+    assert_eq!(by_test["pattern"], Value::Null);
+    assert_eq!(by_test["issue_url"], "https://github.com/acme/web/issues/7");
+    assert_eq!(by_test["created_by"]["type"], "token");
+    assert_eq!((by_test["active"].as_bool(), by_test["consecutive_passes"].as_i64()), (Some(true), Some(0)));
+    assert_eq!(by_test["release_after_passes"], 5);
+    let days = (unix(by_test["expires_at"].as_str().unwrap()) - unix(by_test["created_at"].as_str().unwrap())) / 86_400;
+    assert_eq!(days, 30, "30 days by default");
+    for field in ["released_at", "released_by", "release_reason"] {
+        assert_eq!(by_test[field], Value::Null, "{field}");
+    }
+
+    let pattern =
+        json!({"pattern": {"classname": "app.*", "name": "c?rt"}, "reason": "cart is flaky", "expires_in_days": 7});
+    let by_pattern = post(&r.app, RULES, &r.token, pattern).await.expect(StatusCode::CREATED);
+    assert_eq!(by_pattern["test_id"], Value::Null);
+    assert_eq!(by_pattern["pattern"], json!({"suite": null, "classname": "app.*", "name": "c?rt", "file": null}));
+
+    delete(&r.app, &format!("{RULES}/{}", id(&by_test)), &r.token).await.expect(StatusCode::NO_CONTENT);
+    // Releasing again changes nothing.
+    delete(&r.app, &format!("{RULES}/{}", id(&by_test)), &r.token).await.expect(StatusCode::NO_CONTENT);
+    let listed = r.get(RULES).await;
+    let rules = listed["quarantine"].as_array().unwrap();
+    assert_eq!(
+        rules.iter().map(|r| r["id"].clone()).collect::<Vec<_>>(),
+        [by_pattern["id"].clone(), by_test["id"].clone()],
+        "active first"
+    );
+    let released = &rules[1];
+    assert_eq!((released["active"].as_bool(), released["release_reason"].as_str()), (Some(false), Some("manual")));
+    assert_eq!(released["released_by"]["type"], "token");
+    assert!(released["released_at"].is_string());
+
+    // Pages of one: the cursor carries on across the active/released boundary.
+    let first = r.get(&format!("{RULES}?limit=1")).await;
+    assert_eq!(first["quarantine"][0]["id"], by_pattern["id"]);
+    let cursor = first["next_cursor"].as_str().expect("a next page").to_string();
+    let second = r.get(&format!("{RULES}?limit=1&cursor={cursor}")).await;
+    assert_eq!(second["quarantine"][0]["id"], by_test["id"]);
+    assert_eq!(second["next_cursor"], Value::Null);
+
+    let quarantined = audit_events(&r.app, &r.token, "&action=test.quarantined").await;
+    assert_eq!(quarantined.len(), 2);
+    let released = audit_events(&r.app, &r.token, "&action=test.released").await;
+    assert_eq!(released.len(), 1, "released once, however often asked: {released:?}");
+    assert_eq!(released[0]["target"]["id"], by_test["id"]);
+
+    // Eight days on, the 7-day rule is no longer active, whether or not
+    // anything recorded it.
+    let r = Reader { app: r.app.restart_with(later(8 * 86_400)).await, token: r.token };
+    let rules = r.get(RULES).await;
+    let pattern_rule =
+        rules["quarantine"].as_array().unwrap().iter().find(|x| x["id"] == by_pattern["id"]).unwrap().clone();
+    assert_eq!(pattern_rule["active"], false);
+}
+
+#[tokio::test]
+async fn every_bad_rule_is_a_400_naming_the_field_and_stores_nothing() {
+    let (r, login) = project_with_tests().await;
+    let soon = rfc3339(now_unix() + 3 * 86_400);
+    let far = rfc3339(now_unix() + 181 * 86_400);
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"test_id": login, "reason": ""}), "reason is required"),
+        (json!({"test_id": login, "reason": "   "}), "reason is required"),
+        (json!({"test_id": login, "reason": "x".repeat(501)}), "reason is longer than 500"),
+        (json!({"test_id": login, "reason": "r", "issue_url": "javascript:alert(1)"}), "issue_url must be an http"),
+        (json!({"test_id": login, "reason": "r", "expires_in_days": 181}), "expires_in_days must be between 1 and 180"),
+        (json!({"test_id": login, "reason": "r", "expires_in_days": 0}), "expires_in_days must be between 1 and 180"),
+        (json!({"test_id": login, "reason": "r", "expires_at": far}), "at most 180 days ahead"),
+        (
+            json!({"test_id": login, "reason": "r", "expires_at": "2020-01-01T00:00:00Z"}),
+            "expires_at must be in the future",
+        ),
+        (json!({"test_id": login, "reason": "r", "expires_at": "tomorrow"}), "expires_at must be an RFC 3339 time"),
+        (json!({"test_id": login, "reason": "r", "expires_in_days": 3, "expires_at": soon}), "not both"),
+        (
+            json!({"test_id": login, "reason": "r", "release_after_passes": 0}),
+            "release_after_passes must be between 1 and 100",
+        ),
+        (
+            json!({"test_id": login, "reason": "r", "release_after_passes": 101}),
+            "release_after_passes must be between 1 and 100",
+        ),
+        (json!({"reason": "r"}), "Give test_id or pattern"),
+        (json!({"test_id": login, "pattern": {"name": "x"}, "reason": "r"}), "not both"),
+        (json!({"pattern": {}, "reason": "r"}), "at least one of suite, classname, name, file"),
+        (json!({"pattern": {"name": ""}, "reason": "r"}), "pattern.name must not be empty"),
+        (json!({"test_id": "not-hex", "reason": "r"}), "test_id must be 32 hexadecimal characters"),
+    ];
+    for (body, says) in cases {
+        let message =
+            post(&r.app, RULES, &r.token, body.clone()).await.expect_code(StatusCode::BAD_REQUEST, "invalid_request");
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    let extra = json!({"test_id": login, "reason": "r", "owner": "me"});
+    let message = post(&r.app, RULES, &r.token, extra).await.expect_code(StatusCode::BAD_REQUEST, "invalid_json");
+    assert!(message.contains("unknown field `owner`"), "{message}");
+    let unknown = json!({"test_id": "0".repeat(32), "reason": "r"});
+    post(&r.app, RULES, &r.token, unknown).await.expect_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such test in this project.",
+    );
+    delete(&r.app, &format!("{RULES}/nope"), &r.token).await.expect_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such quarantine rule in this project.",
+    );
+    assert_eq!(r.get(RULES).await["quarantine"], json!([]), "nothing stored");
+}
+
+#[tokio::test]
+async fn only_tests_manage_changes_rules_and_other_projects_see_nothing() {
+    let (r, login) = project_with_tests().await;
+    api_user(&r.app, &r.token, "vic@example.com", "viewer").await;
+    let viewer = cli_token(&r.app, "vic@example.com", "vic", "projects:read,runs:read", &[]);
+    let rule = json!({"test_id": login, "reason": "flaky"});
+    post(&r.app, RULES, &viewer, rule.clone()).await.expect_403("tests:manage");
+    get(&r.app, RULES, &viewer).await.expect(StatusCode::OK);
+    let made = post(&r.app, RULES, &r.token, rule.clone()).await.expect(StatusCode::CREATED);
+    delete(&r.app, &format!("{RULES}/{}", id(&made)), &viewer).await.expect_403("tests:manage");
+    // A key of another project: the project is not there for it.
+    create_project(&r.app, "other");
+    let other = cli_key(&r.app, "other", "projects:read,runs:read,runs:write");
+    get(&r.app, RULES, &other).await.expect_code(StatusCode::NOT_FOUND, "project_not_found");
+    post(&r.app, RULES, &other, rule).await.expect_code(StatusCode::NOT_FOUND, "project_not_found");
+    // A rule id of one project is not found under another.
+    let in_other = format!("/api/v1/projects/other/quarantine/{}", id(&made));
+    delete(&r.app, &in_other, &r.token).await.expect_code(StatusCode::NOT_FOUND, "not_found");
+}
