@@ -21,6 +21,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0007_integer_keys.sql"),
     include_str!("migrations/0008_stale_runs.sql"),
     include_str!("migrations/0009_quarantine.sql"),
+    include_str!("migrations/0010_quarantined_results.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");

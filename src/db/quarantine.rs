@@ -201,3 +201,65 @@ pub fn release(tx: &Tx, id: &str, at: i64, by: &Actor, reason: ReleaseReason) ->
         .execute(params![id, at, by.kind.as_str(), by.id, by.name, by.preview, reason.as_str()])?;
     Ok(changed == 1)
 }
+
+/// A project's rules in force when a report is stored, ready to match each
+/// result against (a map for rules naming one test, a list of patterns).
+#[derive(Debug, Default)]
+pub struct ActiveRules {
+    rules: Vec<ActiveRule>,
+    by_test: std::collections::HashMap<i64, Vec<usize>>,
+    patterns: Vec<(usize, Pattern)>,
+}
+
+#[derive(Debug)]
+pub struct ActiveRule {
+    pub id: String,
+    pub release_after_passes: Option<u32>,
+    pub consecutive_passes: u32,
+}
+
+impl ActiveRules {
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn rules(&self) -> &[ActiveRule] {
+        &self.rules
+    }
+
+    /// The indexes (into [`Self::rules`]) of the rules covering the test
+    /// with key `test` and these fields.
+    pub fn covering(&self, test: i64, suite: &str, classname: &str, name: &str, file: Option<&str>) -> Vec<usize> {
+        let mut found: Vec<usize> = self.by_test.get(&test).cloned().unwrap_or_default();
+        found.extend(self.patterns.iter().filter(|(_, p)| p.matches(suite, classname, name, file)).map(|(i, _)| *i));
+        found
+    }
+}
+
+/// The project's rules active at `now`.
+pub fn active(conn: &Conn, project_id: i64, now: i64) -> Result<ActiveRules, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, test, suite_glob, classname_glob, name_glob, file_glob, release_after_passes, consecutive_passes
+         FROM quarantine_rules WHERE project_id = ?1 AND released_at IS NULL AND expires_at > ?2",
+    )?;
+    let mut active = ActiveRules::default();
+    let mut rows = stmt.query(params![project_id, now])?;
+    while let Some(r) = rows.next()? {
+        let index = active.rules.len();
+        active.rules.push(ActiveRule { id: r.get(0)?, release_after_passes: r.get(6)?, consecutive_passes: r.get(7)? });
+        match r.get::<_, Option<i64>>(1)? {
+            Some(test) => active.by_test.entry(test).or_default().push(index),
+            None => active
+                .patterns
+                .push((index, Pattern { suite: r.get(2)?, classname: r.get(3)?, name: r.get(4)?, file: r.get(5)? })),
+        }
+    }
+    Ok(active)
+}
+
+/// Records a rule's run of consecutive passes on the default branch.
+pub fn set_consecutive_passes(tx: &Tx, id: &str, passes: u32) -> Result<(), DbError> {
+    tx.prepare_cached("UPDATE quarantine_rules SET consecutive_passes = ?2 WHERE id = ?1")?
+        .execute(params![id, passes])?;
+    Ok(())
+}

@@ -5,6 +5,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, CachedStatement, OptionalExtension};
 use serde::Serialize;
 
+use crate::db::quarantine::ActiveRules;
 use crate::db::runs::{self, Counts};
 use crate::db::{Conn, DbError, Tx};
 use crate::domain::report::{Merged, Outcome, TestCase};
@@ -32,6 +33,14 @@ pub struct ResultWriter<'t> {
     /// duration (negative where a merge moved a test to another outcome).
     counts: Counts,
     duration_ms: i64,
+    /// The project's quarantine rules in force.
+    rules: ActiveRules,
+    /// Whether results count toward the rules' consecutive passes (the run
+    /// is on the project's default branch).
+    count_passes: bool,
+    /// Per rule (by index): whether a failure reset its passes, and the
+    /// passes since the last reset (or since the report began).
+    tallies: Vec<(bool, u32)>,
 }
 
 /// A result already stored in the run, as merging needs it.
@@ -39,38 +48,63 @@ struct Stored {
     status: Outcome,
     attempt_bits: u8,
     duration_ms: Option<i64>,
+    quarantined: bool,
+}
+
+/// A rule's run of consecutive passes after a report, to store (and to
+/// release the rule by when it reached `release_after_passes`).
+pub struct Passes {
+    pub rule_id: String,
+    pub consecutive: u32,
+    pub release_after: Option<u32>,
 }
 
 impl<'t> ResultWriter<'t> {
-    pub fn new(tx: &Tx<'t>, project_id: i64, run_seq: i64) -> Result<ResultWriter<'t>, DbError> {
+    /// A writer into run `run_seq` of the project, marking failures `rules`
+    /// cover as quarantined; `count_passes` when the run is on the default
+    /// branch.
+    pub fn new(
+        tx: &Tx<'t>,
+        project_id: i64,
+        run_seq: i64,
+        rules: ActiveRules,
+        count_passes: bool,
+    ) -> Result<ResultWriter<'t>, DbError> {
+        let tallies = vec![(false, 0); rules.rules().len()];
         Ok(ResultWriter {
             find_test: tx.prepare_cached("SELECT id FROM tests WHERE project_id = ?1 AND test_id = ?2")?,
             insert_test: tx.prepare_cached(
                 "INSERT INTO tests (project_id, test_id, suite, classname, name, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?,
             insert_result: tx.prepare_cached(
-                "INSERT INTO results (run, test, status, duration_ms, retries, message, details, attempt_bits)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (run, test) DO NOTHING",
+                "INSERT INTO results (run, test, status, duration_ms, retries, message, details, attempt_bits, quarantined)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (run, test) DO NOTHING",
             )?,
-            find_result: tx
-                .prepare_cached("SELECT status, attempt_bits, duration_ms FROM results WHERE run = ?1 AND test = ?2")?,
+            find_result: tx.prepare_cached(
+                "SELECT status, attempt_bits, duration_ms, quarantined FROM results WHERE run = ?1 AND test = ?2",
+            )?,
             update_result: tx.prepare_cached(
                 "UPDATE results SET status = ?3, attempt_bits = ?4, duration_ms = coalesce(?5, duration_ms),
                    retries = retries + ?6 + 1, attempts = attempts + 1,
-                   message = coalesce(?7, message), details = coalesce(?8, details)
+                   message = coalesce(?7, message), details = coalesce(?8, details), quarantined = ?9
                  WHERE run = ?1 AND test = ?2",
             )?,
             project_id,
             run_seq,
             counts: Counts::default(),
             duration_ms: 0,
+            rules,
+            count_passes,
+            tallies,
         })
     }
 
     /// Stores one case under its test id.
     pub fn write(&mut self, test_id: &TestKey, case: &TestCase) -> Result<(), DbError> {
         let test = self.test_key(test_id, case)?;
+        let covered = self.covered(test, case);
         let duration = case.duration_ms.map(|d| d.min(i64::MAX as u64) as i64);
+        let quarantined = covered && is_failure(case.outcome);
         let inserted = self.insert_result.execute(params![
             self.run_seq,
             test,
@@ -80,20 +114,29 @@ impl<'t> ResultWriter<'t> {
             case.message,
             case.details,
             case.outcome.attempt_bits(),
+            quarantined,
         ])?;
         if inserted == 1 {
             self.counts.tests += 1;
             self.counts.add(case.outcome, 1);
+            self.counts.quarantined += i64::from(quarantined);
             self.duration_ms += duration.unwrap_or(0);
             return Ok(());
         }
         // Seen before in this run: merge.
         let old = self.find_result.query_row(params![self.run_seq, test], |r| {
-            Ok(Stored { status: stored_outcome(r.get_ref(0)?), attempt_bits: r.get(1)?, duration_ms: r.get(2)? })
+            Ok(Stored {
+                status: stored_outcome(r.get_ref(0)?),
+                attempt_bits: r.get(1)?,
+                duration_ms: r.get(2)?,
+                quarantined: r.get(3)?,
+            })
         })?;
         let mut merged = Merged::stored(old.status, old.attempt_bits);
         merged.add(case.outcome);
         let status = merged.outcome();
+        // A failure stays quarantined if it was when first stored.
+        let quarantined = is_failure(status) && (old.quarantined || covered);
         self.update_result.execute(params![
             self.run_seq,
             test,
@@ -103,18 +146,49 @@ impl<'t> ResultWriter<'t> {
             case.retries,
             case.message,
             case.details,
+            quarantined,
         ])?;
         self.counts.add(old.status, -1);
         self.counts.add(status, 1);
+        self.counts.quarantined += i64::from(quarantined) - i64::from(old.quarantined);
         if let Some(d) = duration {
             self.duration_ms += d - old.duration_ms.unwrap_or(0);
         }
         Ok(())
     }
 
-    /// Applies the counts of what was written to the run.
-    pub fn finish(self, tx: &Tx) -> Result<(), DbError> {
-        runs::add_counts(tx, self.run_seq, &self.counts, self.duration_ms)
+    /// Whether a rule covers the test; on the default branch, the result
+    /// also counts toward (or resets) the covering rules' passes.
+    fn covered(&mut self, test: i64, case: &TestCase) -> bool {
+        if self.rules.is_empty() {
+            return false;
+        }
+        let covering = self.rules.covering(test, &case.suite, &case.classname, &case.name, case.file.as_deref());
+        if self.count_passes {
+            for rule in &covering {
+                let tally = &mut self.tallies[*rule];
+                match case.outcome {
+                    Outcome::Passed => tally.1 += 1,
+                    Outcome::Skipped => {}
+                    Outcome::Failed | Outcome::Error | Outcome::Flaky => *tally = (true, 0),
+                }
+            }
+        }
+        !covering.is_empty()
+    }
+
+    /// Applies the counts of what was written to the run; returns the
+    /// rules whose consecutive passes changed.
+    pub fn finish(self, tx: &Tx) -> Result<Vec<Passes>, DbError> {
+        runs::add_counts(tx, self.run_seq, &self.counts, self.duration_ms)?;
+        let changed = self.rules.rules().iter().zip(&self.tallies).filter(|(_, (reset, passes))| *reset || *passes > 0);
+        Ok(changed
+            .map(|(rule, (reset, passes))| Passes {
+                rule_id: rule.id.clone(),
+                consecutive: if *reset { *passes } else { rule.consecutive_passes + passes },
+                release_after: rule.release_after_passes,
+            })
+            .collect())
     }
 
     /// The test's key in `tests`, adding the test when the project has not seen it.
@@ -132,6 +206,10 @@ impl<'t> ResultWriter<'t> {
             case.file
         ])?)
     }
+}
+
+fn is_failure(outcome: Outcome) -> bool {
+    matches!(outcome, Outcome::Failed | Outcome::Error)
 }
 
 /// A result's status column read without allocating (the table's CHECK
@@ -153,6 +231,8 @@ pub struct TestResult {
     pub retries: i64,
     pub message: Option<String>,
     pub details: Option<String>,
+    /// A failure an active quarantine rule covered when it was stored.
+    pub quarantined: bool,
 }
 
 /// Results of a run, failures first (error, failed, flaky, then the rest),
@@ -170,9 +250,10 @@ pub fn list(
         None => (None, None),
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT rank, test_id, suite, classname, name, file, status, duration_ms, retries, message, details FROM (
+        "SELECT rank, test_id, suite, classname, name, file, status, duration_ms, retries, message, details, quarantined FROM (
            SELECT CASE r.status WHEN 'error' THEN 0 WHEN 'failed' THEN 1 WHEN 'flaky' THEN 2 WHEN 'passed' THEN 3 ELSE 4 END AS rank,
-                  lower(hex(t.test_id)) AS test_id, t.suite, t.classname, t.name, t.file, r.status, r.duration_ms, r.retries, r.message, r.details
+                  lower(hex(t.test_id)) AS test_id, t.suite, t.classname, t.name, t.file, r.status, r.duration_ms, r.retries, r.message, r.details,
+                  r.quarantined
            FROM results r JOIN tests t ON t.id = r.test AND t.project_id = ?1
            WHERE r.run = ?2 AND (?3 IS NULL OR r.status = ?3))
          WHERE ?4 IS NULL OR rank > ?4 OR (rank = ?4 AND test_id > ?5)
@@ -192,6 +273,7 @@ pub fn list(
                 retries: r.get(8)?,
                 message: r.get(9)?,
                 details: r.get(10)?,
+                quarantined: r.get(11)?,
             },
         ))
     })?;

@@ -41,6 +41,9 @@ pub struct Counts {
     pub errors: i64,
     pub skipped: i64,
     pub flaky: i64,
+    /// Failed or errored results an active quarantine rule covered when
+    /// they were stored (also counted in `failed` / `errors`).
+    pub quarantined: i64,
 }
 
 impl Counts {
@@ -85,7 +88,7 @@ pub struct Run {
 
 const COLUMNS: &str = "r.id, r.project_id, p.slug, r.status, r.commit_sha, r.branch, r.build_id, r.build_url, r.name,
     r.tags, r.reason, r.created_at, r.finished_at, r.duration_ms, r.tests, r.passed, r.failed, r.errors, r.skipped, r.flaky,
-    r.seq";
+    r.seq, r.quarantined";
 const FROM: &str = "FROM runs r JOIN projects p ON p.id = r.project_id";
 
 fn from_row(r: &Row) -> rusqlite::Result<Run> {
@@ -113,6 +116,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Run> {
             errors: r.get(17)?,
             skipped: r.get(18)?,
             flaky: r.get(19)?,
+            quarantined: r.get(21)?,
         },
         seq: r.get(20)?,
     })
@@ -214,6 +218,7 @@ pub fn find_report(conn: &Conn, run_id: &str, sha256: &[u8]) -> Result<Option<(S
                     errors: r.get(4)?,
                     skipped: r.get(5)?,
                     flaky: r.get(6)?,
+                    quarantined: 0,
                 },
             ))
         })
@@ -245,7 +250,8 @@ pub fn insert_report(tx: &Tx, r: &NewReport) -> Result<String, DbError> {
 pub fn add_counts(tx: &Tx, run_seq: i64, delta: &Counts, duration_ms: i64) -> Result<(), DbError> {
     tx.prepare_cached(
         "UPDATE runs SET tests = tests + ?2, passed = passed + ?3, failed = failed + ?4, errors = errors + ?5,
-           skipped = skipped + ?6, flaky = flaky + ?7, duration_ms = coalesce(duration_ms, 0) + ?8
+           skipped = skipped + ?6, flaky = flaky + ?7, duration_ms = coalesce(duration_ms, 0) + ?8,
+           quarantined = quarantined + ?9
          WHERE seq = ?1",
     )?
     .execute(params![
@@ -256,7 +262,8 @@ pub fn add_counts(tx: &Tx, run_seq: i64, delta: &Counts, duration_ms: i64) -> Re
         delta.errors,
         delta.skipped,
         delta.flaky,
-        duration_ms
+        duration_ms,
+        delta.quarantined
     ])?;
     Ok(())
 }

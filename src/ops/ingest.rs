@@ -11,10 +11,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::db::audit;
-use crate::db::results::ResultWriter;
+use crate::db::projects::Project;
+use crate::db::quarantine::{self, ReleaseReason};
+use crate::db::results::{Passes, ResultWriter};
 use crate::db::runs::{self, Counts, Run, RunMeta, RunStatus};
 use crate::db::Tx;
-use crate::domain::audit::{AuditContext, Target};
+use crate::domain::audit::{Actor, AuditContext, Target};
 use crate::domain::report::{self, Limits, Merged, ParseError, ReportFormat, TestCase};
 use crate::domain::secrets::redact_owned;
 use crate::domain::test_identity::{test_key, TestKey};
@@ -52,23 +54,27 @@ pub struct Ingested {
 /// Parses `upload` into run `run`, in the caller's write transaction. A
 /// duplicate is only known once every byte was hashed, so the results are
 /// written under a savepoint that a duplicate rolls back.
-pub fn ingest(tx: &Tx, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, OpsError> {
-    tx.savepoint(|tx| ingest_under_savepoint(tx, project_id, run, upload), |done| !done.duplicate)
+pub fn ingest(tx: &Tx, project: &Project, run: &Run, upload: &Upload) -> Result<Ingested, OpsError> {
+    tx.savepoint(|tx| ingest_under_savepoint(tx, project, run, upload), |done| !done.duplicate)
 }
 
-fn ingest_under_savepoint(tx: &Tx, project_id: i64, run: &Run, upload: &Upload) -> Result<Ingested, OpsError> {
+fn ingest_under_savepoint(tx: &Tx, project: &Project, run: &Run, upload: &Upload) -> Result<Ingested, OpsError> {
+    let project_id = project.id;
     if run.status != RunStatus::Running {
         return Err(Refusal::RunTakesNoReports { run: run.id.clone(), status: run.status.as_str() }.into());
     }
     if upload.bytes.is_empty() {
         return Err(Refusal::EmptyReport.into());
     }
-    let mut writer = ResultWriter::new(tx, project_id, run.seq)?;
+    let rules = quarantine::active(tx, project_id, unix_now())?;
+    let on_default_branch = run.branch.as_deref() == Some(project.default_branch.as_str());
+    let mut writer = ResultWriter::new(tx, project_id, run.seq, rules, on_default_branch)?;
     let parsed = parse_alongside(project_id, upload, |key, case| Ok(writer.write(key, case)?))?;
-    writer.finish(tx)?;
+    let passes = writer.finish(tx)?;
     if let Some((report_id, counts)) = runs::find_report(tx, &run.id, &parsed.sha256)? {
         return Ok(Ingested { report_id, counts, duplicate: true });
     }
+    count_passes(tx, project, &passes)?;
     let format = match upload.format {
         ReportFormat::JUnit => "junit",
         ReportFormat::Ctrf => "ctrf",
@@ -85,6 +91,26 @@ fn ingest_under_savepoint(tx: &Tx, project_id: i64, run: &Run, upload: &Upload) 
         },
     )?;
     Ok(Ingested { report_id, counts: parsed.counts, duplicate: false })
+}
+
+/// Stores the rules' runs of consecutive passes on the default branch, and
+/// releases each rule whose run reached its `release_after_passes`
+/// (`test.released`, reason `passes`, by the system).
+fn count_passes(tx: &Tx, project: &Project, passes: &[Passes]) -> Result<(), OpsError> {
+    let now = unix_now();
+    let system = AuditContext { actor: Actor::system(), ip: None, user_agent: None };
+    for p in passes {
+        quarantine::set_consecutive_passes(tx, &p.rule_id, p.consecutive)?;
+        if p.release_after.is_some_and(|n| p.consecutive >= n)
+            && quarantine::release(tx, &p.rule_id, now, &system.actor, ReleaseReason::Passes)?
+        {
+            let rule = quarantine::get(tx, project.id, &p.rule_id, now)?;
+            let details = json!({"project": project.slug, "release_reason": ReleaseReason::Passes.as_str(),
+                                 "consecutive_passes": p.consecutive});
+            audit::record(tx, &system, "test.released", Some(&crate::ops::quarantine::target(&rule)), details)?;
+        }
+    }
+    Ok(())
 }
 
 /// A report read to the end.
@@ -216,7 +242,9 @@ pub fn finalize(tx: &Tx, project_id: i64, run_id: &str) -> Result<Run, OpsError>
         RunStatus::Errored => return Err(Refusal::RunErrored.into()),
         RunStatus::Running => {}
     }
-    let status = if run.counts.failed + run.counts.errors > 0 { RunStatus::Failed } else { RunStatus::Passed };
+    // Failures that quarantine covered do not fail the run.
+    let unforgiven = run.counts.failed + run.counts.errors - run.counts.quarantined;
+    let status = if unforgiven > 0 { RunStatus::Failed } else { RunStatus::Passed };
     runs::close(tx, run_id, status, None, unix_now())?;
     Ok(runs::get(tx, project_id, run_id)?)
 }

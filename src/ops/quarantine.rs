@@ -32,7 +32,8 @@ pub struct Quarantine {
     pub release_after_passes: Option<u32>,
 }
 
-fn target(rule: &Rule) -> Target {
+/// The audit target of a rule: its id, and the test or pattern it covers.
+pub(super) fn target(rule: &Rule) -> Target {
     let what = match (&rule.test_id, &rule.pattern) {
         (Some(test), _) => format!("test {test}"),
         (None, Some(p)) => {

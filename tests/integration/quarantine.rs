@@ -158,3 +158,89 @@ async fn only_tests_manage_changes_rules_and_other_projects_see_nothing() {
     let in_other = format!("/api/v1/projects/other/quarantine/{}", id(&made));
     delete(&r.app, &in_other, &r.token).await.expect_code(StatusCode::NOT_FOUND, "not_found");
 }
+
+/// The `(status, quarantined)` of each test of `run`, by name.
+async fn results_of(r: &Reader, run: &str) -> Vec<(String, String, bool)> {
+    let tests = r.get(&format!("/api/v1/projects/web/runs/{run}/tests")).await;
+    let mut found: Vec<(String, String, bool)> = tests["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let field = |k: &str| t[k].as_str().unwrap().to_string();
+            (field("name"), field("status"), t["quarantined"].as_bool().expect("quarantined"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn a_run_whose_every_failure_is_quarantined_passes_and_one_with_another_failure_fails() {
+    let (r, login) = project_with_tests().await;
+    post(&r.app, RULES, &r.token, json!({"test_id": login, "reason": "flaky login"})).await.expect(StatusCode::CREATED);
+    let pattern = json!({"pattern": {"name": "pay_*"}, "reason": "payment sandbox is down"});
+    post(&r.app, RULES, &r.token, pattern).await.expect(StatusCode::CREATED);
+
+    let cases = [("login", "failed", 5), ("pay_card", "error", 2), ("cart", "passed", 3), ("skip", "skipped", 0)];
+    let forgiven = r.run_of("web", "branch=main&commit=b2", &cases).await;
+    assert_eq!(forgiven["status"], "passed", "every failure quarantined: {forgiven}");
+    assert_eq!((forgiven["failed"].as_i64(), forgiven["errors"].as_i64()), (Some(1), Some(1)), "still counted");
+    assert_eq!(forgiven["quarantined"], 2);
+    let results = results_of(&r, &id(&forgiven)).await;
+    assert_eq!(
+        results,
+        [
+            ("cart".into(), "passed".into(), false),
+            ("login".into(), "failed".into(), true),
+            ("pay_card".into(), "error".into(), true),
+            ("skip".into(), "skipped".into(), false),
+        ]
+    );
+
+    let cases = [("login", "failed", 5), ("cart", "failed", 3)];
+    let red = r.run_of("web", "branch=main&commit=c3", &cases).await;
+    assert_eq!((red["status"].as_str(), red["quarantined"].as_i64()), (Some("failed"), Some(1)), "{red}");
+    // A passing result is never marked.
+    let green = r.run_of("web", "branch=main&commit=d4", &[("login", "passed", 5)]).await;
+    assert_eq!((green["status"].as_str(), green["quarantined"].as_i64()), (Some("passed"), Some(0)));
+    assert_eq!(results_of(&r, &id(&green)).await, [("login".into(), "passed".into(), false)]);
+}
+
+#[tokio::test]
+async fn a_rule_releases_itself_after_consecutive_passes_on_the_default_branch() {
+    let (r, login) = project_with_tests().await;
+    let body = json!({"test_id": login, "reason": "flaky login", "release_after_passes": 2});
+    let rule = post(&r.app, RULES, &r.token, body).await.expect(StatusCode::CREATED);
+    let rule_path = format!("{RULES}?limit=200");
+    let state = || async {
+        let listed = r.get(&rule_path).await;
+        let found = listed["quarantine"].as_array().unwrap().iter().find(|x| x["id"] == rule["id"]).unwrap().clone();
+        (found["consecutive_passes"].as_i64().unwrap(), found["active"].as_bool().unwrap())
+    };
+    r.run_of("web", "branch=main&commit=e1", &[("login", "passed", 5)]).await;
+    assert_eq!(state().await, (1, true));
+    // Passes elsewhere do not count; a skip neither counts nor resets.
+    r.run_of("web", "branch=feature&commit=e2", &[("login", "passed", 5)]).await;
+    r.run_of("web", "branch=main&commit=e3", &[("login", "skipped", 0)]).await;
+    assert_eq!(state().await, (1, true));
+    // A failure (forgiven, since the rule is active) starts the count again.
+    let forgiven = r.run_of("web", "branch=main&commit=e4", &[("login", "failed", 5)]).await;
+    assert_eq!(forgiven["status"], "passed");
+    assert_eq!(state().await, (0, true));
+    r.run_of("web", "branch=main&commit=e5", &[("login", "passed", 5)]).await;
+    r.run_of("web", "branch=main&commit=e6", &[("login", "passed", 5)]).await;
+    assert_eq!(state().await, (2, false), "released by the second pass in a row");
+    let listed = r.get(&rule_path).await;
+    let released = listed["quarantine"].as_array().unwrap().iter().find(|x| x["id"] == rule["id"]).unwrap().clone();
+    assert_eq!(
+        (released["release_reason"].as_str(), released["released_by"]["type"].as_str()),
+        (Some("passes"), Some("system"))
+    );
+    let events = audit_events(&r.app, &r.token, "&action=test.released").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["details"]["release_reason"], "passes");
+    // Released: the next failure fails its run again.
+    let red = r.run_of("web", "branch=main&commit=e7", &[("login", "failed", 5)]).await;
+    assert_eq!((red["status"].as_str(), red["quarantined"].as_i64()), (Some("failed"), Some(0)));
+}

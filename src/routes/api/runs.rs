@@ -147,7 +147,7 @@ async fn upload(
         .db
         .write(move |tx| {
             let run = runs::get(tx, project.id, &run_id)?;
-            ingest::ingest(tx, project.id, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })
+            ingest::ingest(tx, &project, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })
         })
         .await?;
     Ok(if done.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() }.json(report_body(&done)))
@@ -235,7 +235,7 @@ async fn results(
         .db
         .write(move |tx| {
             let (run, _) = ingest::create_run(tx, project.id, &meta)?;
-            ingest::ingest(tx, project.id, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })?;
+            ingest::ingest(tx, &project, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })?;
             ingest::finalize(tx, project.id, &run.id)
         })
         .await?;
