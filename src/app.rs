@@ -127,8 +127,9 @@ pub async fn flush_last_used(state: &AppState) {
 }
 
 /// Periodic chores: expired sessions, tokens unused past the policy's
-/// limit, idle rate-limit buckets, runs past the retention period and
-/// attachment directories of runs that are gone.
+/// limit, quarantine rules past their expiry, idle rate-limit buckets,
+/// runs past the retention period and attachment directories of runs that
+/// are gone.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
     loop {
@@ -148,6 +149,11 @@ async fn housekeeping(state: web::Data<AppState>) {
             Ok(Ok(n)) => log::info!("removed {n} attachment director(ies) of deleted runs"),
             Ok(Err(e)) => log::warn!("attachment sweep failed: {e}"),
             Err(e) => log::warn!("attachment sweep failed: {e}"),
+        }
+        match state.db.write(crate::ops::quarantine::record_expired).await {
+            Ok(0) => {}
+            Ok(n) => log::info!("recorded the expiry of {n} quarantine rule(s)"),
+            Err(e) => log::warn!("recording expired quarantine rules failed: {e}"),
         }
         state.rate_limiter.sweep(std::time::Instant::now());
         match state.db.write(crate::ops::token_policy::revoke_unused).await {

@@ -263,3 +263,14 @@ pub fn set_consecutive_passes(tx: &Tx, id: &str, passes: u32) -> Result<(), DbEr
         .execute(params![id, passes])?;
     Ok(())
 }
+
+/// Rules past `expires_at` at `now` that nothing has released yet, with
+/// their project's id and slug (at most `limit`).
+pub fn expired_unreleased(conn: &Conn, now: i64, limit: u32) -> Result<Vec<(String, i64, String)>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT q.id, q.project_id, p.slug FROM quarantine_rules q JOIN projects p ON p.id = q.project_id
+         WHERE q.released_at IS NULL AND q.expires_at <= ?1 ORDER BY q.expires_at LIMIT CAST(?2 AS INTEGER)",
+    )?;
+    let rows = stmt.query_map(params![now, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

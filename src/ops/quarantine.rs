@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::db::analysis::test_info;
 use crate::db::quarantine::{self, NewRule, ReleaseReason, Rule};
 use crate::db::{audit, DbError, Missing, Tx};
-use crate::domain::audit::{AuditContext, Target};
+use crate::domain::audit::{Actor, AuditContext, Target};
 use crate::domain::permission::Permission;
 use crate::domain::principal::Principal;
 use crate::domain::quarantine::Pattern;
@@ -99,4 +99,24 @@ pub fn release(tx: &Tx, ctx: &AuditContext, by: &Principal, slug: &str, id: &str
         audit::record(tx, ctx, "test.released", Some(&target(&rule)), details)?;
     }
     Ok(())
+}
+
+/// Expired rules recorded per pass; more wait for the next pass.
+const EXPIRY_BATCH: u32 = 500;
+
+/// Records the expiry of rules past `expires_at` (by the system, as of
+/// `expires_at`, when they stopped applying), each audited as
+/// `test.released` with reason `expired`. Returns how many.
+pub fn record_expired(tx: &Tx) -> Result<usize, OpsError> {
+    let now = unix_now();
+    let system = AuditContext { actor: Actor::system(), ip: None, user_agent: None };
+    let expired = quarantine::expired_unreleased(tx, now, EXPIRY_BATCH)?;
+    for (id, project_id, slug) in &expired {
+        let rule = quarantine::get(tx, *project_id, id, now)?;
+        if quarantine::release(tx, id, rule.expires_at, &system.actor, ReleaseReason::Expired)? {
+            let details = json!({"project": slug, "release_reason": ReleaseReason::Expired.as_str()});
+            audit::record(tx, &system, "test.released", Some(&target(&rule)), details)?;
+        }
+    }
+    Ok(expired.len())
 }

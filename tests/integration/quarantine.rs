@@ -82,6 +82,19 @@ async fn rules_by_test_or_pattern_are_made_listed_released_and_audited() {
     let pattern_rule =
         rules["quarantine"].as_array().unwrap().iter().find(|x| x["id"] == by_pattern["id"]).unwrap().clone();
     assert_eq!(pattern_rule["active"], false);
+    // Housekeeping (at start-up) records the expiry, as of expires_at, and audits it.
+    let expired = poll(std::time::Duration::from_secs(10), "the expiry recorded", || async {
+        let rules = r.get(RULES).await;
+        let rule =
+            rules["quarantine"].as_array().unwrap().iter().find(|x| x["id"] == by_pattern["id"]).unwrap().clone();
+        (rule["release_reason"] == "expired").then_some(rule)
+    })
+    .await;
+    assert_eq!(expired["released_at"], expired["expires_at"]);
+    assert_eq!(expired["released_by"]["type"], "system");
+    let released = audit_events(&r.app, &r.token, "&action=test.released").await;
+    let reasons: Vec<&str> = released.iter().map(|e| e["details"]["release_reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["expired", "manual"], "newest first");
 }
 
 #[tokio::test]
