@@ -233,14 +233,26 @@ impl Read for Tap<'_> {
     }
 }
 
-/// Closes a running run as passed or failed from its results; finalizing a
-/// passed or failed run again returns it unchanged.
+/// The reason of a run finalized without any test result.
+pub const NO_TESTS: &str = "No test results: the uploaded reports held no test cases";
+
+/// Closes a running run as passed or failed from its results (errored when
+/// it holds no test at all); finalizing a passed or failed run again
+/// returns it unchanged.
 pub fn finalize(tx: &Tx, project_id: i64, run_id: &str) -> Result<Run, OpsError> {
     let run = runs::get(tx, project_id, run_id)?;
     match run.status {
         RunStatus::Passed | RunStatus::Failed => return Ok(run),
+        // Finalized before, without tests: the same answer again.
+        RunStatus::Errored if run.reason.as_deref() == Some(NO_TESTS) => return Ok(run),
         RunStatus::Errored => return Err(Refusal::RunErrored.into()),
         RunStatus::Running => {}
+    }
+    // A green run without a single test hides a broken test step (a wrong
+    // glob, a runner that crashed before writing results).
+    if run.counts.tests == 0 {
+        runs::close(tx, run_id, RunStatus::Errored, Some(NO_TESTS), unix_now())?;
+        return Ok(runs::get(tx, project_id, run_id)?);
     }
     // Failures that quarantine covered do not fail the run.
     let unforgiven = run.counts.failed + run.counts.errors - run.counts.quarantined;

@@ -144,10 +144,24 @@ async fn finalize_is_idempotent_fail_marks_errored_and_closed_runs_refuse_report
     s.upload_xml(&red, shard(&[("ok", true), ("bad", false)])).await.expect(StatusCode::CREATED);
     let done = post(&s.app, &path(&red, "finalize"), &s.token, json!({})).await.expect(StatusCode::OK);
     assert_eq!(done["status"], "failed");
-    // An empty run passes.
+    // A run without a single test is errored, not a green run that hides a
+    // broken test step; finalizing it again gives the same answer.
     let empty = s.new_run(json!({"name": "empty"})).await;
     let done = post(&s.app, &path(&empty, "finalize"), &s.token, json!({})).await.expect(StatusCode::OK);
-    assert_eq!((done["status"].as_str(), counts(&done)), (Some("passed"), [0; 6]));
+    assert_eq!((done["status"].as_str(), counts(&done)), (Some("errored"), [0; 6]));
+    assert_eq!(done["reason"], "No test results: the uploaded reports held no test cases");
+    let again = post(&s.app, &path(&empty, "finalize"), &s.token, json!({})).await.expect(StatusCode::OK);
+    assert_eq!(
+        (again["status"].clone(), again["finished_at"].clone()),
+        (done["status"].clone(), done["finished_at"].clone())
+    );
+    // So is one whose only report held no test case (a stray <skipped/> in a suite).
+    let stray = s.new_run(json!({"name": "stray"})).await;
+    let body = "<testsuites><testsuite name=\"unit\"><skipped/></testsuite></testsuites>";
+    let report = s.upload_xml(&stray, body.to_string()).await.expect(StatusCode::CREATED);
+    assert_eq!(report["tests"], 0);
+    let done = post(&s.app, &path(&stray, "finalize"), &s.token, json!({})).await.expect(StatusCode::OK);
+    assert_eq!(done["status"], "errored");
 
     // A CI job that died: errored with its reason; no more reports, no finalize.
     let dead = s.new_run(json!({"name": "dead"})).await;
