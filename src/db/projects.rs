@@ -13,15 +13,25 @@ pub struct Project {
     pub slug: String,
     pub name: String,
     pub default_branch: String,
+    /// Changes between passing and failing on the default branch that make
+    /// a test flaky (API.md section 9).
+    pub flaky_flip_threshold: u32,
     #[serde(serialize_with = "crate::db::serialize_unix")]
     pub created_at: i64,
 }
 
 fn from_row(r: &Row) -> rusqlite::Result<Project> {
-    Ok(Project { id: r.get(0)?, slug: r.get(1)?, name: r.get(2)?, default_branch: r.get(3)?, created_at: r.get(4)? })
+    Ok(Project {
+        id: r.get(0)?,
+        slug: r.get(1)?,
+        name: r.get(2)?,
+        default_branch: r.get(3)?,
+        created_at: r.get(4)?,
+        flaky_flip_threshold: r.get(5)?,
+    })
 }
 
-const COLUMNS: &str = "id, slug, name, default_branch, created_at";
+const COLUMNS: &str = "id, slug, name, default_branch, created_at, flaky_flip_threshold";
 
 pub fn insert(tx: &Tx, slug: &str, name: &str, default_branch: &str) -> Result<Project, DbError> {
     let now = unix_now();
@@ -36,6 +46,7 @@ pub fn insert(tx: &Tx, slug: &str, name: &str, default_branch: &str) -> Result<P
             name: name.into(),
             default_branch: default_branch.into(),
             created_at: now,
+            flaky_flip_threshold: crate::domain::analysis::DEFAULT_FLIP_THRESHOLD,
         }),
         Err(e) if super::is_unique_violation(&e) => Err(DbError::Conflict(Conflict::ProjectSlug(slug.to_string()))),
         Err(e) => Err(e.into()),
@@ -62,8 +73,11 @@ pub fn list(conn: &Conn, after: Option<&str>, limit: u32) -> Result<Vec<Project>
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn update(tx: &Tx, id: i64, name: &str, default_branch: &str) -> Result<(), DbError> {
-    tx.execute("UPDATE projects SET name = ?2, default_branch = ?3 WHERE id = ?1", params![id, name, default_branch])?;
+pub fn update(tx: &Tx, id: i64, name: &str, default_branch: &str, flip_threshold: u32) -> Result<(), DbError> {
+    tx.execute(
+        "UPDATE projects SET name = ?2, default_branch = ?3, flaky_flip_threshold = ?4 WHERE id = ?1",
+        params![id, name, default_branch, flip_threshold],
+    )?;
     Ok(())
 }
 

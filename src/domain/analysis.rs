@@ -239,6 +239,20 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * scale).round() / scale
 }
 
+/// A project's `flaky_flip_threshold` unless set (API.md section 9).
+pub const DEFAULT_FLIP_THRESHOLD: u32 = 4;
+/// The thresholds a project may choose.
+pub const FLIP_THRESHOLDS: std::ops::RangeInclusive<u32> = 2..=50;
+
+/// A flip threshold as typed into a form or sent to the API.
+pub fn flip_threshold(raw: &str) -> Result<u32, String> {
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| FLIP_THRESHOLDS.contains(n))
+        .ok_or_else(|| "flaky_flip_threshold must be a whole number between 2 and 50.".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

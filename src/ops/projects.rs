@@ -30,15 +30,18 @@ pub fn update(
     slug: &str,
     name: Option<&DisplayName>,
     default_branch: Option<&str>,
+    flip_threshold: Option<u32>,
 ) -> Result<Project, OpsError> {
     let before = projects::require(tx, slug)?;
     let name = name.map_or(before.name.as_str(), DisplayName::as_str);
     let branch = default_branch.unwrap_or(&before.default_branch);
-    if name == before.name && branch == before.default_branch {
+    let threshold = flip_threshold.unwrap_or(before.flaky_flip_threshold);
+    if name == before.name && branch == before.default_branch && threshold == before.flaky_flip_threshold {
         return Ok(before);
     }
-    projects::update(tx, before.id, name, branch)?;
-    audit::record(tx, ctx, "project.updated", Some(&target(&before)), json!({"name": name, "default_branch": branch}))?;
+    projects::update(tx, before.id, name, branch, threshold)?;
+    let details = json!({"name": name, "default_branch": branch, "flaky_flip_threshold": threshold});
+    audit::record(tx, ctx, "project.updated", Some(&target(&before)), details)?;
     Ok(projects::require(tx, slug)?)
 }
 

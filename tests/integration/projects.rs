@@ -50,3 +50,33 @@ async fn projects_are_created_edited_and_deleted() {
         assert!(audit.contains(action), "{action}");
     }
 }
+
+/// The flaky threshold (API.md section 9) is a project setting: shown on
+/// the settings page, saved by its form, in the project object, 2–50.
+#[tokio::test]
+async fn the_flaky_flip_threshold_is_set_on_project_settings() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let token = crate::api_helpers::cli_token(&app, ADMIN_EMAIL, "read", "projects:read", &[]);
+    app.submit(&admin, "/projects", "/projects", &[("name", "Web"), ("slug", "web")]).await;
+    let threshold = || async {
+        let listed = crate::api_helpers::get(&app, "/api/v1/projects", &token).await.expect(StatusCode::OK);
+        listed["projects"][0]["flaky_flip_threshold"].as_i64()
+    };
+    assert_eq!(threshold().await, Some(4), "4 by default");
+    let page = app.get(&admin, "/projects/web/settings").await.text().await.unwrap();
+    assert!(page.contains("name=\"flaky_flip_threshold\" value=\"4\""), "{page}");
+
+    let form = |n: &'static str| [("name", "Web"), ("default_branch", "main"), ("flaky_flip_threshold", n)];
+    let saved = app.submit(&admin, "/projects/web/settings", "/projects/web/settings", &form("6")).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(threshold().await, Some(6));
+    for bad in ["1", "51", "four", ""] {
+        let refused = app.submit(&admin, "/projects/web/settings", "/projects/web/settings", &form(bad)).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(refused.text().await.unwrap().contains("flaky_flip_threshold must be a whole number between 2 and 50"));
+    }
+    assert_eq!(threshold().await, Some(6), "nothing saved by a refused form");
+    let audit = app.audit_page(&admin, "?action=project.updated").await;
+    assert!(audit.contains("flaky_flip_threshold"), "{audit}");
+}

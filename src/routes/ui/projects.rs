@@ -1,7 +1,6 @@
 //! `/projects`, a project's page and its settings (rename, default branch,
 //! delete; the API keys part is in `project_keys`).
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -10,6 +9,7 @@ use super::Submitted;
 use super::{html, see_other, CsrfOnly, Notice};
 use crate::auth::session::SessionUser;
 use crate::db;
+use crate::domain::analysis::flip_threshold;
 use crate::domain::names::{parse_branch, DisplayName, ProjectSlug};
 use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
@@ -108,6 +108,8 @@ async fn settings(
 struct UpdateForm {
     name: String,
     default_branch: String,
+    /// Absent from older forms: the threshold stays as it is.
+    flaky_flip_threshold: Option<String>,
 }
 
 async fn update(
@@ -117,26 +119,31 @@ async fn update(
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
     let slug = slug.into_inner();
+    let threshold = match form.flaky_flip_threshold.as_deref() {
+        Some(raw) => flip_threshold(raw).map(Some).map_err(AppError::validation),
+        None => Ok(None),
+    };
     let parsed = DisplayName::parse(&form.name)
         .and_then(|n| Ok((n, parse_branch(&form.default_branch)?)))
-        .map_err(|e| AppError::validation(e.to_string()));
+        .map_err(|e| AppError::validation(e.to_string()))
+        .and_then(|(n, b)| Ok((n, b, threshold?)));
     let ctx = client.audit(user.principal.actor.clone());
     let target = slug.clone();
     let result = match parsed {
-        Ok((name, branch)) => state
+        Ok((name, branch, threshold)) => state
             .db
-            .write(move |tx| crate::ops::projects::update(tx, &ctx, &target, Some(&name), Some(&branch)))
+            .write(move |tx| crate::ops::projects::update(tx, &ctx, &target, Some(&name), Some(&branch), threshold))
             .await
             .map_err(AppError::from),
         Err(e) => Err(e),
     };
     match result {
         Ok(p) => Ok(see_other(&format!("/projects/{}/settings?notice=project_updated", p.slug))),
-        Err(AppError::Client { status, message, .. }) if status != StatusCode::NOT_FOUND => {
-            let page = settings_page(&state, &user, slug, None, Some(message), &KeyInput::default()).await?;
-            html(HttpResponse::build(status), &page)
+        Err(e) => {
+            let e = e.on_form()?;
+            let page = settings_page(&state, &user, slug, None, Some(e.form_sentence()), &KeyInput::default()).await?;
+            html(HttpResponse::build(e.status()), &page)
         }
-        Err(e) => Err(e.into()),
     }
 }
 
