@@ -200,10 +200,12 @@ pub async fn run_page(db: &Db, user: &SessionUser, slug: String, run_id: String)
             run.counts.tests, run.id
         )
     });
-    let (mut failures, mut flaky, mut others) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut failures, mut quarantined, mut flaky, mut others) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (_, result) in results.into_iter().take(RESULTS_CAP as usize) {
+        let forgiven = result.quarantined;
         let row = ResultRow::new(&slug, result);
         match row.status.as_str() {
+            "failed" | "error" if forgiven => quarantined.push(row),
             "failed" | "error" => failures.push(row),
             "flaky" => flaky.push(row),
             _ => others.push(row),
@@ -211,7 +213,9 @@ pub async fn run_page(db: &Db, user: &SessionUser, slug: String, run_id: String)
     }
     // The API's order (status, then test id) scatters a class's tests; on the
     // page they read better grouped: errors before failures, then by title.
-    failures.sort_by(|a, b| (a.status != "error", &a.title).cmp(&(b.status != "error", &b.title)));
+    for list in [&mut failures, &mut quarantined] {
+        list.sort_by(|a, b| (a.status != "error", &a.title).cmp(&(b.status != "error", &b.title)));
+    }
     flaky.sort_by(|a, b| a.title.cmp(&b.title));
     others.sort_by(|a, b| (&a.status, &a.title).cmp(&(&b.status, &b.title)));
     let comparison = comparison.base.as_ref().map(|base| ComparisonView {
@@ -243,6 +247,7 @@ pub async fn run_page(db: &Db, user: &SessionUser, slug: String, run_id: String)
         tab: Tab::Runs,
         run: summary,
         failures,
+        quarantined,
         flaky,
         others,
         others_total: run.counts.passed + run.counts.skipped,

@@ -353,7 +353,10 @@ pub struct RunPage {
     pub project: Project,
     pub tab: Tab,
     pub run: RunSummary,
+    /// Failures no quarantine rule covered: they fail the run.
     pub failures: Vec<ResultRow>,
+    /// Failures a quarantine rule covered when they were stored.
+    pub quarantined: Vec<ResultRow>,
     pub flaky: Vec<ResultRow>,
     pub others: Vec<ResultRow>,
     /// Passed and skipped tests in the run (more than `others` when capped).

@@ -211,6 +211,17 @@ async fn a_run_whose_every_failure_is_quarantined_passes_and_one_with_another_fa
         ]
     );
 
+    // The run page lists them in their own section, not as failures.
+    let (browser, _) = r.app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = r.app.get(&browser, &format!("/projects/web/runs/{}", id(&forgiven))).await.text().await.unwrap();
+    let section = |id: &str| {
+        let start = page.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("section {id}"));
+        page[start..].split("</section>").next().unwrap().to_string()
+    };
+    assert!(section("failures").contains("No failures in this run."), "{}", section("failures"));
+    let quarantined = section("quarantined");
+    assert!(quarantined.contains("login") && quarantined.contains("pay_card"), "{quarantined}");
+
     let cases = [("login", "failed", 5), ("cart", "failed", 3)];
     let red = r.run_of("web", "branch=main&commit=c3", &cases).await;
     assert_eq!((red["status"].as_str(), red["quarantined"].as_i64()), (Some("failed"), Some(1)), "{red}");
