@@ -62,6 +62,9 @@ struct ReportSummary {
     flaky: u64,
     #[serde(default)]
     duplicate: bool,
+    /// What the server read past in the report (no test cases, …).
+    #[serde(default)]
+    warnings: Vec<String>,
 }
 
 fn fail(message: impl Into<String>) -> CliError {
@@ -185,6 +188,9 @@ fn upload_reports(
             .map_err(|e| fail(format!("{shown}: {e}")))?;
         progress.advance(*size);
         progress.line(&summary(&shown, &answer.body));
+        for warning in &answer.body.warnings {
+            progress.line(&format!("{shown}: warning: {warning}"));
+        }
     }
     Ok(())
 }
@@ -313,7 +319,7 @@ mod tests {
 
     #[test]
     fn summaries_name_the_file_and_flag_duplicates() {
-        let r = ReportSummary { tests: 12, failed: 2, errors: 0, flaky: 1, duplicate: false };
+        let r = ReportSummary { tests: 12, failed: 2, errors: 0, flaky: 1, duplicate: false, warnings: Vec::new() };
         assert_eq!(summary("a.xml", &r), "a.xml: 12 tests, 2 failed, 1 flaky");
         let r = ReportSummary { errors: 1, duplicate: true, ..r };
         assert_eq!(

@@ -49,6 +49,9 @@ pub struct Ingested {
     pub report_id: String,
     pub counts: Counts,
     pub duplicate: bool,
+    /// What the report held that the parser read past (no test cases,
+    /// unnamed cases, durations that did not parse, unknown elements).
+    pub warnings: Vec<String>,
 }
 
 /// Parses `upload` into run `run`, in the caller's write transaction. A
@@ -72,7 +75,7 @@ fn ingest_under_savepoint(tx: &Tx, project: &Project, run: &Run, upload: &Upload
     let parsed = parse_alongside(project_id, upload, |key, case| Ok(writer.write(key, case)?))?;
     let passes = writer.finish(tx)?;
     if let Some((report_id, counts)) = runs::find_report(tx, &run.id, &parsed.sha256)? {
-        return Ok(Ingested { report_id, counts, duplicate: true });
+        return Ok(Ingested { report_id, counts, duplicate: true, warnings: parsed.warnings });
     }
     count_passes(tx, project, &passes)?;
     let format = match upload.format {
@@ -90,7 +93,7 @@ fn ingest_under_savepoint(tx: &Tx, project: &Project, run: &Run, upload: &Upload
             now: unix_now(),
         },
     )?;
-    Ok(Ingested { report_id, counts: parsed.counts, duplicate: false })
+    Ok(Ingested { report_id, counts: parsed.counts, duplicate: false, warnings: parsed.warnings })
 }
 
 /// Stores the rules' runs of consecutive passes on the default branch, and
@@ -121,6 +124,8 @@ struct Parsed {
     bytes: u64,
     /// The report's distinct tests by result.
     counts: Counts,
+    /// What the parser read past, as sentences.
+    warnings: Vec<String>,
 }
 
 /// Cases handed from the parsing thread to the writer at a time.
@@ -197,17 +202,18 @@ fn parse_upload(
         let max = upload.max_bytes;
         return Err(Refusal::ReportTooLarge { max }.into());
     }
-    match parsed {
-        Ok(_) => {}
+    let summary = match parsed {
+        Ok(summary) => summary,
         Err(ParseError::Sink(e)) => return Err(e),
         Err(ParseError::Invalid(e)) => return Err(Refusal::InvalidReport(e.to_string()).into()),
-    }
+    };
     let mut counts = Counts::default();
     for outcome in distinct.into_values().map(Merged::outcome) {
         counts.tests += 1;
         counts.add(outcome, 1);
     }
-    Ok(Parsed { sha256: tap.hasher.finalize().to_vec(), bytes: tap.total, counts })
+    let warnings = summary.warnings.sentences(summary.cases);
+    Ok(Parsed { sha256: tap.hasher.finalize().to_vec(), bytes: tap.total, counts, warnings })
 }
 
 /// Reads through, hashing and counting, and stops at the size cap.

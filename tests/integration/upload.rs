@@ -304,3 +304,22 @@ async fn a_refused_report_marks_the_run_errored_with_the_servers_message() {
         "{reason}"
     );
 }
+
+/// `proctor upload` prints the server's warnings under the file's line,
+/// and a run whose reports held no test case ends `errored`.
+#[tokio::test]
+async fn upload_prints_the_reports_warnings_and_an_empty_run_is_errored() {
+    let app = TestApp::spawn().await;
+    assert!(app.cli(&["project", "create", "--slug", "web", "--name", "Web"]).status.success());
+    let key = crate::api_helpers::cli_key(&app, "web", "runs:write");
+    let dir = reports_dir();
+    std::fs::write(dir.path().join("reports/empty.xml"), "<testsuite name=\"unit\"><skipped/></testsuite>").unwrap();
+    let out = upload(dir.path(), &["--url", &app.base, "--token", &key, "--project", "web", "reports/empty.xml"]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("reports/empty.xml: warning: The report held no test cases."), "{stderr}");
+    assert!(
+        stderr.contains("reports/empty.xml: warning: 1 unknown element(s) were skipped, the first <skipped>"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("errored"), "{stderr}");
+}

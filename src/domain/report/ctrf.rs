@@ -38,7 +38,7 @@ pub(super) fn parse<R: BufRead, E>(
         return Err(ParseError::Sink(e));
     }
     result.map_err(json_error)?;
-    Ok(Summary { cases: state.cases })
+    Ok(Summary { cases: state.cases, warnings: Default::default() })
 }
 
 struct State<'l, F, E> {

@@ -55,7 +55,7 @@ use super::junit_case::{role, CaseBuilder, Frame, Kind, Role, Sink, Suites};
 use super::junit_xml::{for_each_attribute, invalid, io_error, xml_error};
 use super::position::{Here, Input};
 use super::text::truncated;
-use super::{Limits, ParseError, ReportError, Summary, TestCase};
+use super::{Limits, ParseError, ReportError, Summary, TestCase, Warnings};
 
 const DOCTYPE_MESSAGE: &str = "DOCTYPE and entity declarations are not allowed";
 
@@ -74,10 +74,13 @@ pub(super) fn parse<R: BufRead, E>(
         case: CaseBuilder::new(limits),
         root_seen: false,
         cases: 0,
+        warnings: Warnings::default(),
         on_case,
     };
     parser.run(&mut reader)?;
-    Ok(Summary { cases: parser.cases })
+    let mut warnings = parser.warnings;
+    warnings.bad_durations = parser.case.bad_durations;
+    Ok(Summary { cases: parser.cases, warnings })
 }
 
 struct Parser<F> {
@@ -91,6 +94,7 @@ struct Parser<F> {
     case: CaseBuilder,
     root_seen: bool,
     cases: u64,
+    warnings: Warnings,
     on_case: F,
 }
 
@@ -342,6 +346,14 @@ where
             }
             Role::Ignored => {
                 for_each_attribute(e, &self.limits, tok, |_, _| Ok(()))?;
+                let parent = self.stack.last().map(|f| f.kind);
+                let expected = matches!(name, b"properties" | b"property" | b"system-out" | b"system-err");
+                if !expected && matches!(parent, Some(Kind::Suites | Kind::Suite | Kind::Case)) {
+                    self.warnings.unknown_elements += 1;
+                    if self.warnings.first_unknown.is_none() {
+                        self.warnings.first_unknown = Some(truncated(e.name().as_ref(), 100).to_string());
+                    }
+                }
                 Frame { kind: Kind::Ignored, sink: Sink::Nowhere }
             }
         };
@@ -362,6 +374,9 @@ where
             Some(Kind::Case) => {
                 let case = self.case.finish();
                 self.cases += 1;
+                if case.name.is_empty() {
+                    self.warnings.unnamed += 1;
+                }
                 (self.on_case)(case).map_err(ParseError::Sink)?;
             }
             _ => {}

@@ -116,6 +116,8 @@ pub(super) struct CaseBuilder {
     out: Option<Capped>,
     err: Option<Capped>,
     limits: Limits,
+    /// `time` attributes that did not parse, over the whole report.
+    pub(super) bad_durations: u64,
 }
 
 impl CaseBuilder {
@@ -136,6 +138,7 @@ impl CaseBuilder {
             out: None,
             err: None,
             limits: limits.clone(),
+            bad_durations: 0,
         }
     }
 
@@ -171,7 +174,12 @@ impl CaseBuilder {
             b"class" if self.classname.is_empty() => set_capped(&mut self.classname, value, name_cap),
             b"file" => self.file = non_empty(value, name_cap),
             b"line" => self.line = value.trim().parse().ok(),
-            b"time" => self.duration_ms = parse_seconds(value),
+            b"time" => {
+                self.duration_ms = parse_seconds(value);
+                if self.duration_ms.is_none() && !value.trim().is_empty() {
+                    self.bad_durations += 1;
+                }
+            }
             b"status" => {
                 let v = value.trim();
                 self.status_skipped |= ["skipped", "disabled", "notrun"].iter().any(|s| v.eq_ignore_ascii_case(s));

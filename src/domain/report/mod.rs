@@ -257,10 +257,49 @@ impl<E> From<ReportError> for ParseError<E> {
 }
 
 /// What a successful parse saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Summary {
     /// Test cases handed to the sink.
     pub cases: u64,
+    pub warnings: Warnings,
+}
+
+/// What a report held that the parser read past: stored anyway, but worth
+/// telling the uploader (a report that says nothing hides a broken step).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Warnings {
+    /// Test cases without a name.
+    pub unnamed: u64,
+    /// Durations (`time`) that did not parse as seconds.
+    pub bad_durations: u64,
+    /// Elements where none was expected, skipped; the first one's name.
+    pub unknown_elements: u64,
+    pub first_unknown: Option<String>,
+}
+
+impl Warnings {
+    /// The warnings as sentences, for the upload's answer (`cases`: how many
+    /// test cases the report held).
+    pub fn sentences(&self, cases: u64) -> Vec<String> {
+        let mut said = Vec::new();
+        if cases == 0 {
+            said.push("The report held no test cases.".to_string());
+        }
+        if self.unnamed > 0 {
+            said.push(format!("{} test case(s) had no name.", self.unnamed));
+        }
+        if self.bad_durations > 0 {
+            said.push(format!("{} duration(s) did not parse as seconds and were left out.", self.bad_durations));
+        }
+        if self.unknown_elements > 0 {
+            let first = self.first_unknown.as_deref().unwrap_or("?");
+            said.push(format!(
+                "{} unknown element(s) were skipped, the first <{first}> (not where JUnit puts it).",
+                self.unknown_elements
+            ));
+        }
+        said
+    }
 }
 
 /// Streams every test case to `on_case` as soon as its closing tag is read;

@@ -164,6 +164,7 @@ fn report_body(done: &ingest::Ingested) -> serde_json::Value {
         "skipped": done.counts.skipped,
         "flaky": done.counts.flaky,
         "duplicate": done.duplicate,
+        "warnings": done.warnings,
     })
 }
 
@@ -231,13 +232,15 @@ async fn results(
     };
     caller.principal.require(Permission::RunsWrite)?;
     let body = read_body(&req, payload, max).await?;
-    let run = state
+    let (run, warnings) = state
         .db
-        .write(move |tx| {
+        .write(move |tx| -> AppResult<_> {
             let (run, _) = ingest::create_run(tx, project.id, &meta)?;
-            ingest::ingest(tx, &project, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })?;
-            ingest::finalize(tx, project.id, &run.id)
+            let done = ingest::ingest(tx, &project, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })?;
+            Ok((ingest::finalize(tx, project.id, &run.id)?, done.warnings))
         })
         .await?;
-    Ok(HttpResponse::Created().json(run))
+    let mut body = serde_json::to_value(run).map_err(AppError::internal)?;
+    body["warnings"] = json!(warnings);
+    Ok(HttpResponse::Created().json(body))
 }

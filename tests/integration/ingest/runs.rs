@@ -160,6 +160,13 @@ async fn finalize_is_idempotent_fail_marks_errored_and_closed_runs_refuse_report
     let body = "<testsuites><testsuite name=\"unit\"><skipped/></testsuite></testsuites>";
     let report = s.upload_xml(&stray, body.to_string()).await.expect(StatusCode::CREATED);
     assert_eq!(report["tests"], 0);
+    assert_eq!(
+        report["warnings"],
+        json!([
+            "The report held no test cases.",
+            "1 unknown element(s) were skipped, the first <skipped> (not where JUnit puts it)."
+        ])
+    );
     let done = post(&s.app, &path(&stray, "finalize"), &s.token, json!({})).await.expect(StatusCode::OK);
     assert_eq!(done["status"], "errored");
 
@@ -324,4 +331,32 @@ async fn kept_counts_match_the_stored_results_after_merges() {
     let duration: i64 = results.iter().filter_map(|r| r["duration_ms"].as_i64()).sum();
     assert_eq!(kept["duration_ms"], json!(duration), "kept duration against the results");
     assert!(stored[5] > 0 && stored[1] + stored[2] + stored[3] + stored[4] > 0, "a mix of outcomes: {stored:?}");
+}
+
+/// The upload's answer says what the report held that was read past:
+/// test cases without a name, durations that are not seconds, elements
+/// where JUnit puts none. A clean report has no warnings.
+#[tokio::test]
+async fn uploads_warn_about_what_the_report_held_that_was_read_past() {
+    let s = Ingest::start().await;
+    let run = s.new_run(json!({"name": "warned"})).await;
+    let body = r#"<testsuites><testsuite name="unit">
+        <testcase classname="a.B" name="" time="0.1"/>
+        <testcase classname="a.B" name="slow" time="about a second"/>
+        <testcase classname="a.B" name="ok" time="0.2"><properties><property name="k" value="v"/></properties></testcase>
+        <weird/><weird/>
+        <system-out>suite output</system-out>
+      </testsuite></testsuites>"#;
+    let report = s.upload_xml(&run, body.to_string()).await.expect(StatusCode::CREATED);
+    assert_eq!(report["tests"], 3);
+    assert_eq!(
+        report["warnings"],
+        json!([
+            "1 test case(s) had no name.",
+            "1 duration(s) did not parse as seconds and were left out.",
+            "2 unknown element(s) were skipped, the first <weird> (not where JUnit puts it)."
+        ])
+    );
+    let clean = s.upload_xml(&run, shard(&[("fine", true)])).await.expect(StatusCode::CREATED);
+    assert_eq!(clean["warnings"], json!([]));
 }
