@@ -225,6 +225,11 @@ pub struct UploadArgs {
     /// Upload nothing: finalize the run of --build-id and --name once every shard is in
     #[arg(long)]
     pub finalize_only: bool,
+    /// Exit 1 when the finalized run failed (a failure no quarantine rule
+    /// covers) or errored (no test results): for pipelines whose test step
+    /// is separate
+    #[arg(long, conflicts_with = "no_finalize")]
+    pub fail_on_failures: bool,
     /// Report files or glob patterns (quote globs: 'reports/**/*.xml'); .xml is JUnit, .json is CTRF
     #[arg(value_name = "FILE", required_unless_present = "finalize_only", conflicts_with = "finalize_only")]
     pub files: Vec<String>,

@@ -113,7 +113,22 @@ pub fn run(args: UploadArgs) -> Result<(), CliError> {
     progress.finish();
     let run = result?;
     println!("{}", api.url(&["projects", &project, "runs", &run.id]));
+    if args.fail_on_failures {
+        verdict(&run)?;
+    }
     Ok(())
+}
+
+/// `--fail-on-failures`: an error (exit 1) unless the finalized run passed.
+/// Failures that quarantine rules cover do not fail a run, so a run whose
+/// every failure is quarantined passes; a run without any test errored.
+fn verdict(run: &Run) -> Result<(), CliError> {
+    match run.status.as_deref() {
+        Some("passed") => Ok(()),
+        Some("failed") => Err(fail(format!("run {} failed: it has failures that no quarantine rule covers", run.id))),
+        Some(other) => Err(fail(format!("run {} is {other}, not passed", run.id))),
+        None => Err(fail(format!("run {}: the server did not say how it ended", run.id))),
+    }
 }
 
 /// Checks the token, creates (or joins) the run, uploads every report,

@@ -323,3 +323,51 @@ async fn upload_prints_the_reports_warnings_and_an_empty_run_is_errored() {
     );
     assert!(stderr.contains("errored"), "{stderr}");
 }
+
+/// `--fail-on-failures`: exit 1 when the finalized run has a failure no
+/// quarantine rule covers (or no test at all); 0 once every failure is
+/// quarantined. Without the flag, the exit says only whether the upload worked.
+#[tokio::test]
+async fn fail_on_failures_exits_1_unless_every_failure_is_quarantined() {
+    use crate::api_helpers::*;
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    create_project(&app, "web");
+    let key = cli_key(&app, "web", "runs:write");
+    let dir = reports_dir();
+    let red = r#"<testsuite name="unit"><testcase classname="a.B" name="login"><failure message="timeout"/></testcase>
+        <testcase classname="a.B" name="cart"/></testsuite>"#;
+    std::fs::write(dir.path().join("reports/red.xml"), red).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args =
+            vec!["--url", app.base.as_str(), "--token", key.as_str(), "--project", "web", "--branch", "main"];
+        args.extend_from_slice(extra);
+        upload(dir.path(), &args)
+    };
+    let plain = run(&["reports/red.xml"]);
+    assert!(plain.status.success(), "without the flag: {}", text(&plain.stderr));
+    let strict = run(&["--fail-on-failures", "reports/red.xml"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(
+        text(&strict.stderr).contains("failed: it has failures that no quarantine rule covers"),
+        "{}",
+        text(&strict.stderr)
+    );
+    assert!(text(&strict.stdout).contains("/projects/web/runs/"), "the run's address is printed all the same");
+
+    // Quarantine login: the same report now passes, and so does the step.
+    let runs = list_all(&app, &admin, "/api/v1/projects/web/runs", "runs").await;
+    let tests = get(&app, &format!("/api/v1/projects/web/runs/{}/tests", runs[0]["id"].as_str().unwrap()), &admin)
+        .await
+        .expect(reqwest::StatusCode::OK);
+    let login = tests["tests"].as_array().unwrap().iter().find(|t| t["name"] == "login").unwrap()["test_id"].clone();
+    let rule = serde_json::json!({"test_id": login, "reason": "flaky login"});
+    post(&app, "/api/v1/projects/web/quarantine", &admin, rule).await.expect(reqwest::StatusCode::CREATED);
+    let forgiven = run(&["--fail-on-failures", "reports/red.xml"]);
+    assert!(forgiven.status.success(), "{}", text(&forgiven.stderr));
+
+    std::fs::write(dir.path().join("reports/empty.xml"), "<testsuite name=\"unit\"></testsuite>").unwrap();
+    let empty = run(&["--fail-on-failures", "reports/empty.xml"]);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(text(&empty.stderr).contains("is errored, not passed"), "{}", text(&empty.stderr));
+}
