@@ -15,6 +15,7 @@ mod all_tokens;
 mod analytics;
 mod audit_log;
 pub mod charts;
+mod quarantine_page;
 mod run_pages;
 mod runs;
 mod test_history;
@@ -22,6 +23,7 @@ mod tokens;
 pub use all_tokens::*;
 pub use analytics::*;
 pub use audit_log::*;
+pub use quarantine_page::*;
 pub use run_pages::*;
 pub use runs::*;
 pub use test_history::*;
@@ -54,6 +56,7 @@ impl Notice {
             "key_enabled" => "API key enabled.",
             "key_deleted" => "API key deleted; it stops working immediately.",
             "policy_saved" => "Token policy saved; it applies to tokens created from now on.",
+            "rule_released" => "Quarantine rule released; the test's failures fail runs again.",
             _ => return None,
         })
     }

@@ -22,6 +22,7 @@ pub enum Tab {
     Runs,
     Flaky,
     Slowest,
+    Quarantine,
     /// A page below the tabs (a test's history): no tab is current.
     None,
 }

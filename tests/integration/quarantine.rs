@@ -268,3 +268,35 @@ async fn a_rule_releases_itself_after_consecutive_passes_on_the_default_branch()
     let red = r.run_of("web", "branch=main&commit=e7", &[("login", "failed", 5)]).await;
     assert_eq!((red["status"].as_str(), red["quarantined"].as_i64()), (Some("failed"), Some(0)));
 }
+
+/// The Quarantine tab lists the rules with what they cover and why; people
+/// with `tests:manage` release one there (CSRF-checked, audited), others
+/// only read.
+#[tokio::test]
+async fn the_quarantine_tab_lists_rules_and_releases_one() {
+    let (r, login) = project_with_tests().await;
+    let body = json!({"test_id": login, "reason": "times out <sometimes>", "issue_url": "https://example.com/i/7"});
+    let rule = post(&r.app, RULES, &r.token, body).await.expect(StatusCode::CREATED);
+    let (admin, _) = r.app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = r.app.get(&admin, "/projects/web/quarantine").await.text().await.unwrap();
+    assert!(page.contains("times out &#60;sometimes&#62;") && !page.contains("<sometimes>"), "escaped: {page}");
+    assert!(page.contains("href=\"https://example.com/i/7\""));
+    assert!(page.contains(&format!("/projects/web/tests/{login}")));
+    let release = format!("/projects/web/quarantine/{}/release", id(&rule));
+    assert!(page.contains(&release) && page.contains("aria-current=\"page\">Quarantine"));
+
+    let viewer = r.app.user_session(&admin, "vic@example.com", "viewer").await;
+    let seen = r.app.get(&viewer, "/projects/web/quarantine").await.text().await.unwrap();
+    assert!(seen.contains("times out") && !seen.contains(&release), "a viewer reads but cannot release");
+    let refused = r.app.submit(&viewer, "/projects/web/quarantine", &release, &[]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let done = r.app.submit(&admin, "/projects/web/quarantine", &release, &[]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&done), "/projects/web/quarantine?notice=rule_released");
+    let after = r.app.get(&admin, &location(&done)).await.text().await.unwrap();
+    assert!(
+        after.contains("Quarantine rule released") && after.contains("released by hand") && !after.contains(&release)
+    );
+    let events = audit_events(&r.app, &r.token, "&action=test.released").await;
+    assert_eq!(events.len(), 1);
+}

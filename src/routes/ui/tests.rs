@@ -1,19 +1,25 @@
 //! A project's test analytics pages: flaky tests, slowest tests (both over a
 //! window of 7, 30 or 90 days) and one test's history with its charts.
 
-use actix_web::web;
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use super::{see_other, CsrfOnly, Notice, Submitted};
 use crate::auth::session::SessionUser;
 use crate::domain::permission::Permission;
-use crate::error::PageResult;
+use crate::error::{AppError, PageResult};
 use crate::state::AppState;
-use crate::views::{flaky_page, slowest_page, test_history_page, FlakyPage, SlowestPage, TestPage, WINDOW_DAYS};
+use crate::views::{
+    flaky_page, quarantine_page, slowest_page, test_history_page, FlakyPage, QuarantinePage, SlowestPage, TestPage,
+    WINDOW_DAYS,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/projects/{slug}/flaky", web::get().to(flaky))
         .route("/projects/{slug}/slowest", web::get().to(slowest))
-        .route("/projects/{slug}/tests/{test_id}", web::get().to(history));
+        .route("/projects/{slug}/tests/{test_id}", web::get().to(history))
+        .route("/projects/{slug}/quarantine", web::get().to(quarantine))
+        .route("/projects/{slug}/quarantine/{id}/release", web::post().to(release));
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,4 +68,31 @@ async fn history(
     user.principal.require(Permission::RunsRead)?;
     let (slug, test_id) = path.into_inner();
     Ok(test_history_page(&state.db, &user, slug, test_id, query.into_inner().before).await?)
+}
+
+async fn quarantine(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    slug: web::Path<String>,
+    notice: web::Query<Notice>,
+) -> PageResult<QuarantinePage> {
+    user.principal.require(Permission::RunsRead)?;
+    Ok(quarantine_page(&state.db, &user, slug.into_inner(), notice.text()).await?)
+}
+
+/// Releases a quarantine rule now (`tests:manage`), audited like the API's.
+async fn release(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    Submitted { user, client, .. }: Submitted<CsrfOnly>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::TestsManage)?;
+    let (slug, id) = path.into_inner();
+    let (ctx, by, target) = (client.audit(user.principal.actor.clone()), user.principal.clone(), slug.clone());
+    state
+        .db
+        .write(move |tx| crate::ops::quarantine::release(tx, &ctx, &by, &target, &id))
+        .await
+        .map_err(AppError::from)?;
+    Ok(see_other(&format!("/projects/{slug}/quarantine?notice=rule_released")))
 }
