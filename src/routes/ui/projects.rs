@@ -112,6 +112,17 @@ struct UpdateForm {
     flaky_flip_threshold: Option<String>,
 }
 
+impl UpdateForm {
+    /// The name, default branch and (when the form had it) flip threshold,
+    /// each checked: a 400 naming what is wrong.
+    fn parse(&self) -> Result<(DisplayName, String, Option<u32>), AppError> {
+        let name = DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()))?;
+        let branch = parse_branch(&self.default_branch).map_err(|e| AppError::validation(e.to_string()))?;
+        let threshold = self.flaky_flip_threshold.as_deref().map(flip_threshold).transpose();
+        Ok((name, branch, threshold.map_err(AppError::validation)?))
+    }
+}
+
 async fn update(
     state: web::Data<AppState>,
     slug: web::Path<String>,
@@ -119,14 +130,7 @@ async fn update(
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
     let slug = slug.into_inner();
-    let threshold = match form.flaky_flip_threshold.as_deref() {
-        Some(raw) => flip_threshold(raw).map(Some).map_err(AppError::validation),
-        None => Ok(None),
-    };
-    let parsed = DisplayName::parse(&form.name)
-        .and_then(|n| Ok((n, parse_branch(&form.default_branch)?)))
-        .map_err(|e| AppError::validation(e.to_string()))
-        .and_then(|(n, b)| Ok((n, b, threshold?)));
+    let parsed = form.parse();
     let ctx = client.audit(user.principal.actor.clone());
     let target = slug.clone();
     let result = match parsed {
