@@ -56,6 +56,7 @@ impl Notice {
             "key_enabled" => "API key enabled.",
             "key_deleted" => "API key deleted; it stops working immediately.",
             "policy_saved" => "Token policy saved; it applies to tokens created from now on.",
+            "rule_created" => "Test quarantined; its failures no longer fail runs while the rule lasts.",
             "rule_released" => "Quarantine rule released; the test's failures fail runs again.",
             _ => return None,
         })

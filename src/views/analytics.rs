@@ -27,6 +27,8 @@ pub struct FlakyRow {
     pub failure_rate: String,
     pub runs: u32,
     pub last_flaky: When,
+    /// The quarantine form for this test, for those who may quarantine.
+    pub quarantine_href: Option<String>,
 }
 
 /// "suite · class", without repeats or blanks.
@@ -126,9 +128,12 @@ pub async fn flaky_page(db: &Db, user: &SessionUser, slug: String, days: u32) ->
             Ok((project, tests))
         })
         .await?;
+    let may_quarantine = user.principal.may(crate::domain::permission::Permission::TestsManage);
     let rows = tests
         .into_iter()
         .map(|t| FlakyRow {
+            quarantine_href: may_quarantine
+                .then(|| format!("/projects/{}/quarantine/new?test_id={}", project.slug, t.test_id)),
             href: test_href(&project.slug, &t.test_id),
             name: test_name(&t.name),
             scope: test_scope(&t.suite, &t.classname),

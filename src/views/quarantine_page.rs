@@ -102,3 +102,60 @@ pub async fn quarantine_page(
         project,
     })
 }
+
+/// The form that quarantines one test (from the flaky list), as typed.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct QuarantineFields {
+    #[serde(default)]
+    pub test_id: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub issue_url: String,
+    #[serde(default)]
+    pub expires_in_days: String,
+    #[serde(default)]
+    pub release_after_passes: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "runs/quarantine_new.html")]
+pub struct QuarantineFormPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub tab: Tab,
+    /// The test's page and title.
+    pub test_href: String,
+    pub test_title: String,
+    pub fields: QuarantineFields,
+}
+
+/// The form quarantining test `fields.test_id` of project `slug` (404 for a
+/// test the project does not have).
+pub async fn quarantine_form_page(
+    db: &Db,
+    user: &SessionUser,
+    slug: String,
+    mut fields: QuarantineFields,
+    error: Option<String>,
+) -> Result<QuarantineFormPage, AppError> {
+    let test_id = fields.test_id.to_ascii_lowercase();
+    let (project, test) = db
+        .read(move |c| -> Result<_, DbError> {
+            let project = db::projects::require(c, &slug)?;
+            let test = db::analysis::test_info(c, project.id, &test_id)?.ok_or(DbError::NotFound(db::Missing::Test))?;
+            Ok((project, test.1))
+        })
+        .await?;
+    if fields.expires_in_days.is_empty() {
+        fields.expires_in_days = crate::domain::quarantine::DEFAULT_DAYS.to_string();
+    }
+    Ok(QuarantineFormPage {
+        layout: Layout::new(user, format!("Quarantine a test · {}", project.name), "projects").with_error(error),
+        test_href: test_href(&project.slug, &test.test_id),
+        test_title: super::test_title(&test.suite, &test.classname, &test.name),
+        fields,
+        tab: Tab::Quarantine,
+        project,
+    })
+}

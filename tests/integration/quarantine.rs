@@ -300,3 +300,56 @@ async fn the_quarantine_tab_lists_rules_and_releases_one() {
     let events = audit_events(&r.app, &r.token, "&action=test.released").await;
     assert_eq!(events.len(), 1);
 }
+
+/// From the flaky list to a rule: the row links to the quarantine form,
+/// which makes the rule (or comes back naming what is wrong); only
+/// `tests:manage` sees the link or may use the form.
+#[tokio::test]
+async fn a_flaky_test_is_quarantined_from_the_flaky_page() {
+    let r = Reader::start().await;
+    // Passed and failed on one commit: flaky.
+    r.run_of("web", "branch=main&commit=f1", &[("login", "passed", 5)]).await;
+    r.run_of("web", "branch=main&commit=f1", &[("login", "failed", 5)]).await;
+    let (admin, _) = r.app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let flaky = r.app.get(&admin, "/projects/web/flaky").await.text().await.unwrap();
+    let start = flaky.find("/projects/web/quarantine/new?test_id=").expect("a quarantine link");
+    let link = flaky[start..].split('"').next().unwrap().to_string();
+    let test_id = link.rsplit('=').next().unwrap().to_string();
+    let form = r.app.get(&admin, &link).await;
+    assert_eq!(form.status(), StatusCode::OK);
+    assert!(form.text().await.unwrap().contains("login"));
+
+    let fields = |reason: &'static str, days: &'static str| {
+        vec![
+            ("test_id", test_id.clone()),
+            ("reason", reason.to_string()),
+            ("issue_url", String::new()),
+            ("expires_in_days", days.to_string()),
+            ("release_after_passes", "3".to_string()),
+        ]
+    };
+    for (reason, days, says) in
+        [("", "30", "reason is required"), ("flaky", "181", "expires_in_days must be between 1 and 180")]
+    {
+        let owned = fields(reason, days);
+        let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = r.app.submit(&admin, &link, "/projects/web/quarantine", &pairs).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(refused.text().await.unwrap().contains(says), "{says}");
+    }
+    let owned = fields("flaky on CI", "14");
+    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let made = r.app.submit(&admin, &link, "/projects/web/quarantine", &pairs).await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&made), "/projects/web/quarantine?notice=rule_created");
+    let rules = r.get(RULES).await;
+    let rule = &rules["quarantine"][0];
+    assert_eq!((rule["test_id"].as_str(), rule["reason"].as_str()), (Some(test_id.as_str()), Some("flaky on CI")));
+    assert_eq!(rule["release_after_passes"], 3);
+    assert_eq!((unix(rule["expires_at"].as_str().unwrap()) - unix(rule["created_at"].as_str().unwrap())) / 86_400, 14);
+
+    let viewer = r.app.user_session(&admin, "vic@example.com", "viewer").await;
+    let seen = r.app.get(&viewer, "/projects/web/flaky").await.text().await.unwrap();
+    assert!(seen.contains("login") && !seen.contains("/quarantine/new"), "no link for a viewer");
+    assert_eq!(r.app.get(&viewer, &link).await.status(), StatusCode::FORBIDDEN);
+}

@@ -4,14 +4,17 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::{see_other, CsrfOnly, Notice, Submitted};
+use super::{html, see_other, CsrfOnly, Notice, Submitted};
 use crate::auth::session::SessionUser;
 use crate::domain::permission::Permission;
+use crate::domain::quarantine as rules;
+use crate::domain::time::now;
 use crate::error::{AppError, PageResult};
+use crate::ops::quarantine::{self as ops, Covers, Quarantine};
 use crate::state::AppState;
 use crate::views::{
-    flaky_page, quarantine_page, slowest_page, test_history_page, FlakyPage, QuarantinePage, SlowestPage, TestPage,
-    WINDOW_DAYS,
+    flaky_page, quarantine_form_page, quarantine_page, slowest_page, test_history_page, FlakyPage, QuarantineFields,
+    QuarantineFormPage, QuarantinePage, SlowestPage, TestPage, WINDOW_DAYS,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -19,6 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/projects/{slug}/slowest", web::get().to(slowest))
         .route("/projects/{slug}/tests/{test_id}", web::get().to(history))
         .route("/projects/{slug}/quarantine", web::get().to(quarantine))
+        .route("/projects/{slug}/quarantine", web::post().to(create))
+        .route("/projects/{slug}/quarantine/new", web::get().to(new_rule))
         .route("/projects/{slug}/quarantine/{id}/release", web::post().to(release));
 }
 
@@ -95,4 +100,63 @@ async fn release(
         .await
         .map_err(AppError::from)?;
     Ok(see_other(&format!("/projects/{slug}/quarantine?notice=rule_released")))
+}
+
+async fn new_rule(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    slug: web::Path<String>,
+    fields: web::Query<QuarantineFields>,
+) -> PageResult<QuarantineFormPage> {
+    user.principal.require(Permission::TestsManage)?;
+    Ok(quarantine_form_page(&state.db, &user, slug.into_inner(), fields.into_inner(), None).await?)
+}
+
+/// Quarantines the test of the form (`tests:manage`), audited like the API's.
+async fn create(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    Submitted { user, client, form }: Submitted<QuarantineFields>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::TestsManage)?;
+    let slug = slug.into_inner();
+    let (ctx, by, target) = (client.audit(user.principal.actor.clone()), user.principal.clone(), slug.clone());
+    let made = match rule_of(&form) {
+        Ok(rule) => state.db.write(move |tx| ops::create(tx, &ctx, &by, &target, rule)).await.map_err(AppError::from),
+        Err(e) => Err(e),
+    };
+    match made {
+        Ok(_) => Ok(see_other(&format!("/projects/{slug}/quarantine?notice=rule_created"))),
+        Err(e) => {
+            let e = e.on_form()?;
+            let page = quarantine_form_page(&state.db, &user, slug, form, Some(e.form_sentence())).await?;
+            html(HttpResponse::build(e.status()), &page)
+        }
+    }
+}
+
+/// The rule the form asks for, each field checked as the API checks it.
+fn rule_of(f: &QuarantineFields) -> Result<Quarantine, AppError> {
+    let bad = |e: rules::RuleError| AppError::validation(e.0);
+    let number = |field: &str, raw: &str| -> Result<Option<i64>, AppError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        raw.parse().map(Some).map_err(|_| AppError::validation(format!("{field} must be a whole number.")))
+    };
+    if f.test_id.len() != 32 || !f.test_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AppError::validation("test_id must be 32 hexadecimal characters."));
+    }
+    let issue_url = Some(f.issue_url.as_str()).filter(|u| !u.trim().is_empty());
+    Ok(Quarantine {
+        covers: Covers::Test(f.test_id.to_ascii_lowercase()),
+        reason: rules::reason(&f.reason).map_err(bad)?,
+        issue_url: rules::issue_url(issue_url).map_err(bad)?,
+        expires_at: rules::expires_at(now(), number("expires_in_days", &f.expires_in_days)?, None)
+            .map_err(bad)?
+            .unix_timestamp(),
+        release_after_passes: rules::release_after_passes(number("release_after_passes", &f.release_after_passes)?)
+            .map_err(bad)?,
+    })
 }
