@@ -30,15 +30,6 @@ impl ReleaseReason {
     }
 }
 
-/// The pattern as the API shows it: every field, `null` for "any".
-#[derive(Debug, Clone, Serialize)]
-pub struct PatternView {
-    pub suite: Option<String>,
-    pub classname: Option<String>,
-    pub name: Option<String>,
-    pub file: Option<String>,
-}
-
 /// A rule as the API shows it. `active` is computed against the clock of
 /// the read: a rule past `expires_at` is inactive before housekeeping
 /// records it.
@@ -47,7 +38,7 @@ pub struct Rule {
     pub id: String,
     /// The one test the rule names (hex test id), or `null` for a pattern.
     pub test_id: Option<String>,
-    pub pattern: Option<PatternView>,
+    pub pattern: Option<Pattern>,
     pub reason: String,
     pub issue_url: Option<String>,
     pub created_by: Actor,
@@ -62,18 +53,6 @@ pub struct Rule {
     pub released_by: Option<Actor>,
     pub release_reason: Option<ReleaseReason>,
     pub active: bool,
-}
-
-impl Rule {
-    /// The rule's globs, for matching (`None` for a rule naming one test).
-    pub fn pattern(&self) -> Option<Pattern> {
-        self.pattern.as_ref().map(|p| Pattern {
-            suite: p.suite.clone(),
-            classname: p.classname.clone(),
-            name: p.name.clone(),
-            file: p.file.clone(),
-        })
-    }
 }
 
 /// A rule to store; validated by `domain::quarantine` and `ops`.
@@ -135,7 +114,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Rule> {
     let globs: [Option<String>; 4] = [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?];
     let pattern = globs.iter().any(Option::is_some).then(|| {
         let [suite, classname, name, file] = globs;
-        PatternView { suite, classname, name, file }
+        Pattern { suite, classname, name, file }
     });
     Ok(Rule {
         id: r.get(0)?,

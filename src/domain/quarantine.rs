@@ -41,7 +41,8 @@ pub fn glob_matches(glob: &str, value: &str) -> bool {
 }
 
 /// Globs on a test's fields; `None` matches anything. At least one is set.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Serialized as the API shows it: every field, `null` for "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Pattern {
     pub suite: Option<String>,
     pub classname: Option<String>,
@@ -80,6 +81,15 @@ impl Pattern {
             }
         }
         Ok(pattern)
+    }
+
+    /// The globs that are set, as `field=glob` separated by spaces.
+    pub fn describe(&self) -> String {
+        [("suite", &self.suite), ("classname", &self.classname), ("name", &self.name), ("file", &self.file)]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Whether the test with these fields matches every glob that is set.
@@ -188,6 +198,7 @@ mod tests {
         let by_file = Pattern::new(None, None, None, Some("e2e/*".into())).unwrap();
         assert!(by_file.matches("s", "c", "n", Some("e2e/login.spec.ts")));
         assert!(!by_file.matches("s", "c", "n", None), "a test without a file does not match a file glob");
+        assert_eq!(p.describe(), "classname=Checkout* name=*timeout*");
         assert!(Pattern::new(None, None, None, None).unwrap_err().0.contains("at least one"));
         assert!(Pattern::new(Some(String::new()), None, None, None).unwrap_err().0.contains("pattern.suite"));
     }

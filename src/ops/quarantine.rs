@@ -36,11 +36,7 @@ pub struct Quarantine {
 pub(super) fn target(rule: &Rule) -> Target {
     let what = match (&rule.test_id, &rule.pattern) {
         (Some(test), _) => format!("test {test}"),
-        (None, Some(p)) => {
-            let fields = [("suite", &p.suite), ("classname", &p.classname), ("name", &p.name), ("file", &p.file)];
-            let set: Vec<String> = fields.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))).collect();
-            format!("pattern {}", set.join(" "))
-        }
+        (None, Some(p)) => format!("pattern {}", p.describe()),
         (None, None) => "rule".into(),
     };
     Target::new("quarantine_rule", rule.id.clone(), what)

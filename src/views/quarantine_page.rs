@@ -39,11 +39,7 @@ impl RuleRow {
     fn new(slug: &str, r: Rule) -> RuleRow {
         let covers = match (&r.test_id, &r.pattern) {
             (Some(id), _) => format!("test {}…", &id[..id.len().min(12)]),
-            (None, Some(p)) => [("suite", &p.suite), ("classname", &p.classname), ("name", &p.name), ("file", &p.file)]
-                .iter()
-                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-                .collect::<Vec<_>>()
-                .join(" "),
+            (None, Some(p)) => p.describe(),
             (None, None) => String::new(),
         };
         let ended = r.release_reason.map(|reason| match reason {
