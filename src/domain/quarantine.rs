@@ -111,6 +111,15 @@ impl Pattern {
 #[error("{0}")]
 pub struct RuleError(pub String);
 
+/// A test id as the API shows it (32 hex characters), lower-cased.
+pub fn test_id(raw: &str) -> Result<String, RuleError> {
+    if raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(raw.to_ascii_lowercase())
+    } else {
+        Err(RuleError("test_id must be 32 hexadecimal characters.".into()))
+    }
+}
+
 /// The rule's reason: 1–500 characters once trimmed.
 pub fn reason(raw: &str) -> Result<String, RuleError> {
     let reason = raw.trim();

@@ -3,6 +3,7 @@
 //! `tests:manage`, audited as `test.quarantined` and `test.released`.
 
 use serde_json::json;
+use time::OffsetDateTime;
 
 use crate::db::analysis::test_info;
 use crate::db::quarantine::{self, NewRule, ReleaseReason, Rule};
@@ -10,8 +11,8 @@ use crate::db::{audit, DbError, Missing, Tx};
 use crate::domain::audit::{Actor, AuditContext, Target};
 use crate::domain::permission::Permission;
 use crate::domain::principal::Principal;
-use crate::domain::quarantine::Pattern;
-use crate::domain::time::{rfc3339_unix, unix_now};
+use crate::domain::quarantine::{self as rules, Pattern, RuleError};
+use crate::domain::time::{now, rfc3339_unix, unix_now};
 use crate::ops::{visible_project, OpsError};
 
 /// What a rule covers.
@@ -30,6 +31,27 @@ pub struct Quarantine {
     pub issue_url: Option<String>,
     pub expires_at: i64,
     pub release_after_passes: Option<u32>,
+}
+
+impl Quarantine {
+    /// A rule made now from its fields as asked for, each checked by
+    /// `domain::quarantine` (the API's body and the page's form alike).
+    pub fn new(
+        covers: Covers,
+        reason: &str,
+        issue_url: Option<&str>,
+        expires_in_days: Option<i64>,
+        expires_at: Option<OffsetDateTime>,
+        release_after_passes: Option<i64>,
+    ) -> Result<Quarantine, RuleError> {
+        Ok(Quarantine {
+            covers,
+            reason: rules::reason(reason)?,
+            issue_url: rules::issue_url(issue_url)?,
+            expires_at: rules::expires_at(now(), expires_in_days, expires_at)?.unix_timestamp(),
+            release_after_passes: rules::release_after_passes(release_after_passes)?,
+        })
+    }
 }
 
 /// The audit target of a rule: its id, and the test or pattern it covers.

@@ -10,7 +10,7 @@ use crate::auth::api::ApiCaller;
 use crate::db::quarantine::{self, After, Rule};
 use crate::domain::permission::Permission;
 use crate::domain::quarantine::{self as rules, Pattern};
-use crate::domain::time::{now, parse_rfc3339, unix_now};
+use crate::domain::time::{parse_rfc3339, unix_now};
 use crate::error::{AppError, AppResult};
 use crate::ops::quarantine::{self as ops, Covers, Quarantine};
 use crate::state::AppState;
@@ -78,8 +78,7 @@ impl CreateBody {
         let covers = match (self.test_id, self.pattern) {
             (Some(_), Some(_)) => return Err(AppError::validation("Give test_id or pattern, not both.")),
             (None, None) => return Err(AppError::validation("Give test_id or pattern.")),
-            (Some(id), None) if is_test_id(&id) => Covers::Test(id.to_ascii_lowercase()),
-            (Some(_), None) => return Err(AppError::validation("test_id must be 32 hexadecimal characters.")),
+            (Some(id), None) => Covers::Test(rules::test_id(&id).map_err(bad)?),
             (None, Some(p)) => Covers::Pattern(Pattern::new(p.suite, p.classname, p.name, p.file).map_err(bad)?),
         };
         let at = match self.expires_at.as_deref() {
@@ -88,18 +87,9 @@ impl CreateBody {
                 AppError::validation("expires_at must be an RFC 3339 time, e.g. 2027-01-31T00:00:00Z.")
             })?),
         };
-        Ok(Quarantine {
-            covers,
-            reason: rules::reason(&self.reason).map_err(bad)?,
-            issue_url: rules::issue_url(self.issue_url.as_deref()).map_err(bad)?,
-            expires_at: rules::expires_at(now(), self.expires_in_days, at).map_err(bad)?.unix_timestamp(),
-            release_after_passes: rules::release_after_passes(self.release_after_passes).map_err(bad)?,
-        })
+        let (url, days, passes) = (self.issue_url.as_deref(), self.expires_in_days, self.release_after_passes);
+        Quarantine::new(covers, &self.reason, url, days, at, passes).map_err(bad)
     }
-}
-
-fn is_test_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 async fn create(

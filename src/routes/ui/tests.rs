@@ -8,7 +8,6 @@ use super::{html, see_other, CsrfOnly, Notice, Submitted};
 use crate::auth::session::SessionUser;
 use crate::domain::permission::Permission;
 use crate::domain::quarantine as rules;
-use crate::domain::time::now;
 use crate::error::{AppError, PageResult};
 use crate::ops::quarantine::{self as ops, Covers, Quarantine};
 use crate::state::AppState;
@@ -145,18 +144,8 @@ fn rule_of(f: &QuarantineFields) -> Result<Quarantine, AppError> {
         }
         raw.parse().map(Some).map_err(|_| AppError::validation(format!("{field} must be a whole number.")))
     };
-    if f.test_id.len() != 32 || !f.test_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(AppError::validation("test_id must be 32 hexadecimal characters."));
-    }
-    let issue_url = Some(f.issue_url.as_str()).filter(|u| !u.trim().is_empty());
-    Ok(Quarantine {
-        covers: Covers::Test(f.test_id.to_ascii_lowercase()),
-        reason: rules::reason(&f.reason).map_err(bad)?,
-        issue_url: rules::issue_url(issue_url).map_err(bad)?,
-        expires_at: rules::expires_at(now(), number("expires_in_days", &f.expires_in_days)?, None)
-            .map_err(bad)?
-            .unix_timestamp(),
-        release_after_passes: rules::release_after_passes(number("release_after_passes", &f.release_after_passes)?)
-            .map_err(bad)?,
-    })
+    let covers = Covers::Test(rules::test_id(&f.test_id).map_err(bad)?);
+    let (days, passes) =
+        (number("expires_in_days", &f.expires_in_days)?, number("release_after_passes", &f.release_after_passes)?);
+    Quarantine::new(covers, &f.reason, Some(&f.issue_url), days, None, passes).map_err(bad)
 }
