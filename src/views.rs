@@ -19,6 +19,7 @@ mod quarantine_page;
 mod run_pages;
 mod runs;
 mod test_history;
+mod token_pages;
 mod tokens;
 pub use all_tokens::*;
 pub use analytics::*;
@@ -27,6 +28,7 @@ pub use quarantine_page::*;
 pub use run_pages::*;
 pub use runs::*;
 pub use test_history::*;
+pub use token_pages::*;
 pub use tokens::*;
 
 /// `?notice=...` after a redirect: a short confirmation shown once.
