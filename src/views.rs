@@ -60,6 +60,7 @@ impl Notice {
             "policy_saved" => "Token policy saved; it applies to tokens created from now on.",
             "rule_created" => "Test quarantined; its failures no longer fail runs while the rule lasts.",
             "rule_released" => "Quarantine rule released; the test's failures fail runs again.",
+            "marked_fixed" => "Marked fixed: only results from now on count for the test.",
             _ => return None,
         })
     }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::db::results::stored_outcome;
 use crate::db::runs::RunStatus;
 use crate::db::{Conn, DbError};
-use crate::domain::analysis::{self as rules, Observation, Outcome, Trend};
+use crate::domain::analysis::{self as rules, Outcome, Trend};
 use crate::domain::time::unix_now;
 
 pub const MAX_WINDOW_RUNS: u32 = 2000;
@@ -29,59 +29,6 @@ pub struct TestInfo {
     pub classname: String,
     pub name: String,
     pub file: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FlakyTest {
-    pub test_id: String,
-    pub suite: String,
-    pub classname: String,
-    pub name: String,
-    pub file: Option<String>,
-    pub flips: u32,
-    pub failure_rate: f64,
-    pub runs: u32,
-    #[serde(serialize_with = "crate::db::serialize_unix")]
-    pub last_flaky_at: i64,
-}
-
-/// Tests that both passed and failed on one commit, or were flaky within a
-/// run, among runs created in the last `days`; most flaky first.
-pub fn flaky_tests(conn: &Conn, project_id: i64, days: u32, limit: u32) -> Result<Vec<FlakyTest>, DbError> {
-    let window = scan_window(conn, project_id, days)?;
-    let mut found: Vec<(i64, rules::FlakyStats)> = window
-        .tests
-        .into_iter()
-        .filter_map(|(test, results)| {
-            let history: Vec<Observation> = results
-                .iter()
-                .rev()
-                .map(|w| {
-                    let run = &window.runs[w.run as usize];
-                    Observation { at: run.at, commit: run.commit, outcome: w.outcome }
-                })
-                .collect();
-            rules::flaky_stats(&history).map(|s| (test, s))
-        })
-        .collect();
-    found.sort_by(|a, b| rules::flakier(&a.1, &b.1).then(a.0.cmp(&b.0)));
-    found.truncate(limit as usize);
-    let mut out = Vec::with_capacity(found.len());
-    for (test, s) in found {
-        let Some(t) = test_by_key(conn, project_id, test)? else { continue };
-        out.push(FlakyTest {
-            test_id: t.test_id,
-            suite: t.suite,
-            classname: t.classname,
-            name: t.name,
-            file: t.file,
-            flips: s.flips,
-            failure_rate: s.failure_rate,
-            runs: s.runs,
-            last_flaky_at: s.last_flaky_at,
-        });
-    }
-    Ok(out)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,9 +47,12 @@ pub struct SlowTest {
     pub trend_ratio: Option<f64>,
 }
 
-/// Tests by p95 duration among runs created in the last `days`, slowest first.
-pub fn slowest_tests(conn: &Conn, project_id: i64, days: u32, limit: u32) -> Result<Vec<SlowTest>, DbError> {
+/// Tests by p95 duration among runs created in the last `days`, slowest
+/// first; and whether every run of the window was read (see the module's
+/// bounds).
+pub fn slowest_tests(conn: &Conn, project_id: i64, days: u32, limit: u32) -> Result<(Vec<SlowTest>, bool), DbError> {
     let window = scan_window(conn, project_id, days)?;
+    let complete = window.complete;
     let mut found: Vec<(i64, rules::DurationStats)> = window
         .tests
         .into_iter()
@@ -130,65 +80,50 @@ pub fn slowest_tests(conn: &Conn, project_id: i64, days: u32, limit: u32) -> Res
             trend_ratio: s.trend_ratio,
         });
     }
-    Ok(out)
+    Ok((out, complete))
 }
 
-struct WindowRun {
-    at: i64,
-    commit: Option<u32>,
-}
-
-/// One result: its run (an index into [`Window::runs`]), outcome and duration.
+/// One result: its outcome and duration.
 struct WindowResult {
-    run: u32,
     outcome: Outcome,
     duration_ms: Option<i64>,
 }
 
-/// Every result in the window by test (its key in `tests`), each test's
-/// results newest first.
+/// Every result read from the window by test (its key in `tests`), each
+/// test's results newest first.
 struct Window {
-    runs: Vec<WindowRun>,
     tests: HashMap<i64, Vec<WindowResult>>,
+    /// Whether every run created in the window was read.
+    complete: bool,
 }
 
 fn scan_window(conn: &Conn, project_id: i64, days: u32) -> Result<Window, DbError> {
     let since = unix_now() - i64::from(days) * 86_400;
-    let mut commits: HashMap<String, u32> = HashMap::new();
-    let mut runs: Vec<(i64, WindowRun)> = Vec::new();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, created_at, commit_sha FROM runs WHERE project_id = ?1 AND created_at >= ?2
+    // One more run than is read, to know whether the window holds more.
+    let runs: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT seq FROM runs WHERE project_id = ?1 AND created_at >= ?2
              ORDER BY created_at DESC, id DESC LIMIT CAST(?3 AS INTEGER)",
-        )?;
-        let mut rows = stmt.query(params![project_id, since, MAX_WINDOW_RUNS])?;
-        while let Some(r) = rows.next()? {
-            let commit = r.get::<_, Option<String>>(2)?.map(|c| {
-                let next = commits.len() as u32;
-                *commits.entry(c).or_insert(next)
-            });
-            runs.push((r.get(0)?, WindowRun { at: r.get(1)?, commit }));
-        }
-    }
+        )?
+        .query_map(params![project_id, since, MAX_WINDOW_RUNS + 1], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     let mut tests: HashMap<i64, Vec<WindowResult>> = HashMap::new();
     let mut read = 0usize;
     let mut stmt = conn.prepare_cached("SELECT test, status, duration_ms FROM results WHERE run = ?1")?;
     let mut kept = 0;
-    for (index, (seq, _)) in runs.iter().enumerate() {
-        if read >= MAX_WINDOW_RESULTS {
+    for (index, seq) in runs.iter().enumerate() {
+        if read >= MAX_WINDOW_RESULTS || index == MAX_WINDOW_RUNS as usize {
             break;
         }
         let mut rows = stmt.query([seq])?;
         while let Some(r) = rows.next()? {
             let outcome = Outcome::from_status(stored_outcome(r.get_ref(1)?).as_str());
-            let result = WindowResult { run: index as u32, outcome, duration_ms: r.get(2)? };
-            tests.entry(r.get(0)?).or_default().push(result);
+            tests.entry(r.get(0)?).or_default().push(WindowResult { outcome, duration_ms: r.get(2)? });
             read += 1;
         }
         kept = index + 1;
     }
-    runs.truncate(kept);
-    Ok(Window { runs: runs.into_iter().map(|(_, r)| r).collect(), tests })
+    Ok(Window { tests, complete: kept == runs.len() })
 }
 
 fn info_from_row(r: &Row) -> rusqlite::Result<TestInfo> {

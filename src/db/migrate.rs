@@ -22,6 +22,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0008_stale_runs.sql"),
     include_str!("migrations/0009_quarantine.sql"),
     include_str!("migrations/0010_quarantined_results.sql"),
+    include_str!("migrations/0011_flaky_signals.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");
@@ -179,6 +180,55 @@ mod tests {
         conn.execute("DELETE FROM projects WHERE id = 1", []).unwrap();
         let left: i64 = conn.query_row("SELECT count(*) FROM results", [], |r| r.get(0)).unwrap();
         assert_eq!(left, 1);
+    }
+
+    /// Version 11 derives the flakiness signals of the runs already stored,
+    /// as closing each run would have.
+    #[test]
+    fn stored_runs_get_their_flakiness_signals() {
+        let mut conn = database_at(10);
+        // Test 1 on main: pass, fail, pass (two changes), then a retry; test
+        // 2 passed and failed on commit c9 of a branch; a running run is ignored.
+        conn.execute_batch(
+            "INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'web', 'Web', 1);
+             INSERT INTO tests (id, project_id, test_id, suite, classname, name) VALUES
+               (1, 1, x'01', 's', 'C', 'one'), (2, 1, x'02', 's', 'C', 'two');
+             INSERT INTO runs (seq, id, project_id, status, branch, commit_sha, created_at) VALUES
+               (1, 'r1', 1, 'passed', 'main', 'c1', 10), (2, 'r2', 1, 'failed', 'main', 'c2', 20),
+               (3, 'r3', 1, 'passed', 'main', 'c3', 30), (4, 'r4', 1, 'passed', 'main', 'c4', 40),
+               (5, 'r5', 1, 'passed', 'dev', 'c9', 50), (6, 'r6', 1, 'failed', 'dev', 'c9', 60),
+               (7, 'r7', 1, 'running', 'main', 'c7', 70);
+             INSERT INTO results (run, test, status) VALUES
+               (1, 1, 'passed'), (2, 1, 'failed'), (3, 1, 'passed'), (4, 1, 'flaky'), (7, 1, 'failed'),
+               (5, 2, 'passed'), (6, 2, 'error');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let events: Vec<(i64, String, i64, i64, Option<String>)> = conn
+            .prepare("SELECT test, kind, run, at, commit_sha FROM flaky_signals ORDER BY test, run, kind")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let s = |k: &str| k.to_string();
+        assert_eq!(
+            events,
+            vec![
+                (1, s("flip"), 2, 20, None),
+                (1, s("flip"), 3, 30, None),
+                (1, s("retry"), 4, 40, None),
+                (2, s("same_commit"), 6, 60, Some(s("c9"))),
+            ]
+        );
+        let standing: Vec<(i64, bool)> = conn
+            .prepare("SELECT test, failing FROM flip_state ORDER BY test")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(standing, vec![(1, false)], "test 1 failed on main once and passes there now");
     }
 
     fn schema_of(conn: &Connection) -> Vec<(String, String)> {

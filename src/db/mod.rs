@@ -23,6 +23,7 @@ pub mod audit;
 pub mod backup;
 pub mod compare;
 mod error;
+pub mod flaky;
 pub mod migrate;
 pub mod pages;
 pub mod projects;
@@ -32,6 +33,7 @@ pub mod roles;
 pub mod runs;
 pub mod sessions;
 pub mod settings;
+pub mod signals;
 pub mod tokens;
 pub mod watch;
 

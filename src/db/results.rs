@@ -8,8 +8,10 @@ use serde::Serialize;
 use crate::db::quarantine::ActiveRules;
 use crate::db::runs::{self, Counts};
 use crate::db::{Conn, DbError, Tx};
+use crate::domain::fingerprint;
 use crate::domain::report::{Merged, Outcome, TestCase};
 use crate::domain::test_identity::TestKey;
+use crate::domain::time::unix_now;
 
 /// Writes test cases into a run in the order they arrive, merging repeats of
 /// a test the way `domain::report::Merged` does (some attempt failed and some
@@ -27,6 +29,7 @@ pub struct ResultWriter<'t> {
     insert_result: CachedStatement<'t>,
     find_result: CachedStatement<'t>,
     update_result: CachedStatement<'t>,
+    insert_fingerprint: CachedStatement<'t>,
     project_id: i64,
     run_seq: i64,
     /// What the cases written so far changed in the run's counts and total
@@ -77,8 +80,9 @@ impl<'t> ResultWriter<'t> {
                 "INSERT INTO tests (project_id, test_id, suite, classname, name, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?,
             insert_result: tx.prepare_cached(
-                "INSERT INTO results (run, test, status, duration_ms, retries, message, details, attempt_bits, quarantined)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (run, test) DO NOTHING",
+                "INSERT INTO results (run, test, status, duration_ms, retries, message, details, attempt_bits, quarantined,
+                     fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (run, test) DO NOTHING",
             )?,
             find_result: tx.prepare_cached(
                 "SELECT status, attempt_bits, duration_ms, quarantined FROM results WHERE run = ?1 AND test = ?2",
@@ -86,8 +90,13 @@ impl<'t> ResultWriter<'t> {
             update_result: tx.prepare_cached(
                 "UPDATE results SET status = ?3, attempt_bits = ?4, duration_ms = coalesce(?5, duration_ms),
                    retries = retries + ?6 + 1, attempts = attempts + 1,
-                   message = coalesce(?7, message), details = coalesce(?8, details), quarantined = ?9
+                   message = coalesce(?7, message), details = coalesce(?8, details), quarantined = ?9,
+                   fingerprint = coalesce(?10, fingerprint)
                  WHERE run = ?1 AND test = ?2",
+            )?,
+            insert_fingerprint: tx.prepare_cached(
+                "INSERT OR IGNORE INTO error_fingerprints (project_id, fingerprint, message, first_seen)
+                 VALUES (?1, ?2, ?3, ?4)",
             )?,
             project_id,
             run_seq,
@@ -105,6 +114,7 @@ impl<'t> ResultWriter<'t> {
         let covered = self.covered(test, case);
         let duration = case.duration_ms.map(|d| d.min(i64::MAX as u64) as i64);
         let quarantined = covered && is_failure(case.outcome);
+        let fingerprint = self.fingerprint(case)?;
         let inserted = self.insert_result.execute(params![
             self.run_seq,
             test,
@@ -115,6 +125,7 @@ impl<'t> ResultWriter<'t> {
             case.details,
             case.outcome.attempt_bits(),
             quarantined,
+            fingerprint,
         ])?;
         if inserted == 1 {
             self.counts.tests += 1;
@@ -147,6 +158,7 @@ impl<'t> ResultWriter<'t> {
             case.message,
             case.details,
             quarantined,
+            fingerprint,
         ])?;
         self.counts.add(old.status, -1);
         self.counts.add(status, 1);
@@ -155,6 +167,20 @@ impl<'t> ResultWriter<'t> {
             self.duration_ms += d - old.duration_ms.unwrap_or(0);
         }
         Ok(())
+    }
+
+    /// A failing case's failure group (see `domain::fingerprint`), its
+    /// normalized message stored the first time the project sees it.
+    fn fingerprint(&mut self, case: &TestCase) -> Result<Option<i64>, DbError> {
+        if matches!(case.outcome, Outcome::Passed | Outcome::Skipped) {
+            return Ok(None);
+        }
+        let Some(message) = fingerprint::normalize(case.message.as_deref(), case.details.as_deref()) else {
+            return Ok(None);
+        };
+        let print = fingerprint::fingerprint(&message);
+        self.insert_fingerprint.execute(params![self.project_id, print, message, unix_now()])?;
+        Ok(Some(print))
     }
 
     /// Whether a rule covers the test; on the default branch, the result

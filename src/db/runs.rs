@@ -278,15 +278,15 @@ pub fn close(tx: &Tx, run_id: &str, status: RunStatus, reason: Option<&str>, now
 }
 
 /// Runs still running that were created before `cutoff` and got no report
-/// since, oldest first, at most `limit`.
-pub fn stale(conn: &Conn, cutoff: i64, limit: u32) -> Result<Vec<String>, DbError> {
+/// since, oldest first, at most `limit`: (project id, run id).
+pub fn stale(conn: &Conn, cutoff: i64, limit: u32) -> Result<Vec<(i64, String)>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id FROM runs INDEXED BY runs_running
+        "SELECT project_id, id FROM runs INDEXED BY runs_running
          WHERE status = 'running' AND created_at < ?1
            AND NOT EXISTS (SELECT 1 FROM reports WHERE reports.run_id = runs.id AND reports.created_at >= ?1)
          ORDER BY created_at LIMIT CAST(?2 AS INTEGER)",
     )?;
-    let rows = stmt.query_map(params![cutoff, limit], |r| r.get(0))?;
+    let rows = stmt.query_map(params![cutoff, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -1,6 +1,6 @@
 //! Test analytics as pure rules, no I/O (`db::analysis` feeds them rows):
 //! how two runs' results compare (regressions, fixes, the "slower" rule),
-//! percentiles and duration trends, and flakiness with its flip count.
+//! percentiles and duration trends (flakiness is `domain::flaky`).
 //!
 //! Choices where API.md is silent:
 //! - percentiles use the nearest-rank method on the measured durations;
@@ -9,11 +9,6 @@
 //!   in each half, else `stable` without a ratio): `slower` when the newer
 //!   median is ≥ 20% and ≥ 20 ms above the older, `faster` when it is
 //!   ≥ 20% and ≥ 20 ms below, else `stable`;
-//! - flips count pass↔fail changes between consecutive results ordered by
-//!   time (skipped results are transparent) plus one per result that was
-//!   flaky within its run.
-
-use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -145,84 +140,6 @@ pub fn duration_stats(oldest_first: &[i64]) -> Option<DurationStats> {
     })
 }
 
-/// Pass↔fail changes between consecutive outcomes (skipped ones are
-/// transparent, a flaky one counts once and leaves the last state as it was).
-pub fn count_flips(outcomes: impl IntoIterator<Item = Outcome>) -> u32 {
-    let mut last: Option<Outcome> = None;
-    let mut flips = 0;
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Flaky => flips += 1,
-            Outcome::Skipped => {}
-            now => {
-                if last.is_some_and(|l| l != now) {
-                    flips += 1;
-                }
-                last = Some(now);
-            }
-        }
-    }
-    flips
-}
-
-/// One result of a test in the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Observation {
-    /// When its run was created (unix seconds).
-    pub at: i64,
-    /// The run's commit as an opaque key (equal keys: same commit).
-    pub commit: Option<u32>,
-    pub outcome: Outcome,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FlakyStats {
-    pub flips: u32,
-    /// Failing or flaky results / results.
-    pub failure_rate: f64,
-    pub runs: u32,
-    pub last_flaky_at: i64,
-}
-
-/// A test is flaky when it both passed and failed on one commit, or was
-/// flaky within a run; `None` when it is not. `oldest_first` is its results
-/// in the window, one per run.
-pub fn flaky_stats(oldest_first: &[Observation]) -> Option<FlakyStats> {
-    let mut last_flaky_at: Option<i64> = None;
-    // commit → (passed, failed, newest of those results)
-    let mut by_commit: HashMap<u32, (bool, bool, i64)> = HashMap::new();
-    for o in oldest_first {
-        match (o.outcome, o.commit) {
-            (Outcome::Flaky, _) => last_flaky_at = last_flaky_at.max(Some(o.at)),
-            (Outcome::Passed | Outcome::Failing, Some(commit)) => {
-                let entry = by_commit.entry(commit).or_insert((false, false, o.at));
-                entry.0 |= o.outcome == Outcome::Passed;
-                entry.1 |= o.outcome == Outcome::Failing;
-                entry.2 = entry.2.max(o.at);
-            }
-            _ => {}
-        }
-    }
-    for (passed, failed, at) in by_commit.into_values() {
-        if passed && failed {
-            last_flaky_at = last_flaky_at.max(Some(at));
-        }
-    }
-    let last_flaky_at = last_flaky_at?;
-    let bad = oldest_first.iter().filter(|o| matches!(o.outcome, Outcome::Failing | Outcome::Flaky)).count();
-    Some(FlakyStats {
-        flips: count_flips(oldest_first.iter().map(|o| o.outcome)),
-        failure_rate: round(bad as f64 / oldest_first.len() as f64, 4),
-        runs: oldest_first.len() as u32,
-        last_flaky_at,
-    })
-}
-
-/// Most flaky first: more flips, then a higher failure rate, then more recent.
-pub fn flakier(a: &FlakyStats, b: &FlakyStats) -> std::cmp::Ordering {
-    b.flips.cmp(&a.flips).then(b.failure_rate.total_cmp(&a.failure_rate)).then(b.last_flaky_at.cmp(&a.last_flaky_at))
-}
-
 /// Passed (flaky counts as passed) among the tests that ran, 0–1; a run
 /// where nothing ran (all skipped, or empty) counts as all passed.
 pub fn pass_rate(passed: i64, flaky: i64, tests: i64, skipped: i64) -> f64 {
@@ -256,7 +173,6 @@ pub fn flip_threshold(raw: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Outcome::*;
 
     #[test]
     fn percentiles_use_nearest_rank() {
@@ -312,53 +228,6 @@ mod tests {
         assert_eq!(duration_stats(&[]), None);
         let s = duration_stats(&[5, 1, 3, 2, 4]).unwrap();
         assert_eq!((s.runs, s.p50_ms, s.p95_ms), (5, 3, 5));
-    }
-
-    #[test]
-    fn flips() {
-        assert_eq!(count_flips([Passed, Passed, Passed]), 0);
-        assert_eq!(count_flips([Passed, Failing, Passed, Failing]), 3);
-        assert_eq!(count_flips([Passed, Skipped, Failing]), 1, "skipped is transparent");
-        assert_eq!(count_flips([Passed, Flaky, Passed]), 1, "flaky counts once");
-        assert_eq!(count_flips([Failing, Flaky, Passed]), 2);
-        assert_eq!(count_flips([]), 0);
-    }
-
-    fn obs(at: i64, commit: Option<u32>, outcome: Outcome) -> Observation {
-        Observation { at, commit, outcome }
-    }
-
-    #[test]
-    fn flaky_on_one_commit() {
-        let history = [obs(1, Some(1), Passed), obs(2, Some(1), Failing), obs(3, Some(2), Passed)];
-        let s = flaky_stats(&history).unwrap();
-        assert_eq!(s.flips, 2);
-        assert_eq!(s.runs, 3);
-        assert_eq!(s.failure_rate, 0.3333);
-        assert_eq!(s.last_flaky_at, 2);
-    }
-
-    #[test]
-    fn failing_on_a_new_commit_is_not_flaky() {
-        let history = [obs(1, Some(1), Passed), obs(2, Some(2), Failing), obs(3, None, Passed), obs(4, None, Failing)];
-        assert_eq!(flaky_stats(&history), None);
-    }
-
-    #[test]
-    fn flaky_within_a_run() {
-        let s = flaky_stats(&[obs(1, None, Passed), obs(5, None, Flaky), obs(6, None, Passed)]).unwrap();
-        assert_eq!((s.flips, s.runs, s.last_flaky_at), (1, 3, 5));
-        assert_eq!(s.failure_rate, 0.3333);
-    }
-
-    #[test]
-    fn ordering_puts_the_flakiest_first() {
-        let a = FlakyStats { flips: 3, failure_rate: 0.1, runs: 10, last_flaky_at: 1 };
-        let b = FlakyStats { flips: 1, failure_rate: 0.9, runs: 10, last_flaky_at: 1 };
-        let c = FlakyStats { flips: 1, failure_rate: 0.5, runs: 10, last_flaky_at: 9 };
-        let mut all = [c, b, a];
-        all.sort_by(flakier);
-        assert_eq!(all, [a, b, c]);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 pub mod analysis;
 pub mod attachment;
 pub mod audit;
+pub mod fingerprint;
+pub mod flaky;
 pub mod instance_key;
 pub mod names;
 pub mod new_user;

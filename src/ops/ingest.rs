@@ -15,7 +15,7 @@ use crate::db::projects::Project;
 use crate::db::quarantine::{self, ReleaseReason};
 use crate::db::results::{Passes, ResultWriter};
 use crate::db::runs::{self, Counts, Run, RunMeta, RunStatus};
-use crate::db::Tx;
+use crate::db::{signals, Tx};
 use crate::domain::audit::{Actor, AuditContext, Target};
 use crate::domain::report::{self, Limits, Merged, ParseError, ReportFormat, TestCase};
 use crate::domain::secrets::redact_owned;
@@ -257,14 +257,20 @@ pub fn finalize(tx: &Tx, project_id: i64, run_id: &str) -> Result<Run, OpsError>
     // A green run without a single test hides a broken test step (a wrong
     // glob, a runner that crashed before writing results).
     if run.counts.tests == 0 {
-        runs::close(tx, run_id, RunStatus::Errored, Some(NO_TESTS), unix_now())?;
-        return Ok(runs::get(tx, project_id, run_id)?);
+        return close(tx, &run, RunStatus::Errored, Some(NO_TESTS));
     }
     // Failures that quarantine covered do not fail the run.
     let unforgiven = run.counts.failed + run.counts.errors - run.counts.quarantined;
     let status = if unforgiven > 0 { RunStatus::Failed } else { RunStatus::Passed };
-    runs::close(tx, run_id, status, None, unix_now())?;
-    Ok(runs::get(tx, project_id, run_id)?)
+    close(tx, &run, status, None)
+}
+
+/// Closes a running run and records the flakiness signals of its results,
+/// which are final from now on.
+fn close(tx: &Tx, run: &Run, status: RunStatus, reason: Option<&str>) -> Result<Run, OpsError> {
+    runs::close(tx, &run.id, status, reason, unix_now())?;
+    signals::record(tx, run)?;
+    Ok(runs::get(tx, run.project_id, &run.id)?)
 }
 
 /// Marks a running run as errored: the CI job died before it could upload.
@@ -277,8 +283,7 @@ pub fn fail(tx: &Tx, project_id: i64, run_id: &str, reason: &str) -> Result<Run,
         }
         RunStatus::Running => {}
     }
-    runs::close(tx, run_id, RunStatus::Errored, Some(reason), unix_now())?;
-    Ok(runs::get(tx, project_id, run_id)?)
+    close(tx, &run, RunStatus::Errored, Some(reason))
 }
 
 /// Marks `errored` the runs (at most `batch`) still running with no report
@@ -290,8 +295,8 @@ pub fn fail_stale(tx: &Tx, hours: u32, batch: u32) -> Result<usize, OpsError> {
     let reason = format!(
         "No report for {hours} hours: the CI job stopped without finishing the run (marked errored by Proctor)."
     );
-    for id in &ids {
-        runs::close(tx, id, RunStatus::Errored, Some(&reason), now)?;
+    for (project_id, id) in &ids {
+        close(tx, &runs::get(tx, *project_id, id)?, RunStatus::Errored, Some(&reason))?;
     }
     Ok(ids.len())
 }

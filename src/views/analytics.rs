@@ -9,9 +9,13 @@ use super::charts::{human_ms, Chart};
 use super::{test_href, test_name, Layout, Tab, When};
 use crate::auth::session::SessionUser;
 use crate::db::analysis;
+use crate::db::flaky::{self, FlakyTest, MAX_RATE_RUNS};
 use crate::db::projects::Project;
+use crate::db::quarantine::Rule;
 use crate::db::{self, Db};
 use crate::domain::analysis::Trend;
+use crate::domain::flaky::State;
+use crate::domain::time::unix_now;
 use crate::error::{AppError, AppResult};
 
 /// The window choices of the analytics pages, in days.
@@ -23,12 +27,48 @@ pub struct FlakyRow {
     pub name: String,
     /// "suite · class" (whichever are set).
     pub scope: String,
-    pub flips: u32,
+    pub signals: Vec<SignalCell>,
+    /// `flaky`, `quarantined` or `fixed`, and the badge's class.
+    pub state: &'static str,
+    pub state_class: &'static str,
+    /// The covering rule: who made it, until when, why, the issue.
+    pub quarantine: Option<RuleNote>,
+    pub fixed: Option<When>,
     pub failure_rate: String,
     pub runs: u32,
-    pub last_flaky: When,
-    /// The quarantine form for this test, for those who may quarantine.
+    pub last_flaky: Option<When>,
+    /// The quarantine form for this test (may manage, not quarantined).
     pub quarantine_href: Option<String>,
+    /// Where the release and mark-fixed buttons post (may manage).
+    pub release_action: Option<String>,
+    pub fixed_action: Option<String>,
+}
+
+/// One signal's count; `fired` when it reached its rule.
+pub struct SignalCell {
+    pub count: u32,
+    pub fired: bool,
+    pub title: String,
+}
+
+/// A quarantine rule as a flaky row or a failure shows it.
+pub struct RuleNote {
+    pub owner: String,
+    pub until: When,
+    pub reason: String,
+    /// Only http(s) links are stored, so this is safe as an `href`.
+    pub issue_url: Option<String>,
+}
+
+impl RuleNote {
+    pub fn of(rule: &Rule) -> RuleNote {
+        RuleNote {
+            owner: rule.created_by.name.clone().or(rule.created_by.preview.clone()).unwrap_or_else(|| "Proctor".into()),
+            until: When::at(rule.expires_at),
+            reason: rule.reason.clone(),
+            issue_url: rule.issue_url.clone(),
+        }
+    }
 }
 
 /// "suite · class", without repeats or blanks.
@@ -56,6 +96,10 @@ pub struct FlakyPage {
     pub days: u32,
     pub windows: &'static [u32],
     pub rows: Vec<FlakyRow>,
+    pub flip_threshold: u32,
+    /// Set when failure rates were counted over part of the window.
+    pub partial: Option<String>,
+    pub notice: Option<&'static str>,
 }
 
 /// One slow test.
@@ -83,6 +127,8 @@ pub struct SlowestPage {
     pub days: u32,
     pub windows: &'static [u32],
     pub rows: Vec<SlowRow>,
+    /// Set when the window held more runs or results than one page reads.
+    pub partial: Option<String>,
 }
 
 /// One result of a test.
@@ -120,37 +166,92 @@ pub struct TestPage {
 const TOP: u32 = 100;
 
 /// The flaky tests of project `slug` over the last `days`.
-pub async fn flaky_page(db: &Db, user: &SessionUser, slug: String, days: u32) -> Result<FlakyPage, AppError> {
-    let (project, tests) = db
+pub async fn flaky_page(
+    db: &Db,
+    user: &SessionUser,
+    slug: String,
+    days: u32,
+    notice: Option<&'static str>,
+) -> Result<FlakyPage, AppError> {
+    let (project, list) = db
         .read(move |c| -> AppResult<_> {
             let project = db::projects::require(c, &slug)?;
-            let tests = analysis::flaky_tests(c, project.id, days, TOP)?;
-            Ok((project, tests))
+            let now = unix_now();
+            let list = flaky::list(c, &project, now - i64::from(days) * 86_400, now, TOP)?;
+            Ok((project, list))
         })
         .await?;
-    let may_quarantine = user.principal.may(crate::domain::permission::Permission::TestsManage);
-    let rows = tests
-        .into_iter()
-        .map(|t| FlakyRow {
-            quarantine_href: may_quarantine
-                .then(|| format!("/projects/{}/quarantine/new?test_id={}", project.slug, t.test_id)),
-            href: test_href(&project.slug, &t.test_id),
-            name: test_name(&t.name),
-            scope: test_scope(&t.suite, &t.classname),
-            flips: t.flips,
-            failure_rate: percent(t.failure_rate),
-            runs: t.runs,
-            last_flaky: When::at(t.last_flaky_at),
-        })
-        .collect();
+    let may_manage = user.principal.may(crate::domain::permission::Permission::TestsManage);
+    let rows = list.tests.into_iter().map(|t| flaky_row(&project, t, may_manage)).collect();
+    let partial = (!list.complete).then(|| {
+        format!(
+            "The window holds {} runs: failure rates and run counts are of the newest {MAX_RATE_RUNS}; the signals cover every run.",
+            list.window_runs
+        )
+    });
     Ok(FlakyPage {
         layout: Layout::new(user, format!("Flaky tests · {}", project.name), "projects"),
+        flip_threshold: project.flaky_flip_threshold,
         project,
         tab: Tab::Flaky,
         days,
         windows: WINDOW_DAYS,
         rows,
+        partial,
+        notice,
     })
+}
+
+fn flaky_row(project: &Project, t: FlakyTest, may_manage: bool) -> FlakyRow {
+    let threshold = project.flaky_flip_threshold;
+    let signals = vec![
+        SignalCell {
+            count: t.signals.retry,
+            fired: t.signals.retry > 0,
+            title: "runs where it failed, then passed on a retry".into(),
+        },
+        SignalCell {
+            count: t.signals.same_commit,
+            fired: t.signals.same_commit > 0,
+            title: "commits on which it passed in one run and failed in another".into(),
+        },
+        SignalCell {
+            count: t.signals.flips,
+            fired: t.signals.flips >= threshold,
+            title: format!("changes between passing and failing on {} (flaky at {threshold})", project.default_branch),
+        },
+    ];
+    let (state_class, base) = (state_class(t.state), format!("/projects/{}", project.slug));
+    FlakyRow {
+        href: test_href(&project.slug, &t.test.test_id),
+        name: test_name(&t.test.name),
+        scope: test_scope(&t.test.suite, &t.test.classname),
+        signals,
+        state: t.state.as_str(),
+        state_class,
+        quarantine: t.quarantine.as_ref().map(RuleNote::of),
+        fixed: t.fixed_at.map(When::at),
+        failure_rate: percent(t.failure_rate),
+        runs: t.runs,
+        last_flaky: t.last_flaky_at.map(When::at),
+        quarantine_href: (may_manage && t.quarantine.is_none())
+            .then(|| format!("{base}/quarantine/new?test_id={}", t.test.test_id)),
+        release_action: t
+            .quarantine
+            .as_ref()
+            .filter(|_| may_manage)
+            .map(|r| format!("{base}/quarantine/{}/release", r.id)),
+        fixed_action: (may_manage && t.state != State::Fixed).then(|| format!("{base}/tests/{}/fixed", t.test.test_id)),
+    }
+}
+
+/// The badge class of a flaky test's state.
+pub fn state_class(state: State) -> &'static str {
+    match state {
+        State::Flaky => "err",
+        State::Quarantined => "warn",
+        State::Fixed => "ok",
+    }
 }
 
 /// Arrow, CSS class and word for a trend.
@@ -171,6 +272,7 @@ pub async fn slowest_page(db: &Db, user: &SessionUser, slug: String, days: u32) 
             Ok((project, tests))
         })
         .await?;
+    let (tests, complete) = tests;
     let rows = tests
         .into_iter()
         .map(|t| {
@@ -196,5 +298,12 @@ pub async fn slowest_page(db: &Db, user: &SessionUser, slug: String, days: u32) 
         days,
         windows: WINDOW_DAYS,
         rows,
+        partial: (!complete).then(|| {
+            format!(
+                "Read from part of the window: the newest {} runs or {} results.",
+                analysis::MAX_WINDOW_RUNS,
+                analysis::MAX_WINDOW_RESULTS
+            )
+        }),
     })
 }

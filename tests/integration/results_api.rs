@@ -158,16 +158,22 @@ async fn flaky_tests_pass_and_fail_on_one_commit_or_within_a_run() {
     let order: Vec<&str> = tests.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(order, ["t1", "t3"], "t2 only failed on a new commit: {body}");
     let t1 = &tests[0];
-    assert_eq!(t1["flips"], 2, "pass→fail→pass");
+    assert_eq!(t1["signals"], serde_json::json!({"retry": 0, "same_commit": 1, "flips": 2}), "{t1}");
+    assert_eq!(t1["fired"], serde_json::json!(["same_commit"]), "2 changes are under the threshold of 4");
+    assert_eq!((t1["state"].as_str(), t1["flips"].as_i64()), (Some("flaky"), Some(2)));
+    assert_eq!(t1["quarantine"], Value::Null);
     assert_eq!(t1["runs"], 3);
     assert!((t1["failure_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 0.001, "{t1}");
     unix(t1["last_flaky_at"].as_str().unwrap());
+    unix(t1["first_flaky_at"].as_str().unwrap());
     for field in ["test_id", "suite", "classname", "name", "file"] {
         assert!(t1.get(field).is_some(), "{field} in {t1}");
     }
     let t3 = &tests[1];
-    assert_eq!((t3["flips"].as_i64(), t3["runs"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(t3["signals"], serde_json::json!({"retry": 1, "same_commit": 0, "flips": 0}), "{t3}");
+    assert_eq!(t3["runs"], 2);
     assert_eq!(t3["failure_rate"], 0.5);
+    assert_eq!(body["window"], serde_json::json!({"days": 30, "runs": 4, "complete": true}));
 
     assert_eq!(r.get("/api/v1/projects/web/tests/flaky?days=1&limit=1").await["tests"].as_array().unwrap().len(), 1);
     for (bad, says) in [

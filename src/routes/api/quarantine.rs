@@ -1,6 +1,6 @@
 //! Quarantine rules of a project: `/api/v1/projects/{project}/quarantine`
-//! (API.md section 9). Reading needs `runs:read`; making and releasing
-//! rules `tests:manage`.
+//! (API.md section 9), and marking a flaky test fixed. Reading needs
+//! `runs:read`; making and releasing rules and marks `tests:manage`.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -18,7 +18,8 @@ use crate::state::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/quarantine", web::get().to(list))
         .route("/quarantine", web::post().to(create))
-        .route("/quarantine/{id}", web::delete().to(release));
+        .route("/quarantine/{id}", web::delete().to(release))
+        .route("/tests/{test_id}/fixed", web::post().to(mark_fixed));
 }
 
 /// A page's cursor: `<1|0>:<rule id>`, whether the last rule was active.
@@ -111,4 +112,18 @@ async fn release(
     let (slug, id) = path.into_inner();
     state.db.write(move |tx| ops::release(tx, &caller.audit(), &caller.principal, &slug, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+async fn mark_fixed(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, test_id) = path.into_inner();
+    let test_id = rules::test_id(&test_id).map_err(|e| AppError::validation(e.0))?;
+    let item = state
+        .db
+        .write(move |tx| crate::ops::flaky::mark_fixed(tx, &caller.audit(), &caller.principal, &slug, &test_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(item))
 }

@@ -12,8 +12,9 @@ use crate::db::projects::Project;
 use crate::db::results::TestResult;
 use crate::db::runs::{self, RunFilter, RunStatus};
 use crate::db::Conn;
-use crate::db::{analysis, compare, results, DbError, Missing};
+use crate::db::{analysis, compare, flaky, results, DbError, Missing};
 use crate::domain::permission::Permission;
+use crate::domain::time::unix_now;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -212,10 +213,13 @@ async fn flaky(
 ) -> Result<HttpResponse, AppError> {
     let days = query.days()?;
     let limit = page(query.limit, None).limit()?;
-    let tests =
-        read_project(&state, caller, slug.into_inner(), move |c, p| analysis::flaky_tests(c, p.id, days, limit))
-            .await?;
-    Ok(HttpResponse::Ok().json(json!({"tests": tests, "days": days, "next_cursor": null})))
+    let list = read_project(&state, caller, slug.into_inner(), move |c, p| {
+        let now = unix_now();
+        flaky::list(c, p, now - i64::from(days) * 86_400, now, limit)
+    })
+    .await?;
+    let window = json!({"days": days, "runs": list.window_runs, "complete": list.complete});
+    Ok(HttpResponse::Ok().json(json!({"tests": list.tests, "days": days, "window": window, "next_cursor": null})))
 }
 
 async fn slowest(
@@ -226,10 +230,11 @@ async fn slowest(
 ) -> Result<HttpResponse, AppError> {
     let days = query.days()?;
     let limit = page(query.limit, None).limit()?;
-    let tests =
+    let (tests, complete) =
         read_project(&state, caller, slug.into_inner(), move |c, p| analysis::slowest_tests(c, p.id, days, limit))
             .await?;
-    Ok(HttpResponse::Ok().json(json!({"tests": tests, "days": days, "next_cursor": null})))
+    let window = json!({"days": days, "complete": complete});
+    Ok(HttpResponse::Ok().json(json!({"tests": tests, "days": days, "window": window, "next_cursor": null})))
 }
 
 #[derive(Deserialize)]

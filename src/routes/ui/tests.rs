@@ -23,7 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/projects/{slug}/quarantine", web::get().to(quarantine))
         .route("/projects/{slug}/quarantine", web::post().to(create))
         .route("/projects/{slug}/quarantine/new", web::get().to(new_rule))
-        .route("/projects/{slug}/quarantine/{id}/release", web::post().to(release));
+        .route("/projects/{slug}/quarantine/{id}/release", web::post().to(release))
+        .route("/projects/{slug}/tests/{test_id}/fixed", web::post().to(mark_fixed));
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,9 +44,28 @@ async fn flaky(
     user: SessionUser,
     slug: web::Path<String>,
     query: web::Query<WindowQuery>,
+    notice: web::Query<Notice>,
 ) -> PageResult<FlakyPage> {
     user.principal.require(Permission::RunsRead)?;
-    Ok(flaky_page(&state.db, &user, slug.into_inner(), query.days()).await?)
+    Ok(flaky_page(&state.db, &user, slug.into_inner(), query.days(), notice.text()).await?)
+}
+
+/// Marks a flaky test fixed (`tests:manage`), audited like the API's.
+async fn mark_fixed(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    Submitted { user, client, .. }: Submitted<CsrfOnly>,
+) -> PageResult<HttpResponse> {
+    user.principal.require(Permission::TestsManage)?;
+    let (slug, test_id) = path.into_inner();
+    let test_id = rules::test_id(&test_id).map_err(|e| AppError::validation(e.0))?;
+    let (ctx, by, target) = (client.audit(user.principal.actor.clone()), user.principal.clone(), slug.clone());
+    state
+        .db
+        .write(move |tx| crate::ops::flaky::mark_fixed(tx, &ctx, &by, &target, &test_id))
+        .await
+        .map_err(AppError::from)?;
+    Ok(see_other(&format!("/projects/{slug}/flaky?notice=marked_fixed")))
 }
 
 async fn slowest(

@@ -275,9 +275,11 @@ async fn results_flow(c: Client, base: String, shots: PathBuf, seeded: Seeded) {
     assert_text(&c, &["Flaky tests", "Window:", "in runs of the last 30 days"]).await;
     let rows = table_rows(&c, "table.flaky").await;
     assert_eq!(rows.len(), 1, "only the search test is flaky: {rows:#?}");
-    assert_eq!(cell(&rows[0], "Test"), "finds_by_name", "{rows:#?}");
-    assert_eq!(cell(&rows[0], "Suite / class"), "search · Search", "{rows:#?}");
-    assert_eq!(cell(&rows[0], "Flips"), "2", "{rows:#?}");
+    assert_eq!(cell(&rows[0], "Test"), "finds_by_name\nsearch · Search", "{rows:#?}");
+    assert_eq!(cell(&rows[0], "Retry"), "● 2", "flaky within two runs: {rows:#?}");
+    assert_eq!(cell(&rows[0], "Same commit"), "0", "{rows:#?}");
+    assert_eq!(cell(&rows[0], "Flips"), "0", "a retry is not a change: {rows:#?}");
+    assert!(cell(&rows[0], "State").starts_with("flaky"), "{rows:#?}");
     assert_eq!(cell(&rows[0], "Runs"), "3", "{rows:#?}");
     assert_eq!(cell(&rows[0], "Failure rate"), "66.7%", "{rows:#?}");
     screenshot(&c, &shots, "results-flaky.png").await;

@@ -1,0 +1,200 @@
+//! The flaky list and one test's flakiness (API.md section 9), read from the
+//! signal events `db::signals` keeps, not from the window's results: the
+//! cost grows with the events in the window and the tests listed.
+//!
+//! Each listed test's `runs` and `failure_rate` count its results in the
+//! newest [`MAX_RATE_RUNS`] runs of the window; when the window holds more,
+//! [`FlakyList::complete`] is false and the API and page say so.
+
+use std::collections::HashMap;
+
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::db::analysis::{test_by_key, TestInfo};
+use crate::db::projects::Project;
+use crate::db::quarantine::{self, Rule};
+use crate::db::{Conn, DbError};
+use crate::domain::flaky::{self as rules, Signal, Signals, State};
+
+/// Runs read for a listed test's `runs` and `failure_rate`.
+pub const MAX_RATE_RUNS: u32 = 2000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlakyTest {
+    #[serde(flatten)]
+    pub test: TestInfo,
+    pub signals: Signals,
+    /// The signals that reached their rule, by name.
+    pub fired: Vec<&'static str>,
+    pub state: State,
+    /// The active rule covering the test, if any.
+    pub quarantine: Option<Rule>,
+    /// When it was last marked fixed, if that is in the window.
+    #[serde(serialize_with = "crate::db::serialize_unix_opt")]
+    pub fixed_at: Option<i64>,
+    /// The changes on the default branch (`signals.flips`, kept for clients
+    /// of the first version of this list).
+    pub flips: u32,
+    /// Failed, errored or flaky results / results, in the window.
+    pub failure_rate: f64,
+    pub runs: u32,
+    #[serde(serialize_with = "crate::db::serialize_unix_opt")]
+    pub first_flaky_at: Option<i64>,
+    #[serde(serialize_with = "crate::db::serialize_unix_opt")]
+    pub last_flaky_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlakyList {
+    pub tests: Vec<FlakyTest>,
+    /// Runs created in the window.
+    pub window_runs: u32,
+    /// False when `runs` and `failure_rate` were counted over the newest
+    /// [`MAX_RATE_RUNS`] runs only (the signals always cover the window).
+    pub complete: bool,
+}
+
+/// The project's flaky tests among runs created since `since`, most flaky
+/// first, at most `limit`.
+pub fn list(conn: &Conn, project: &Project, since: i64, now: i64, limit: u32) -> Result<FlakyList, DbError> {
+    let mut found = standings(conn, project, since, now, None)?;
+    found.truncate(limit as usize);
+    finish(conn, project, since, now, found)
+}
+
+/// One test's standing in the window, `None` when it is not listed (no
+/// signal fired and no fixed mark in the window).
+pub fn one(conn: &Conn, project: &Project, test: i64, since: i64, now: i64) -> Result<Option<FlakyTest>, DbError> {
+    let found = standings(conn, project, since, now, Some(test))?;
+    Ok(finish(conn, project, since, now, found)?.tests.pop())
+}
+
+/// A test's signals in the window, before its details are read.
+struct Standing {
+    test: i64,
+    signals: Signals,
+    first: Option<i64>,
+    last: Option<i64>,
+    fixed_at: Option<i64>,
+}
+
+/// Every listed test (or `only` that one), most flaky first.
+fn standings(
+    conn: &Conn,
+    project: &Project,
+    since: i64,
+    now: i64,
+    only: Option<i64>,
+) -> Result<Vec<(Standing, State, Option<String>)>, DbError> {
+    let mut by_test: HashMap<i64, Standing> = HashMap::new();
+    fn entry(by_test: &mut HashMap<i64, Standing>, test: i64) -> &mut Standing {
+        by_test.entry(test).or_insert(Standing {
+            test,
+            signals: Signals::default(),
+            first: None,
+            last: None,
+            fixed_at: None,
+        })
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.test, s.kind, count(*), min(s.at), max(s.at)
+         FROM flaky_signals s INDEXED BY flaky_signals_by_project LEFT JOIN test_marks m ON m.test = s.test
+         WHERE s.project_id = ?1 AND s.at >= ?2 AND (m.fixed_at IS NULL OR s.at > m.fixed_at)
+           AND (?3 IS NULL OR s.test = ?3)
+         GROUP BY s.test, s.kind",
+    )?;
+    let mut rows = stmt.query(params![project.id, since, only])?;
+    while let Some(r) = rows.next()? {
+        let Some(signal) = Signal::parse(&r.get::<_, String>(1)?) else { continue };
+        let s = entry(&mut by_test, r.get(0)?);
+        s.signals.add(signal, r.get(2)?);
+        let (first, last): (i64, i64) = (r.get(3)?, r.get(4)?);
+        s.first = Some(s.first.map_or(first, |f| f.min(first)));
+        s.last = Some(s.last.map_or(last, |l| l.max(last)));
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT test, fixed_at FROM test_marks WHERE project_id = ?1 AND fixed_at >= ?2 AND (?3 IS NULL OR test = ?3)",
+    )?;
+    let mut rows = stmt.query(params![project.id, since, only])?;
+    while let Some(r) = rows.next()? {
+        entry(&mut by_test, r.get(0)?).fixed_at = Some(r.get(1)?);
+    }
+    let active = quarantine::active(conn, project.id, now)?;
+    let mut listed = Vec::new();
+    for s in by_test.into_values() {
+        let fired = !s.signals.fired(project.flaky_flip_threshold).is_empty();
+        if !fired && s.fixed_at.is_none() {
+            continue;
+        }
+        let Some(info) = test_by_key(conn, project.id, s.test)? else { continue };
+        let rule = active
+            .covering(s.test, &info.suite, &info.classname, &info.name, info.file.as_deref())
+            .first()
+            .map(|i| active.rules()[*i].id.clone());
+        if let Some(state) = rules::state(fired, s.fixed_at.is_some(), rule.is_some()) {
+            listed.push((s, state, rule));
+        }
+    }
+    let threshold = project.flaky_flip_threshold;
+    listed.sort_by(|(a, ..), (b, ..)| {
+        let key = |s: &Standing| (s.signals, s.signals.fired(threshold).len(), s.last.unwrap_or(0));
+        let (ka, kb) = (key(a), key(b));
+        rules::flakier((&ka.0, ka.1, ka.2), (&kb.0, kb.1, kb.2)).then(a.test.cmp(&b.test))
+    });
+    Ok(listed)
+}
+
+/// Reads the listed tests' details, quarantine rules and failure rates.
+fn finish(
+    conn: &Conn,
+    project: &Project,
+    since: i64,
+    now: i64,
+    found: Vec<(Standing, State, Option<String>)>,
+) -> Result<FlakyList, DbError> {
+    let window_runs: u32 = conn
+        .prepare_cached("SELECT count(*) FROM runs WHERE project_id = ?1 AND created_at >= ?2")?
+        .query_row(params![project.id, since], |r| r.get(0))?;
+    let mut tests = Vec::with_capacity(found.len());
+    for (s, state, rule) in found {
+        let Some(test) = test_by_key(conn, project.id, s.test)? else { continue };
+        let quarantine = match rule {
+            Some(id) => Some(quarantine::get(conn, project.id, &id, now)?),
+            None => None,
+        };
+        let (runs, failing) = rate(conn, project.id, s.test, since.max(s.fixed_at.map_or(since, |f| f + 1)))?;
+        tests.push(FlakyTest {
+            test,
+            fired: s.signals.fired(project.flaky_flip_threshold),
+            flips: s.signals.flips,
+            signals: s.signals,
+            state,
+            quarantine,
+            fixed_at: s.fixed_at,
+            failure_rate: if runs == 0 {
+                0.0
+            } else {
+                (f64::from(failing) / f64::from(runs) * 10_000.0).round() / 10_000.0
+            },
+            runs,
+            first_flaky_at: s.first,
+            last_flaky_at: s.last,
+        });
+    }
+    Ok(FlakyList { tests, window_runs, complete: window_runs <= MAX_RATE_RUNS })
+}
+
+/// A test's results and failing (failed, errored, flaky) results in the
+/// newest [`MAX_RATE_RUNS`] runs created since `since`.
+fn rate(conn: &Conn, project_id: i64, test: i64, since: i64) -> Result<(u32, u32), DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(r.status <> 'passed' AND r.status <> 'skipped'), 0) FROM (
+                 SELECT seq FROM runs INDEXED BY runs_by_project_created
+                 WHERE project_id = ?1 AND created_at >= ?2
+                 ORDER BY created_at DESC LIMIT CAST(?4 AS INTEGER)
+             ) ru JOIN results r ON r.run = ru.seq AND r.test = ?3",
+        )?
+        .query_row(params![project_id, since, test, MAX_RATE_RUNS], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
