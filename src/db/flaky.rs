@@ -70,6 +70,13 @@ pub fn one(conn: &Conn, project: &Project, test: i64, since: i64, now: i64) -> R
     Ok(finish(conn, project, since, now, found)?.tests.pop())
 }
 
+/// Every listed test's state and signals, by its key in `tests` (for the
+/// context of failures).
+pub fn states(conn: &Conn, project: &Project, since: i64, now: i64) -> Result<HashMap<i64, (State, Signals)>, DbError> {
+    let found = standings(conn, project, since, now, None)?;
+    Ok(found.into_iter().map(|(s, state, _)| (s.test, (state, s.signals))).collect())
+}
+
 /// A test's signals in the window, before its details are read.
 struct Standing {
     test: i64,

@@ -23,6 +23,7 @@ pub mod audit;
 pub mod backup;
 pub mod compare;
 mod error;
+pub mod failures;
 pub mod flaky;
 pub mod migrate;
 pub mod pages;

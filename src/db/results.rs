@@ -247,6 +247,12 @@ pub fn stored_outcome(value: ValueRef) -> Outcome {
 /// A test result as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestResult {
+    /// The test's key in `tests`.
+    #[serde(skip)]
+    pub key: i64,
+    /// The failure group of a failure (`domain::fingerprint`), as hex.
+    #[serde(serialize_with = "serialize_fingerprint")]
+    pub fingerprint: Option<i64>,
     pub test_id: String,
     pub suite: String,
     pub classname: String,
@@ -276,10 +282,11 @@ pub fn list(
         None => (None, None),
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT rank, test_id, suite, classname, name, file, status, duration_ms, retries, message, details, quarantined FROM (
+        "SELECT rank, test_id, suite, classname, name, file, status, duration_ms, retries, message, details, quarantined,
+                test, fingerprint FROM (
            SELECT CASE r.status WHEN 'error' THEN 0 WHEN 'failed' THEN 1 WHEN 'flaky' THEN 2 WHEN 'passed' THEN 3 ELSE 4 END AS rank,
                   lower(hex(t.test_id)) AS test_id, t.suite, t.classname, t.name, t.file, r.status, r.duration_ms, r.retries, r.message, r.details,
-                  r.quarantined
+                  r.quarantined, r.test, r.fingerprint
            FROM results r JOIN tests t ON t.id = r.test AND t.project_id = ?1
            WHERE r.run = ?2 AND (?3 IS NULL OR r.status = ?3))
          WHERE ?4 IS NULL OR rank > ?4 OR (rank = ?4 AND test_id > ?5)
@@ -300,8 +307,17 @@ pub fn list(
                 message: r.get(9)?,
                 details: r.get(10)?,
                 quarantined: r.get(11)?,
+                key: r.get(12)?,
+                fingerprint: r.get(13)?,
             },
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn serialize_fingerprint<S: serde::Serializer>(print: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match print {
+        Some(p) => s.serialize_str(&format!("{:016x}", *p as u64)),
+        None => s.serialize_none(),
+    }
 }

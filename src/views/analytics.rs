@@ -307,3 +307,59 @@ pub async fn slowest_page(db: &Db, user: &SessionUser, slug: String, days: u32) 
         }),
     })
 }
+
+/// One failure group on the Errors tab.
+pub struct ErrorRow {
+    pub message: String,
+    pub failures: u32,
+    pub tests: u32,
+    pub first_seen: When,
+    pub last_seen: When,
+    /// Some of the tests it hit: (link, name).
+    pub examples: Vec<(String, String)>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "runs/errors.html")]
+pub struct ErrorsPage {
+    pub layout: Layout,
+    pub project: Project,
+    pub tab: Tab,
+    pub days: u32,
+    pub windows: &'static [u32],
+    pub rows: Vec<ErrorRow>,
+}
+
+/// The failure groups of project `slug` over the last `days`.
+pub async fn errors_page(db: &Db, user: &SessionUser, slug: String, days: u32) -> Result<ErrorsPage, AppError> {
+    let (project, groups) = db
+        .read(move |c| -> AppResult<_> {
+            let project = db::projects::require(c, &slug)?;
+            let groups = db::failures::groups(c, project.id, unix_now() - i64::from(days) * 86_400, TOP)?;
+            Ok((project, groups))
+        })
+        .await?;
+    let rows = groups
+        .into_iter()
+        .map(|g| ErrorRow {
+            examples: g
+                .examples
+                .into_iter()
+                .map(|(id, name)| (test_href(&project.slug, &id), test_name(&name)))
+                .collect(),
+            message: g.message,
+            failures: g.failures,
+            tests: g.tests,
+            first_seen: When::at(g.first_seen),
+            last_seen: When::at(g.last_seen),
+        })
+        .collect();
+    Ok(ErrorsPage {
+        layout: Layout::new(user, format!("Errors · {}", project.name), "projects"),
+        project,
+        tab: Tab::Errors,
+        days,
+        windows: WINDOW_DAYS,
+        rows,
+    })
+}

@@ -193,18 +193,28 @@ pub fn pass_rate_chart(points: &[Point]) -> Chart {
     // Slot centres, as in the duration bars, so one run sits at the same x in both charts.
     let slot = plot_w / points.len() as f64;
     let x = |i: usize| LEFT + slot * (i as f64 + 0.5);
-    let y = |rate: f64| TOP + plot_h * (1.0 - rate.clamp(0.0, 100.0) / 100.0);
     let lowest = rates.iter().copied().fold(100.0, f64::min);
+    let bottom = axis_floor(lowest);
+    let y = |rate: f64| TOP + plot_h * (1.0 - ((rate - bottom) / (100.0 - bottom)).clamp(0.0, 1.0));
     let failed = points.iter().filter(|p| p.tone == Tone::Fail).count();
+    let axis = if bottom > 0.0 { format!("; the axis runs from {}% to 100%", num(bottom)) } else { String::new() };
     let summary = format!(
-        "Pass rate of the last {} runs: latest {}%, lowest {}%; {failed} failed",
+        "Pass rate of the last {} runs: latest {}%, lowest {}%; {failed} failed{axis}",
         points.len(),
         num(*rates.last().unwrap_or(&0.0)),
         num(lowest)
     );
     let mut svg = open("pass-rate", height, &summary);
-    for rate in [0.0, 50.0, 100.0] {
-        grid_line(&mut svg, y(rate), &format!("{rate}%"));
+    for rate in [bottom, (bottom + 100.0) / 2.0, 100.0] {
+        grid_line(&mut svg, y(rate), &format!("{}%", num(rate)));
+    }
+    if bottom > 0.0 {
+        svg.push_str(&format!(
+            "<text class=\"axis-note\" x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"{INK}\">axis from {}%</text>",
+            num(WIDTH - RIGHT),
+            num(TOP + 10.0),
+            num(bottom)
+        ));
     }
     // Each run of consecutive rated points is one line with its area.
     let mut start = 0;
@@ -220,10 +230,10 @@ pub fn pass_rate_chart(points: &[Point]) -> Chart {
             "<path class=\"area\" d=\"M{},{} L{} L{},{} Z\" fill=\"#1a7f4b\" fill-opacity=\"0.10\"/>\
              <path class=\"line\" d=\"M{}\" fill=\"none\" stroke=\"#1a7f4b\" stroke-width=\"2\" stroke-linejoin=\"round\"/>",
             num(x(start)),
-            num(y(0.0)),
+            num(y(bottom)),
             line.join(" L"),
             num(x(end - 1)),
-            num(y(0.0)),
+            num(y(bottom)),
             line.join(" L"),
         ));
         start = end;
@@ -233,7 +243,7 @@ pub fn pass_rate_chart(points: &[Point]) -> Chart {
         let attrs = format!(
             "cx=\"{}\" cy=\"{}\" r=\"{r}\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"1.5\"",
             num(x(i)),
-            num(y(p.pass_rate.unwrap_or(0.0))),
+            num(y(p.pass_rate.unwrap_or(bottom))),
             p.tone.fill()
         );
         linked(&mut svg, p, "circle", attrs);
@@ -241,6 +251,15 @@ pub fn pass_rate_chart(points: &[Point]) -> Chart {
     x_ticks(&mut svg, points, height, x);
     svg.push_str("</svg>");
     Chart(svg)
+}
+
+/// Where the pass-rate axis starts: 0 % unless every run is high, then the
+/// highest of 50, 80, 90, 95, 98 and 99 % that leaves the lowest run a
+/// quarter of its distance to 100 % above the axis, so runs between 98 %
+/// and 100 % do not sit on one line.
+pub fn axis_floor(lowest: f64) -> f64 {
+    let margin = (100.0 - lowest) * 0.25;
+    [99.0, 98.0, 95.0, 90.0, 80.0, 50.0].into_iter().find(|f| *f <= lowest - margin).unwrap_or(0.0)
 }
 
 /// Bars of durations on a rounded time axis, coloured by status, with an

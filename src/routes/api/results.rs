@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{collection, cursor, PageQuery};
 use crate::auth::api::ApiCaller;
+use crate::db::failures::{self, FailureContext};
 use crate::db::projects::Project;
 use crate::db::results::TestResult;
 use crate::db::runs::{self, RunFilter, RunStatus};
@@ -143,6 +144,8 @@ struct Ranked {
     rank: i64,
     #[serde(flatten)]
     result: TestResult,
+    #[serde(flatten)]
+    context: FailureContext,
 }
 
 async fn run_tests(
@@ -153,12 +156,16 @@ async fn run_tests(
 ) -> Result<HttpResponse, AppError> {
     let (slug, run_id) = path.into_inner();
     let (limit, after, status) = query.into_inner().parse()?;
-    let rows = read_project(&state, caller, slug, move |c, p| {
+    let (rows, contexts) = read_project(&state, caller, slug, move |c, p| {
         let run = runs::get(c, p.id, &run_id)?;
-        results::list(c, p.id, run.seq, status.as_deref(), after, limit + 1)
+        let rows = results::list(c, p.id, run.seq, status.as_deref(), after, limit + 1)?;
+        let results: Vec<TestResult> = rows.iter().map(|(_, r)| r.clone()).collect();
+        let contexts = failures::context(c, p, &run, &results, unix_now())?;
+        Ok((rows, contexts))
     })
     .await?;
-    let items: Vec<Ranked> = rows.into_iter().map(|(rank, result)| Ranked { rank, result }).collect();
+    let items: Vec<Ranked> =
+        rows.into_iter().zip(contexts).map(|((rank, result), context)| Ranked { rank, result, context }).collect();
     Ok(collection("tests", items, limit, |r| format!("{}:{}", r.rank, r.result.test_id)))
 }
 

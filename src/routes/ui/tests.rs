@@ -1,5 +1,5 @@
-//! A project's test analytics pages: flaky tests, slowest tests (both over a
-//! window of 7, 30 or 90 days) and one test's history with its charts.
+//! A project's test analytics pages: flaky tests, slowest tests, failure
+//! groups (each over a window of 7, 30 or 90 days) and one test's history with its charts.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -12,13 +12,14 @@ use crate::error::{AppError, PageResult};
 use crate::ops::quarantine::{self as ops, Covers, Quarantine};
 use crate::state::AppState;
 use crate::views::{
-    flaky_page, quarantine_form_page, quarantine_page, slowest_page, test_history_page, FlakyPage, QuarantineFields,
-    QuarantineFormPage, QuarantinePage, SlowestPage, TestPage, WINDOW_DAYS,
+    errors_page, flaky_page, quarantine_form_page, quarantine_page, slowest_page, test_history_page, ErrorsPage,
+    FlakyPage, QuarantineFields, QuarantineFormPage, QuarantinePage, SlowestPage, TestPage, WINDOW_DAYS,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/projects/{slug}/flaky", web::get().to(flaky))
         .route("/projects/{slug}/slowest", web::get().to(slowest))
+        .route("/projects/{slug}/errors", web::get().to(errors))
         .route("/projects/{slug}/tests/{test_id}", web::get().to(history))
         .route("/projects/{slug}/quarantine", web::get().to(quarantine))
         .route("/projects/{slug}/quarantine", web::post().to(create))
@@ -76,6 +77,16 @@ async fn slowest(
 ) -> PageResult<SlowestPage> {
     user.principal.require(Permission::RunsRead)?;
     Ok(slowest_page(&state.db, &user, slug.into_inner(), query.days()).await?)
+}
+
+async fn errors(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    slug: web::Path<String>,
+    query: web::Query<WindowQuery>,
+) -> PageResult<ErrorsPage> {
+    user.principal.require(Permission::RunsRead)?;
+    Ok(errors_page(&state.db, &user, slug.into_inner(), query.days()).await?)
 }
 
 #[derive(Debug, Deserialize)]

@@ -63,10 +63,10 @@ fn pass_rate_chart_is_accessible_well_formed_and_escaped() {
     assert_safe(&chart);
     let s = chart.as_str();
     assert!(s.contains("role=\"img\""));
-    assert!(s.contains("aria-label=\"Pass rate of the last 5 runs: latest 97%, lowest 82.5%; 1 failed\""), "{s}");
+    assert!(s.contains("aria-label=\"Pass rate of the last 5 runs: latest 97%, lowest 82.5%; 1 failed; the axis runs from 50% to 100%\""), "{s}");
     assert!(s.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot; &#39;single&#39;"));
     assert!(s.contains("href=\"/projects/p/runs/1?a=1&amp;b=2\" tabindex=\"-1\""));
-    for label in ["0%", "50%", "100%"] {
+    for label in ["50%", "75%", "100%", "axis from 50%"] {
         assert!(s.contains(&format!(">{label}</text>")), "{label}");
     }
     // One marker per run, the failed one red; the errored run breaks the line.
@@ -172,4 +172,27 @@ fn durations_read_like_people_write_them() {
     assert_eq!(median([5, 1, 3]), Some(3));
     assert_eq!(median([4, 1, 3, 2]), Some(2));
     assert_eq!(median(std::iter::empty()), None);
+}
+
+#[test]
+fn the_pass_rate_axis_is_scaled_to_the_data_and_says_so() {
+    assert_eq!(axis_floor(0.0), 0.0);
+    assert_eq!(axis_floor(40.0), 0.0);
+    assert_eq!(axis_floor(75.0), 50.0);
+    assert_eq!(axis_floor(98.0), 95.0, "98-100 % spread over a 95-100 % axis");
+    assert_eq!(axis_floor(100.0), 99.0);
+    let mut points = sample();
+    for (i, p) in points.iter_mut().enumerate() {
+        p.pass_rate = Some(98.0 + (i % 3) as f64);
+    }
+    let chart = pass_rate_chart(&points);
+    assert!(chart.as_str().contains("axis from 95%"), "{}", chart.as_str());
+    assert!(chart.as_str().contains("the axis runs from 95% to 100%"));
+    let ys: std::collections::BTreeSet<String> = chart
+        .as_str()
+        .split("<circle")
+        .skip(1)
+        .map(|c| c.split("cy=\"").nth(1).unwrap().split('"').next().unwrap().to_string())
+        .collect();
+    assert_eq!(ys.len(), 3, "98, 99 and 100 % at three heights: {ys:?}");
 }

@@ -1,0 +1,231 @@
+//! What is known about a run's failures (API.md section 9's failure
+//! context): since when each has been failing, whether the test is known
+//! flaky, the quarantine rule covering it; and failure groups, the
+//! failures of a run or of a window that share a message fingerprint
+//! (`domain::fingerprint`).
+
+use std::collections::HashMap;
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use crate::db::flaky;
+use crate::db::projects::Project;
+use crate::db::quarantine::{self, ActiveRules};
+use crate::db::results::TestResult;
+use crate::db::runs::Run;
+use crate::db::{serialize_unix, Conn, DbError};
+use crate::domain::analysis::is_failing;
+use crate::domain::flaky::{Signals, State};
+
+/// Earlier runs read for a failure's streak; a longer one is "at least".
+pub const MAX_STREAK: u32 = 50;
+/// The flaky window a failure is compared with.
+pub const FLAKY_DAYS: i64 = 30;
+
+/// The run a failure's streak began in.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailingSince {
+    pub run_id: String,
+    #[serde(serialize_with = "serialize_unix")]
+    pub created_at: i64,
+    /// Runs in a row it failed in, this one included.
+    pub runs: u32,
+    /// True when the streak is longer than the runs read.
+    pub at_least: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KnownFlaky {
+    pub state: State,
+    pub signals: Signals,
+}
+
+/// A quarantine rule as a failure shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleBrief {
+    pub id: String,
+    pub reason: String,
+    pub issue_url: Option<String>,
+    #[serde(serialize_with = "serialize_unix")]
+    pub expires_at: i64,
+}
+
+/// A failure's context; every field null for results that did not fail.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FailureContext {
+    /// `null` for a new failure (it did not fail in the run before).
+    pub failing_since: Option<FailingSince>,
+    #[serde(serialize_with = "crate::db::serialize_unix_opt")]
+    pub first_failed_at: Option<i64>,
+    pub known_flaky: Option<KnownFlaky>,
+    pub quarantine: Option<RuleBrief>,
+}
+
+/// The context of each failed or errored result of `results` (of `run`).
+pub fn context(
+    conn: &Conn,
+    project: &Project,
+    run: &Run,
+    results: &[TestResult],
+    now: i64,
+) -> Result<Vec<FailureContext>, DbError> {
+    if !results.iter().any(|r| is_failing(&r.status)) {
+        return Ok(vec![FailureContext::default(); results.len()]);
+    }
+    let earlier = earlier_runs(conn, run)?;
+    let flaky = flaky::states(conn, project, now - FLAKY_DAYS * 86_400, now)?;
+    let rules = quarantine::active(conn, project.id, now)?;
+    let mut briefs: HashMap<String, RuleBrief> = HashMap::new();
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        if !is_failing(&r.status) {
+            out.push(FailureContext::default());
+            continue;
+        }
+        let failing_since = streak(conn, r.key, &earlier)?;
+        let quarantine = match covering(&rules, r) {
+            Some(id) => Some(brief(conn, project.id, &id, now, &mut briefs)?),
+            None => None,
+        };
+        out.push(FailureContext {
+            first_failed_at: Some(failing_since.as_ref().map_or(run.created_at, |s| s.created_at)),
+            failing_since,
+            known_flaky: flaky.get(&r.key).map(|(state, signals)| KnownFlaky { state: *state, signals: *signals }),
+            quarantine,
+        });
+    }
+    Ok(out)
+}
+
+fn covering(rules: &ActiveRules, r: &TestResult) -> Option<String> {
+    let found = rules.covering(r.key, &r.suite, &r.classname, &r.name, r.file.as_deref());
+    found.first().map(|i| rules.rules()[*i].id.clone())
+}
+
+fn brief(
+    conn: &Conn,
+    project_id: i64,
+    id: &str,
+    now: i64,
+    cache: &mut HashMap<String, RuleBrief>,
+) -> Result<RuleBrief, DbError> {
+    if let Some(b) = cache.get(id) {
+        return Ok(b.clone());
+    }
+    let rule = quarantine::get(conn, project_id, id, now)?;
+    let b = RuleBrief { id: rule.id, reason: rule.reason, issue_url: rule.issue_url, expires_at: rule.expires_at };
+    cache.insert(id.to_string(), b.clone());
+    Ok(b)
+}
+
+/// The closed runs before `run` of its name and branch, newest first:
+/// (seq, id, created_at).
+fn earlier_runs(conn: &Conn, run: &Run) -> Result<Vec<(i64, String, i64)>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, created_at FROM runs INDEXED BY runs_by_project_created
+         WHERE project_id = ?1 AND name = ?2 AND branch IS ?3 AND created_at <= ?4 AND seq <> ?5
+           AND status <> 'running'
+         ORDER BY created_at DESC, seq DESC LIMIT CAST(?6 AS INTEGER)",
+    )?;
+    let rows = stmt
+        .query_map(params![run.project_id, run.name, run.branch, run.created_at, run.seq, MAX_STREAK + 1], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Where the test's run of failures began, `None` when the run before
+/// that had it did not fail it (a new failure). Runs without the test, or
+/// where it was skipped, neither end nor extend the streak.
+fn streak(conn: &Conn, test: i64, earlier: &[(i64, String, i64)]) -> Result<Option<FailingSince>, DbError> {
+    let mut stmt = conn.prepare_cached("SELECT status FROM results WHERE run = ?1 AND test = ?2")?;
+    let mut since: Option<(&str, i64)> = None;
+    let (mut runs, mut ended) = (1, false);
+    for (seq, id, created_at) in earlier.iter().take(MAX_STREAK as usize) {
+        let status: Option<String> = stmt.query_row(params![seq, test], |r| r.get(0)).optional()?;
+        match status.as_deref() {
+            Some("failed" | "error") => {
+                since = Some((id, *created_at));
+                runs += 1;
+            }
+            Some("passed" | "flaky") => {
+                ended = true;
+                break;
+            }
+            _ => continue,
+        }
+    }
+    let at_least = !ended && earlier.len() > MAX_STREAK as usize;
+    Ok(since.map(|(id, created_at)| FailingSince { run_id: id.to_string(), created_at, runs, at_least }))
+}
+
+/// One failure group: the failures sharing a fingerprint.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorGroup {
+    pub fingerprint: String,
+    /// The normalized message, placeholders and all.
+    pub message: String,
+    pub failures: u32,
+    pub tests: u32,
+    #[serde(serialize_with = "serialize_unix")]
+    pub first_seen: i64,
+    #[serde(serialize_with = "serialize_unix")]
+    pub last_seen: i64,
+    /// Some of the tests it hit (at most [`GROUP_TESTS`]): (test id, name).
+    pub examples: Vec<(String, String)>,
+}
+
+/// Tests named per group.
+pub const GROUP_TESTS: u32 = 5;
+
+/// The project's failure groups among runs created since `since`, most
+/// failures first (at most `limit`). Reads the window's failures only,
+/// through the partial index of failing results.
+pub fn groups(conn: &Conn, project_id: i64, since: i64, limit: u32) -> Result<Vec<ErrorGroup>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.fingerprint, count(*), count(DISTINCT r.test), min(ru.created_at), max(ru.created_at)
+         FROM runs ru INDEXED BY runs_by_project_created
+         JOIN results r INDEXED BY results_failing ON r.run = ru.seq
+         WHERE ru.project_id = ?1 AND ru.created_at >= ?2
+           AND r.status <> 'passed' AND r.status <> 'skipped' AND r.status <> 'flaky' AND r.fingerprint IS NOT NULL
+         GROUP BY r.fingerprint ORDER BY count(*) DESC, max(ru.created_at) DESC LIMIT CAST(?3 AS INTEGER)",
+    )?;
+    let rows: Vec<(i64, u32, u32, i64, i64)> = stmt
+        .query_map(params![project_id, since, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (print, failures, tests, first_seen, last_seen) in rows {
+        out.push(ErrorGroup {
+            fingerprint: format!("{:016x}", print as u64),
+            message: message_of(conn, project_id, print)?.unwrap_or_default(),
+            failures,
+            tests,
+            first_seen,
+            last_seen,
+            examples: examples(conn, project_id, print, since)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The normalized message of a fingerprint.
+pub fn message_of(conn: &Conn, project_id: i64, print: i64) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .prepare_cached("SELECT message FROM error_fingerprints WHERE project_id = ?1 AND fingerprint = ?2")?
+        .query_row(params![project_id, print], |r| r.get(0))
+        .optional()?)
+}
+
+fn examples(conn: &Conn, project_id: i64, print: i64, since: i64) -> Result<Vec<(String, String)>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT lower(hex(t.test_id)), t.name FROM tests t WHERE t.id IN (
+             SELECT DISTINCT r.test FROM runs ru INDEXED BY runs_by_project_created
+             JOIN results r INDEXED BY results_failing ON r.run = ru.seq
+             WHERE ru.project_id = ?1 AND ru.created_at >= ?2 AND r.fingerprint = ?3
+               AND r.status <> 'passed' AND r.status <> 'skipped' AND r.status <> 'flaky')
+         ORDER BY t.name LIMIT CAST(?4 AS INTEGER)",
+    )?;
+    let rows = stmt.query_map(params![project_id, since, print, GROUP_TESTS], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
