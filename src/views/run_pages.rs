@@ -194,7 +194,7 @@ fn group_messages(c: &db::Conn, project_id: i64, listed: &[TestResult]) -> Resul
         }
     }
     counts.retain(|(_, n)| *n >= 2);
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     let mut out = Vec::with_capacity(counts.len());
     for (print, _) in counts {
         out.push((print, db::failures::message_of(c, project_id, print)?.unwrap_or_default()));
