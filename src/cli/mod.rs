@@ -192,9 +192,10 @@ pub struct BackupArgs {
     pub to: PathBuf,
 }
 
-/// `proctor upload`: flags win over the CI environment, field by field.
+/// Where a run goes and what it is: the flags `upload` and `run` share.
+/// Flags win over the CI environment, field by field.
 #[derive(Debug, Args)]
-pub struct UploadArgs {
+pub struct UploadTarget {
     /// The Proctor server, e.g. https://proctor.example.com
     #[arg(long, env = "PROCTOR_URL")]
     pub url: Option<String>,
@@ -219,6 +220,16 @@ pub struct UploadArgs {
     /// Run name, e.g. the CI job [default: from the CI]
     #[arg(long)]
     pub name: Option<String>,
+    /// First retry delay in milliseconds; it doubles for each of the 5 retries
+    #[arg(long, env = "PROCTOR_UPLOAD_RETRY_BASE_MS", default_value_t = 500, hide = true)]
+    pub retry_base_ms: u64,
+}
+
+/// `proctor upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub target: UploadTarget,
     /// Leave the run open for other CI jobs' shards; finish it later with --finalize-only
     #[arg(long, conflicts_with = "finalize_only")]
     pub no_finalize: bool,
@@ -233,9 +244,6 @@ pub struct UploadArgs {
     /// Report files or glob patterns (quote globs: 'reports/**/*.xml'); .xml is JUnit, .json is CTRF
     #[arg(value_name = "FILE", required_unless_present = "finalize_only", conflicts_with = "finalize_only")]
     pub files: Vec<String>,
-    /// First retry delay in milliseconds; it doubles for each of the 5 retries
-    #[arg(long, env = "PROCTOR_UPLOAD_RETRY_BASE_MS", default_value_t = 500, hide = true)]
-    pub retry_base_ms: u64,
 }
 
 /// Errors of the command line: printed as one line, exit status 1.
