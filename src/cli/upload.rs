@@ -1,10 +1,12 @@
 //! `proctor upload`: send JUnit XML / CTRF JSON reports to a Proctor server
 //! as the shards of one run (create the run, upload each file gzipped,
 //! finalize), with CI metadata from the environment, retries, and a progress
-//! bar on a terminal. Prints only the run's URL on stdout.
+//! bar on a terminal. Prints only the run's URL on stdout. `proctor run`
+//! uploads through the same [`Session`].
 
 mod ci;
-mod files;
+mod failures;
+pub mod files;
 mod http;
 mod progress;
 
@@ -16,6 +18,7 @@ use serde::Deserialize;
 
 use super::{CliError, UploadArgs, UploadTarget};
 use ci::{ci_metadata, Metadata};
+pub use failures::Failure;
 use http::{Api, Body};
 use progress::Progress;
 
@@ -46,6 +49,7 @@ pub struct Run {
     pub status: Option<String>,
     pub tests: Option<u64>,
     pub failed: Option<u64>,
+    pub errors: Option<u64>,
     pub flaky: Option<u64>,
 }
 
@@ -133,6 +137,11 @@ pub struct Uploaded {
     pub run: Run,
     /// Its page on the server.
     pub url: Url,
+    /// The run was already `running` for this build id and name: other
+    /// jobs' reports may be in it too.
+    pub joined: bool,
+    /// Failed and errored tests in the reports this upload sent.
+    pub reported_failures: u64,
 }
 
 /// One upload's connection to the server and its progress display on stderr.
@@ -164,44 +173,54 @@ impl Session {
         Ok(uploaded)
     }
 
+    /// The run's failed and errored results, at most `max`, and whether
+    /// that is all of them (the token needs `runs:read`).
+    pub fn failures(&self, run: &str, max: usize) -> Result<(Vec<Failure>, bool), String> {
+        failures::list(&self.api, &self.project, run, max)
+    }
+
     fn upload_all(&self, reports: &[PathBuf], sizes: &[u64], finalize: bool) -> Result<Uploaded, CliError> {
         // The token first: a mistyped, revoked or expired one fails here,
         // before any file is read, and an expiring one is worth a warning.
         self.progress.message("checking the token");
         let whoami = self.api.call::<serde_json::Value>(Method::GET, &["whoami"], Body::None).map_err(fail)?;
         warn_if_expiring(&self.progress, &whoami.headers);
-        let run = self.create_run()?;
-        if let Err(e) = self.upload_reports(&run, reports, sizes) {
-            // This invocation would have finalized the run; left running,
-            // it would look like a job still uploading. Sharded runs
-            // (--no-finalize) stay open: the other shards and
-            // --finalize-only decide.
-            if finalize {
-                self.mark_errored(&run, &e.to_string());
+        let (run, joined) = self.create_run()?;
+        let reported_failures = match self.upload_reports(&run, reports, sizes) {
+            Ok(failures) => failures,
+            Err(e) => {
+                // This invocation would have finalized the run; left running,
+                // it would look like a job still uploading. Sharded runs
+                // (--no-finalize) stay open: the other shards and
+                // --finalize-only decide.
+                if finalize {
+                    self.mark_errored(&run, &e.to_string());
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         let run = if finalize { self.finalize(&run)? } else { self.leave_open(run) };
         let url = self.api.url(&["projects", &self.project, "runs", &run.id]);
-        Ok(Uploaded { run, url })
+        Ok(Uploaded { run, url, joined, reported_failures })
     }
 
     /// Creates the run, or joins the one still running for this build id
-    /// and name.
-    fn create_run(&self) -> Result<Run, CliError> {
+    /// and name (`true`).
+    fn create_run(&self) -> Result<(Run, bool), CliError> {
         self.progress.message("creating the run");
         let body = serde_json::to_value(&self.meta).expect("metadata is JSON");
         let path = ["projects", &self.project, "runs"];
         let created = self.api.call::<Run>(Method::POST, &path, Body::Json(&body)).map_err(fail)?;
-        if created.status == reqwest::StatusCode::OK {
+        let joined = created.status == reqwest::StatusCode::OK;
+        if joined {
             self.progress.line(&format!("joining run {}, already running for this build id and name", created.body.id));
         }
-        Ok(created.body)
+        Ok((created.body, joined))
     }
 
-    /// Uploads each report.
-    fn upload_reports(&self, run: &Run, reports: &[PathBuf], sizes: &[u64]) -> Result<(), CliError> {
-        let count = reports.len();
+    /// Uploads each report; the failed and errored tests they held.
+    fn upload_reports(&self, run: &Run, reports: &[PathBuf], sizes: &[u64]) -> Result<u64, CliError> {
+        let (count, mut failures) = (reports.len(), 0);
         for (i, (path, size)) in reports.iter().zip(sizes).enumerate() {
             let shown = path.display().to_string();
             self.progress.message(&format!("{}/{count} {}", i + 1, file_name(path)));
@@ -215,8 +234,9 @@ impl Session {
             for warning in &answer.warnings {
                 self.progress.line(&format!("{shown}: warning: {warning}"));
             }
+            failures += answer.failed + answer.errors;
         }
-        Ok(())
+        Ok(failures)
     }
 
     fn finalize(&self, run: &Run) -> Result<Run, CliError> {
