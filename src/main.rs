@@ -6,7 +6,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse_args();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match cli::run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(err) => {
             eprintln!("error: {err}");
             std::process::ExitCode::FAILURE

@@ -3,6 +3,7 @@
 
 mod admin;
 mod backup;
+mod run;
 mod tokens;
 mod upload;
 
@@ -11,6 +12,7 @@ pub use upload::UploadToken;
 use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -68,6 +70,9 @@ pub enum Command {
     Backup(BackupArgs),
     /// Upload JUnit XML / CTRF JSON reports to a server as one run; prints the run's URL
     Upload(UploadArgs),
+    /// Run a test command, upload the reports it wrote as one run, and exit
+    /// with its status, or 0 when every failure is quarantined
+    Run(RunArgs),
 }
 
 #[derive(Debug, Default, Clone, Args)]
@@ -192,9 +197,10 @@ pub struct BackupArgs {
     pub to: PathBuf,
 }
 
-/// `proctor upload`: flags win over the CI environment, field by field.
+/// Where a run goes and what it is: the flags `upload` and `run` share.
+/// Flags win over the CI environment, field by field.
 #[derive(Debug, Args)]
-pub struct UploadArgs {
+pub struct UploadTarget {
     /// The Proctor server, e.g. https://proctor.example.com
     #[arg(long, env = "PROCTOR_URL")]
     pub url: Option<String>,
@@ -219,6 +225,16 @@ pub struct UploadArgs {
     /// Run name, e.g. the CI job [default: from the CI]
     #[arg(long)]
     pub name: Option<String>,
+    /// First retry delay in milliseconds; it doubles for each of the 5 retries
+    #[arg(long, env = "PROCTOR_UPLOAD_RETRY_BASE_MS", default_value_t = 500, hide = true)]
+    pub retry_base_ms: u64,
+}
+
+/// `proctor upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub target: UploadTarget,
     /// Leave the run open for other CI jobs' shards; finish it later with --finalize-only
     #[arg(long, conflicts_with = "finalize_only")]
     pub no_finalize: bool,
@@ -233,9 +249,22 @@ pub struct UploadArgs {
     /// Report files or glob patterns (quote globs: 'reports/**/*.xml'); .xml is JUnit, .json is CTRF
     #[arg(value_name = "FILE", required_unless_present = "finalize_only", conflicts_with = "finalize_only")]
     pub files: Vec<String>,
-    /// First retry delay in milliseconds; it doubles for each of the 5 retries
-    #[arg(long, env = "PROCTOR_UPLOAD_RETRY_BASE_MS", default_value_t = 500, hide = true)]
-    pub retry_base_ms: u64,
+}
+
+/// `proctor run`: one invocation is one whole run (created, filled,
+/// finalized), so `upload`'s shard flags have no place here, and the exit
+/// status follows the contract's rule instead of `--fail-on-failures`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: UploadTarget,
+    /// A report file or glob the command writes (repeat for more; quote globs: 'reports/**/*.xml').
+    /// Only files modified since the command started are uploaded
+    #[arg(long = "report", value_name = "GLOB", required = true)]
+    pub reports: Vec<String>,
+    /// The test command and its arguments, after `--`
+    #[arg(value_name = "COMMAND", last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// Errors of the command line: printed as one line, exit status 1.
@@ -272,15 +301,17 @@ impl Cli {
     }
 
     /// The command line. The data-directory settings are global so that they
-    /// may come before or after any subcommand; `upload` talks to a server
-    /// over HTTP and has no use for them, so it gets hidden stand-ins of its
-    /// own (clap adds a global only where its id is free) and its help
-    /// leaves them out.
+    /// may come before or after any subcommand; `upload` and `run` talk to a
+    /// server over HTTP and have no use for them, so they get hidden
+    /// stand-ins of their own (clap adds a global only where its id is free)
+    /// and their help leaves them out.
     pub fn command_line() -> clap::Command {
-        Self::command().mut_subcommand("upload", |upload| {
-            [("data_dir", "data-dir"), ("config", "config"), ("synchronous", "synchronous")]
-                .into_iter()
-                .fold(upload, |upload, (id, flag)| upload.arg(clap::Arg::new(id).long(flag).hide(true).num_args(1)))
+        ["upload", "run"].into_iter().fold(Self::command(), |cli, client| {
+            cli.mut_subcommand(client, |sub| {
+                [("data_dir", "data-dir"), ("config", "config"), ("synchronous", "synchronous")]
+                    .into_iter()
+                    .fold(sub, |sub, (id, flag)| sub.arg(clap::Arg::new(id).long(flag).hide(true).num_args(1)))
+            })
         })
     }
 }
@@ -318,12 +349,14 @@ impl CommonArgs {
     }
 }
 
-pub fn run(cli: Cli) -> Result<(), CliError> {
+/// Runs the command; the status to exit with (only `run` chooses one of its
+/// own: the test command's, see `run.rs`), or an error to print.
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     if cli.common.clock_offset_seconds != 0 {
         crate::domain::time::move_clock(cli.common.clock_offset_seconds);
         log::warn!("the clock runs {} seconds ahead (--clock-offset-seconds)", cli.common.clock_offset_seconds);
     }
-    match cli.command {
+    let done = match cli.command {
         Command::Serve(args) => {
             let config = Config::resolve(&cli.common.overrides(Some(&args)))?;
             crate::app::serve_blocking(config).map_err(CliError::Io)
@@ -334,7 +367,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Key(cmd) => tokens::run_key(&cli.common.config()?, cmd),
         Command::Backup(args) => backup::run(&cli.common.config()?, &args.to),
         Command::Upload(args) => upload::run(args),
-    }
+        Command::Run(args) => return run::run(args),
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// Reads one line (a password) from standard input, without the newline.
@@ -378,10 +413,44 @@ mod tests {
             let help = help(subcommand);
             assert!(help.contains("--data-dir") && help.contains("--synchronous"), "{subcommand}: {help}");
         }
-        let upload = help("upload");
-        assert!(upload.contains("--url") && upload.contains("--token"), "{upload}");
-        for flag in ["--data-dir", "--config", "--synchronous"] {
-            assert!(!upload.contains(flag), "upload offers {flag}: {upload}");
+        for client in ["upload", "run"] {
+            let help = help(client);
+            assert!(help.contains("--url") && help.contains("--token"), "{help}");
+            for flag in ["--data-dir", "--config", "--synchronous"] {
+                assert!(!help.contains(flag), "{client} offers {flag}: {help}");
+            }
         }
+    }
+
+    #[test]
+    fn run_takes_the_upload_flags_reports_and_the_command_after_two_dashes() {
+        let cli = parse(&[
+            "proctor",
+            "run",
+            "--url",
+            "http://p",
+            "--project",
+            "web",
+            "--name",
+            "unit",
+            "--report",
+            "a/*.xml",
+            "--report",
+            "b.json",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+            "--report",
+        ]);
+        let Command::Run(args) = cli.command else { panic!("not run") };
+        assert_eq!((args.target.project.as_str(), args.target.name.as_deref()), ("web", Some("unit")));
+        assert_eq!(args.reports, ["a/*.xml", "b.json"]);
+        assert_eq!(args.command, ["sh", "-c", "exit 3", "--report"], "everything after -- is the command's");
+        let refused = |args: &[&str]| Cli::command_line().try_get_matches_from(args).is_err();
+        assert!(refused(&["proctor", "run", "--project", "web", "--", "make", "test"]), "no --report");
+        assert!(refused(&["proctor", "run", "--project", "web", "--report", "r.xml"]), "no command");
+        assert!(refused(&["proctor", "run", "--project", "web", "--report", "r.xml", "make"]), "no --");
+        assert!(refused(&["proctor", "run", "--project", "w", "--report", "r", "--no-finalize", "--", "x"]));
     }
 }

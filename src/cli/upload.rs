@@ -1,23 +1,26 @@
 //! `proctor upload`: send JUnit XML / CTRF JSON reports to a Proctor server
 //! as the shards of one run (create the run, upload each file gzipped,
 //! finalize), with CI metadata from the environment, retries, and a progress
-//! bar on a terminal. Prints only the run's URL on stdout.
+//! bar on a terminal. Prints only the run's URL on stdout. `proctor run`
+//! uploads through the same [`Session`].
 
 mod ci;
-mod files;
+mod failures;
+pub mod files;
 mod http;
+mod progress;
 
-use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::{Method, Url};
 use serde::Deserialize;
 
-use super::{CliError, UploadArgs};
+use super::{CliError, UploadArgs, UploadTarget};
 use ci::{ci_metadata, Metadata};
+pub use failures::Failure;
 use http::{Api, Body};
+use progress::Progress;
 
 /// The access token from `--token` / `PROCTOR_TOKEN`. Its `Debug` never
 /// shows the secret, so no debug print of the arguments can leak it.
@@ -39,14 +42,15 @@ impl std::fmt::Debug for UploadToken {
     }
 }
 
-/// A run as the server returns it (only what the client shows).
+/// A run as the server returns it (only what the clients use).
 #[derive(Debug, Deserialize)]
-struct Run {
-    id: String,
-    status: Option<String>,
-    tests: Option<u64>,
-    failed: Option<u64>,
-    flaky: Option<u64>,
+pub struct Run {
+    pub id: String,
+    pub status: Option<String>,
+    pub tests: Option<u64>,
+    pub failed: Option<u64>,
+    pub errors: Option<u64>,
+    pub flaky: Option<u64>,
 }
 
 /// The answer to one report upload.
@@ -72,22 +76,8 @@ fn fail(message: impl Into<String>) -> CliError {
 }
 
 pub fn run(args: UploadArgs) -> Result<(), CliError> {
-    let base = server_url(args.url.as_deref())?;
-    let token = args.token.as_ref().map(|t| t.0.clone()).filter(|t| !t.is_empty());
-    let token = token.ok_or_else(|| fail("no token: set PROCTOR_TOKEN or pass --token"))?;
-    let project = args.project.trim().to_string();
-    if project.is_empty() {
-        return Err(fail("no project: pass --project (the project's slug)"));
-    }
-    let flags = Metadata {
-        commit: args.commit.clone(),
-        branch: args.branch.clone(),
-        build_id: args.build_id.clone(),
-        build_url: args.build_url.clone(),
-        name: args.name.clone(),
-    };
-    let meta = flags.non_empty().or(ci_metadata(&|name: &str| std::env::var(name).ok()).non_empty());
-    if (args.no_finalize || args.finalize_only) && meta.build_id.is_none() {
+    let target = Target::new(&args.target)?;
+    if (args.no_finalize || args.finalize_only) && target.meta.build_id.is_none() {
         let flag = if args.no_finalize { "--no-finalize" } else { "--finalize-only" };
         return Err(fail(format!(
             "{flag} needs a build id shared by every shard: pass --build-id (none was found in the CI environment)"
@@ -102,21 +92,185 @@ pub fn run(args: UploadArgs) -> Result<(), CliError> {
         }
         expanded.files
     };
-
-    let sizes: Vec<u64> = reports.iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).collect();
-    let progress = Progress::new(sizes.iter().sum());
-    let note = progress.clone();
-    let retry_base = Duration::from_millis(args.retry_base_ms);
-    let api = Api::new(base, &token, retry_base, Box::new(move |line| note.line(&format!("warning: {line}"))))
-        .map_err(fail)?;
-    let result = upload(&api, &progress, &project, &meta, &reports, &sizes, !args.no_finalize);
-    progress.finish();
-    let run = result?;
-    println!("{}", api.url(&["projects", &project, "runs", &run.id]));
+    let uploaded = Session::new(target)?.upload(&reports, !args.no_finalize)?;
     if args.fail_on_failures {
-        verdict(&run)?;
+        verdict(&uploaded.run)?;
     }
     Ok(())
+}
+
+/// Where a run goes and what it is: the server, the token, the project and
+/// the run's metadata (flags over the CI's), checked before anything is
+/// read or sent.
+pub struct Target {
+    base: Url,
+    token: String,
+    project: String,
+    meta: Metadata,
+    retry_base: Duration,
+}
+
+impl Target {
+    pub fn new(args: &UploadTarget) -> Result<Target, CliError> {
+        let base = server_url(args.url.as_deref())?;
+        let token = args.token.as_ref().map(|t| t.0.clone()).filter(|t| !t.is_empty());
+        let token = token.ok_or_else(|| fail("no token: set PROCTOR_TOKEN or pass --token"))?;
+        let project = args.project.trim().to_string();
+        if project.is_empty() {
+            return Err(fail("no project: pass --project (the project's slug)"));
+        }
+        let flags = Metadata {
+            commit: args.commit.clone(),
+            branch: args.branch.clone(),
+            build_id: args.build_id.clone(),
+            build_url: args.build_url.clone(),
+            name: args.name.clone(),
+        };
+        let meta = flags.non_empty().or(ci_metadata(&|name: &str| std::env::var(name).ok()).non_empty());
+        Ok(Target { base, token, project, meta, retry_base: Duration::from_millis(args.retry_base_ms) })
+    }
+}
+
+/// A run as one upload left it.
+pub struct Uploaded {
+    /// As last seen: finalized, unless the upload left it open.
+    pub run: Run,
+    /// Its page on the server.
+    pub url: Url,
+    /// The run was already `running` for this build id and name: other
+    /// jobs' reports may be in it too.
+    pub joined: bool,
+    /// Failed and errored tests in the reports this upload sent.
+    pub reported_failures: u64,
+}
+
+/// One upload's connection to the server and its progress display on stderr.
+pub struct Session {
+    api: Api,
+    progress: Progress,
+    project: String,
+    meta: Metadata,
+}
+
+impl Session {
+    pub fn new(target: Target) -> Result<Session, CliError> {
+        let progress = Progress::new();
+        let note = progress.clone();
+        let notes = Box::new(move |line: &str| note.line(&format!("warning: {line}")));
+        let api = Api::new(target.base, &target.token, target.retry_base, notes).map_err(fail)?;
+        Ok(Session { api, progress, project: target.project, meta: target.meta })
+    }
+
+    /// Checks the token, creates (or joins) the run, uploads every report,
+    /// and finalizes it when `finalize`; prints the run's URL on stdout.
+    pub fn upload(&self, reports: &[PathBuf], finalize: bool) -> Result<Uploaded, CliError> {
+        let sizes: Vec<u64> = reports.iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).collect();
+        self.progress.start(sizes.iter().sum());
+        let result = self.upload_all(reports, &sizes, finalize);
+        self.progress.finish();
+        let uploaded = result?;
+        println!("{}", uploaded.url);
+        Ok(uploaded)
+    }
+
+    /// The run's failed and errored results, at most `max`, and whether
+    /// that is all of them (the token needs `runs:read`).
+    pub fn failures(&self, run: &str, max: usize) -> Result<(Vec<Failure>, bool), String> {
+        failures::list(&self.api, &self.project, run, max)
+    }
+
+    fn upload_all(&self, reports: &[PathBuf], sizes: &[u64], finalize: bool) -> Result<Uploaded, CliError> {
+        // The token first: a mistyped, revoked or expired one fails here,
+        // before any file is read, and an expiring one is worth a warning.
+        self.progress.message("checking the token");
+        let whoami = self.api.call::<serde_json::Value>(Method::GET, &["whoami"], Body::None).map_err(fail)?;
+        warn_if_expiring(&self.progress, &whoami.headers);
+        let (run, joined) = self.create_run()?;
+        let reported_failures = match self.upload_reports(&run, reports, sizes) {
+            Ok(failures) => failures,
+            Err(e) => {
+                // This invocation would have finalized the run; left running,
+                // it would look like a job still uploading. Sharded runs
+                // (--no-finalize) stay open: the other shards and
+                // --finalize-only decide.
+                if finalize {
+                    self.mark_errored(&run, &e.to_string());
+                }
+                return Err(e);
+            }
+        };
+        let run = if finalize { self.finalize(&run)? } else { self.leave_open(run) };
+        let url = self.api.url(&["projects", &self.project, "runs", &run.id]);
+        Ok(Uploaded { run, url, joined, reported_failures })
+    }
+
+    /// Creates the run, or joins the one still running for this build id
+    /// and name (`true`).
+    fn create_run(&self) -> Result<(Run, bool), CliError> {
+        self.progress.message("creating the run");
+        let body = serde_json::to_value(&self.meta).expect("metadata is JSON");
+        let path = ["projects", &self.project, "runs"];
+        let created = self.api.call::<Run>(Method::POST, &path, Body::Json(&body)).map_err(fail)?;
+        let joined = created.status == reqwest::StatusCode::OK;
+        if joined {
+            self.progress.line(&format!("joining run {}, already running for this build id and name", created.body.id));
+        }
+        Ok((created.body, joined))
+    }
+
+    /// Uploads each report; the failed and errored tests they held.
+    fn upload_reports(&self, run: &Run, reports: &[PathBuf], sizes: &[u64]) -> Result<u64, CliError> {
+        let (count, mut failures) = (reports.len(), 0);
+        for (i, (path, size)) in reports.iter().zip(sizes).enumerate() {
+            let shown = path.display().to_string();
+            self.progress.message(&format!("{}/{count} {}", i + 1, file_name(path)));
+            let prepared = files::prepare(path).map_err(fail)?;
+            let body = Body::Report { gzip: &prepared.gzip, content_type: prepared.content_type };
+            let path = ["projects", &self.project, "runs", &run.id, "reports"];
+            let answer = self.api.call::<ReportSummary>(Method::POST, &path, body);
+            let answer = answer.map_err(|e| fail(format!("{shown}: {e}")))?.body;
+            self.progress.advance(*size);
+            self.progress.line(&summary(&shown, &answer));
+            for warning in &answer.warnings {
+                self.progress.line(&format!("{shown}: warning: {warning}"));
+            }
+            failures += answer.failed + answer.errors;
+        }
+        Ok(failures)
+    }
+
+    fn finalize(&self, run: &Run) -> Result<Run, CliError> {
+        self.progress.message("finalizing");
+        let path = ["projects", &self.project, "runs", &run.id, "finalize"];
+        let done = self.api.call::<Run>(Method::POST, &path, Body::None).map_err(fail)?.body;
+        let counts = match (done.tests, done.failed, done.flaky) {
+            (Some(t), Some(f), Some(k)) => format!(": {}, {f} failed, {k} flaky", tests(t)),
+            _ => String::new(),
+        };
+        self.progress.line(&format!("run {} {}{counts}", done.id, done.status.as_deref().unwrap_or("finalized")));
+        Ok(done)
+    }
+
+    fn leave_open(&self, run: Run) -> Run {
+        self.progress.line(&format!(
+            "run {}: left open for the other shards; finish it with `proctor upload --finalize-only`",
+            run.id
+        ));
+        run
+    }
+
+    /// Marks the run `errored` with why the upload stopped (what the server
+    /// keeps of a reason: 2,000 characters). One attempt, no retries: when
+    /// the server is what failed, the job has waited long enough.
+    fn mark_errored(&self, run: &Run, why: &str) {
+        let reason: String = format!("proctor upload stopped: {why}").chars().take(2000).collect();
+        let body = serde_json::json!({ "reason": reason });
+        let path = ["projects", &self.project, "runs", &run.id, "fail"];
+        match self.api.call_with_retries::<Run>(Method::POST, &path, Body::Json(&body), 0) {
+            Ok(_) => self.progress.line(&format!("run {} marked errored", run.id)),
+            Err(e) => self.progress.line(&format!("warning: could not mark run {} errored: {e}", run.id)),
+        }
+    }
 }
 
 /// `--fail-on-failures`: an error (exit 1) unless the finalized run passed.
@@ -128,98 +282,6 @@ fn verdict(run: &Run) -> Result<(), CliError> {
         Some("failed") => Err(fail(format!("run {} failed: it has failures that no quarantine rule covers", run.id))),
         Some(other) => Err(fail(format!("run {} is {other}, not passed", run.id))),
         None => Err(fail(format!("run {}: the server did not say how it ended", run.id))),
-    }
-}
-
-/// Checks the token, creates (or joins) the run, uploads every report,
-/// finalizes; returns the run as last seen.
-fn upload(
-    api: &Api,
-    progress: &Progress,
-    project: &str,
-    meta: &Metadata,
-    reports: &[std::path::PathBuf],
-    sizes: &[u64],
-    finalize: bool,
-) -> Result<Run, CliError> {
-    // The token first: a mistyped, revoked or expired one fails here, before
-    // any file is read, and an expiring one is worth a warning.
-    progress.message("checking the token");
-    let whoami = api.call::<serde_json::Value>(Method::GET, &["whoami"], Body::None).map_err(fail)?;
-    warn_if_expiring(progress, &whoami.headers);
-    progress.message("creating the run");
-    let body = serde_json::to_value(meta).expect("metadata is JSON");
-    let created = api.call::<Run>(Method::POST, &["projects", project, "runs"], Body::Json(&body)).map_err(fail)?;
-    let run = created.body;
-    if created.status == reqwest::StatusCode::OK {
-        progress.line(&format!("joining run {}, already running for this build id and name", run.id));
-    }
-    if let Err(e) = upload_reports(api, progress, project, &run, reports, sizes) {
-        // This invocation would have finalized the run; left running, it
-        // would look like a job still uploading. Sharded runs (--no-finalize)
-        // stay open: the other shards and --finalize-only decide.
-        if finalize {
-            mark_errored(api, progress, project, &run, &e.to_string());
-        }
-        return Err(e);
-    }
-    if !finalize {
-        progress.line(&format!(
-            "run {}: left open for the other shards; finish it with `proctor upload --finalize-only`",
-            run.id
-        ));
-        return Ok(run);
-    }
-    progress.message("finalizing");
-    let done = api.call::<Run>(Method::POST, &["projects", project, "runs", &run.id, "finalize"], Body::None);
-    let done = done.map_err(fail)?.body;
-    let counts = match (done.tests, done.failed, done.flaky) {
-        (Some(t), Some(f), Some(k)) => format!(": {}, {f} failed, {k} flaky", tests(t)),
-        _ => String::new(),
-    };
-    progress.line(&format!("run {} {}{counts}", done.id, done.status.as_deref().unwrap_or("finalized")));
-    Ok(done)
-}
-
-fn upload_reports(
-    api: &Api,
-    progress: &Progress,
-    project: &str,
-    run: &Run,
-    reports: &[std::path::PathBuf],
-    sizes: &[u64],
-) -> Result<(), CliError> {
-    let count = reports.len();
-    for (i, (path, size)) in reports.iter().zip(sizes).enumerate() {
-        let shown = path.display().to_string();
-        progress.message(&format!("{}/{count} {}", i + 1, file_name(path)));
-        let prepared = files::prepare(path).map_err(fail)?;
-        let answer = api
-            .call::<ReportSummary>(
-                Method::POST,
-                &["projects", project, "runs", &run.id, "reports"],
-                Body::Report { gzip: &prepared.gzip, content_type: prepared.content_type },
-            )
-            .map_err(|e| fail(format!("{shown}: {e}")))?;
-        progress.advance(*size);
-        progress.line(&summary(&shown, &answer.body));
-        for warning in &answer.body.warnings {
-            progress.line(&format!("{shown}: warning: {warning}"));
-        }
-    }
-    Ok(())
-}
-
-/// Marks the run `errored` with why the upload stopped (what the server
-/// keeps of a reason: 2,000 characters). One attempt, no retries: when the
-/// server is what failed, the job has waited long enough.
-fn mark_errored(api: &Api, progress: &Progress, project: &str, run: &Run, why: &str) {
-    let reason: String = format!("proctor upload stopped: {why}").chars().take(2000).collect();
-    let body = serde_json::json!({ "reason": reason });
-    let path = ["projects", project, "runs", &run.id, "fail"];
-    match api.call_with_retries::<Run>(Method::POST, &path, Body::Json(&body), 0) {
-        Ok(_) => progress.line(&format!("run {} marked errored", run.id)),
-        Err(e) => progress.line(&format!("warning: could not mark run {} errored: {e}", run.id)),
     }
 }
 
@@ -263,53 +325,6 @@ fn warn_if_expiring(progress: &Progress, headers: &reqwest::header::HeaderMap) {
     if left < time::Duration::days(7) {
         progress
             .line(&format!("warning: the token expires at {at} ({} hours from now); rotate it", left.whole_hours()));
-    }
-}
-
-/// Progress on stderr: a bar over the files' bytes on a terminal, plain
-/// lines otherwise (CI logs).
-#[derive(Clone)]
-struct Progress {
-    bar: Option<ProgressBar>,
-}
-
-impl Progress {
-    fn new(total_bytes: u64) -> Progress {
-        if !std::io::stderr().is_terminal() {
-            return Progress { bar: None };
-        }
-        let bar = ProgressBar::new(total_bytes);
-        let style = ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {wide_msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-        bar.set_style(style);
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Progress { bar: Some(bar) }
-    }
-
-    fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
-        }
-    }
-
-    fn message(&self, text: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(text.to_string());
-        }
-    }
-
-    fn advance(&self, bytes: u64) {
-        if let Some(bar) = &self.bar {
-            bar.inc(bytes);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
     }
 }
 

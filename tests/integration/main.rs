@@ -21,6 +21,7 @@ mod probe;
 mod projects;
 mod quarantine;
 mod results_api;
+mod run;
 mod ui_runs;
 mod ui_tokens;
 mod upload;

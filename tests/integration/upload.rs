@@ -17,7 +17,7 @@ const JUNIT: &str = r#"<testsuite name="s" tests="1"><testcase classname="c" nam
 const CTRF: &str = r#"{"results":{"tool":{"name":"x"},"summary":{"tests":1,"passed":1,"failed":0,"pending":0,"skipped":0,"other":0,"start":0,"stop":1},"tests":[{"name":"login","status":"passed","duration":12}]}}"#;
 
 /// CI variables of the machine running the tests would leak into the run.
-const CI_VARS: &[&str] = &[
+pub const CI_VARS: &[&str] = &[
     "GITHUB_ACTIONS",
     "GITHUB_RUN_ID",
     "GITLAB_CI",
@@ -31,7 +31,7 @@ const CI_VARS: &[&str] = &[
 ];
 
 /// Runs `proctor upload ARGS` in `dir`, with fast retries.
-fn upload(dir: &Path, args: &[&str]) -> Output {
+pub fn upload(dir: &Path, args: &[&str]) -> Output {
     let mut command = Command::new(binary());
     command.current_dir(dir).arg("upload").args(args).env("PROCTOR_UPLOAD_RETRY_BASE_MS", "5");
     for var in CI_VARS {
@@ -40,7 +40,7 @@ fn upload(dir: &Path, args: &[&str]) -> Output {
     command.stdin(Stdio::null()).output().expect("run proctor upload")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

@@ -63,6 +63,17 @@ pub fn expand(args: &[String]) -> Result<Expanded, String> {
     Ok(out)
 }
 
+/// Checks every argument before anything runs: each is an existing file or
+/// a well-formed pattern (what [`expand`] would refuse later).
+pub fn check_patterns(args: &[String]) -> Result<(), String> {
+    for arg in args {
+        if !Path::new(arg).is_file() {
+            glob::Pattern::new(arg).map_err(|e| format!("invalid file pattern {arg:?}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 pub const XML: &str = "application/xml";
 pub const JSON: &str = "application/json";
 
@@ -180,6 +191,8 @@ mod tests {
         let err = expand(&[arg(&dir, "reports")]).unwrap_err();
         assert!(err.contains("is a directory") && err.ends_with("reports/*.xml"), "{err}");
         assert!(expand(&["reports/[".to_string()]).unwrap_err().contains("invalid file pattern"));
+        assert!(check_patterns(&["reports/[".to_string()]).unwrap_err().contains("invalid file pattern"));
+        assert_eq!(check_patterns(&[arg(&dir, "odd[1].xml"), "later/**/*.xml".to_string()]), Ok(()));
     }
 
     #[test]

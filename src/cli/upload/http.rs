@@ -127,9 +127,40 @@ impl Api {
         body: Body<'_>,
         retries: u32,
     ) -> Result<Answer<T>, String> {
+        self.send(method, self.api_url(segments, &[]), body, retries)
+    }
+
+    /// A GET of the API path with a query string (`status=failed`, a page's
+    /// `cursor`), with at most `retries` retries.
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        retries: u32,
+    ) -> Result<Answer<T>, String> {
+        self.send(Method::GET, self.api_url(segments, query), Body::None, retries)
+    }
+
+    /// `/api/v1/` + the segments under the base, and the query if any.
+    fn api_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
         let mut path = vec!["api", "v1"];
         path.extend_from_slice(segments);
-        let url = join(&self.base, &path);
+        let mut url = join(&self.base, &path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// Sends until a 2xx (parsed as `T`), an answer not worth retrying, or
+    /// the last of `retries` retries.
+    fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Body<'_>,
+        retries: u32,
+    ) -> Result<Answer<T>, String> {
         let what = format!("{method} {}", url.path());
         let mut retry = 0;
         loop {
@@ -318,6 +349,12 @@ mod tests {
         assert_eq!(
             join(&bare, &["projects", "a b/c", "runs"]).as_str(),
             "http://127.0.0.1:8080/projects/a%20b%2Fc/runs"
+        );
+        let api = Api::new(base, "t", Duration::ZERO, Box::new(|_| {})).unwrap();
+        assert_eq!(
+            api.api_url(&["projects", "web", "runs", "r1", "tests"], &[("status", "failed"), ("cursor", "a:b=")])
+                .as_str(),
+            "https://ci.example.com/proctor/api/v1/projects/web/runs/r1/tests?status=failed&cursor=a%3Ab%3D"
         );
     }
 
