@@ -130,7 +130,9 @@ impl Closing<'_, '_> {
             if is_flip(previous, true) {
                 self.event(test, Signal::Flip)?;
             }
-            self.stand(test, true)?;
+            if previous != Some(true) {
+                self.stand(test, true)?;
+            }
         }
         for test in self.standing_as_failing()? {
             if !failed.contains(&test) && self.status_in(self.run.seq, test)?.as_deref() == Some("passed") {
