@@ -55,6 +55,8 @@ pub struct SignalCell {
 pub struct RuleNote {
     pub owner: String,
     pub until: When,
+    /// "2027-01-02 16:28 UTC".
+    pub until_text: String,
     pub reason: String,
     /// Only http(s) links are stored, so this is safe as an `href`.
     pub issue_url: Option<String>,
@@ -65,6 +67,7 @@ impl RuleNote {
         RuleNote {
             owner: rule.created_by.name.clone().or(rule.created_by.preview.clone()).unwrap_or_else(|| "Proctor".into()),
             until: When::at(rule.expires_at),
+            until_text: super::stamp(rule.expires_at),
             reason: rule.reason.clone(),
             issue_url: rule.issue_url.clone(),
         }

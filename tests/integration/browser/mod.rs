@@ -6,5 +6,6 @@
 mod first_run;
 mod harness;
 mod live;
+mod quarantine;
 mod results;
 mod tokens;

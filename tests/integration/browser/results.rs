@@ -382,7 +382,7 @@ async fn change_list(c: &Client, title: &str) -> Vec<String> {
 }
 
 /// The body rows of the table matching `css`, each as `{column heading: cell text}`.
-async fn table_rows(c: &Client, css: &str) -> Vec<Value> {
+pub(super) async fn table_rows(c: &Client, css: &str) -> Vec<Value> {
     let script = "const table = document.querySelector(arguments[0]);\
         if (!table) return null;\
         const heads = [...table.tHead.rows[0].cells].map(th => th.textContent.trim());\
@@ -395,6 +395,6 @@ async fn table_rows(c: &Client, css: &str) -> Vec<Value> {
     }
 }
 
-fn cell<'a>(row: &'a Value, column: &str) -> &'a str {
+pub(super) fn cell<'a>(row: &'a Value, column: &str) -> &'a str {
     row[column].as_str().unwrap_or_else(|| panic!("no column {column:?} in {row}"))
 }
