@@ -172,8 +172,14 @@ pub struct ErrorGroup {
     pub first_seen: i64,
     #[serde(serialize_with = "serialize_unix")]
     pub last_seen: i64,
-    /// Some of the tests it hit (at most [`GROUP_TESTS`]): (test id, name).
-    pub examples: Vec<(String, String)>,
+    /// Some of the tests it hit (at most [`GROUP_TESTS`]).
+    pub examples: Vec<TestRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TestRef {
+    pub test_id: String,
+    pub name: String,
 }
 
 /// Tests named per group.
@@ -217,7 +223,7 @@ pub fn message_of(conn: &Conn, project_id: i64, print: i64) -> Result<Option<Str
         .optional()?)
 }
 
-fn examples(conn: &Conn, project_id: i64, print: i64, since: i64) -> Result<Vec<(String, String)>, DbError> {
+fn examples(conn: &Conn, project_id: i64, print: i64, since: i64) -> Result<Vec<TestRef>, DbError> {
     let mut stmt = conn.prepare_cached(
         "SELECT lower(hex(t.test_id)), t.name FROM tests t WHERE t.id IN (
              SELECT DISTINCT r.test FROM runs ru INDEXED BY runs_by_project_created
@@ -226,6 +232,8 @@ fn examples(conn: &Conn, project_id: i64, print: i64, since: i64) -> Result<Vec<
                AND r.status <> 'passed' AND r.status <> 'skipped' AND r.status <> 'flaky')
          ORDER BY t.name LIMIT CAST(?4 AS INTEGER)",
     )?;
-    let rows = stmt.query_map(params![project_id, since, print, GROUP_TESTS], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![project_id, since, print, GROUP_TESTS], |r| {
+        Ok(TestRef { test_id: r.get(0)?, name: r.get(1)? })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

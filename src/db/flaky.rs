@@ -70,6 +70,39 @@ pub fn one(conn: &Conn, project: &Project, test: i64, since: i64, now: i64) -> R
     Ok(finish(conn, project, since, now, found)?.tests.pop())
 }
 
+/// The window a single test's standing is read in (the flaky list's default).
+pub const TEST_WINDOW_DAYS: i64 = 30;
+
+/// A test's flakiness in the last [`TEST_WINDOW_DAYS`] and the active
+/// quarantine rule covering it, flaky or not.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestStanding {
+    pub flaky: Option<FlakyTest>,
+    pub quarantine: Option<Rule>,
+}
+
+pub fn test_standing(
+    conn: &Conn,
+    project: &Project,
+    test: i64,
+    info: &TestInfo,
+    now: i64,
+) -> Result<TestStanding, DbError> {
+    let flaky = one(conn, project, test, now - TEST_WINDOW_DAYS * 86_400, now)?;
+    let quarantine = match flaky.as_ref().and_then(|f| f.quarantine.clone()) {
+        Some(rule) => Some(rule),
+        None => {
+            let active = quarantine::active(conn, project.id, now)?;
+            let covering = active.covering(test, &info.suite, &info.classname, &info.name, info.file.as_deref());
+            match covering.first() {
+                Some(i) => Some(quarantine::get(conn, project.id, &active.rules()[*i].id, now)?),
+                None => None,
+            }
+        }
+    };
+    Ok(TestStanding { flaky, quarantine })
+}
+
 /// Every listed test's state and signals, by its key in `tests` (for the
 /// context of failures).
 pub fn states(conn: &Conn, project: &Project, since: i64, now: i64) -> Result<HashMap<i64, (State, Signals)>, DbError> {

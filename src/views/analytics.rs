@@ -163,6 +163,10 @@ pub struct TestPage {
     pub rows: Vec<HistoryRow>,
     pub older: Option<String>,
     pub newest: Option<String>,
+    /// Its row of the flaky list, when it is listed.
+    pub flaky: Option<FlakyRow>,
+    /// The active quarantine rule covering it.
+    pub quarantine: Option<RuleNote>,
 }
 
 /// Rows on the flaky and slowest pages.
@@ -205,7 +209,7 @@ pub async fn flaky_page(
     })
 }
 
-fn flaky_row(project: &Project, t: FlakyTest, may_manage: bool) -> FlakyRow {
+pub fn flaky_row(project: &Project, t: FlakyTest, may_manage: bool) -> FlakyRow {
     let threshold = project.flaky_flip_threshold;
     let signals = vec![
         SignalCell {
@@ -348,7 +352,7 @@ pub async fn errors_page(db: &Db, user: &SessionUser, slug: String, days: u32) -
             examples: g
                 .examples
                 .into_iter()
-                .map(|(id, name)| (test_href(&project.slug, &id), test_name(&name)))
+                .map(|t| (test_href(&project.slug, &t.test_id), test_name(&t.name)))
                 .collect(),
             message: g.message,
             failures: g.failures,

@@ -1,14 +1,15 @@
-//! A test's page: its results newest first (a page at a time), a status
-//! strip and a duration chart.
+//! A test's page: its flakiness and quarantine, its results newest first
+//! (a page at a time), a status strip and a duration chart.
 
 use super::charts::{self, human_ms, Point, Tone};
 use super::{
-    duration_text, run_href, short_commit, short_date, short_run_id, stamp, status_class, test_href, test_title,
-    HistoryRow, Layout, Tab, TestPage, When,
+    duration_text, flaky_row, run_href, short_commit, short_date, short_run_id, stamp, status_class, test_href,
+    test_title, HistoryRow, Layout, RuleNote, Tab, TestPage, When,
 };
 use crate::auth::session::SessionUser;
 use crate::db::analysis::{self, HistoryEntry};
 use crate::db::{self, Db, DbError, Missing};
+use crate::domain::time::unix_now;
 use crate::error::AppError;
 
 /// Results on one page of a test's history.
@@ -49,11 +50,16 @@ pub async fn test_history_page(
     let (project, found) = db
         .read(move |c| -> Result<_, DbError> {
             let project = db::projects::require(c, &slug)?;
+            let Some((key, info)) = analysis::test_info(c, project.id, &test_id)? else { return Ok((project, None)) };
+            let standing = db::flaky::test_standing(c, &project, key, &info, unix_now())?;
             let found = analysis::history(c, project.id, &test_id, HISTORY_PAGE + 1, before.as_deref())?;
-            Ok((project, found))
+            Ok((project, found.map(|f| (f, standing))))
         })
         .await?;
-    let (test, mut entries) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
+    let ((test, mut entries), standing) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
+    let may_manage = user.principal.may(crate::domain::permission::Permission::TestsManage);
+    let flaky = standing.flaky.map(|f| flaky_row(&project, f, may_manage));
+    let quarantine = standing.quarantine.as_ref().map(RuleNote::of);
     let more = entries.len() > HISTORY_PAGE as usize;
     entries.truncate(HISTORY_PAGE as usize);
     let base = test_href(&project.slug, &test.test_id);
@@ -88,5 +94,7 @@ pub async fn test_history_page(
         rows,
         older,
         newest: paged.then_some(base),
+        flaky,
+        quarantine,
     })
 }

@@ -96,6 +96,13 @@ async fn failures_carry_their_streak_flakiness_quarantine_and_group() {
     let row = &errors[timeout..key_error];
     assert!(row.contains("<td class=\"num\">3</td>") && row.contains("<td class=\"num\">2</td>"), "{row}");
     assert!(row.contains(">a</a>") && row.contains(">b</a>"), "{row}");
+    let api = r.get("/api/v1/projects/web/errors?days=7").await;
+    let first = &api["errors"][0];
+    assert_eq!(first["message"], "timeout after <N> ms", "{api}");
+    assert_eq!((first["failures"].as_i64(), first["tests"].as_i64()), (Some(3), Some(2)));
+    assert_eq!(first["fingerprint"], a["fingerprint"]);
+    assert_eq!(first["examples"][0]["name"], "a");
+    unix(first["first_seen"].as_str().unwrap());
 }
 
 #[tokio::test]

@@ -201,6 +201,19 @@ async fn a_quarantined_flaky_test_shows_its_rule() {
     assert_eq!(t["state"], "quarantined");
     assert_eq!(t["quarantine"]["id"], rule["id"]);
     assert_eq!(t["quarantine"]["reason"], "races the cache");
+    // The test's own page and API show both.
+    let test_id = t["test_id"].as_str().unwrap();
+    let one = r.get(&format!("/api/v1/projects/web/tests/{test_id}")).await;
+    assert_eq!(
+        (one["flaky"]["state"].as_str(), one["quarantine"]["id"].clone()),
+        (Some("quarantined"), rule["id"].clone())
+    );
+    let steady = r.get(&format!("/api/v1/projects/web/tests/{test_id}?limit=1")).await;
+    assert_eq!(steady["history"].as_array().unwrap().len(), 1);
+    let (admin, _) = r.app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = r.app.get(&admin, &format!("/projects/web/tests/{test_id}")).await.text().await.unwrap();
+    assert!(page.contains("Flakiness and quarantine") && page.contains("races the cache"), "{page}");
+    assert!(page.contains("flips 4") && page.contains(">Mark fixed</button>"), "{page}");
     delete(&r.app, &format!("/api/v1/projects/web/quarantine/{}", rule["id"].as_str().unwrap()), &r.token)
         .await
         .expect(StatusCode::NO_CONTENT);

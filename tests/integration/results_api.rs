@@ -331,6 +331,7 @@ pub fn reading_routes(project: &str, run: &str, test_id: &str, attachment: &str)
         format!("{p}/runs/{run}/attachments"),
         format!("{p}/tests/flaky"),
         format!("{p}/tests/slowest"),
+        format!("{p}/errors"),
         format!("{p}/tests/{test_id}"),
         format!("{p}/attachments/{attachment}"),
     ]

@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Before `/tests/{test_id}`, which would otherwise take these names.
         .route("/tests/flaky", web::get().to(flaky))
         .route("/tests/slowest", web::get().to(slowest))
+        .route("/errors", web::get().to(errors))
         .route("/tests/{test_id}", web::get().to(test_history));
 }
 
@@ -244,6 +245,22 @@ async fn slowest(
     Ok(HttpResponse::Ok().json(json!({"tests": tests, "days": days, "window": window, "next_cursor": null})))
 }
 
+/// The failure groups of the window: failures sharing a normalized message.
+async fn errors(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    query: web::Query<WindowQuery>,
+) -> Result<HttpResponse, AppError> {
+    let days = query.days()?;
+    let limit = page(query.limit, None).limit()?;
+    let groups = read_project(&state, caller, slug.into_inner(), move |c, p| {
+        failures::groups(c, p.id, unix_now() - i64::from(days) * 86_400, limit)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"errors": groups, "days": days, "next_cursor": null})))
+}
+
 #[derive(Deserialize)]
 struct HistoryQuery {
     limit: Option<u32>,
@@ -262,15 +279,23 @@ async fn test_history(
     let limit = page.limit()?;
     let before = page.after()?;
     let found = read_project(&state, caller, slug, move |c, p| {
-        analysis::history(c, p.id, &test_id, limit + 1, before.as_deref())
+        let Some((key, info)) = analysis::test_info(c, p.id, &test_id)? else { return Ok(None) };
+        let standing = flaky::test_standing(c, p, key, &info, unix_now())?;
+        Ok(analysis::history(c, p.id, &test_id, limit + 1, before.as_deref())?.map(|h| (h, standing)))
     })
     .await?;
-    let (test, mut history) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
+    let ((test, mut history), standing) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
     let next = if history.len() > limit as usize {
         history.truncate(limit as usize);
         history.last().map(|h| cursor(&h.run_id))
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(json!({"test": test, "history": history, "next_cursor": next})))
+    Ok(HttpResponse::Ok().json(json!({
+        "test": test,
+        "flaky": standing.flaky,
+        "quarantine": standing.quarantine,
+        "history": history,
+        "next_cursor": next,
+    })))
 }
