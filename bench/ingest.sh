@@ -12,6 +12,8 @@
 #       The ratios use the repeat uploads.
 #
 #   bash bench/ingest.sh            # CASES=200000 RUNS=3 by default
+#   BRANCH=main bash bench/ingest.sh   # runs on the default branch (flips kept)
+#   ONLY_HTTP=1 BIN=/path/to/proctor bash bench/ingest.sh   # (c) alone, that build
 #
 # Installs what it needs into bench/out/ (a venv with junitparser + lxml).
 # The machine is small and shared: run it when it is quiet.
@@ -23,7 +25,7 @@ OUT=$ROOT/bench/out
 CASES=${CASES:-200000}
 RUNS=${RUNS:-3}
 FILE=$OUT/junit-$CASES.xml
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/proctor
+BRANCH_QUERY=${BRANCH:+&branch=$BRANCH}
 mkdir -p "$OUT"
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -39,22 +41,27 @@ fi
 BYTES=$(stat -c %s "$FILE")
 log "$FILE: $BYTES bytes, $CASES testcases"
 
-log "cargo build --release"
-cargo build --release --quiet --bin proctor
-
-# (a) raw scan and Proctor's parser.
-log "(a) cargo bench --bench parse"
-PROCTOR_BENCH_FILE=$FILE cargo bench --quiet --bench parse | tee "$OUT/parse.txt" >&2
-
-# (b) junitparser with lxml.
-VENV=$OUT/venv
-if ! "$VENV/bin/python" -c 'import junitparser, lxml' 2>/dev/null; then
-  log "installing junitparser and lxml into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check junitparser lxml
+if [[ -z ${BIN:-} ]]; then
+  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/proctor
+  log "cargo build --release"
+  cargo build --release --quiet --bin proctor
 fi
-log "(b) junitparser + lxml, best of $RUNS"
-"$VENV/bin/python" bench/junitparser_walk.py "$FILE" "$RUNS" | tee "$OUT/junitparser.txt" >&2
+
+if [[ -z ${ONLY_HTTP:-} ]]; then
+  # (a) raw scan and Proctor's parser.
+  log "(a) cargo bench --bench parse"
+  PROCTOR_BENCH_FILE=$FILE cargo bench --quiet --bench parse | tee "$OUT/parse.txt" >&2
+
+  # (b) junitparser with lxml.
+  VENV=$OUT/venv
+  if ! "$VENV/bin/python" -c 'import junitparser, lxml' 2>/dev/null; then
+    log "installing junitparser and lxml into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check junitparser lxml
+  fi
+  log "(b) junitparser + lxml, best of $RUNS"
+  "$VENV/bin/python" bench/junitparser_walk.py "$FILE" "$RUNS" | tee "$OUT/junitparser.txt" >&2
+fi
 
 # (c) Proctor over HTTP.
 # shellcheck source=bench/server.sh
@@ -66,7 +73,7 @@ upload() {
   local name=$1 file=${2:-$FILE} code
   code=$(curl -sS -o "$OUT/response.json" -w '%{http_code} %{time_total}' \
     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/xml' \
-    --data-binary @"$file" "$BASE/api/v1/projects/bench/results?name=$name")
+    --data-binary @"$file" "$BASE/api/v1/projects/bench/results?name=$name$BRANCH_QUERY")
   if [[ ${code%% *} != 201 ]]; then
     echo "upload $name: HTTP $code: $(head -c 500 "$OUT/response.json")" >&2
     exit 1
@@ -92,6 +99,11 @@ for i in $(seq 0 "$RUNS"); do
   fi
 done
 stop_server
+if [[ -n ${ONLY_HTTP:-} ]]; then
+  printf '%s testcases%s: first upload %.0f ms, best of %s repeats %.0f ms\n' "$CASES" "${BRANCH:+ on $BRANCH}" \
+    "$(python3 -c "print($HTTP_FIRST * 1000)")" "$RUNS" "$(python3 -c "print($HTTP_BEST * 1000)")"
+  exit 0
+fi
 
 log "(c) peak RSS growth of one upload on a fresh server"
 start_server

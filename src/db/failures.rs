@@ -4,11 +4,12 @@
 //! failures of a run or of a window that share a message fingerprint
 //! (`domain::fingerprint`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use crate::db::analysis::test_by_key;
 use crate::db::flaky;
 use crate::db::projects::Project;
 use crate::db::quarantine::{self, ActiveRules};
@@ -16,12 +17,10 @@ use crate::db::results::TestResult;
 use crate::db::runs::Run;
 use crate::db::{serialize_unix, Conn, DbError};
 use crate::domain::analysis::is_failing;
-use crate::domain::flaky::{Signals, State};
+use crate::domain::flaky::{Signals, State, FLAKY_WINDOW_DAYS};
 
 /// Earlier runs read for a failure's streak; a longer one is "at least".
 pub const MAX_STREAK: u32 = 50;
-/// The flaky window a failure is compared with.
-pub const FLAKY_DAYS: i64 = 30;
 
 /// The run a failure's streak began in.
 #[derive(Debug, Clone, Serialize)]
@@ -74,7 +73,8 @@ pub fn context(
         return Ok(vec![FailureContext::default(); results.len()]);
     }
     let earlier = earlier_runs(conn, run)?;
-    let flaky = flaky::states(conn, project, now - FLAKY_DAYS * 86_400, now)?;
+    let failing: Vec<i64> = results.iter().filter(|r| is_failing(&r.status)).map(|r| r.key).collect();
+    let flaky = flaky::states(conn, project, &failing, now - i64::from(FLAKY_WINDOW_DAYS) * 86_400, now)?;
     let rules = quarantine::active(conn, project.id, now)?;
     let mut briefs: HashMap<String, RuleBrief> = HashMap::new();
     let mut out = Vec::with_capacity(results.len());
@@ -123,7 +123,7 @@ fn brief(
 /// (seq, id, created_at).
 fn earlier_runs(conn: &Conn, run: &Run) -> Result<Vec<(i64, String, i64)>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, created_at FROM runs INDEXED BY runs_by_project_created
+        "SELECT seq, id, created_at FROM runs INDEXED BY runs_by_name
          WHERE project_id = ?1 AND name = ?2 AND branch IS ?3 AND created_at <= ?4 AND seq <> ?5
            AND status <> 'running'
          ORDER BY created_at DESC, seq DESC LIMIT CAST(?6 AS INTEGER)",
@@ -186,30 +186,51 @@ pub struct TestRef {
 pub const GROUP_TESTS: u32 = 5;
 
 /// The project's failure groups among runs created since `since`, most
-/// failures first (at most `limit`). Reads the window's failures only,
+/// failures first (at most `limit`). One pass over the window's failures,
 /// through the partial index of failing results.
 pub fn groups(conn: &Conn, project_id: i64, since: i64, limit: u32) -> Result<Vec<ErrorGroup>, DbError> {
+    struct Tally {
+        failures: u32,
+        tests: BTreeSet<i64>,
+        first: i64,
+        last: i64,
+    }
+    let mut by_print: HashMap<i64, Tally> = HashMap::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT r.fingerprint, count(*), count(DISTINCT r.test), min(ru.created_at), max(ru.created_at)
+        "SELECT r.fingerprint, r.test, ru.created_at
          FROM runs ru INDEXED BY runs_by_project_created
          JOIN results r INDEXED BY results_failing ON r.run = ru.seq
          WHERE ru.project_id = ?1 AND ru.created_at >= ?2
-           AND r.status <> 'passed' AND r.status <> 'skipped' AND r.status <> 'flaky' AND r.fingerprint IS NOT NULL
-         GROUP BY r.fingerprint ORDER BY count(*) DESC, max(ru.created_at) DESC LIMIT CAST(?3 AS INTEGER)",
+           AND r.status <> 'passed' AND r.status <> 'skipped' AND r.status <> 'flaky' AND r.fingerprint IS NOT NULL",
     )?;
-    let rows: Vec<(i64, u32, u32, i64, i64)> = stmt
-        .query_map(params![project_id, since, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (print, failures, tests, first_seen, last_seen) in rows {
+    let mut rows = stmt.query(params![project_id, since])?;
+    while let Some(r) = rows.next()? {
+        let (print, test, at): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let tally = by_print.entry(print).or_insert(Tally { failures: 0, tests: BTreeSet::new(), first: at, last: at });
+        tally.failures += 1;
+        tally.tests.insert(test);
+        (tally.first, tally.last) = (tally.first.min(at), tally.last.max(at));
+    }
+    let mut found: Vec<(i64, Tally)> = by_print.into_iter().collect();
+    found.sort_by(|(a, x), (b, y)| (y.failures, y.last, a).cmp(&(x.failures, x.last, b)));
+    found.truncate(limit as usize);
+    let mut out = Vec::with_capacity(found.len());
+    for (print, tally) in found {
+        let mut examples = Vec::new();
+        for key in tally.tests.iter().take(GROUP_TESTS as usize) {
+            if let Some(t) = test_by_key(conn, project_id, *key)? {
+                examples.push(TestRef { test_id: t.test_id, name: t.name });
+            }
+        }
+        examples.sort_by(|a, b| a.name.cmp(&b.name));
         out.push(ErrorGroup {
             fingerprint: format!("{:016x}", print as u64),
             message: message_of(conn, project_id, print)?.unwrap_or_default(),
-            failures,
-            tests,
-            first_seen,
-            last_seen,
-            examples: examples(conn, project_id, print, since)?,
+            failures: tally.failures,
+            tests: tally.tests.len() as u32,
+            first_seen: tally.first,
+            last_seen: tally.last,
+            examples,
         });
     }
     Ok(out)
@@ -221,19 +242,4 @@ pub fn message_of(conn: &Conn, project_id: i64, print: i64) -> Result<Option<Str
         .prepare_cached("SELECT message FROM error_fingerprints WHERE project_id = ?1 AND fingerprint = ?2")?
         .query_row(params![project_id, print], |r| r.get(0))
         .optional()?)
-}
-
-fn examples(conn: &Conn, project_id: i64, print: i64, since: i64) -> Result<Vec<TestRef>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT lower(hex(t.test_id)), t.name FROM tests t WHERE t.id IN (
-             SELECT DISTINCT r.test FROM runs ru INDEXED BY runs_by_project_created
-             JOIN results r INDEXED BY results_failing ON r.run = ru.seq
-             WHERE ru.project_id = ?1 AND ru.created_at >= ?2 AND r.fingerprint = ?3
-               AND r.status <> 'passed' AND r.status <> 'skipped' AND r.status <> 'flaky')
-         ORDER BY t.name LIMIT CAST(?4 AS INTEGER)",
-    )?;
-    let rows = stmt.query_map(params![project_id, since, print, GROUP_TESTS], |r| {
-        Ok(TestRef { test_id: r.get(0)?, name: r.get(1)? })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }

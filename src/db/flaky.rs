@@ -15,7 +15,7 @@ use crate::db::analysis::{test_by_key, TestInfo};
 use crate::db::projects::Project;
 use crate::db::quarantine::{self, Rule};
 use crate::db::{Conn, DbError};
-use crate::domain::flaky::{self as rules, Signal, Signals, State};
+use crate::domain::flaky::{self as rules, Signal, Signals, State, FLAKY_WINDOW_DAYS};
 
 /// Runs read for a listed test's `runs` and `failure_rate`.
 pub const MAX_RATE_RUNS: u32 = 2000;
@@ -58,7 +58,7 @@ pub struct FlakyList {
 /// The project's flaky tests among runs created since `since`, most flaky
 /// first, at most `limit`.
 pub fn list(conn: &Conn, project: &Project, since: i64, now: i64, limit: u32) -> Result<FlakyList, DbError> {
-    let mut found = standings(conn, project, since, now, None)?;
+    let mut found = judge(conn, project, now, collect(conn, project, since, Scope::Project)?)?;
     found.truncate(limit as usize);
     finish(conn, project, since, now, found)
 }
@@ -66,14 +66,24 @@ pub fn list(conn: &Conn, project: &Project, since: i64, now: i64, limit: u32) ->
 /// One test's standing in the window, `None` when it is not listed (no
 /// signal fired and no fixed mark in the window).
 pub fn one(conn: &Conn, project: &Project, test: i64, since: i64, now: i64) -> Result<Option<FlakyTest>, DbError> {
-    let found = standings(conn, project, since, now, Some(test))?;
+    let found = judge(conn, project, now, collect(conn, project, since, Scope::Tests(&[test]))?)?;
     Ok(finish(conn, project, since, now, found)?.tests.pop())
 }
 
-/// The window a single test's standing is read in (the flaky list's default).
-pub const TEST_WINDOW_DAYS: i64 = 30;
+/// The state and signals of those of `tests` that are listed, by key (for
+/// the context of a run's failures).
+pub fn states(
+    conn: &Conn,
+    project: &Project,
+    tests: &[i64],
+    since: i64,
+    now: i64,
+) -> Result<HashMap<i64, (State, Signals)>, DbError> {
+    let found = judge(conn, project, now, collect(conn, project, since, Scope::Tests(tests))?)?;
+    Ok(found.into_iter().map(|(s, state, _)| (s.test, (state, s.signals))).collect())
+}
 
-/// A test's flakiness in the last [`TEST_WINDOW_DAYS`] and the active
+/// A test's flakiness in the last [`FLAKY_WINDOW_DAYS`] and the active
 /// quarantine rule covering it, flaky or not.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestStanding {
@@ -88,7 +98,7 @@ pub fn test_standing(
     info: &TestInfo,
     now: i64,
 ) -> Result<TestStanding, DbError> {
-    let flaky = one(conn, project, test, now - TEST_WINDOW_DAYS * 86_400, now)?;
+    let flaky = one(conn, project, test, now - i64::from(FLAKY_WINDOW_DAYS) * 86_400, now)?;
     let quarantine = match flaky.as_ref().and_then(|f| f.quarantine.clone()) {
         Some(rule) => Some(rule),
         None => {
@@ -103,84 +113,122 @@ pub fn test_standing(
     Ok(TestStanding { flaky, quarantine })
 }
 
-/// Every listed test's state and signals, by its key in `tests` (for the
-/// context of failures).
-pub fn states(conn: &Conn, project: &Project, since: i64, now: i64) -> Result<HashMap<i64, (State, Signals)>, DbError> {
-    let found = standings(conn, project, since, now, None)?;
-    Ok(found.into_iter().map(|(s, state, _)| (s.test, (state, s.signals))).collect())
+/// Which tests' events to read.
+enum Scope<'a> {
+    /// Every test of the project (through the events' project index).
+    Project,
+    /// These tests (each through the events' primary key).
+    Tests(&'a [i64]),
 }
 
 /// A test's signals in the window, before its details are read.
 struct Standing {
     test: i64,
     signals: Signals,
-    first: Option<i64>,
-    last: Option<i64>,
+    /// The first and last event of each signal (retry, same commit, flip).
+    spans: [Option<(i64, i64)>; 3],
     fixed_at: Option<i64>,
 }
 
-/// Every listed test (or `only` that one), most flaky first.
-fn standings(
-    conn: &Conn,
-    project: &Project,
-    since: i64,
-    now: i64,
-    only: Option<i64>,
-) -> Result<Vec<(Standing, State, Option<String>)>, DbError> {
-    let mut by_test: HashMap<i64, Standing> = HashMap::new();
-    fn entry(by_test: &mut HashMap<i64, Standing>, test: i64) -> &mut Standing {
-        by_test.entry(test).or_insert(Standing {
-            test,
-            signals: Signals::default(),
-            first: None,
-            last: None,
-            fixed_at: None,
+impl Standing {
+    fn new(test: i64) -> Standing {
+        Standing { test, signals: Signals::default(), spans: [None; 3], fixed_at: None }
+    }
+
+    fn add(&mut self, signal: Signal, count: u32, first: i64, last: i64) {
+        self.signals.add(signal, count);
+        self.spans[signal as usize] = Some((first, last));
+    }
+
+    /// The first and last event of the signals that fired.
+    fn span(&self, threshold: u32) -> (Option<i64>, Option<i64>) {
+        let fired = [self.signals.retry > 0, self.signals.same_commit > 0, self.signals.flips >= threshold];
+        let spans = self.spans.iter().zip(fired).filter(|(_, f)| *f).filter_map(|(s, _)| *s);
+        spans.fold((None, None), |(first, last), (f, l)| {
+            (Some(first.map_or(f, |x: i64| x.min(f))), Some(last.map_or(l, |x: i64| x.max(l))))
         })
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT s.test, s.kind, count(*), min(s.at), max(s.at)
-         FROM flaky_signals s INDEXED BY flaky_signals_by_project LEFT JOIN test_marks m ON m.test = s.test
-         WHERE s.project_id = ?1 AND s.at >= ?2 AND (m.fixed_at IS NULL OR s.at > m.fixed_at)
-           AND (?3 IS NULL OR s.test = ?3)
-         GROUP BY s.test, s.kind",
-    )?;
-    let mut rows = stmt.query(params![project.id, since, only])?;
-    while let Some(r) = rows.next()? {
-        let Some(signal) = Signal::parse(&r.get::<_, String>(1)?) else { continue };
-        let s = entry(&mut by_test, r.get(0)?);
-        s.signals.add(signal, r.get(2)?);
-        let (first, last): (i64, i64) = (r.get(3)?, r.get(4)?);
-        s.first = Some(s.first.map_or(first, |f| f.min(first)));
-        s.last = Some(s.last.map_or(last, |l| l.max(last)));
+}
+
+/// The events since `since` (after each test's fixed mark) and the fixed
+/// marks since `since` of the tests in `scope`.
+fn collect(conn: &Conn, project: &Project, since: i64, scope: Scope) -> Result<HashMap<i64, Standing>, DbError> {
+    let mut by_test: HashMap<i64, Standing> = HashMap::new();
+    let events = |key: i64, sql: &str, by_test: &mut HashMap<i64, Standing>| -> Result<(), DbError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params![key, since])?;
+        while let Some(r) = rows.next()? {
+            let Some(signal) = Signal::parse(&r.get::<_, String>(1)?) else { continue };
+            let test = r.get(0)?;
+            by_test.entry(test).or_insert_with(|| Standing::new(test)).add(signal, r.get(2)?, r.get(3)?, r.get(4)?);
+        }
+        Ok(())
+    };
+    let marks = |key: i64, sql: &str, by_test: &mut HashMap<i64, Standing>| -> Result<(), DbError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params![key, since])?;
+        while let Some(r) = rows.next()? {
+            let test = r.get(0)?;
+            by_test.entry(test).or_insert_with(|| Standing::new(test)).fixed_at = Some(r.get(1)?);
+        }
+        Ok(())
+    };
+    match scope {
+        Scope::Project => {
+            events(project.id, PROJECT_EVENTS, &mut by_test)?;
+            marks(project.id, PROJECT_MARKS, &mut by_test)?;
+        }
+        Scope::Tests(tests) => {
+            for &test in tests {
+                events(test, TEST_EVENTS, &mut by_test)?;
+                marks(test, TEST_MARKS, &mut by_test)?;
+            }
+        }
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT test, fixed_at FROM test_marks WHERE project_id = ?1 AND fixed_at >= ?2 AND (?3 IS NULL OR test = ?3)",
-    )?;
-    let mut rows = stmt.query(params![project.id, since, only])?;
-    while let Some(r) = rows.next()? {
-        entry(&mut by_test, r.get(0)?).fixed_at = Some(r.get(1)?);
-    }
+    Ok(by_test)
+}
+
+const PROJECT_EVENTS: &str = "SELECT s.test, s.kind, count(*), min(s.at), max(s.at)
+    FROM flaky_signals s INDEXED BY flaky_signals_by_project LEFT JOIN test_marks m ON m.test = s.test
+    WHERE s.project_id = ?1 AND s.at >= ?2 AND (m.fixed_at IS NULL OR s.at > m.fixed_at)
+    GROUP BY s.test, s.kind";
+const TEST_EVENTS: &str = "SELECT s.test, s.kind, count(*), min(s.at), max(s.at)
+    FROM flaky_signals s LEFT JOIN test_marks m ON m.test = s.test
+    WHERE s.test = ?1 AND s.at >= ?2 AND (m.fixed_at IS NULL OR s.at > m.fixed_at)
+    GROUP BY s.kind";
+const PROJECT_MARKS: &str = "SELECT test, fixed_at FROM test_marks WHERE project_id = ?1 AND fixed_at >= ?2";
+const TEST_MARKS: &str = "SELECT test, fixed_at FROM test_marks WHERE test = ?1 AND fixed_at >= ?2";
+
+/// The listed ones of `found` with their state and covering rule's id,
+/// most flaky first.
+fn judge(
+    conn: &Conn,
+    project: &Project,
+    now: i64,
+    found: HashMap<i64, Standing>,
+) -> Result<Vec<(Standing, State, Option<String>)>, DbError> {
+    let threshold = project.flaky_flip_threshold;
     let active = quarantine::active(conn, project.id, now)?;
     let mut listed = Vec::new();
-    for s in by_test.into_values() {
-        let fired = !s.signals.fired(project.flaky_flip_threshold).is_empty();
+    for s in found.into_values() {
+        let fired = !s.signals.fired(threshold).is_empty();
         if !fired && s.fixed_at.is_none() {
             continue;
         }
         let Some(info) = test_by_key(conn, project.id, s.test)? else { continue };
-        let rule = active
-            .covering(s.test, &info.suite, &info.classname, &info.name, info.file.as_deref())
-            .first()
-            .map(|i| active.rules()[*i].id.clone());
+        let covering = active.covering(s.test, &info.suite, &info.classname, &info.name, info.file.as_deref());
+        let rule = covering.first().map(|i| active.rules()[*i].id.clone());
         if let Some(state) = rules::state(fired, s.fixed_at.is_some(), rule.is_some()) {
             listed.push((s, state, rule));
         }
     }
-    let threshold = project.flaky_flip_threshold;
     listed.sort_by(|(a, ..), (b, ..)| {
-        let key = |s: &Standing| (s.signals, s.signals.fired(threshold).len(), s.last.unwrap_or(0));
-        let (ka, kb) = (key(a), key(b));
-        rules::flakier((&ka.0, ka.1, ka.2), (&kb.0, kb.1, kb.2)).then(a.test.cmp(&b.test))
+        let rank = |s: &Standing| rules::Rank {
+            fired: s.signals.fired(threshold).len(),
+            events: s.signals.events(),
+            latest: s.span(threshold).1.unwrap_or(0),
+        };
+        rank(b).cmp(&rank(a)).then(a.test.cmp(&b.test))
     });
     Ok(listed)
 }
@@ -204,6 +252,7 @@ fn finish(
             None => None,
         };
         let (runs, failing) = rate(conn, project.id, s.test, since.max(s.fixed_at.map_or(since, |f| f + 1)))?;
+        let (first_flaky_at, last_flaky_at) = s.span(project.flaky_flip_threshold);
         tests.push(FlakyTest {
             test,
             fired: s.signals.fired(project.flaky_flip_threshold),
@@ -218,8 +267,8 @@ fn finish(
                 (f64::from(failing) / f64::from(runs) * 10_000.0).round() / 10_000.0
             },
             runs,
-            first_flaky_at: s.first,
-            last_flaky_at: s.last,
+            first_flaky_at,
+            last_flaky_at,
         });
     }
     Ok(FlakyList { tests, window_runs, complete: window_runs <= MAX_RATE_RUNS })

@@ -2,9 +2,10 @@
 //! `flip_state`, `test_marks`; the rules are `domain::flaky`).
 //!
 //! A closing run's failing and flaky results are read through a partial
-//! index, so the work per run grows with its failures and with the tests
-//! failing on the default branch, not with its passes: a green run of
-//! 200,000 tests costs two index probes and no writes.
+//! index, so the work per run grows with its failures, the tests standing
+//! as failing on the default branch and the other runs of its commit, not
+//! with its passes: a green run of 200,000 tests reads a handful of rows
+//! and writes none.
 
 use std::collections::{HashMap, HashSet};
 
@@ -48,8 +49,15 @@ pub fn mark_fixed(tx: &Tx, project_id: i64, test: i64, at: i64, by: &Actor) -> R
     Ok(())
 }
 
+/// Forgets every test's standing on the project's default branch (it
+/// changed: the new branch's first results are compared with nothing).
+pub fn forget_standings(tx: &Tx, project_id: i64) -> Result<(), DbError> {
+    tx.prepare_cached("DELETE FROM flip_state WHERE project_id = ?1")?.execute([project_id])?;
+    Ok(())
+}
+
 /// When the test was last marked fixed.
-pub fn fixed_at(conn: &Conn, test: i64) -> Result<Option<i64>, DbError> {
+fn fixed_at(conn: &Conn, test: i64) -> Result<Option<i64>, DbError> {
     Ok(conn
         .prepare_cached("SELECT fixed_at FROM test_marks WHERE test = ?1")?
         .query_row([test], |r| r.get(0))
@@ -120,9 +128,14 @@ impl Closing<'_, '_> {
 
     /// Changes between passing and failing on the default branch: each
     /// failure against the test's standing there, and each test standing
-    /// as failing that passed in this run.
+    /// as failing that passed in this run. Results of a run created before
+    /// a test's fixed mark change nothing for it.
     fn flips(&mut self, failed: &HashSet<i64>) -> Result<(), DbError> {
+        let at = self.run.created_at;
         for &test in failed {
+            if !self.counts(test, at)? {
+                continue;
+            }
             let previous = match self.standing(test)? {
                 Some(failing) => Some(failing),
                 None => self.passed_before(test)?.then_some(false),
@@ -134,8 +147,8 @@ impl Closing<'_, '_> {
                 self.stand(test, true)?;
             }
         }
-        for test in self.standing_as_failing()? {
-            if !failed.contains(&test) && self.status_in(self.run.seq, test)?.as_deref() == Some("passed") {
+        for test in self.recovered()? {
+            if self.counts(test, at)? {
                 self.event(test, Signal::Flip)?;
                 self.stand(test, false)?;
             }
@@ -158,26 +171,30 @@ impl Closing<'_, '_> {
         Ok(())
     }
 
-    fn standing_as_failing(&self) -> Result<Vec<i64>, DbError> {
+    /// The tests standing as failing on the default branch that passed in
+    /// this run.
+    fn recovered(&self) -> Result<Vec<i64>, DbError> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT test FROM flip_state INDEXED BY flip_state_failing WHERE project_id = ?1 AND failing = 1",
+            "SELECT f.test FROM flip_state f INDEXED BY flip_state_failing
+             JOIN results r ON r.run = ?2 AND r.test = f.test
+             WHERE f.project_id = ?1 AND f.failing = 1 AND r.status = 'passed'",
         )?;
-        let rows = stmt.query_map([self.run.project_id], |r| r.get(0))?;
+        let rows = stmt.query_map([self.run.project_id, self.run.seq], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Whether the test passed in one of the last default-branch runs
-    /// before this one (after its fixed mark): a first failure there is a
-    /// change only then.
+    /// Whether the test passed in one of the last runs of this run's name
+    /// on the default branch before this one (after its fixed mark): a
+    /// first failure there is a change only then.
     fn passed_before(&mut self, test: i64) -> Result<bool, DbError> {
         let since = self.mark(test)?.unwrap_or(i64::MIN);
         let status: Option<String> = self
             .tx
             .prepare_cached(
                 "SELECT r.status FROM (
-                     SELECT seq, created_at FROM runs
-                     WHERE project_id = ?1 AND branch = ?2 AND seq <> ?3 AND created_at <= ?4 AND created_at > ?5
-                       AND status <> 'running'
+                     SELECT seq, created_at FROM runs INDEXED BY runs_by_name
+                     WHERE project_id = ?1 AND name = ?8 AND branch = ?2 AND seq <> ?3 AND created_at <= ?4
+                       AND created_at > ?5 AND status <> 'running'
                      ORDER BY created_at DESC, seq DESC LIMIT CAST(?6 AS INTEGER)
                  ) ru JOIN results r ON r.run = ru.seq AND r.test = ?7
                  WHERE r.status = 'passed' OR r.status = 'failed' OR r.status = 'error'
@@ -191,7 +208,8 @@ impl Closing<'_, '_> {
                     self.run.created_at,
                     since,
                     FIRST_FAILURE_LOOKBACK,
-                    test
+                    test,
+                    self.run.name,
                 ],
                 |r| r.get(0),
             )
@@ -230,7 +248,8 @@ impl Closing<'_, '_> {
             }
         }
         for test in pairs {
-            if !self.commit_counted(test)? {
+            let since = self.mark(test)?.unwrap_or(i64::MIN);
+            if !self.commit_counted(test, since)? {
                 self.event(test, Signal::SameCommit)?;
             }
         }
@@ -248,13 +267,16 @@ impl Closing<'_, '_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn commit_counted(&self, test: i64) -> Result<bool, DbError> {
+    /// Whether the test's pair on this commit was counted (after `since`,
+    /// its fixed mark).
+    fn commit_counted(&self, test: i64, since: i64) -> Result<bool, DbError> {
         Ok(self
             .tx
             .prepare_cached(
-                "SELECT 1 FROM flaky_signals WHERE test = ?1 AND kind = 'same_commit' AND commit_sha = ?2 LIMIT 1",
+                "SELECT 1 FROM flaky_signals
+                 WHERE test = ?1 AND kind = 'same_commit' AND commit_sha = ?2 AND at > ?3 LIMIT 1",
             )?
-            .query_row(params![test, self.run.commit], |_| Ok(()))
+            .query_row(params![test, self.run.commit, since], |_| Ok(()))
             .optional()?
             .is_some())
     }

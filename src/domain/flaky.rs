@@ -1,7 +1,7 @@
 //! Flakiness in a project (API.md section 9) as pure rules: the three
 //! signals and when each fires, a flaky test's state, and the order of the
 //! flaky list. `db::signals` keeps the signal events as runs close;
-//! `db::analysis` counts them in a window and applies these rules.
+//! `db::flaky` counts them in a window and applies these rules.
 //!
 //! Choices where API.md is silent:
 //! - signals are counted as runs close (finalized, failed, or marked stale),
@@ -11,12 +11,16 @@
 //! - a change counts in the window when the later of its two results is in
 //!   it; a same-commit pair is dated by the run that completed it;
 //! - a test's first failure on the default branch is a change when it passed
-//!   in one of the [`FIRST_FAILURE_LOOKBACK`] default-branch runs before
-//!   (after its fixed mark, if any);
+//!   in one of the [`FIRST_FAILURE_LOOKBACK`] runs of the same name on the
+//!   default branch before (after its fixed mark, if any);
 //! - the list ranks by how many signals fired, then by the events counted,
 //!   then by the latest event.
 
 use serde::Serialize;
+
+/// The window of a single test's flakiness where none is asked for (its
+/// page, a failure's context): the flaky list's default.
+pub const FLAKY_WINDOW_DAYS: u32 = 30;
 
 /// How many earlier default-branch runs are read for a test's previous
 /// result when it fails there for the first time.
@@ -25,9 +29,9 @@ pub const FIRST_FAILURE_LOOKBACK: u32 = 10;
 /// A kind of signal event, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
-    Retry,
-    SameCommit,
-    Flip,
+    Retry = 0,
+    SameCommit = 1,
+    Flip = 2,
 }
 
 impl Signal {
@@ -127,10 +131,13 @@ pub fn is_flip(previous_failing: Option<bool>, failing: bool) -> bool {
     previous_failing.is_some_and(|p| p != failing)
 }
 
-/// The flaky list's order: more signals fired, then more events, then the
-/// latest event first.
-pub fn flakier(a: (&Signals, usize, i64), b: (&Signals, usize, i64)) -> std::cmp::Ordering {
-    b.1.cmp(&a.1).then(b.0.events().cmp(&a.0.events())).then(b.2.cmp(&a.2))
+/// A listed test's place in the flaky list: more signals fired first, then
+/// more events, then the latest event (compare in descending order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rank {
+    pub fired: usize,
+    pub events: u32,
+    pub latest: i64,
 }
 
 #[cfg(test)]
@@ -178,13 +185,12 @@ mod tests {
 
     #[test]
     fn ranking() {
-        let two = Signals { retry: 1, same_commit: 1, flips: 0 };
-        let many = Signals { retry: 0, same_commit: 0, flips: 9 };
-        let mut list = [(&many, 1, 5), (&two, 2, 1)];
-        list.sort_by(|a, b| flakier(*a, *b));
-        assert_eq!(list[0].1, 2, "two signals fired outrank one");
-        let newer = Signals { retry: 1, ..Signals::default() };
-        assert_eq!(flakier((&newer, 1, 9), (&newer, 1, 3)), std::cmp::Ordering::Less);
+        let two = Rank { fired: 2, events: 2, latest: 1 };
+        let many = Rank { fired: 1, events: 9, latest: 5 };
+        assert!(two > many, "two signals fired outrank one");
+        let newer = Rank { fired: 1, events: 1, latest: 9 };
+        assert!(newer > Rank { latest: 3, ..newer }, "then the latest event");
+        assert!(many > newer, "then more events");
     }
 
     #[test]

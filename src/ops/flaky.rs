@@ -13,11 +13,13 @@ use crate::domain::principal::Principal;
 use crate::domain::time::unix_now;
 use crate::ops::{visible_project, OpsError};
 
-/// The window the answer to a mark is read in (the flaky list's default).
-pub const MARK_WINDOW_DAYS: u32 = 30;
+/// The window a test must be listed in to be marked (the longest the flaky
+/// list is read over: a row of any list may be marked), and the answer's.
+pub const MARK_WINDOW_DAYS: u32 = 365;
 
 /// Marks test `test_id` of project `slug` fixed now; returns its flaky item.
-/// A test with no signal and no mark in the window is not found.
+/// A test with no signal and no mark in the last [`MARK_WINDOW_DAYS`] is
+/// not found.
 pub fn mark_fixed(
     tx: &Tx,
     ctx: &AuditContext,

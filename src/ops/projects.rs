@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::db::Tx;
-use crate::db::{audit, projects, projects::Project};
+use crate::db::{audit, projects, projects::Project, signals};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::{DisplayName, ProjectSlug};
 use crate::ops::OpsError;
@@ -40,6 +40,10 @@ pub fn update(
         return Ok(before);
     }
     projects::update(tx, before.id, name, branch, threshold)?;
+    if branch != before.default_branch {
+        // Flips count on the default branch: the new one starts afresh.
+        signals::forget_standings(tx, before.id)?;
+    }
     let details = json!({"name": name, "default_branch": branch, "flaky_flip_threshold": threshold});
     audit::record(tx, ctx, "project.updated", Some(&target(&before)), details)?;
     Ok(projects::require(tx, slug)?)

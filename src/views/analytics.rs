@@ -27,7 +27,9 @@ pub struct FlakyRow {
     pub name: String,
     /// "suite · class" (whichever are set).
     pub scope: String,
-    pub signals: Vec<SignalCell>,
+    pub retry: SignalCell,
+    pub same_commit: SignalCell,
+    pub flips: SignalCell,
     /// `flaky`, `quarantined` or `fixed`, and the badge's class.
     pub state: &'static str,
     pub state_class: &'static str,
@@ -42,6 +44,13 @@ pub struct FlakyRow {
     /// Where the release and mark-fixed buttons post (may manage).
     pub release_action: Option<String>,
     pub fixed_action: Option<String>,
+}
+
+impl FlakyRow {
+    /// Retry, same commit, flips: the table's three columns.
+    pub fn signal_cells(&self) -> [&SignalCell; 3] {
+        [&self.retry, &self.same_commit, &self.flips]
+    }
 }
 
 /// One signal's count; `fired` when it reached its rule.
@@ -165,6 +174,8 @@ pub struct TestPage {
     pub newest: Option<String>,
     /// Its row of the flaky list, when it is listed.
     pub flaky: Option<FlakyRow>,
+    /// The window of `flaky`.
+    pub flaky_days: u32,
     /// The active quarantine rule covering it.
     pub quarantine: Option<RuleNote>,
 }
@@ -211,29 +222,29 @@ pub async fn flaky_page(
 
 pub fn flaky_row(project: &Project, t: FlakyTest, may_manage: bool) -> FlakyRow {
     let threshold = project.flaky_flip_threshold;
-    let signals = vec![
-        SignalCell {
-            count: t.signals.retry,
-            fired: t.signals.retry > 0,
-            title: "runs where it failed, then passed on a retry".into(),
-        },
-        SignalCell {
-            count: t.signals.same_commit,
-            fired: t.signals.same_commit > 0,
-            title: "commits on which it passed in one run and failed in another".into(),
-        },
-        SignalCell {
-            count: t.signals.flips,
-            fired: t.signals.flips >= threshold,
-            title: format!("changes between passing and failing on {} (flaky at {threshold})", project.default_branch),
-        },
-    ];
+    let retry = SignalCell {
+        count: t.signals.retry,
+        fired: t.signals.retry > 0,
+        title: "runs where it failed, then passed on a retry".into(),
+    };
+    let same_commit = SignalCell {
+        count: t.signals.same_commit,
+        fired: t.signals.same_commit > 0,
+        title: "commits on which it passed in one run and failed in another".into(),
+    };
+    let flips = SignalCell {
+        count: t.signals.flips,
+        fired: t.signals.flips >= threshold,
+        title: format!("changes between passing and failing on {} (flaky at {threshold})", project.default_branch),
+    };
     let (state_class, base) = (state_class(t.state), format!("/projects/{}", project.slug));
     FlakyRow {
         href: test_href(&project.slug, &t.test.test_id),
         name: test_name(&t.test.name),
         scope: test_scope(&t.test.suite, &t.test.classname),
-        signals,
+        retry,
+        same_commit,
+        flips,
         state: t.state.as_str(),
         state_class,
         quarantine: t.quarantine.as_ref().map(RuleNote::of),

@@ -7,16 +7,13 @@ use serde::Deserialize;
 use super::charts::{self, human_ms, Point, Tone};
 use super::{
     percent, run_href, short_commit, short_date, stamp, test_href, test_title, AttachmentRow, ChangeList, ChangeRow,
-    ComparisonView, ContextNote, FailureGroup, Layout, Notice, ResultRow, RunPage, RunRow, RunSummary, RunsPage, Tab,
-    When, RUN_STATUSES,
+    ComparisonView, Layout, Notice, ResultLists, RunPage, RunRow, RunSummary, RunsPage, Tab, When, RUN_STATUSES,
 };
 use crate::auth::session::SessionUser;
 use crate::db::analysis::{self, TrendPoint};
 use crate::db::compare::{self, TestChange};
-use crate::db::results::TestResult;
 use crate::db::runs::{RunFilter, RunStatus};
 use crate::db::{self, Db};
-use crate::domain::analysis::is_failing;
 use crate::error::{AppError, AppResult};
 
 /// Runs per page of the runs table.
@@ -183,25 +180,6 @@ fn change_row(slug: &str, c: &TestChange, slower: bool) -> ChangeRow {
     }
 }
 
-/// The fingerprints shared by two or more of the listed failures, most
-/// failures first, with their normalized messages.
-fn group_messages(c: &db::Conn, project_id: i64, listed: &[TestResult]) -> Result<Vec<(i64, String)>, db::DbError> {
-    let mut counts: Vec<(i64, usize)> = Vec::new();
-    for print in listed.iter().filter(|r| is_failing(&r.status)).filter_map(|r| r.fingerprint) {
-        match counts.iter_mut().find(|(p, _)| *p == print) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((print, 1)),
-        }
-    }
-    counts.retain(|(_, n)| *n >= 2);
-    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
-    let mut out = Vec::with_capacity(counts.len());
-    for (print, _) in counts {
-        out.push((print, db::failures::message_of(c, project_id, print)?.unwrap_or_default()));
-    }
-    Ok(out)
-}
-
 /// The page of run `run_id` of project `slug`.
 pub async fn run_page(db: &Db, user: &SessionUser, slug: String, run_id: String) -> Result<RunPage, AppError> {
     let (project, run, results, comparison, attachments) = db
@@ -211,7 +189,7 @@ pub async fn run_page(db: &Db, user: &SessionUser, slug: String, run_id: String)
             let results = db::results::list(c, project.id, run.seq, None, None, RESULTS_CAP + 1)?;
             let listed: Vec<_> = results.iter().map(|(_, r)| r.clone()).collect();
             let contexts = db::failures::context(c, &project, &run, &listed, crate::domain::time::unix_now())?;
-            let groups = group_messages(c, project.id, &listed)?;
+            let groups = super::run_results::group_messages(c, project.id, &listed)?;
             let results: Vec<_> = results.into_iter().map(|(_, r)| r).zip(contexts).collect();
             let comparison = compare::compare(c, &project, &run, None)?;
             let attachments = db::attachments::list(c, &run.id, None, 200)?;
@@ -227,33 +205,7 @@ pub async fn run_page(db: &Db, user: &SessionUser, slug: String, run_id: String)
             run.counts.tests, run.id
         )
     });
-    let (mut failures, mut quarantined, mut flaky, mut others) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let group_index: Vec<i64> = group_messages.iter().map(|(print, _)| *print).collect();
-    let mut groups: Vec<FailureGroup> =
-        group_messages.into_iter().map(|(_, message)| FailureGroup { message, tests: Vec::new() }).collect();
-    let threshold = project.flaky_flip_threshold;
-    for (result, context) in results.into_iter().take(RESULTS_CAP as usize) {
-        let forgiven = result.quarantined;
-        let print = result.fingerprint.filter(|_| is_failing(&result.status));
-        let mut row = ResultRow::new(&slug, result);
-        row.context = ContextNote::of(&slug, &context, threshold);
-        if let Some(i) = print.and_then(|p| group_index.iter().position(|g| *g == p)) {
-            groups[i].tests.push((row.href.clone(), row.title.clone()));
-        }
-        match row.status.as_str() {
-            "failed" | "error" if forgiven => quarantined.push(row),
-            "failed" | "error" => failures.push(row),
-            "flaky" => flaky.push(row),
-            _ => others.push(row),
-        }
-    }
-    // The API's order (status, then test id) scatters a class's tests; on the
-    // page they read better grouped: errors before failures, then by title.
-    for list in [&mut failures, &mut quarantined] {
-        list.sort_by(|a, b| (a.status != "error", &a.title).cmp(&(b.status != "error", &b.title)));
-    }
-    flaky.sort_by(|a, b| a.title.cmp(&b.title));
-    others.sort_by(|a, b| (&a.status, &a.title).cmp(&(&b.status, &b.title)));
+    let lists = ResultLists::sort(&slug, project.flaky_flip_threshold, results, group_messages);
     let comparison = comparison.base.as_ref().map(|base| ComparisonView {
         base_href: run_href(&slug, &base.id),
         base_title: RunRow::new(base).name,
@@ -282,11 +234,11 @@ pub async fn run_page(db: &Db, user: &SessionUser, slug: String, run_id: String)
         project,
         tab: Tab::Runs,
         run: summary,
-        failures,
-        groups,
-        quarantined,
-        flaky,
-        others,
+        failures: lists.failures,
+        groups: lists.groups,
+        quarantined: lists.quarantined,
+        flaky: lists.flaky,
+        others: lists.others,
         others_total: run.counts.passed + run.counts.skipped,
         capped,
         comparison,

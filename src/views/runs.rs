@@ -10,11 +10,11 @@ use crate::domain::time::from_unix;
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::{Layout, When};
-use crate::db::failures::FailureContext;
+use super::{ContextNote, FailureGroup, Layout, When};
 use crate::db::projects::Project;
 use crate::db::results::TestResult;
 use crate::db::runs::{Run, RunStatus};
+
 use crate::views::charts::{human_ms, Chart};
 
 /// The tab of the project header that is current.
@@ -242,56 +242,6 @@ pub struct ResultRow {
     pub body: Option<String>,
     /// What is known about a failure: its streak, flakiness, quarantine.
     pub context: Vec<ContextNote>,
-}
-
-/// One fact about a failure: a sentence, a link, a badge class.
-pub struct ContextNote {
-    pub text: String,
-    pub href: Option<String>,
-    pub class: &'static str,
-}
-
-impl ContextNote {
-    /// The notes of a failure's context: "new" or "failing since run X (N
-    /// runs)", "known flaky (2 signals)", "quarantined until … (reason, issue)".
-    pub fn of(slug: &str, c: &FailureContext, threshold: u32) -> Vec<ContextNote> {
-        let mut notes = Vec::new();
-        let note = |text: String, href: Option<String>, class| ContextNote { text, href, class };
-        match &c.failing_since {
-            None if c.first_failed_at.is_some() => notes.push(note("new failure".into(), None, "err")),
-            None => {}
-            Some(s) => notes.push(note(
-                format!(
-                    "failing since {} ({}{} runs)",
-                    short_date(s.created_at),
-                    if s.at_least { "at least " } else { "" },
-                    s.runs
-                ),
-                Some(crate::views::run_href(slug, &s.run_id)),
-                "warn",
-            )),
-        }
-        if let Some(k) = &c.known_flaky {
-            let fired = k.signals.fired(threshold).len();
-            let text =
-                format!("known flaky ({fired} signal{}, {})", if fired == 1 { "" } else { "s" }, k.state.as_str());
-            notes.push(note(text, Some(format!("/projects/{slug}/flaky")), "warn"));
-        }
-        if let Some(q) = &c.quarantine {
-            notes.push(note(format!("quarantined until {}: {}", short_date(q.expires_at), q.reason), None, "muted"));
-            if let Some(url) = &q.issue_url {
-                notes.push(note("issue".into(), Some(url.clone()), "muted"));
-            }
-        }
-        notes
-    }
-}
-
-/// Failures of a run that share a message fingerprint (two or more).
-pub struct FailureGroup {
-    pub message: String,
-    /// Each test's link and title.
-    pub tests: Vec<(String, String)>,
 }
 
 impl ResultRow {

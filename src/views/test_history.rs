@@ -95,6 +95,7 @@ pub async fn test_history_page(
         older,
         newest: paged.then_some(base),
         flaky,
+        flaky_days: crate::domain::flaky::FLAKY_WINDOW_DAYS,
         quarantine,
     })
 }

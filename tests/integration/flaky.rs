@@ -219,3 +219,60 @@ async fn a_quarantined_flaky_test_shows_its_rule() {
         .expect(StatusCode::NO_CONTENT);
     assert_eq!(listed(&r, "t").await.unwrap()["state"], "flaky", "released");
 }
+
+/// A row of the 90-day list can be marked fixed, though its signals are
+/// older than the 30-day default.
+#[tokio::test]
+async fn a_test_flaky_only_in_a_longer_window_can_be_marked_fixed() {
+    let r = Reader::start().await;
+    history(&r, "main", "pfpfp").await;
+    let r = Reader { app: r.app.restart_with(later(40 * 86_400)).await, token: r.token };
+    assert_eq!(listed(&r, "t").await, None, "not in the last 30 days");
+    let body = r.get(&format!("{FLAKY}?days=90")).await;
+    let test_id = body["tests"][0]["test_id"].as_str().expect("listed over 90 days").to_string();
+    let marked = post(&r.app, &format!("/api/v1/projects/web/tests/{test_id}/fixed"), &r.token, json!({})).await;
+    assert_eq!(marked.expect(StatusCode::OK)["state"], "fixed");
+}
+
+/// A run created before the mark that closes after it changes nothing for
+/// the test: only later results count.
+#[tokio::test]
+async fn a_run_open_across_the_mark_does_not_count_for_the_test() {
+    let r = Reader::start().await;
+    history(&r, "main", "pfpfp").await;
+    let t = listed(&r, "t").await.unwrap();
+    let run =
+        post(&r.app, "/api/v1/projects/web/runs", &r.token, json!({"branch": "main", "name": "ci", "commit": "open"}))
+            .await
+            .expect(StatusCode::CREATED);
+    let reports = format!("/api/v1/projects/web/runs/{}/reports", run["id"].as_str().unwrap());
+    let xml = crate::results_api::junit(&[("steady", "passed", 1), ("t", "failed", 1)]);
+    let upload = api(&r.app, reqwest::Method::POST, &reports, &r.token).header("content-type", "application/xml");
+    send(upload.body(xml)).await.expect(StatusCode::CREATED);
+    let fixed = format!("/api/v1/projects/web/tests/{}/fixed", t["test_id"].as_str().unwrap());
+    post(&r.app, &fixed, &r.token, json!({})).await.expect(StatusCode::OK);
+
+    let r = Reader { app: r.app.restart_with(later(2)).await, token: r.token };
+    let finalize = format!("/api/v1/projects/web/runs/{}/finalize", run["id"].as_str().unwrap());
+    post(&r.app, &finalize, &r.token, json!({})).await.expect(StatusCode::OK);
+    history(&r, "main", "p").await;
+    let after = listed(&r, "t").await.unwrap();
+    assert_eq!((after["state"].as_str(), after["signals"]["flips"].as_i64()), (Some("fixed"), Some(0)), "{after}");
+}
+
+/// Flips count on the default branch: when it changes, the new branch's
+/// first results are compared with nothing from the old one.
+#[tokio::test]
+async fn a_new_default_branch_starts_afresh() {
+    let r = Reader::start().await;
+    history(&r, "main", "pf").await;
+    let (admin, _) = r.app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let form = [("name", "web"), ("default_branch", "dev"), ("flaky_flip_threshold", "2")];
+    let saved = r.app.submit(&admin, "/projects/web/settings", "/projects/web/settings", &form).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    history(&r, "dev", "p").await;
+    assert_eq!(listed(&r, "t").await, None, "one change on main; dev's first pass is not a second");
+    history(&r, "dev", "f").await;
+    let t = listed(&r, "t").await.expect("main's change and dev's: 2");
+    assert_eq!(t["signals"]["flips"], 2, "{t}");
+}

@@ -56,11 +56,13 @@ CREATE TABLE error_fingerprints (
     PRIMARY KEY (project_id, fingerprint)
 ) WITHOUT ROWID;
 
--- Failing and flaky results are few: these partial indexes cost nothing for
--- a passing result and find a run's failures, or a test's, without a scan.
+-- Failing and flaky results are few: this partial index costs nothing for a
+-- passing result and finds a run's failures without a scan.
 CREATE INDEX results_failing ON results(run, test) WHERE status <> 'passed' AND status <> 'skipped';
-CREATE INDEX results_failing_by_test ON results(test, run) WHERE status <> 'passed' AND status <> 'skipped';
+-- A run's siblings on its commit; the earlier runs of its name and branch
+-- (a failure's streak, a first failure's previous result).
 CREATE INDEX runs_by_commit ON runs(project_id, commit_sha) WHERE commit_sha IS NOT NULL;
+CREATE INDEX runs_by_name ON runs(project_id, name, branch, created_at);
 
 -- The signals of the runs already stored, as closing each would have
 -- written them.
@@ -95,16 +97,18 @@ INSERT INTO flip_state (test, project_id, failing)
 
 -- Per test and commit with a pass and a failure: dated by the run that
 -- completed the pair (the later of the first pass and the first failure).
-WITH firsts AS (
-    SELECT r.test, ru.project_id, ru.commit_sha,
-           min(CASE WHEN r.status = 'passed' THEN ru.created_at * 4294967296 + ru.seq END) AS pass_key,
-           min(CASE WHEN r.status <> 'passed' THEN ru.created_at * 4294967296 + ru.seq END) AS fail_key
+WITH outcomes AS (
+    SELECT r.test, ru.project_id, ru.commit_sha, ru.seq, ru.created_at, (r.status = 'passed') AS passed,
+           row_number() OVER (PARTITION BY r.test, ru.commit_sha, r.status = 'passed'
+                              ORDER BY ru.created_at, ru.seq) AS nth
     FROM results r JOIN runs ru ON ru.seq = r.run
     WHERE (r.status = 'passed' OR r.status = 'failed' OR r.status = 'error')
       AND ru.commit_sha IS NOT NULL AND ru.status <> 'running'
-    GROUP BY r.test, ru.project_id, ru.commit_sha
-)
+),
+firsts AS (SELECT * FROM outcomes WHERE nth = 1)
 INSERT INTO flaky_signals (test, kind, run, project_id, at, commit_sha)
-    SELECT test, 'same_commit', max(pass_key, fail_key) % 4294967296, project_id,
-           max(pass_key, fail_key) / 4294967296, commit_sha
-    FROM firsts WHERE pass_key IS NOT NULL AND fail_key IS NOT NULL;
+    SELECT p.test, 'same_commit',
+           CASE WHEN (p.created_at, p.seq) > (f.created_at, f.seq) THEN p.seq ELSE f.seq END,
+           p.project_id, max(p.created_at, f.created_at), p.commit_sha
+    FROM firsts p JOIN firsts f ON f.test = p.test AND f.commit_sha = p.commit_sha
+    WHERE p.passed AND NOT f.passed;
