@@ -1,6 +1,8 @@
 //! Test identities and per-run results: the ingestion sink and the reads of
 //! one run's results.
 
+use std::collections::HashSet;
+
 use rusqlite::types::ValueRef;
 use rusqlite::{params, CachedStatement, OptionalExtension};
 use serde::Serialize;
@@ -30,6 +32,8 @@ pub struct ResultWriter<'t> {
     find_result: CachedStatement<'t>,
     update_result: CachedStatement<'t>,
     insert_fingerprint: CachedStatement<'t>,
+    /// The fingerprints this writer stored (or found stored).
+    fingerprints: HashSet<i64>,
     project_id: i64,
     run_seq: i64,
     /// What the cases written so far changed in the run's counts and total
@@ -98,6 +102,7 @@ impl<'t> ResultWriter<'t> {
                 "INSERT OR IGNORE INTO error_fingerprints (project_id, fingerprint, message, first_seen)
                  VALUES (?1, ?2, ?3, ?4)",
             )?,
+            fingerprints: HashSet::new(),
             project_id,
             run_seq,
             counts: Counts::default(),
@@ -179,7 +184,10 @@ impl<'t> ResultWriter<'t> {
             return Ok(None);
         };
         let print = fingerprint::fingerprint(&message);
-        self.insert_fingerprint.execute(params![self.project_id, print, message, unix_now()])?;
+        // A failing suite repeats one message many times: store it once.
+        if self.fingerprints.insert(print) {
+            self.insert_fingerprint.execute(params![self.project_id, print, message, unix_now()])?;
+        }
         Ok(Some(print))
     }
 

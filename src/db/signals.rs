@@ -12,13 +12,13 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{params, OptionalExtension};
 
 use crate::db::runs::Run;
-use crate::db::{Conn, DbError, Tx};
+use crate::db::{DbError, Tx};
 use crate::domain::audit::Actor;
 use crate::domain::flaky::{is_flip, Signal, FIRST_FAILURE_LOOKBACK};
 
 /// Records the signal events of `run`, which just closed with its results final.
 pub fn record(tx: &Tx, run: &Run) -> Result<(), DbError> {
-    let mut closing = Closing { tx, run, marks: HashMap::new() };
+    let mut closing = Closing::new(tx, run)?;
     let failing = closing.failing_results(run.seq)?;
     for (test, flaky) in &failing {
         if *flaky {
@@ -26,11 +26,11 @@ pub fn record(tx: &Tx, run: &Run) -> Result<(), DbError> {
         }
     }
     let failed: HashSet<i64> = failing.iter().filter(|(_, flaky)| !flaky).map(|(t, _)| *t).collect();
+    let flaky: HashSet<i64> = failing.iter().filter(|(_, flaky)| *flaky).map(|(t, _)| *t).collect();
     if closing.on_default_branch()? {
-        closing.flips(&failed)?;
+        closing.flips(&failed, &flaky)?;
     }
     if run.commit.is_some() {
-        let flaky: HashSet<i64> = failing.iter().filter(|(_, flaky)| *flaky).map(|(t, _)| *t).collect();
         closing.same_commit(&failed, &flaky)?;
     }
     Ok(())
@@ -56,22 +56,20 @@ pub fn forget_standings(tx: &Tx, project_id: i64) -> Result<(), DbError> {
     Ok(())
 }
 
-/// When the test was last marked fixed.
-fn fixed_at(conn: &Conn, test: i64) -> Result<Option<i64>, DbError> {
-    Ok(conn
-        .prepare_cached("SELECT fixed_at FROM test_marks WHERE test = ?1")?
-        .query_row([test], |r| r.get(0))
-        .optional()?)
-}
-
 struct Closing<'a, 't> {
     tx: &'a Tx<'t>,
     run: &'a Run,
-    /// Fixed marks read so far, by test.
-    marks: HashMap<i64, Option<i64>>,
+    /// The project's fixed marks, by test (few: read once).
+    marks: HashMap<i64, i64>,
 }
 
-impl Closing<'_, '_> {
+impl<'a, 't> Closing<'a, 't> {
+    fn new(tx: &'a Tx<'t>, run: &'a Run) -> Result<Closing<'a, 't>, DbError> {
+        let mut stmt = tx.prepare_cached("SELECT test, fixed_at FROM test_marks WHERE project_id = ?1")?;
+        let marks = stmt.query_map([run.project_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        Ok(Closing { tx, run, marks })
+    }
+
     /// A run's failed, errored and flaky results: (test, flaky).
     fn failing_results(&self, run: i64) -> Result<Vec<(i64, bool)>, DbError> {
         let mut stmt = self.tx.prepare_cached(
@@ -90,24 +88,19 @@ impl Closing<'_, '_> {
         Ok(self.run.branch.as_deref() == Some(default.as_str()))
     }
 
-    /// The test's fixed mark, if any (read once per closing).
-    fn mark(&mut self, test: i64) -> Result<Option<i64>, DbError> {
-        if let Some(mark) = self.marks.get(&test) {
-            return Ok(*mark);
-        }
-        let mark = fixed_at(self.tx, test)?;
-        self.marks.insert(test, mark);
-        Ok(mark)
+    /// The test's fixed mark, if any.
+    fn mark(&self, test: i64) -> Option<i64> {
+        self.marks.get(&test).copied()
     }
 
     /// Whether a result of a run created at `at` counts for the test (it is
     /// after the test's fixed mark, if any).
-    fn counts(&mut self, test: i64, at: i64) -> Result<bool, DbError> {
-        Ok(self.mark(test)?.is_none_or(|fixed| at > fixed))
+    fn counts(&self, test: i64, at: i64) -> bool {
+        self.mark(test).is_none_or(|fixed| at > fixed)
     }
 
     fn event(&mut self, test: i64, signal: Signal) -> Result<(), DbError> {
-        if !self.counts(test, self.run.created_at)? {
+        if !self.counts(test, self.run.created_at) {
             return Ok(());
         }
         self.tx
@@ -127,28 +120,35 @@ impl Closing<'_, '_> {
     }
 
     /// Changes between passing and failing on the default branch: each
-    /// failure against the test's standing there, and each test standing
-    /// as failing that passed in this run. Results of a run created before
-    /// a test's fixed mark change nothing for it.
-    fn flips(&mut self, failed: &HashSet<i64>) -> Result<(), DbError> {
+    /// failure of a test not standing as failing there, and each test
+    /// standing as failing that passed in this run. Results of a run created
+    /// before a test's fixed mark change nothing for it. A run failing the
+    /// same tests as the one before reads two indexes and writes nothing.
+    fn flips(&mut self, failed: &HashSet<i64>, flaky: &HashSet<i64>) -> Result<(), DbError> {
         let at = self.run.created_at;
-        for &test in failed {
-            if !self.counts(test, at)? {
+        let standing_failing = self.standing_as_failing()?;
+        let mut earlier: Option<Vec<(i64, i64)>> = None;
+        for &test in failed.difference(&standing_failing) {
+            if !self.counts(test, at) {
                 continue;
             }
             let previous = match self.standing(test)? {
                 Some(failing) => Some(failing),
-                None => self.passed_before(test)?.then_some(false),
+                None => {
+                    let runs = match &earlier {
+                        Some(runs) => runs,
+                        None => earlier.insert(self.earlier_runs()?),
+                    };
+                    self.passed_before(test, runs)?.then_some(false)
+                }
             };
             if is_flip(previous, true) {
                 self.event(test, Signal::Flip)?;
             }
-            if previous != Some(true) {
-                self.stand(test, true)?;
-            }
+            self.stand(test, true)?;
         }
-        for test in self.recovered()? {
-            if self.counts(test, at)? {
+        for &test in standing_failing.iter().filter(|t| !failed.contains(t) && !flaky.contains(t)) {
+            if self.counts(test, at) && self.status_in(self.run.seq, test)?.as_deref() == Some("passed") {
                 self.event(test, Signal::Flip)?;
                 self.stand(test, false)?;
             }
@@ -171,50 +171,45 @@ impl Closing<'_, '_> {
         Ok(())
     }
 
-    /// The tests standing as failing on the default branch that passed in
-    /// this run.
-    fn recovered(&self) -> Result<Vec<i64>, DbError> {
+    /// The project's tests standing as failing on the default branch.
+    fn standing_as_failing(&self) -> Result<HashSet<i64>, DbError> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT f.test FROM flip_state f INDEXED BY flip_state_failing
-             JOIN results r ON r.run = ?2 AND r.test = f.test
-             WHERE f.project_id = ?1 AND f.failing = 1 AND r.status = 'passed'",
+            "SELECT test FROM flip_state INDEXED BY flip_state_failing WHERE project_id = ?1 AND failing = 1",
         )?;
-        let rows = stmt.query_map([self.run.project_id, self.run.seq], |r| r.get(0))?;
+        let rows = stmt.query_map([self.run.project_id], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Whether the test passed in one of the last runs of this run's name
-    /// on the default branch before this one (after its fixed mark): a
-    /// first failure there is a change only then.
-    fn passed_before(&mut self, test: i64) -> Result<bool, DbError> {
-        let since = self.mark(test)?.unwrap_or(i64::MIN);
-        let status: Option<String> = self
-            .tx
-            .prepare_cached(
-                "SELECT r.status FROM (
-                     SELECT seq, created_at FROM runs INDEXED BY runs_by_name
-                     WHERE project_id = ?1 AND name = ?8 AND branch = ?2 AND seq <> ?3 AND created_at <= ?4
-                       AND created_at > ?5 AND status <> 'running'
-                     ORDER BY created_at DESC, seq DESC LIMIT CAST(?6 AS INTEGER)
-                 ) ru JOIN results r ON r.run = ru.seq AND r.test = ?7
-                 WHERE r.status = 'passed' OR r.status = 'failed' OR r.status = 'error'
-                 ORDER BY ru.created_at DESC, ru.seq DESC LIMIT 1",
-            )?
-            .query_row(
-                params![
-                    self.run.project_id,
-                    self.run.branch,
-                    self.run.seq,
-                    self.run.created_at,
-                    since,
-                    FIRST_FAILURE_LOOKBACK,
-                    test,
-                    self.run.name,
-                ],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(status.as_deref() == Some("passed"))
+    /// The last closed runs of this run's name on the default branch before
+    /// it, newest first (at most [`FIRST_FAILURE_LOOKBACK`]): (seq, created_at).
+    fn earlier_runs(&self) -> Result<Vec<(i64, i64)>, DbError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT seq, created_at FROM runs INDEXED BY runs_by_name
+             WHERE project_id = ?1 AND name = ?2 AND branch = ?3 AND seq <> ?4 AND created_at <= ?5
+               AND status <> 'running'
+             ORDER BY created_at DESC, seq DESC LIMIT CAST(?6 AS INTEGER)",
+        )?;
+        let r = self.run;
+        let rows = stmt
+            .query_map(params![r.project_id, r.name, r.branch, r.seq, r.created_at, FIRST_FAILURE_LOOKBACK], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether the test's last passing or failing result in `earlier` (after
+    /// its fixed mark) passed: a first failure on the default branch is a
+    /// change only then.
+    fn passed_before(&self, test: i64, earlier: &[(i64, i64)]) -> Result<bool, DbError> {
+        let since = self.mark(test).unwrap_or(i64::MIN);
+        for &(run, _) in earlier.iter().take_while(|(_, at)| *at > since) {
+            match self.status_in(run, test)?.as_deref() {
+                Some("passed") => return Ok(true),
+                Some("failed" | "error") => return Ok(false),
+                _ => {}
+            }
+        }
+        Ok(false)
     }
 
     fn status_in(&self, run: i64, test: i64) -> Result<Option<String>, DbError> {
@@ -232,7 +227,7 @@ impl Closing<'_, '_> {
         let mut pairs: HashSet<i64> = HashSet::new();
         for (sibling, created_at) in self.siblings()? {
             for &test in failed {
-                if self.counts(test, created_at)? && self.status_in(sibling, test)?.as_deref() == Some("passed") {
+                if self.counts(test, created_at) && self.status_in(sibling, test)?.as_deref() == Some("passed") {
                     pairs.insert(test);
                 }
             }
@@ -240,7 +235,7 @@ impl Closing<'_, '_> {
                 let ours = failed.contains(&test) || flaky.contains(&test);
                 if !was_flaky
                     && !ours
-                    && self.counts(test, created_at)?
+                    && self.counts(test, created_at)
                     && self.status_in(self.run.seq, test)?.as_deref() == Some("passed")
                 {
                     pairs.insert(test);
@@ -248,7 +243,7 @@ impl Closing<'_, '_> {
             }
         }
         for test in pairs {
-            let since = self.mark(test)?.unwrap_or(i64::MIN);
+            let since = self.mark(test).unwrap_or(i64::MIN);
             if !self.commit_counted(test, since)? {
                 self.event(test, Signal::SameCommit)?;
             }

@@ -14,11 +14,9 @@ const MAX_CHARS: usize = 300;
 
 /// The message of a failure normalized, or `None` when it has none.
 pub fn normalize(message: Option<&str>, details: Option<&str>) -> Option<String> {
-    let first_line = |text: &str| text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned);
     let line = message.and_then(first_line).or_else(|| details.and_then(first_line))?;
-    let line: String = line.chars().take(MAX_CHARS * 2).collect();
-    let mut out = String::with_capacity(line.len());
-    let chars: Vec<char> = line.chars().collect();
+    let chars: Vec<char> = line.chars().take(MAX_CHARS * 2).collect();
+    let mut out = String::with_capacity(chars.len());
     let mut i = 0;
     while i < chars.len() {
         let (placeholder, len) = placeholder_at(&chars, i);
@@ -28,7 +26,14 @@ pub fn normalize(message: Option<&str>, details: Option<&str>) -> Option<String>
         }
         i += len;
     }
-    Some(out.chars().take(MAX_CHARS).collect())
+    if out.chars().count() > MAX_CHARS {
+        out = out.chars().take(MAX_CHARS).collect();
+    }
+    Some(out)
+}
+
+fn first_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find(|l| !l.is_empty())
 }
 
 /// A stable 64-bit fingerprint of a normalized message (FNV-1a: the same
