@@ -276,3 +276,34 @@ async fn a_new_default_branch_starts_afresh() {
     let t = listed(&r, "t").await.expect("main's change and dev's: 2");
     assert_eq!(t["signals"]["flips"], 2, "{t}");
 }
+
+/// The flaky page's Mark fixed button: CSRF-checked, `tests:manage` only,
+/// audited like the API's.
+#[tokio::test]
+async fn the_flaky_page_marks_a_test_fixed() {
+    let r = Reader::start().await;
+    history(&r, "main", "pfpfp").await;
+    let t = listed(&r, "t").await.unwrap();
+    let action = format!("/projects/web/tests/{}/fixed", t["test_id"].as_str().unwrap());
+    let (admin, _) = r.app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = r.app.get(&admin, "/projects/web/flaky").await.text().await.unwrap();
+    assert!(page.contains(&format!("action=\"{action}\"")) && page.contains("● 4"), "{page}");
+
+    let forged = admin.post(r.app.url(&action)).form(&[("csrf_token", "nope")]).send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "no change without the form's CSRF token");
+    let viewer = r.app.user_session(&admin, "vic@example.com", "viewer").await;
+    let seen = r.app.get(&viewer, "/projects/web/flaky").await.text().await.unwrap();
+    assert!(!seen.contains(&action), "no button for a viewer");
+    let refused = r.app.submit(&viewer, "/projects/web/flaky", &action, &[]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(listed(&r, "t").await.unwrap()["state"], "flaky", "nothing changed");
+
+    let done = r.app.submit(&admin, "/projects/web/flaky", &action, &[]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(done.headers()["location"], "/projects/web/flaky?notice=marked_fixed");
+    let page = r.app.get(&admin, "/projects/web/flaky?notice=marked_fixed").await.text().await.unwrap();
+    assert!(page.contains("Marked fixed: only results from now on count"), "{page}");
+    assert!(page.contains(">fixed</span>") && !page.contains(&format!("action=\"{action}\"")), "{page}");
+    let audit = r.app.audit_page(&admin, "?action=test.marked_fixed").await;
+    assert!(audit.contains("test.marked_fixed"), "{audit}");
+}
