@@ -128,7 +128,10 @@ impl<'a, 't> Closing<'a, 't> {
         let at = self.run.created_at;
         let standing_failing = self.standing_as_failing()?;
         let mut earlier: Option<Vec<(i64, i64)>> = None;
-        for &test in failed.difference(&standing_failing) {
+        // In key order: the standings written go in in the table's order.
+        let mut new_failures: Vec<i64> = failed.difference(&standing_failing).copied().collect();
+        new_failures.sort_unstable();
+        for test in new_failures {
             if !self.counts(test, at) {
                 continue;
             }
@@ -147,7 +150,10 @@ impl<'a, 't> Closing<'a, 't> {
             }
             self.stand(test, true)?;
         }
-        for &test in standing_failing.iter().filter(|t| !failed.contains(t) && !flaky.contains(t)) {
+        let mut maybe_recovered: Vec<i64> =
+            standing_failing.iter().filter(|t| !failed.contains(t) && !flaky.contains(t)).copied().collect();
+        maybe_recovered.sort_unstable();
+        for test in maybe_recovered {
             if self.counts(test, at) && self.status_in(self.run.seq, test)?.as_deref() == Some("passed") {
                 self.event(test, Signal::Flip)?;
                 self.stand(test, false)?;
