@@ -190,6 +190,10 @@ impl From<Refusal> for AppError {
             R::Policy(v) => AppError::unprocessable("policy_violation", format!("{} (rule: {})", v.message, v.rule)),
             R::InvalidPolicy(why) => AppError::unprocessable("invalid_policy", why),
             R::NoPermissions => AppError::validation("Choose at least one permission."),
+            R::ProjectFromRestricted => AppError::forbidden(
+                "missing_permission",
+                "A token restricted to some projects cannot create projects: use one for all projects.",
+            ),
             R::AllProjectsFromRestricted => AppError::forbidden(
                 "missing_permission",
                 "A token restricted to some projects cannot create a token for all projects.",
@@ -248,7 +252,7 @@ fn missing_sentence(missing: &Missing) -> String {
 
 fn conflict_code_and_sentence(conflict: &Conflict) -> (&'static str, String) {
     match conflict {
-        Conflict::ProjectSlug(slug) => ("project_exists", format!("A project with slug {slug:?} already exists.")),
+        Conflict::ProjectSlug(slug) => ("slug_taken", format!("A project with slug {slug:?} already exists.")),
         Conflict::Email => ("email_taken", "A user with that email already exists.".into()),
         Conflict::RoleName(name) => ("role_exists", format!("A role named {name:?} already exists.")),
         Conflict::BuiltinRole(name) => ("builtin_role", format!("The built-in role {name:?} cannot be changed.")),

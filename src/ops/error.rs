@@ -29,6 +29,8 @@ pub enum Refusal {
     NoPermissions,
     /// A token restricted to some projects asked for a token for all of them.
     AllProjectsFromRestricted,
+    /// A token restricted to some projects asked to create a project.
+    ProjectFromRestricted,
     /// A project key asked for a permission keys cannot hold.
     NotAKeyPermission(Permission),
     /// A rotation's grace period outside 0..=max seconds.

@@ -6,10 +6,29 @@ use crate::db::Tx;
 use crate::db::{audit, projects, projects::Project, signals};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::names::{DisplayName, ProjectSlug};
-use crate::ops::OpsError;
+use crate::domain::permission::Permission;
+use crate::domain::principal::{Principal, ProjectScope};
+use crate::ops::{OpsError, Refusal};
 
 fn target(p: &Project) -> Target {
     Target::new("project", p.slug.clone(), p.name.clone())
+}
+
+/// Creates a project for `by`, who must hold `projects:manage` and see
+/// every project (a new project is outside any restricted token's list).
+pub fn create_as(
+    tx: &Tx,
+    ctx: &AuditContext,
+    by: &Principal,
+    slug: &ProjectSlug,
+    name: &DisplayName,
+    default_branch: &str,
+) -> Result<Project, OpsError> {
+    by.require(Permission::ProjectsManage)?;
+    if by.projects != ProjectScope::All {
+        return Err(Refusal::ProjectFromRestricted.into());
+    }
+    create(tx, ctx, slug, name, default_branch)
 }
 
 pub fn create(

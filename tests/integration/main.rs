@@ -19,6 +19,7 @@ mod ingest_durability;
 mod ops;
 mod probe;
 mod projects;
+mod projects_api;
 mod quarantine;
 mod results_api;
 mod run;

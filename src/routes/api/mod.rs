@@ -42,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // full-path patterns tried in turn were 14% of a keyed read.)
             .service(
                 web::scope("/projects/{project}")
+                    .configure(projects::configure_one)
                     .configure(keys::configure)
                     .configure(runs::configure)
                     .configure(results::configure)

@@ -153,7 +153,7 @@ async fn an_unknown_api_route_is_the_contracts_404_under_a_project_too() {
     for (method, path) in [
         (reqwest::Method::GET, "/api/v1/nowhere"),
         (reqwest::Method::GET, "/api/v1/projects/web/nowhere"),
-        (reqwest::Method::GET, "/api/v1/projects/web"),
+        (reqwest::Method::PUT, "/api/v1/projects/web"),
         (reqwest::Method::PUT, "/api/v1/projects/web/runs"),
     ] {
         let r = send(api(app, method.clone(), path, &ingest.token)).await;
