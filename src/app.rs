@@ -62,6 +62,7 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
             .wrap(middleware::from_fn(crate::routes::input::guard))
             .wrap(crate::routes::security_headers())
             .wrap(request_log())
+            .wrap(middleware::from_fn(crate::routes::metrics::record))
             .configure(crate::routes::configure)
     })
     .shutdown_timeout(30);
@@ -99,6 +100,7 @@ async fn flush_last_used_every(state: web::Data<AppState>, every: Duration) {
 pub async fn flush_last_used(state: &AppState) {
     let updates = state.last_used.drain();
     if updates.is_empty() {
+        done(state, "last_used");
         return;
     }
     let batch = updates.clone();
@@ -120,9 +122,12 @@ pub async fn flush_last_used(state: &AppState) {
             Ok(())
         })
         .await;
-    if let Err(e) = result {
-        log::warn!("could not record token use: {e}");
-        state.last_used.requeue(updates);
+    match result {
+        Ok(()) => done(state, "last_used"),
+        Err(e) => {
+            log::warn!("could not record token use: {e}");
+            state.last_used.requeue(updates);
+        }
     }
 }
 
@@ -139,35 +144,57 @@ async fn housekeeping(state: web::Data<AppState>) {
         }
         let hours = state.config.stale_run_hours;
         match state.db.write(move |tx| crate::ops::ingest::fail_stale(tx, hours, STALE_BATCH)).await {
-            Ok(0) => {}
-            Ok(n) => log::info!("marked {n} run(s) errored: still running with no report for {hours} hours"),
+            Ok(n) => {
+                done(&state, "stale_runs");
+                if n > 0 {
+                    log::info!("marked {n} run(s) errored: still running with no report for {hours} hours");
+                }
+            }
             Err(e) => log::warn!("marking stale runs failed: {e}"),
         }
         let sweeper = state.clone();
         match web::block(move || crate::ops::attachments::sweep_orphans(&sweeper)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => log::info!("removed {n} attachment director(ies) of deleted runs"),
+            Ok(Ok(n)) => {
+                done(&state, "attachment_sweep");
+                if n > 0 {
+                    log::info!("removed {n} attachment director(ies) of deleted runs");
+                }
+            }
             Ok(Err(e)) => log::warn!("attachment sweep failed: {e}"),
             Err(e) => log::warn!("attachment sweep failed: {e}"),
         }
         match state.db.write(crate::ops::quarantine::record_expired).await {
-            Ok(0) => {}
-            Ok(n) => log::info!("recorded the expiry of {n} quarantine rule(s)"),
+            Ok(n) => {
+                done(&state, "quarantine_expiry");
+                if n > 0 {
+                    log::info!("recorded the expiry of {n} quarantine rule(s)");
+                }
+            }
             Err(e) => log::warn!("recording expired quarantine rules failed: {e}"),
         }
         state.rate_limiter.sweep(std::time::Instant::now());
         match state.db.write(crate::ops::token_policy::revoke_unused).await {
-            Ok(0) => {}
-            Ok(n) => log::info!("revoked {n} token(s) unused for longer than the policy allows"),
+            Ok(n) => {
+                done(&state, "unused_tokens");
+                if n > 0 {
+                    log::info!("revoked {n} token(s) unused for longer than the policy allows");
+                }
+            }
             Err(e) => log::warn!("revoking unused tokens failed: {e}"),
         }
         let idle = i64::from(state.config.session_idle_minutes) * 60;
         let max = i64::from(state.config.session_max_hours) * 3600;
         let now = crate::domain::time::unix_now();
-        if let Err(e) = state.db.write(move |tx| crate::db::sessions::delete_expired(tx, now - idle, now - max)).await {
-            log::warn!("session cleanup failed: {e}");
+        match state.db.write(move |tx| crate::db::sessions::delete_expired(tx, now - idle, now - max)).await {
+            Ok(_) => done(&state, "sessions"),
+            Err(e) => log::warn!("session cleanup failed: {e}"),
         }
     }
+}
+
+/// Records that a background task finished without an error, for the metrics.
+fn done(state: &AppState, task: &'static str) {
+    state.metrics.task_succeeded(task, crate::domain::time::unix_now());
 }
 
 /// Stale runs closed per pass; more wait for the next pass, 10 minutes on.
@@ -185,10 +212,11 @@ async fn prune_runs(state: &AppState, days: u32) {
     loop {
         match state.db.write(move |tx| crate::ops::ingest::prune(tx, cutoff, PRUNE_BATCH)).await {
             Ok(ids) => {
-                let done = ids.len() < PRUNE_BATCH as usize;
+                let finished = ids.len() < PRUNE_BATCH as usize;
                 total += ids.len();
                 crate::ops::attachments::remove_run_dirs_async(state, ids).await;
-                if done {
+                if finished {
+                    done(state, "retention");
                     break;
                 }
             }

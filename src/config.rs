@@ -52,6 +52,36 @@ pub struct Config {
     pub session_max_hours: u32,
     /// A request body that sends nothing for this long is answered 408.
     pub body_timeout_seconds: u64,
+    /// The bearer token of `GET /metrics`; none: metrics are off (404).
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The secret a Prometheus scraper presents; never printed.
+#[derive(Clone)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Shortest token accepted: a guessable one would publish the metrics.
+    pub const MIN_LEN: usize = 16;
+
+    pub fn new(token: &str) -> MetricsToken {
+        MetricsToken(token.trim().to_string())
+    }
+
+    /// Whether `presented` is the token, in time that does not depend on
+    /// where they differ (both are hashed, the digests compared in constant time).
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let (a, b) = (Sha256::digest(self.0.as_bytes()), Sha256::digest(presented.as_bytes()));
+        a.ct_eq(&b).into()
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(…)")
+    }
 }
 
 impl Config {
@@ -72,6 +102,7 @@ impl Config {
             session_idle_minutes: 12 * 60,
             session_max_hours: 7 * 24,
             body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
+            metrics_token: None,
         }
     }
 
@@ -105,6 +136,7 @@ impl Config {
         }
         config.body_timeout_seconds =
             given.body_timeout_seconds.or(file.body_timeout_seconds).unwrap_or(DEFAULT_BODY_TIMEOUT_SECONDS);
+        config.metrics_token = given.metrics_token.clone().or(file.metrics_token).as_deref().map(MetricsToken::new);
         config.validate()?;
         Ok(config)
     }
@@ -123,6 +155,12 @@ impl Config {
         }
         if self.max_report_bytes < 1024 {
             return Err(ConfigError::Invalid("max report bytes must be at least 1024".into()));
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.0.len() < MetricsToken::MIN_LEN) {
+            return Err(ConfigError::Invalid(format!(
+                "the metrics token must be at least {} characters",
+                MetricsToken::MIN_LEN
+            )));
         }
         if self.stale_run_hours == 0 {
             return Err(ConfigError::Invalid("stale run hours must be at least 1".into()));
@@ -177,6 +215,7 @@ pub struct Overrides {
     pub session_idle_minutes: Option<u32>,
     pub session_max_hours: Option<u32>,
     pub body_timeout_seconds: Option<u64>,
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +246,7 @@ struct FileConfig {
     session_idle_minutes: Option<u32>,
     session_max_hours: Option<u32>,
     body_timeout_seconds: Option<u64>,
+    metrics_token: Option<String>,
 }
 
 impl FileConfig {

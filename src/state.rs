@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::domain::instance_key::{InstanceKey, KEY_LEN};
 use crate::error::AppError;
+use crate::metrics::Metrics;
 
 /// Everything a request handler may need; shared by all workers.
 pub struct AppState {
@@ -32,6 +33,8 @@ pub struct AppState {
     pub auth_failures: AuthFailureLog,
     /// Where every password is hashed and verified (bounded memory).
     pub passwords: PasswordPool,
+    /// What `GET /metrics` reports.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -64,6 +67,7 @@ impl AppState {
             last_used: LastUsedBuffer::default(),
             auth_failures: AuthFailureLog::default(),
             passwords: PasswordPool::for_this_machine(),
+            metrics: Metrics::new(),
         })
     }
 }

@@ -98,6 +98,9 @@ pub struct ServeArgs {
     /// Reverse proxies whose X-Forwarded-For is believed (comma-separated IPs)
     #[arg(long, env = "PROCTOR_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
+    /// Serve Prometheus metrics at /metrics to this bearer token (at least 16 characters) [default: off]
+    #[arg(long, env = "PROCTOR_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Delete runs older than this many days [default: keep everything]
     #[arg(long, env = "PROCTOR_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
@@ -340,6 +343,7 @@ impl CommonArgs {
             session_idle_minutes: serve.session_idle_minutes,
             session_max_hours: serve.session_max_hours,
             body_timeout_seconds: serve.body_timeout_seconds,
+            metrics_token: serve.metrics_token.clone(),
             ..common
         }
     }

@@ -59,3 +59,10 @@ pub fn delete_expired(tx: &Tx, idle_before: i64, created_before: i64) -> Result<
         params![idle_before, created_before],
     )?)
 }
+
+/// Sessions still open: seen since `idle_before` and made since `created_before`.
+pub fn count_open(conn: &Conn, idle_before: i64, created_before: i64) -> Result<i64, DbError> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM sessions WHERE last_seen_at >= ?1 AND created_at >= ?2")?
+        .query_row(params![idle_before, created_before], |r| r.get(0))?)
+}

@@ -15,6 +15,7 @@ use crate::auth::api::{self, ApiCaller, AuthHeaders};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::{self, MaybeSession, PreSession, SessionUser};
 use crate::error::{AppError, PageError};
+use crate::metrics::TokenOutcome;
 use crate::state::AppState;
 
 fn state_of(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
@@ -85,7 +86,21 @@ async fn authenticate(req: HttpRequest) -> Result<ApiCaller, AppError> {
     if let Some(headers) = done.headers {
         req.extensions_mut().insert(headers);
     }
+    state.metrics.token_check(token_outcome(&done.caller));
     done.caller
+}
+
+/// How a token check ended, for the metrics.
+fn token_outcome(caller: &Result<ApiCaller, AppError>) -> TokenOutcome {
+    match caller {
+        Ok(_) => TokenOutcome::Ok,
+        Err(e) => match e.code() {
+            "token_revoked" => TokenOutcome::Revoked,
+            "token_expired" => TokenOutcome::Expired,
+            "rate_limited" => TokenOutcome::RateLimited,
+            _ => TokenOutcome::Invalid,
+        },
+    }
 }
 
 /// The headers [`authenticate`] left for the response of `req`.

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod extract;
 pub mod input;
+pub mod metrics;
 pub mod ui;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/static/style.css", web::get().to(style_css))
         .route("/static/app.js", web::get().to(app_js))
+        .configure(metrics::configure)
         .configure(api::configure)
         .configure(ui::configure);
 }

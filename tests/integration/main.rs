@@ -16,6 +16,7 @@ mod flaky;
 mod ingest;
 mod ingest_bad_input;
 mod ingest_durability;
+mod metrics;
 mod ops;
 mod probe;
 mod projects;

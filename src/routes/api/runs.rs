@@ -137,20 +137,34 @@ async fn upload(
 ) -> Result<HttpResponse, AppError> {
     let (slug, run_id) = path.into_inner();
     // Cheap checks before reading a possibly large body.
-    let (format, gzip) = body_kind(req.headers())?;
+    let (format, gzip) = counted(&state, body_kind(req.headers()))?;
     let max = state.config.max_report_bytes;
     let principal = caller.principal.clone();
     let project = state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?;
     caller.principal.require(Permission::RunsWrite)?;
-    let body = read_body(&req, payload, max).await?;
+    let body = counted(&state, read_body(&req, payload, max).await)?;
+    let bytes = body.len() as u64;
     let done = state
         .db
         .write(move |tx| {
             let run = runs::get(tx, project.id, &run_id)?;
             ingest::ingest(tx, &project, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })
         })
-        .await?;
+        .await
+        .map_err(AppError::from);
+    let done = counted(&state, done)?;
+    if !done.duplicate {
+        state.metrics.report_stored(done.counts.tests as u64, bytes);
+    }
     Ok(if done.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() }.json(report_body(&done)))
+}
+
+/// Counts a report's refusal in the metrics, passing the result on.
+fn counted<T>(state: &AppState, result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(e) = &result {
+        state.metrics.report_rejected(e.code());
+    }
+    result
 }
 
 /// The answer to a report upload: its id, its counts, and whether it was a duplicate.
@@ -222,7 +236,7 @@ async fn results(
     req: actix_web::HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let (format, gzip) = body_kind(req.headers())?;
+    let (format, gzip) = counted(&state, body_kind(req.headers()))?;
     let meta = query.into_inner().into_meta()?;
     let max = state.config.max_report_bytes;
     let project = {
@@ -231,15 +245,21 @@ async fn results(
         state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?
     };
     caller.principal.require(Permission::RunsWrite)?;
-    let body = read_body(&req, payload, max).await?;
-    let (run, warnings) = state
+    let body = counted(&state, read_body(&req, payload, max).await)?;
+    let bytes = body.len() as u64;
+    let stored = state
         .db
         .write(move |tx| -> AppResult<_> {
             let (run, _) = ingest::create_run(tx, project.id, &meta)?;
             let done = ingest::ingest(tx, &project, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })?;
-            Ok((ingest::finalize(tx, project.id, &run.id)?, done.warnings))
+            Ok((ingest::finalize(tx, project.id, &run.id)?, done))
         })
-        .await?;
+        .await;
+    let (run, done) = counted(&state, stored)?;
+    if !done.duplicate {
+        state.metrics.report_stored(done.counts.tests as u64, bytes);
+    }
+    let warnings = done.warnings;
     let mut body = serde_json::to_value(run).map_err(AppError::internal)?;
     body["warnings"] = json!(warnings);
     Ok(HttpResponse::Created().json(body))
