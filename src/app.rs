@@ -75,13 +75,45 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
     log::info!("Open {shown} in your browser");
     let housekeeping = actix_web::rt::spawn(housekeeping(state.clone()));
     let flusher = actix_web::rt::spawn(flush_last_used_every(state.clone(), LAST_USED_FLUSH));
+    let sampler = state.config.metrics_token.is_some().then(|| actix_web::rt::spawn(sample_sizes(state.clone())));
     let result = server.await;
     housekeeping.abort();
     flusher.abort();
+    if let Some(sampler) = sampler {
+        sampler.abort();
+    }
     // In-flight requests are done: write what they recorded.
     flush_last_used(&state).await;
     log::info!("Proctor stopped");
     result
+}
+
+/// How often the metrics' sizes are sampled (a scrape never waits for the
+/// database: under load its read would queue behind the requests').
+const SIZES_EVERY: Duration = Duration::from_secs(15);
+
+/// Samples the database's and WAL's sizes and the open sessions for the
+/// metrics, now and every [`SIZES_EVERY`].
+async fn sample_sizes(state: web::Data<AppState>) {
+    let mut tick = actix_web::rt::time::interval(SIZES_EVERY);
+    loop {
+        tick.tick().await;
+        let db_path = state.config.db_path();
+        let file_size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = db_path.clone().into_os_string();
+        wal.push("-wal");
+        let now = crate::domain::time::unix_now();
+        let idle = now - i64::from(state.config.session_idle_minutes) * 60;
+        let oldest = now - i64::from(state.config.session_max_hours) * 3600;
+        match state.db.read(move |c| crate::db::sessions::count_open(c, idle, oldest)).await {
+            Ok(open_sessions) => state.metrics.set_sizes(crate::metrics::Sizes {
+                database_bytes: file_size(&db_path),
+                wal_bytes: file_size(std::path::Path::new(&wal)),
+                open_sessions,
+            }),
+            Err(e) => log::warn!("sampling the metrics' sizes failed: {e}"),
+        }
+    }
 }
 
 /// "Last used" is promised within 5 seconds; flushing every 2 leaves margin.

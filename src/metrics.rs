@@ -70,7 +70,8 @@ impl TokenOutcome {
 /// itself (other errors of an upload, such as a bad token, are not counted).
 pub const REJECT_REASONS: &[&str] = &["invalid_report", "payload_too_large", "unsupported_media_type", "run_closed"];
 
-/// What the database files measure and what is open, read at each scrape.
+/// What the database files measure and what is open, sampled in the
+/// background (a scrape never waits for the database).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sizes {
     pub database_bytes: u64,
@@ -194,11 +195,15 @@ impl Metrics {
         self.task_success.get_or_create(&TaskLabels { task }).set(unix);
     }
 
-    /// The text of a scrape, with the sizes read for it.
-    pub fn render(&self, sizes: Sizes) -> String {
+    /// Records the latest sample of the sizes.
+    pub fn set_sizes(&self, sizes: Sizes) {
         self.database_bytes.set(sizes.database_bytes);
         self.wal_bytes.set(sizes.wal_bytes);
         self.open_sessions.set(sizes.open_sessions);
+    }
+
+    /// The text of a scrape.
+    pub fn render(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_text::encode(&mut out, &self.registry);
@@ -220,7 +225,8 @@ mod tests {
         m.report_rejected("invalid_token");
         m.token_check(TokenOutcome::Revoked);
         m.task_succeeded("housekeeping", 1_700_000_000);
-        let text = m.render(Sizes { database_bytes: 4096, wal_bytes: 0, open_sessions: 2 });
+        m.set_sizes(Sizes { database_bytes: 4096, wal_bytes: 0, open_sessions: 2 });
+        let text = m.render();
         for line in [
             r#"proctor_http_requests_total{route="/api/v1/projects/{project}/runs",method="GET",status="200"} 2"#,
             r#"proctor_http_request_duration_seconds_count{route="/api/v1/projects/{project}/runs",method="GET"} 2"#,

@@ -12,7 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::AppError;
-use crate::metrics::{Sizes, CONTENT_TYPE};
+use crate::metrics::CONTENT_TYPE;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -30,24 +30,10 @@ async fn scrape(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
             .insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="proctor-metrics""#))
             .json(serde_json::json!({"error": "invalid_token", "message": "Present the metrics token as a bearer token."})));
     }
-    let sizes = sizes(&state).await?;
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(state.metrics.render(sizes)))
-}
-
-/// The database's and WAL's sizes on disk, and the open sessions.
-async fn sizes(state: &AppState) -> Result<Sizes, AppError> {
-    let db_path = state.config.db_path();
-    let file_size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let mut wal = db_path.clone().into_os_string();
-    wal.push("-wal");
-    let now = crate::domain::time::unix_now();
-    let idle = now - i64::from(state.config.session_idle_minutes) * 60;
-    let oldest = now - i64::from(state.config.session_max_hours) * 3600;
-    let open_sessions = state.db.read(move |c| crate::db::sessions::count_open(c, idle, oldest)).await?;
-    Ok(Sizes { database_bytes: file_size(&db_path), wal_bytes: file_size(std::path::Path::new(&wal)), open_sessions })
+        .body(state.metrics.render()))
 }
 
 /// Counts the request and its latency under its route's template (never its
