@@ -196,6 +196,10 @@ pub struct RunSummary {
     pub errors: i64,
     pub flaky: i64,
     pub skipped: i64,
+    /// Failures a quarantine rule forgave (also in `failed` / `errors`).
+    pub quarantined: i64,
+    /// Failures that fail the run.
+    pub unforgiven: i64,
 }
 
 impl RunSummary {
@@ -221,6 +225,8 @@ impl RunSummary {
             failed: run.counts.failed,
             errors: run.counts.errors,
             flaky: run.counts.flaky,
+            quarantined: run.counts.quarantined,
+            unforgiven: run.counts.failed + run.counts.errors - run.counts.quarantined,
             skipped: run.counts.skipped,
         }
     }

@@ -87,6 +87,20 @@ async fn flow(c: Client, base: String, shots: PathBuf, token: String) {
     must_go(&c, &format!("{base}/projects/{SLUG}/runs/{run_id}")).await;
     wait_for(&c, "#quarantined").await;
     assert_text(&c, &["Quarantined failures", "Checkout › pays", "quarantined until"]).await;
+    let tiles = super::harness::must(
+        c.execute(
+            "return [...document.querySelectorAll('.stat')].map(s => s.className + ' ' + s.textContent.trim());",
+            vec![],
+        )
+        .await,
+        "read the run's counts",
+    );
+    let tiles: Vec<&str> = tiles.as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
+    assert!(tiles.iter().any(|t| t.starts_with("stat warn") && t.contains("quarantined")), "{tiles:?}");
+    assert!(
+        tiles.iter().any(|t| t.starts_with("stat ") && !t.contains("err") && t.contains("failed")),
+        "a forgiven failure is not red: {tiles:?}"
+    );
     screenshot(&c, &shots, "quarantine-run.png").await;
 
     // The flaky page shows it quarantined, with its rule; release it there.
