@@ -117,15 +117,16 @@ fn count_passes(tx: &Tx, project: &Project, passes: &[Passes]) -> Result<(), Ops
 }
 
 /// A report read to the end.
-struct Parsed {
+#[derive(Debug)]
+pub struct Parsed {
     /// SHA-256 of the decompressed bytes.
-    sha256: Vec<u8>,
+    pub sha256: Vec<u8>,
     /// Decompressed size.
-    bytes: u64,
+    pub bytes: u64,
     /// The report's distinct tests by result.
-    counts: Counts,
+    pub counts: Counts,
     /// What the parser read past, as sentences.
-    warnings: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 /// Cases handed from the parsing thread to the writer at a time.
@@ -168,6 +169,32 @@ fn parse_upload(
     upload: &Upload,
     send: std::sync::mpsc::SyncSender<Vec<(TestKey, TestCase)>>,
 ) -> Result<Parsed, OpsError> {
+    let mut batch = Vec::with_capacity(BATCH);
+    let parsed = read_upload(project_id, upload, |key, case| {
+        batch.push((key, case));
+        if batch.len() == BATCH {
+            // Fails only when the writer stopped; its error is the one reported.
+            send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                .map_err(|_| OpsError::internal("the writer stopped"))?;
+        }
+        Ok(())
+    })?;
+    if !batch.is_empty() {
+        send.send(batch).map_err(|_| OpsError::internal("the writer stopped"))?;
+    }
+    Ok(parsed)
+}
+
+/// Reads a whole upload without touching the database: decompresses it
+/// (when gzipped) under its size cap, hashes it, parses it, redacts tokens
+/// from messages and derives each case's test id, handing the cases to
+/// `each` in report order. [`ingest`]'s parsing thread runs this; so does
+/// the `gzip_report` fuzz target (fuzz/).
+pub fn read_upload(
+    project_id: i64,
+    upload: &Upload,
+    mut each: impl FnMut(TestKey, TestCase) -> Result<(), OpsError>,
+) -> Result<Parsed, OpsError> {
     let source: Box<dyn Read + Send + '_> =
         if upload.gzip { Box::new(flate2::read::GzDecoder::new(upload.bytes)) } else { Box::new(upload.bytes) };
     let mut input = BufReader::with_capacity(
@@ -178,7 +205,6 @@ fn parse_upload(
     // report counts once, merged like the run's results. Keyed by the first
     // 64 bits of the test id so a 200,000-test report's map stays a few MB.
     let mut distinct: HashMap<u64, Merged> = HashMap::new();
-    let mut batch = Vec::with_capacity(BATCH);
     let parsed = report::parse(upload.format, &mut input, &Limits::default(), |mut case| {
         // A test that prints the CI's environment must not store its token.
         case.message = case.message.map(redact_owned);
@@ -186,17 +212,8 @@ fn parse_upload(
         let key = test_key(project_id, &case.suite, &case.classname, &case.name, case.file.as_deref());
         let short = u64::from_be_bytes([key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7]]);
         distinct.entry(short).and_modify(|m| m.add(case.outcome)).or_insert_with(|| Merged::new(case.outcome));
-        batch.push((key, case));
-        if batch.len() == BATCH {
-            // Fails only when the writer stopped; its error is the one reported.
-            send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                .map_err(|_| OpsError::internal("the writer stopped"))?;
-        }
-        Ok(())
+        each(key, case)
     });
-    if parsed.is_ok() && !batch.is_empty() {
-        send.send(batch).map_err(|_| OpsError::internal("the writer stopped"))?;
-    }
     let tap = input.into_inner();
     if tap.exceeded {
         let max = upload.max_bytes;

@@ -60,7 +60,7 @@ pub async fn guard<B: MessageBody>(
 
 /// The name of the first parameter of `query` whose name or value is not
 /// UTF-8 after percent-decoding (`+` is a space), as far as it can be shown.
-fn first_non_utf8_parameter(query: &str) -> Option<String> {
+pub(crate) fn first_non_utf8_parameter(query: &str) -> Option<String> {
     if !query.contains('%') {
         return None; // The query string itself is text; only escapes can hide bytes.
     }

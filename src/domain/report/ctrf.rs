@@ -12,7 +12,7 @@
 //! byte order mark is skipped.
 
 use std::fmt;
-use std::io::BufRead;
+use std::io::{BufRead, Chain, Cursor, Read};
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -21,15 +21,11 @@ use super::text::{millis, non_empty, truncated};
 use super::{Limits, Outcome, ParseError, ReportError, Summary, TestCase};
 
 pub(super) fn parse<R: BufRead, E>(
-    mut input: R,
+    input: R,
     limits: &Limits,
     on_case: impl FnMut(TestCase) -> Result<(), E>,
 ) -> Result<Summary, ParseError<E>> {
-    // Windows tools like to start JSON with a UTF-8 byte order mark.
-    let head = input.fill_buf().map_err(|e| ReportError::new(format!("could not read the report: {e}")))?;
-    if head.starts_with(b"\xEF\xBB\xBF") {
-        input.consume(3);
-    }
+    let input = without_bom(input).map_err(|e| ReportError::new(format!("could not read the report: {e}")))?;
     let mut state = State { limits, on_case, cases: 0, sink_error: None };
     let mut de = serde_json::Deserializer::from_reader(input);
     let result = Root(&mut state).deserialize(&mut de).and_then(|()| de.end());
@@ -39,6 +35,28 @@ pub(super) fn parse<R: BufRead, E>(
     }
     result.map_err(json_error)?;
     Ok(Summary { cases: state.cases, warnings: Default::default() })
+}
+
+/// `input` without the UTF-8 byte order mark that Windows tools like to
+/// start JSON with, however few bytes each read hands out (a gzip stream's
+/// first read may be short): the bytes read to find out are put back in
+/// front when they are not one.
+fn without_bom<R: BufRead>(mut input: R) -> std::io::Result<Chain<Cursor<Vec<u8>>, R>> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let mut head = Vec::with_capacity(BOM.len());
+    while head.len() < BOM.len() && BOM.starts_with(&head) {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(BOM.len() - head.len());
+        head.extend_from_slice(&buf[..n]);
+        input.consume(n);
+    }
+    if head == BOM {
+        head.clear();
+    }
+    Ok(Cursor::new(head).chain(input))
 }
 
 struct State<'l, F, E> {

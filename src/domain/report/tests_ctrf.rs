@@ -81,6 +81,29 @@ fn empty_tests_array_and_bom_are_fine() {
 }
 
 #[test]
+fn a_bom_is_skipped_however_the_bytes_arrive() {
+    // Found by fuzzing (ctrf): the mark was only recognised when the first
+    // read held all three of its bytes.
+    let json = "\u{feff}{\"results\": {\"tests\": [{\"name\": \"a\", \"status\": \"passed\"}]}}";
+    let mut seen = 0;
+    let one_byte_reads = std::io::BufReader::with_capacity(1, json.as_bytes());
+    let summary = parse(ReportFormat::Ctrf, one_byte_reads, &Limits::default(), |_| {
+        seen += 1;
+        Ok::<(), ()>(())
+    });
+    assert_eq!((summary.map(|s| s.cases).ok(), seen), (Some(1), 1));
+    // Bytes that only begin like one are kept, and refused where they stand.
+    let almost = "\u{feff}".as_bytes()[..2].iter().chain(br#"{"results": {"tests": []}}"#).copied().collect::<Vec<_>>();
+    for capacity in [1, 2, 64] {
+        let reader = std::io::BufReader::with_capacity(capacity, almost.as_slice());
+        match parse(ReportFormat::Ctrf, reader, &Limits::default(), |_| Ok::<(), ()>(())) {
+            Err(ParseError::Invalid(e)) => assert_eq!((e.line, e.column), (Some(1), Some(1)), "{e}"),
+            other => panic!("accepted a report that starts with half a byte order mark: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn caps_apply() {
     let long = "é".repeat(3000);
     let json = format!(

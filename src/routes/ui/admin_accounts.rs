@@ -117,7 +117,7 @@ async fn or_rerender(
 }
 
 #[derive(Deserialize)]
-struct CreateUserForm {
+pub(super) struct CreateUserForm {
     email: String,
     name: String,
     role: String,
@@ -150,7 +150,7 @@ async fn create_user(
 }
 
 #[derive(Deserialize)]
-struct CreateServiceAccountForm {
+pub(super) struct CreateServiceAccountForm {
     name: String,
     role: String,
 }
@@ -179,7 +179,7 @@ async fn create_service_account(
 
 /// One form per row action: `role` to change the role, `active` to (de)activate.
 #[derive(Deserialize)]
-struct UpdateForm {
+pub(super) struct UpdateForm {
     role: Option<String>,
     active: Option<bool>,
 }
@@ -224,7 +224,7 @@ async fn update_service_account(
 }
 
 #[derive(Deserialize)]
-struct PasswordForm {
+pub(super) struct PasswordForm {
     password: String,
 }
 

@@ -25,7 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Form fields `permission=runs:read&permission=...`, parsed by hand because
 /// serde_urlencoded cannot collect repeated keys.
-fn parse_form(body: &[u8]) -> (String, Option<String>, PermissionChecks) {
+pub(super) fn parse_form(body: &[u8]) -> (String, Option<String>, PermissionChecks) {
     let mut csrf = String::new();
     let mut name = None;
     let mut permissions = PermissionChecks::default();

@@ -54,7 +54,7 @@ async fn revoke(
 
 /// The policy form's fields as typed (kept on re-render).
 #[derive(Debug, Deserialize)]
-struct PolicyForm {
+pub(super) struct PolicyForm {
     mode: Option<String>,
     fixed_days: Option<String>,
     max_days: Option<String>,
@@ -74,7 +74,7 @@ fn days(field: &str, raw: &Option<String>) -> Result<Option<u32>, AppError> {
 
 impl PolicyForm {
     /// The fields as typed, to show again above a refusal.
-    fn typed(&self) -> PolicyFields {
+    pub(super) fn typed(&self) -> PolicyFields {
         let text = |v: &Option<String>| v.clone().unwrap_or_default();
         PolicyFields {
             fixed_mode: self.mode.as_deref() == Some("fixed"),
@@ -85,7 +85,7 @@ impl PolicyForm {
         }
     }
 
-    fn policy(&self) -> Result<TokenPolicy, AppError> {
+    pub(super) fn policy(&self) -> Result<TokenPolicy, AppError> {
         let defaults = TokenPolicy::default();
         let mode = match self.mode.as_deref() {
             Some("fixed") => PolicyMode::Fixed,

@@ -15,7 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Deserialize)]
-struct Query {
+pub(super) struct Query {
     action: Option<String>,
     actor: Option<String>,
     before: Option<i64>,

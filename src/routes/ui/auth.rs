@@ -64,7 +64,7 @@ async fn setup_form(state: web::Data<AppState>, pre: PreSession) -> PageResult<H
 }
 
 #[derive(Deserialize)]
-struct SetupForm {
+pub(super) struct SetupForm {
     csrf_token: String,
     email: String,
     name: String,
@@ -93,7 +93,7 @@ async fn setup_submit(
     }
 }
 
-fn same_twice(form: &SetupForm) -> Result<(), String> {
+pub(super) fn same_twice(form: &SetupForm) -> Result<(), String> {
     if form.password == form.password_confirm {
         Ok(())
     } else {
@@ -113,7 +113,7 @@ async fn login_form(state: web::Data<AppState>, session: MaybeSession, pre: PreS
 }
 
 #[derive(Deserialize)]
-struct LoginForm {
+pub(super) struct LoginForm {
     csrf_token: String,
     email: String,
     password: String,

@@ -16,6 +16,9 @@ mod tests;
 mod token_forms;
 mod tokens;
 
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
+
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -134,14 +137,20 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Submit
             let user = user.await?;
             let RawForm(body) = body.await?;
             let state = state.ok_or_else(|| AppError::internal("no application state"))?;
-            let csrf: CsrfField =
-                serde_urlencoded::from_bytes(&body).unwrap_or(CsrfField { csrf_token: String::new() });
-            user.verify_csrf(&state, &csrf.csrf_token)?;
-            let form = serde_urlencoded::from_bytes(&body)
-                .map_err(|e| AppError::validation(format!("The form could not be read: {e}.")))?;
-            Ok(Submitted { user, client, form })
+            let (csrf, form) = read_submitted(&body);
+            user.verify_csrf(&state, &csrf)?;
+            Ok(Submitted { user, client, form: form? })
         })
     }
+}
+
+/// A submitted form's body as [`Submitted`] reads it: its CSRF field, and
+/// the form (refused only after the CSRF check).
+fn read_submitted<T: serde::de::DeserializeOwned>(body: &[u8]) -> (String, Result<T, AppError>) {
+    let csrf: CsrfField = serde_urlencoded::from_bytes(body).unwrap_or(CsrfField { csrf_token: String::new() });
+    let form = serde_urlencoded::from_bytes(body)
+        .map_err(|e| AppError::validation(format!("The form could not be read: {e}.")));
+    (csrf.csrf_token, form)
 }
 
 /// A page address whose query does not fit the page (only hand-edited ones).

@@ -43,7 +43,7 @@ pub(super) struct KeyInput {
 }
 
 impl KeyInput {
-    fn parse(body: &[u8]) -> KeyInput {
+    pub(super) fn parse(body: &[u8]) -> KeyInput {
         let mut form = KeyInput::default();
         for (key, value) in form_urlencoded::parse(body) {
             match key.as_ref() {
@@ -59,12 +59,12 @@ impl KeyInput {
     }
 
     /// The name, once the permissions named exist.
-    fn name(&self) -> Result<DisplayName, AppError> {
+    pub(super) fn name(&self) -> Result<DisplayName, AppError> {
         self.permissions.checked()?;
         DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()))
     }
 
-    fn request(&self, policy: &TokenPolicy) -> Result<KeyRequest, AppError> {
+    pub(super) fn request(&self, policy: &TokenPolicy) -> Result<KeyRequest, AppError> {
         let name = self.name()?;
         Ok(KeyRequest { name, permissions: self.permissions.checked()?, expiry: self.expiry.request(policy)? })
     }

@@ -49,7 +49,7 @@ async fn list(state: web::Data<AppState>, user: SessionUser, notice: web::Query<
 }
 
 #[derive(Deserialize)]
-struct CreateForm {
+pub(super) struct CreateForm {
     slug: String,
     name: String,
 }
@@ -105,7 +105,7 @@ async fn settings(
 }
 
 #[derive(Deserialize)]
-struct UpdateForm {
+pub(super) struct UpdateForm {
     name: String,
     default_branch: String,
     /// Absent from older forms: the threshold stays as it is.
@@ -115,7 +115,7 @@ struct UpdateForm {
 impl UpdateForm {
     /// The name, default branch and (when the form had it) flip threshold,
     /// each checked: a 400 naming what is wrong.
-    fn parse(&self) -> Result<(DisplayName, String, Option<u32>), AppError> {
+    pub(super) fn parse(&self) -> Result<(DisplayName, String, Option<u32>), AppError> {
         let name = DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()))?;
         let branch = parse_branch(&self.default_branch).map_err(|e| AppError::validation(e.to_string()))?;
         let threshold = self.flaky_flip_threshold.as_deref().map(flip_threshold).transpose();

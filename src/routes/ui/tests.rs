@@ -29,13 +29,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Debug, Deserialize)]
-struct WindowQuery {
+pub(super) struct WindowQuery {
     days: Option<String>,
 }
 
 impl WindowQuery {
     /// One of the offered windows; 30 days for anything else.
-    fn days(&self) -> u32 {
+    pub(super) fn days(&self) -> u32 {
         self.days.as_deref().and_then(|d| d.trim().parse().ok()).filter(|d| WINDOW_DAYS.contains(d)).unwrap_or(30)
     }
 }
@@ -90,7 +90,7 @@ async fn errors(
 }
 
 #[derive(Debug, Deserialize)]
-struct HistoryQuery {
+pub(super) struct HistoryQuery {
     before: Option<String>,
 }
 
@@ -166,7 +166,7 @@ async fn create(
 }
 
 /// The rule the form asks for, each field checked as the API checks it.
-fn rule_of(f: &QuarantineFields) -> Result<Quarantine, AppError> {
+pub(super) fn rule_of(f: &QuarantineFields) -> Result<Quarantine, AppError> {
     let bad = |e: rules::RuleError| AppError::validation(e.0);
     let number = |field: &str, raw: &str| -> Result<Option<i64>, AppError> {
         let raw = raw.trim();

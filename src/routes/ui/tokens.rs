@@ -38,7 +38,7 @@ async fn list(state: web::Data<AppState>, user: SessionUser, notice: web::Query<
 
 /// The generate form as submitted (repeated `permission` and `project` fields).
 #[derive(Debug, Default)]
-struct TokenForm {
+pub(super) struct TokenForm {
     csrf: String,
     name: String,
     permissions: PermissionChecks,
@@ -48,7 +48,7 @@ struct TokenForm {
 }
 
 impl TokenForm {
-    fn parse(body: &[u8]) -> TokenForm {
+    pub(super) fn parse(body: &[u8]) -> TokenForm {
         let mut form = TokenForm::default();
         for (key, value) in form_urlencoded::parse(body) {
             match key.as_ref() {
@@ -65,7 +65,7 @@ impl TokenForm {
         form
     }
 
-    fn request(&self, policy: &TokenPolicy) -> Result<PatRequest, AppError> {
+    pub(super) fn request(&self, policy: &TokenPolicy) -> Result<PatRequest, AppError> {
         let permissions = self.permissions.checked()?;
         let name = DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()))?;
         ops::require_some(permissions)?;
