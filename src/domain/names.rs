@@ -54,6 +54,8 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Email, NameError> {
         not_a_token(raw, "An email address")?;
         let s = raw.trim().to_lowercase();
+        // Lower-casing can make a token shape (the Kelvin sign becomes `k`).
+        not_a_token(&s, "An email address")?;
         let bad = || NameError(format!("{:?} is not an email address.", raw.trim()));
         if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
@@ -141,6 +143,16 @@ pub fn parse_branch(raw: &str) -> Result<String, NameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_email_is_checked_for_tokens_after_lower_casing_too() {
+        // Token-shaped once the Kelvin sign (U+212A) lower-cases to `k`.
+        let body = "k".repeat(38);
+        let raw = format!("prc_pat_\u{212A}{}@example.com", &body[1..]);
+        assert!(!crate::domain::secrets::contains_token(&raw), "not token-shaped as typed");
+        assert!(crate::domain::secrets::contains_token(&raw.to_lowercase()), "token-shaped lower-cased");
+        assert!(Email::parse(&raw).unwrap_err().0.contains("must not contain an access token"));
+    }
 
     #[test]
     fn emails() {
