@@ -239,7 +239,7 @@ const PRUNE_BATCH: u32 = 100;
 /// transaction each, yielding in between so requests get the writer), then
 /// each batch's attachment directories.
 async fn prune_runs(state: &AppState, days: u32) {
-    let cutoff = crate::domain::time::unix_now() - i64::from(days) * 86_400;
+    let cutoff = crate::domain::time::days_before(crate::domain::time::unix_now(), days);
     let mut total = 0;
     loop {
         match state.db.write(move |tx| crate::ops::ingest::prune(tx, cutoff, PRUNE_BATCH)).await {

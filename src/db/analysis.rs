@@ -98,7 +98,7 @@ struct Window {
 }
 
 fn scan_window(conn: &Conn, project_id: i64, days: u32) -> Result<Window, DbError> {
-    let since = unix_now() - i64::from(days) * 86_400;
+    let since = crate::domain::time::days_before(unix_now(), days);
     // One more run than is read, to know whether the window holds more.
     let runs: Vec<i64> = conn
         .prepare_cached(

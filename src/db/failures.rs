@@ -74,7 +74,7 @@ pub fn context(
     }
     let earlier = earlier_runs(conn, run)?;
     let failing: Vec<i64> = results.iter().filter(|r| is_failing(&r.status)).map(|r| r.key).collect();
-    let flaky = flaky::states(conn, project, &failing, now - i64::from(FLAKY_WINDOW_DAYS) * 86_400, now)?;
+    let flaky = flaky::states(conn, project, &failing, crate::domain::time::days_before(now, FLAKY_WINDOW_DAYS), now)?;
     let rules = quarantine::active(conn, project.id, now)?;
     let mut briefs: HashMap<String, RuleBrief> = HashMap::new();
     let mut out = Vec::with_capacity(results.len());

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::db::analysis::{test_by_key, TestInfo};
+use crate::db::analysis::{history, test_by_key, test_info, HistoryEntry, TestInfo};
 use crate::db::projects::Project;
 use crate::db::quarantine::{self, Rule};
 use crate::db::{Conn, DbError};
@@ -98,7 +98,7 @@ pub fn test_standing(
     info: &TestInfo,
     now: i64,
 ) -> Result<TestStanding, DbError> {
-    let flaky = one(conn, project, test, now - i64::from(FLAKY_WINDOW_DAYS) * 86_400, now)?;
+    let flaky = one(conn, project, test, crate::domain::time::days_before(now, FLAKY_WINDOW_DAYS), now)?;
     let quarantine = match flaky.as_ref().and_then(|f| f.quarantine.clone()) {
         Some(rule) => Some(rule),
         None => {
@@ -111,6 +111,23 @@ pub fn test_standing(
         }
     };
     Ok(TestStanding { flaky, quarantine })
+}
+
+/// A test's page (the API's and the UI's): the test, its results newest
+/// first below run `before` (at most `limit`), and its standing; `None`
+/// when the project has no such test.
+pub fn test_page(
+    conn: &Conn,
+    project: &Project,
+    test_id: &str,
+    limit: u32,
+    before: Option<&str>,
+    now: i64,
+) -> Result<Option<(TestInfo, Vec<HistoryEntry>, TestStanding)>, DbError> {
+    let Some((key, info)) = test_info(conn, project.id, test_id)? else { return Ok(None) };
+    let standing = test_standing(conn, project, key, &info, now)?;
+    let found = history(conn, project.id, test_id, limit, before)?;
+    Ok(found.map(|(test, entries)| (test, entries, standing)))
 }
 
 /// Which tests' events to read.

@@ -29,6 +29,12 @@ pub fn unix_now() -> i64 {
     wall_clock().unix_timestamp()
 }
 
+/// The instant `days` days before `now` (unix seconds): where a window of
+/// days starts.
+pub fn days_before(now: i64, days: u32) -> i64 {
+    now - i64::from(days) * 86_400
+}
+
 pub fn from_unix(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

@@ -32,7 +32,7 @@ pub fn revoke_unused(tx: &Tx) -> Result<usize, OpsError> {
     let policy = db::settings::token_policy(tx)?;
     let Some(days) = policy.revoke_unused_after_days else { return Ok(0) };
     let now = unix_now();
-    let ids = db::tokens::unused_since(tx, now - i64::from(days) * 86_400, now)?;
+    let ids = db::tokens::unused_since(tx, crate::domain::time::days_before(now, days), now)?;
     let ctx = AuditContext { actor: Actor::system(), ip: None, user_agent: None };
     for id in &ids {
         let token = load(tx, id)?;

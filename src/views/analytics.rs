@@ -195,7 +195,7 @@ pub async fn flaky_page(
         .read(move |c| -> AppResult<_> {
             let project = db::projects::require(c, &slug)?;
             let now = unix_now();
-            let list = flaky::list(c, &project, now - i64::from(days) * 86_400, now, TOP)?;
+            let list = flaky::list(c, &project, crate::domain::time::days_before(now, days), now, TOP)?;
             Ok((project, list))
         })
         .await?;
@@ -353,7 +353,7 @@ pub async fn errors_page(db: &Db, user: &SessionUser, slug: String, days: u32) -
     let (project, groups) = db
         .read(move |c| -> AppResult<_> {
             let project = db::projects::require(c, &slug)?;
-            let groups = db::failures::groups(c, project.id, unix_now() - i64::from(days) * 86_400, TOP)?;
+            let groups = db::failures::groups(c, project.id, crate::domain::time::days_before(unix_now(), days), TOP)?;
             Ok((project, groups))
         })
         .await?;

@@ -7,7 +7,7 @@ use super::{
     test_title, HistoryRow, Layout, RuleNote, Tab, TestPage, When,
 };
 use crate::auth::session::SessionUser;
-use crate::db::analysis::{self, HistoryEntry};
+use crate::db::analysis::HistoryEntry;
 use crate::db::{self, Db, DbError, Missing};
 use crate::domain::time::unix_now;
 use crate::error::AppError;
@@ -50,13 +50,11 @@ pub async fn test_history_page(
     let (project, found) = db
         .read(move |c| -> Result<_, DbError> {
             let project = db::projects::require(c, &slug)?;
-            let Some((key, info)) = analysis::test_info(c, project.id, &test_id)? else { return Ok((project, None)) };
-            let standing = db::flaky::test_standing(c, &project, key, &info, unix_now())?;
-            let found = analysis::history(c, project.id, &test_id, HISTORY_PAGE + 1, before.as_deref())?;
-            Ok((project, found.map(|f| (f, standing))))
+            let found = db::flaky::test_page(c, &project, &test_id, HISTORY_PAGE + 1, before.as_deref(), unix_now())?;
+            Ok((project, found))
         })
         .await?;
-    let ((test, mut entries), standing) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
+    let (test, mut entries, standing) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
     let may_manage = user.principal.may(crate::domain::permission::Permission::TestsManage);
     let flaky = standing.flaky.map(|f| flaky_row(&project, f, may_manage));
     let quarantine = standing.quarantine.as_ref().map(RuleNote::of);

@@ -223,7 +223,7 @@ async fn flaky(
     let limit = page(query.limit, None).limit()?;
     let list = read_project(&state, caller, slug.into_inner(), move |c, p| {
         let now = unix_now();
-        flaky::list(c, p, now - i64::from(days) * 86_400, now, limit)
+        flaky::list(c, p, crate::domain::time::days_before(now, days), now, limit)
     })
     .await?;
     let window = json!({"days": days, "runs": list.window_runs, "complete": list.complete});
@@ -255,7 +255,7 @@ async fn errors(
     let days = query.days()?;
     let limit = page(query.limit, None).limit()?;
     let groups = read_project(&state, caller, slug.into_inner(), move |c, p| {
-        failures::groups(c, p.id, unix_now() - i64::from(days) * 86_400, limit)
+        failures::groups(c, p.id, crate::domain::time::days_before(unix_now(), days), limit)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({"errors": groups, "days": days, "next_cursor": null})))
@@ -279,12 +279,10 @@ async fn test_history(
     let limit = page.limit()?;
     let before = page.after()?;
     let found = read_project(&state, caller, slug, move |c, p| {
-        let Some((key, info)) = analysis::test_info(c, p.id, &test_id)? else { return Ok(None) };
-        let standing = flaky::test_standing(c, p, key, &info, unix_now())?;
-        Ok(analysis::history(c, p.id, &test_id, limit + 1, before.as_deref())?.map(|h| (h, standing)))
+        flaky::test_page(c, p, &test_id, limit + 1, before.as_deref(), unix_now())
     })
     .await?;
-    let ((test, mut history), standing) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
+    let (test, mut history, standing) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
     let next = if history.len() > limit as usize {
         history.truncate(limit as usize);
         history.last().map(|h| cursor(&h.run_id))

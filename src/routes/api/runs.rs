@@ -153,9 +153,7 @@ async fn upload(
         .await
         .map_err(AppError::from);
     let done = counted(&state, done)?;
-    if !done.duplicate {
-        state.metrics.report_stored(done.counts.tests as u64, bytes);
-    }
+    count_stored(&state, &done, bytes);
     Ok(if done.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() }.json(report_body(&done)))
 }
 
@@ -165,6 +163,13 @@ fn counted<T>(state: &AppState, result: Result<T, AppError>) -> Result<T, AppErr
         state.metrics.report_rejected(e.code());
     }
     result
+}
+
+/// Counts a stored report (not a duplicate) in the metrics.
+fn count_stored(state: &AppState, done: &ingest::Ingested, bytes: u64) {
+    if !done.duplicate {
+        state.metrics.report_stored(done.counts.tests as u64, bytes);
+    }
 }
 
 /// The answer to a report upload: its id, its counts, and whether it was a duplicate.
@@ -239,11 +244,8 @@ async fn results(
     let (format, gzip) = counted(&state, body_kind(req.headers()))?;
     let meta = query.into_inner().into_meta()?;
     let max = state.config.max_report_bytes;
-    let project = {
-        let principal = caller.principal.clone();
-        let slug = slug.into_inner();
-        state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?
-    };
+    let (principal, slug) = (caller.principal.clone(), slug.into_inner());
+    let project = state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?;
     caller.principal.require(Permission::RunsWrite)?;
     let body = counted(&state, read_body(&req, payload, max).await)?;
     let bytes = body.len() as u64;
@@ -256,11 +258,8 @@ async fn results(
         })
         .await;
     let (run, done) = counted(&state, stored)?;
-    if !done.duplicate {
-        state.metrics.report_stored(done.counts.tests as u64, bytes);
-    }
-    let warnings = done.warnings;
+    count_stored(&state, &done, bytes);
     let mut body = serde_json::to_value(run).map_err(AppError::internal)?;
-    body["warnings"] = json!(warnings);
+    body["warnings"] = json!(done.warnings);
     Ok(HttpResponse::Created().json(body))
 }
