@@ -75,6 +75,9 @@ impl AppError {
             message: message.into(),
         }
     }
+    pub fn method_not_allowed(message: impl Into<String>) -> AppError {
+        AppError::Client { status: StatusCode::METHOD_NOT_ALLOWED, code: "method_not_allowed", message: message.into() }
+    }
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> AppError {
         AppError::Client { status: StatusCode::UNPROCESSABLE_ENTITY, code, message: message.into() }
     }
@@ -278,9 +281,13 @@ impl From<std::io::Error> for AppError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every API error's body (API.md section 2, "Errors").
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error, example = json!({"error": "missing_permission", "message": "API key missing required permission: runs:write"}))]
+pub struct ErrorBody<'a> {
+    /// A stable code to branch on, e.g. `project_not_found`.
     error: &'a str,
+    /// A sentence for people: what is wrong, and where.
     message: String,
 }
 

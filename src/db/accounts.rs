@@ -8,7 +8,7 @@ use crate::domain::audit::ActorKind;
 use crate::domain::permission::Permission;
 use crate::domain::time::unix_now;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
     User,
@@ -39,7 +39,7 @@ impl AccountKind {
 }
 
 /// A user (`email` set) or a service account (`email` none).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Account {
     pub id: String,
     #[serde(skip)]
@@ -50,6 +50,7 @@ pub struct Account {
     pub role: String,
     pub active: bool,
     #[serde(serialize_with = "crate::db::serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 

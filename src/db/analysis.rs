@@ -22,7 +22,7 @@ pub const MAX_WINDOW_RUNS: u32 = 2000;
 pub const MAX_WINDOW_RESULTS: usize = 2_000_000;
 
 /// A test's identity, as every analytics object shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestInfo {
     pub test_id: String,
     pub suite: String,
@@ -31,7 +31,7 @@ pub struct TestInfo {
     pub file: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SlowTest {
     pub test_id: String,
     pub suite: String,
@@ -151,7 +151,7 @@ pub(super) fn test_by_key(conn: &Conn, project_id: i64, key: i64) -> Result<Opti
         .optional()?)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub run_id: String,
     pub status: String,
@@ -159,6 +159,7 @@ pub struct HistoryEntry {
     pub commit: Option<String>,
     pub branch: Option<String>,
     #[serde(serialize_with = "crate::db::serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
@@ -195,10 +196,11 @@ pub fn history(
 }
 
 /// One finished run, as a chart point.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrendPoint {
     pub run_id: String,
     #[serde(serialize_with = "crate::db::serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     pub status: RunStatus,
     pub tests: i64,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::db::{Conn, DbError, Missing, Tx};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attachment {
     pub id: String,
     pub run_id: String,
@@ -16,6 +16,7 @@ pub struct Attachment {
     #[serde(skip)]
     pub sha256: Vec<u8>,
     #[serde(serialize_with = "crate::db::serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 

@@ -56,10 +56,11 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: i64,
     #[serde(serialize_with = "crate::db::serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     pub actor: Actor,
     pub action: String,

@@ -14,7 +14,7 @@ use crate::db::{Conn, DbError, Missing};
 use crate::domain::analysis::{self as rules, Change, Outcome};
 
 /// One test in a comparison: its result now and in the base run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestChange {
     pub test_id: String,
     pub suite: String,
@@ -28,7 +28,7 @@ pub struct TestChange {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Comparison {
     #[serde(rename = "base_run")]
     pub base: Option<Run>,

@@ -23,10 +23,11 @@ use crate::domain::flaky::{Signals, State, FLAKY_WINDOW_DAYS};
 pub const MAX_STREAK: u32 = 50;
 
 /// The run a failure's streak began in.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FailingSince {
     pub run_id: String,
     #[serde(serialize_with = "serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     /// Runs in a row it failed in, this one included.
     pub runs: u32,
@@ -34,28 +35,30 @@ pub struct FailingSince {
     pub at_least: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KnownFlaky {
     pub state: State,
     pub signals: Signals,
 }
 
 /// A quarantine rule as a failure shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RuleBrief {
     pub id: String,
     pub reason: String,
     pub issue_url: Option<String>,
     #[serde(serialize_with = "serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: i64,
 }
 
 /// A failure's context; every field null for results that did not fail.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct FailureContext {
     /// `null` for a new failure (it did not fail in the run before).
     pub failing_since: Option<FailingSince>,
     #[serde(serialize_with = "crate::db::serialize_unix_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub first_failed_at: Option<i64>,
     pub known_flaky: Option<KnownFlaky>,
     pub quarantine: Option<RuleBrief>,
@@ -161,7 +164,7 @@ fn streak(conn: &Conn, test: i64, earlier: &[(i64, String, i64)]) -> Result<Opti
 }
 
 /// One failure group: the failures sharing a fingerprint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorGroup {
     pub fingerprint: String,
     /// The normalized message, placeholders and all.
@@ -169,14 +172,16 @@ pub struct ErrorGroup {
     pub failures: u32,
     pub tests: u32,
     #[serde(serialize_with = "serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub first_seen: i64,
     #[serde(serialize_with = "serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub last_seen: i64,
     /// Some of the tests it hit (at most [`GROUP_TESTS`]).
     pub examples: Vec<TestRef>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestRef {
     pub test_id: String,
     pub name: String,

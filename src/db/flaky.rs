@@ -20,7 +20,7 @@ use crate::domain::flaky::{self as rules, Signal, Signals, State, FLAKY_WINDOW_D
 /// Runs read for a listed test's `runs` and `failure_rate`.
 pub const MAX_RATE_RUNS: u32 = 2000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FlakyTest {
     #[serde(flatten)]
     pub test: TestInfo,
@@ -32,6 +32,7 @@ pub struct FlakyTest {
     pub quarantine: Option<Rule>,
     /// When it was last marked fixed, if that is in the window.
     #[serde(serialize_with = "crate::db::serialize_unix_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub fixed_at: Option<i64>,
     /// The changes on the default branch (`signals.flips`, kept for clients
     /// of the first version of this list).
@@ -40,12 +41,14 @@ pub struct FlakyTest {
     pub failure_rate: f64,
     pub runs: u32,
     #[serde(serialize_with = "crate::db::serialize_unix_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub first_flaky_at: Option<i64>,
     #[serde(serialize_with = "crate::db::serialize_unix_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_flaky_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FlakyList {
     pub tests: Vec<FlakyTest>,
     /// Runs created in the window.
@@ -85,7 +88,7 @@ pub fn states(
 
 /// A test's flakiness in the last [`FLAKY_WINDOW_DAYS`] and the active
 /// quarantine rule covering it, flaky or not.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestStanding {
     pub flaky: Option<FlakyTest>,
     pub quarantine: Option<Rule>,

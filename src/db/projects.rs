@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::db::{Conflict, Conn, DbError, Missing, Tx};
 use crate::domain::time::unix_now;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Project {
     #[serde(skip)]
     pub id: i64,
@@ -17,6 +17,7 @@ pub struct Project {
     /// a test flaky (API.md section 9).
     pub flaky_flip_threshold: u32,
     #[serde(serialize_with = "crate::db::serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 

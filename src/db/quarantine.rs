@@ -8,7 +8,7 @@ use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::quarantine::Pattern;
 
 /// Why a rule stopped applying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReleaseReason {
     Manual,
@@ -33,7 +33,7 @@ impl ReleaseReason {
 /// A rule as the API shows it. `active` is computed against the clock of
 /// the read: a rule past `expires_at` is inactive before housekeeping
 /// records it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Rule {
     pub id: String,
     /// The one test the rule names (hex test id), or `null` for a pattern.
@@ -43,12 +43,15 @@ pub struct Rule {
     pub issue_url: Option<String>,
     pub created_by: Actor,
     #[serde(serialize_with = "serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(serialize_with = "serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: i64,
     pub release_after_passes: Option<u32>,
     pub consecutive_passes: u32,
     #[serde(serialize_with = "serialize_unix_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub released_at: Option<i64>,
     pub released_by: Option<Actor>,
     pub release_reason: Option<ReleaseReason>,

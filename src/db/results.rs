@@ -253,13 +253,14 @@ pub fn stored_outcome(value: ValueRef) -> Outcome {
 }
 
 /// A test result as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestResult {
     /// The test's key in `tests`.
     #[serde(skip)]
     pub key: i64,
     /// The failure group of a failure (`domain::fingerprint`), as hex.
     #[serde(serialize_with = "serialize_fingerprint")]
+    #[schema(value_type = Option<String>)]
     pub fingerprint: Option<i64>,
     pub test_id: String,
     pub suite: String,

@@ -7,10 +7,11 @@ use crate::db::{Conflict, Conn, DbError, Missing, Tx};
 use crate::domain::permission::{builtin_role, PermissionSet, BUILTIN_ROLES};
 use crate::domain::time::unix_now;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Role {
     pub name: String,
     #[serde(serialize_with = "serialize_permissions")]
+    #[schema(value_type = Vec<String>)]
     pub permissions: PermissionSet,
     pub builtin: bool,
 }

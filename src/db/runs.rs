@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::db::{Conn, DbError, Missing, Tx};
 use crate::domain::report::Outcome;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
@@ -33,7 +33,7 @@ impl RunStatus {
 }
 
 /// Distinct tests of a run (or one report) by result.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     pub tests: i64,
     pub passed: i64,
@@ -59,7 +59,7 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Run {
     pub id: String,
     /// The run's key inside the database (results refer to it).
@@ -78,8 +78,10 @@ pub struct Run {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(serialize_with = "crate::db::serialize_unix")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(serialize_with = "crate::db::serialize_unix_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<i64>,
     pub duration_ms: Option<i64>,
     #[serde(flatten)]

@@ -10,7 +10,7 @@ use crate::domain::permission::PermissionSet;
 use crate::domain::token::{TokenHash, TokenKind};
 
 /// What a token's status is at a given instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenStatus {
     Active,

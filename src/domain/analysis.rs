@@ -83,7 +83,7 @@ fn median(values: &[i64]) -> Option<i64> {
     percentile(&sorted, 50.0)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trend {
     Slower,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// The kind of principal behind a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorKind {
     User,
@@ -34,7 +34,7 @@ impl ActorKind {
 }
 
 /// `{"type", "id", "name"}` (+ `"preview"` for a token), as API.md shows actors.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Actor {
     #[serde(rename = "type")]
     pub kind: ActorKind,
@@ -55,7 +55,7 @@ impl Actor {
 }
 
 /// What an action was done to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Target {
     #[serde(rename = "type")]
     pub kind: String,

@@ -54,7 +54,7 @@ impl Signal {
 }
 
 /// A test's signal counts in a window (since its fixed mark, if later).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Signals {
     /// Runs in which it failed, then passed.
     pub retry: u32,
@@ -95,7 +95,7 @@ impl Signals {
 }
 
 /// Where a listed test stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Flaky,

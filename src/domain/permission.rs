@@ -18,6 +18,18 @@ pub enum Permission {
     TestsManage,
 }
 
+/// In the API's description: one of the permission names.
+impl utoipa::PartialSchema for Permission {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(Permission::ALL.map(Permission::as_str)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Permission {}
+
 impl Permission {
     pub const ALL: [Permission; 10] = [
         Permission::ProjectsRead,

@@ -16,7 +16,7 @@ pub const MAX_POLICY_DAYS: u32 = 3650;
 /// a little longer than the limit.
 const EXCEEDS_TOLERANCE: Duration = Duration::minutes(1);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyMode {
     /// Each user picks a lifetime up to `max_days` (or none, if allowed).
@@ -32,13 +32,20 @@ pub enum PolicyMode {
 /// hence `#[serde(default)]`. Unknown fields are refused: with replace
 /// semantics a misspelt `max_day` would otherwise silently reset `max_days`.
 /// `null` is accepted only for `revoke_unused_after_days`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenPolicy {
     pub mode: PolicyMode,
+    /// The lifetime of every new token under `fixed`, in days (1–3650).
+    #[schema(minimum = 1, maximum = 3650)]
     pub fixed_days: u32,
+    /// The longest lifetime a user may choose under `user_choice` (1–3650).
+    #[schema(minimum = 1, maximum = 3650)]
     pub max_days: u32,
+    /// Whether a user may choose no expiry under `user_choice`.
     pub allow_no_expiry: bool,
+    /// Revoke tokens unused for this many days (1–3650); null: never.
+    #[schema(minimum = 1, maximum = 3650)]
     pub revoke_unused_after_days: Option<u32>,
 }
 

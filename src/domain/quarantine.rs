@@ -42,7 +42,7 @@ pub fn glob_matches(glob: &str, value: &str) -> bool {
 
 /// Globs on a test's fields; `None` matches anything. At least one is set.
 /// Serialized as the API shows it: every field, `null` for "any".
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Pattern {
     pub suite: Option<String>,
     pub classname: Option<String>,

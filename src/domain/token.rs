@@ -25,7 +25,7 @@ pub const CHECKSUM_LEN: usize = 6;
 pub const TOKEN_LEN: usize = PREFIX_LEN + BODY_LEN + CHECKSUM_LEN;
 
 /// Which kind of credential a token is; the prefix says it so a scanner need not ask us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenKind {
     /// Personal access token, owned by a user or a service account.

@@ -5,28 +5,38 @@
 //! never run in the server's origin.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{collection, PageQuery};
+use super::{page_of, PageQuery, ProjectItemPath, RunPath};
 use crate::auth::api::ApiCaller;
 use crate::db::attachments::{self, Attachment};
 use crate::db::projects::Project;
 use crate::db::runs;
 use crate::domain::attachment::parse_filename;
 use crate::domain::permission::Permission;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::ops::attachments as files;
 use crate::routes::input::{declared_length, read_capped};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/runs/{run}/attachments", web::post().to(upload))
-        .route("/runs/{run}/attachments", web::get().to(list))
-        .route("/attachments/{id}", web::get().to(download))
-        .route("/attachments/{id}", web::delete().to(remove))
-        .route("/runs/{run}/attachments/{id}", web::get().to(download_in_run))
-        .route("/runs/{run}/attachments/{id}", web::delete().to(remove_in_run));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(upload).service(list).service(download).service(remove).service(download_in_run).service(remove_in_run);
+}
+
+/// `{project}`, `{run}` and the attachment's `{id}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct RunItemPath {
+    /// The project's slug.
+    #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    project: String,
+    /// The run's id.
+    run: String,
+    /// The attachment's id.
+    id: String,
 }
 
 /// The project, visible to the caller and with `permission` (else 404 / 403).
@@ -46,20 +56,44 @@ fn too_large(max: u64) -> AppError {
     AppError::payload_too_large(format!("The attachment is larger than {max} bytes."))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct UploadQuery {
+    /// The file's name (1–255 characters, no path separators or control characters).
+    #[param(min_length = 1, max_length = 255)]
     filename: Option<String>,
 }
 
+/// Upload an attachment
+///
+/// Stores a file (a log, a screenshot, a build) with the run; the body is
+/// the file, its `Content-Type` kept if it is an allow-listed type. Needs
+/// `artifacts:write`.
+#[utoipa::path(
+    tag = "ingestion",
+    operation_id = "upload_attachment",
+    params(RunPath, UploadQuery),
+    request_body(description = "The file.", content((String = "application/octet-stream"))),
+    responses(
+        (status = 201, description = "Stored.", body = Attachment,
+            links(
+            ("download" = (operation_id = "download_attachment", parameters(("project" = "$request.path.project"), ("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "delete_attachment", parameters(("project" = "$request.path.project"), ("id" = "$response.body#/id"))))
+            )
+        ),
+        (status = 400, description = "A missing or unusable `filename` (`invalid_filename`), or an empty body (`empty_attachment`).", body = ErrorBody),
+        (status = 404, description = "No such run (`not_found`), or no such project.", body = ErrorBody),
+    )
+)]
+#[post("/runs/{run}/attachments")]
 async fn upload(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<RunPath>,
     query: web::Query<UploadQuery>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, run_id) = path.into_inner();
+    let RunPath { project: slug, run: run_id } = path.into_inner();
     let project = project(&state, &caller, slug, Permission::ArtifactsWrite).await?;
     let filename = query.into_inner().filename.unwrap_or_default();
     let filename = parse_filename(&filename).map_err(|e| AppError::bad_request("invalid_filename", e))?.to_string();
@@ -70,6 +104,9 @@ async fn upload(
     let max = state.config.max_report_bytes;
     let declared = declared_length(req.headers());
     let body = read_capped(&mut payload.into_inner(), declared, max as usize, || too_large(max)).await?;
+    if body.is_empty() {
+        return Err(AppError::bad_request("empty_attachment", "The attachment is empty: send the file as the body."));
+    }
     let new = files::NewAttachment {
         project_id: project.id,
         run_id: run.id,
@@ -82,22 +119,30 @@ async fn upload(
     Ok(HttpResponse::Created().json(attachment))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
+page_of!(
+    /// A page of a run's attachments.
+    AttachmentPage, attachments: Attachment
+);
 
+/// List a run's attachments
+///
+/// Needs `runs:read`.
+#[utoipa::path(
+    tag = "reading",
+    operation_id = "list_attachments",
+    params(RunPath, PageQuery),
+    responses((status = 200, description = "A page of the run's attachments.", body = AttachmentPage), (status = 404, description = "No such run (`not_found`), or no such project.", body = ErrorBody))
+)]
+#[get("/runs/{run}/attachments")]
 async fn list(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
-    query: web::Query<ListQuery>,
+    path: web::Path<RunPath>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, run_id) = path.into_inner();
+    let RunPath { project: slug, run: run_id } = path.into_inner();
     let project = project(&state, &caller, slug, Permission::RunsRead).await?;
-    let q = query.into_inner();
-    let page = PageQuery { limit: q.limit, cursor: q.cursor };
+    let page = query.into_inner();
     let limit = page.limit()?;
     let after = page.after()?;
     let found = state
@@ -107,7 +152,7 @@ async fn list(
             attachments::list(c, &run_id, after.as_deref(), limit + 1)
         })
         .await?;
-    Ok(collection("attachments", found, limit, |a| a.id.clone()))
+    Ok(HttpResponse::Ok().json(AttachmentPage::of(found, limit, |a| a.id.clone())))
 }
 
 /// The attachment `id` of the project (and of run `run`, when the path names one).
@@ -134,25 +179,52 @@ async fn serve(
     Ok(crate::routes::attachment_download(&found, bytes))
 }
 
+/// Download an attachment
+///
+/// Always a download (`Content-Disposition: attachment`) with an
+/// allow-listed type. Needs `runs:read`.
+#[utoipa::path(
+    tag = "reading",
+    operation_id = "download_attachment",
+    params(ProjectItemPath),
+    responses(
+        (status = 200, description = "The file.", content_type = "application/octet-stream", body = String),
+        (status = 404, description = "No such attachment (`not_found`), or no such project.", body = ErrorBody),
+    )
+)]
+#[get("/attachments/{id}")]
 async fn download(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<ProjectItemPath>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, id) = path.into_inner();
+    let ProjectItemPath { project: slug, id } = path.into_inner();
     serve(&state, caller, slug, id, None).await
 }
 
+/// Download an attachment of a run
+///
+/// As `download_attachment`, for an attachment of this run only.
+#[utoipa::path(
+    tag = "reading",
+    operation_id = "download_run_attachment",
+    params(RunItemPath),
+    responses(
+        (status = 200, description = "The file.", content_type = "application/octet-stream", body = String),
+        (status = 404, description = "No such attachment in this run (`not_found`), or no such project.", body = ErrorBody),
+    )
+)]
+#[get("/runs/{run}/attachments/{id}")]
 async fn download_in_run(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<RunItemPath>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, run, id) = path.into_inner();
+    let RunItemPath { project: slug, run, id } = path.into_inner();
     serve(&state, caller, slug, id, Some(run)).await
 }
 
-async fn delete(
+async fn delete_attachment(
     state: &AppState,
     caller: ApiCaller,
     slug: String,
@@ -168,20 +240,40 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Delete an attachment
+///
+/// Needs `artifacts:write`.
+#[utoipa::path(
+    tag = "ingestion",
+    operation_id = "delete_attachment",
+    params(ProjectItemPath),
+    responses((status = 204, description = "Deleted."), (status = 404, description = "No such attachment (`not_found`), or no such project.", body = ErrorBody))
+)]
+#[delete("/attachments/{id}")]
 async fn remove(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<ProjectItemPath>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, id) = path.into_inner();
-    delete(&state, caller, slug, id, None).await
+    let ProjectItemPath { project: slug, id } = path.into_inner();
+    delete_attachment(&state, caller, slug, id, None).await
 }
 
+/// Delete an attachment of a run
+///
+/// As `delete_attachment`, for an attachment of this run only.
+#[utoipa::path(
+    tag = "ingestion",
+    operation_id = "delete_run_attachment",
+    params(RunItemPath),
+    responses((status = 204, description = "Deleted."), (status = 404, description = "No such attachment in this run (`not_found`), or no such project.", body = ErrorBody))
+)]
+#[delete("/runs/{run}/attachments/{id}")]
 async fn remove_in_run(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<RunItemPath>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, run, id) = path.into_inner();
-    delete(&state, caller, slug, id, Some(run)).await
+    let RunItemPath { project: slug, run, id } = path.into_inner();
+    delete_attachment(&state, caller, slug, id, Some(run)).await
 }

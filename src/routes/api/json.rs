@@ -86,6 +86,9 @@ impl JsonBytes {
         if !self.is_json {
             return Err(not_json());
         }
+        if self.body.trim_ascii() == b"null" {
+            return Ok(T::default());
+        }
         parse(&self.body)
     }
 }
@@ -110,8 +113,12 @@ fn not_json() -> AppError {
     AppError::unsupported_media_type("Send JSON with Content-Type: application/json.")
 }
 
-/// Deserializes, naming the path to the value that did not fit.
+/// Deserializes, naming the path to the value that did not fit. Every body
+/// is an object (serde would also read a struct from an array).
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    if body.trim_ascii_start().first().is_some_and(|b| *b != b'{') {
+        return Err(AppError::bad_request("invalid_json", "Invalid JSON body: expected an object."));
+    }
     // The path helps where the JSON is well-formed but a value does not fit.
     let invalid = |path: String, e: serde_json::Error| {
         let message = if path == "." || !e.is_data() {

@@ -1,10 +1,12 @@
 //! Project API keys: `/api/v1/projects/{project}/keys` (`projects:manage`).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::tokens::{issued_response, parse_permissions, token_json, ExpiryFields, RotateBody};
-use super::{collection, invalid, PageQuery};
+use super::tokens::{issued_response, parse_permissions, present, ExpiryFields, KeyPage, RotateBody, TokenView};
+use super::{invalid, PageQuery, ProjectItemPath, ProjectPath};
 use super::{ApiJson, JsonBytes};
 use crate::auth::api::ApiCaller;
 use crate::db::{self, tokens::TokenFilter};
@@ -12,24 +14,26 @@ use crate::domain::names::DisplayName;
 use crate::domain::permission::Permission;
 use crate::domain::time::unix_now;
 use crate::domain::token::TokenKind;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::ops::tokens::{self as ops, KeyRequest};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/keys", web::get().to(list))
-        .route("/keys", web::post().to(create))
-        .route("/keys/{id}", web::patch().to(update))
-        .route("/keys/{id}", web::delete().to(delete))
-        .route("/keys/{id}/rotate", web::post().to(rotate));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(create).service(update).service(delete).service(rotate);
 }
 
+/// List a project's API keys
+///
+/// Needs `projects:manage`.
+#[utoipa::path(tag = "projects", operation_id = "list_keys", params(ProjectPath, PageQuery), responses((status = 200, description = "A page of the project's keys.", body = KeyPage)))]
+#[get("/keys")]
 async fn list(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
+    path: web::Path<ProjectPath>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let slug = path.into_inner().project;
     let limit = query.limit()?;
     let after = query.after()?;
     let now = unix_now();
@@ -42,30 +46,64 @@ async fn list(
             Ok((db::tokens::list(c, &filter, after.as_deref(), limit + 1, now)?, db::settings::token_policy(c)?))
         })
         .await?;
-    let items: Vec<_> = keys.iter().map(|k| token_json(k, now, &policy, None)).collect();
-    Ok(collection("keys", items, limit, |v| v["id"].as_str().unwrap_or_default().to_string()))
+    let items: Vec<_> = keys.iter().map(|k| TokenView::new(k, now, &policy, None)).collect();
+    Ok(HttpResponse::Ok().json(KeyPage::of(items, limit, |k| k.id.clone())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewKey)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "CI", "permissions": ["runs:write", "runs:read"], "expires_in_days": 90}))]
 struct CreateBody {
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// Permission names a key may hold: `projects:read`, `runs:read`, `runs:write`, `artifacts:write`.
+    #[schema(value_type = Vec<crate::domain::permission::Permission>)]
     permissions: Vec<String>,
-    #[serde(flatten)]
-    expiry: ExpiryFields,
+    /// Days until it expires; null: never (if the policy allows); absent: the policy's default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    expires_in_days: Option<Option<u32>>,
+    /// The instant it expires, instead of `expires_in_days`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Option<String>>,
 }
 
+/// Create a project API key
+///
+/// Needs `projects:manage`. The secret is in this response only.
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "create_key",
+    params(ProjectPath),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The key, with its secret in `token`.", body = TokenView,
+            links(
+            ("update" = (operation_id = "update_key", parameters(("project" = "$request.path.project"), ("id" = "$response.body#/id")))),
+            ("rotate" = (operation_id = "rotate_key", parameters(("project" = "$request.path.project"), ("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "delete_key", parameters(("project" = "$request.path.project"), ("id" = "$response.body#/id"))))
+            )
+        ),
+        (status = 422, description = "A permission a key cannot hold (`invalid_permission`), or a lifetime the policy refuses.", body = ErrorBody),
+    )
+)]
+#[post("/keys")]
 async fn create(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
+    path: web::Path<ProjectPath>,
     body: ApiJson<CreateBody>,
 ) -> Result<HttpResponse, AppError> {
+    let slug = path.into_inner().project;
     let body = body.into_inner();
+    let expiry = ExpiryFields { expires_in_days: body.expires_in_days, expires_at: body.expires_at };
     let req = KeyRequest {
         name: DisplayName::parse(&body.name).map_err(invalid)?,
         permissions: parse_permissions(&body.permissions)?,
-        expiry: body.expiry.request()?,
+        expiry: expiry.request()?,
     };
     let st = state.clone();
     let (issued, policy) = state
@@ -78,21 +116,39 @@ async fn create(
     Ok(issued_response(&issued, &policy))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = KeyChanges)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
+    #[schema(value_type = Option<Vec<crate::domain::permission::Permission>>)]
     permissions: Option<Vec<String>>,
+    /// A disabled key is refused (401 `token_disabled`) until enabled again.
     disabled: Option<bool>,
 }
 
+/// Update a project API key
+///
+/// Rename it, change its permissions, disable or enable it. Needs `projects:manage`.
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "update_key",
+    params(ProjectItemPath),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The token as it is now.", body = TokenView),
+        (status = 422, description = "A permission a key cannot hold (`invalid_permission`).", body = ErrorBody),
+    )
+)]
+#[patch("/keys/{id}")]
 async fn update(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<ProjectItemPath>,
     body: ApiJson<UpdateBody>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, id) = path.into_inner();
+    let ProjectItemPath { project: slug, id } = path.into_inner();
     let body = body.into_inner();
     let name = body.name.as_deref().map(DisplayName::parse).transpose().map_err(invalid)?;
     let permissions = body.permissions.as_deref().map(parse_permissions).transpose()?;
@@ -106,15 +162,20 @@ async fn update(
             Ok((token, db::settings::token_policy(tx)?))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(token_json(&token, now, &policy, None)))
+    Ok(HttpResponse::Ok().json(TokenView::new(&token, now, &policy, None)))
 }
 
+/// Delete a project API key
+///
+/// Needs `projects:manage`.
+#[utoipa::path(tag = "projects", operation_id = "delete_key", params(ProjectItemPath), responses((status = 204, description = "Deleted.")))]
+#[delete("/keys/{id}")]
 async fn delete(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<ProjectItemPath>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, id) = path.into_inner();
+    let ProjectItemPath { project: slug, id } = path.into_inner();
     state
         .db
         .write(move |tx| -> AppResult<_> {
@@ -125,13 +186,28 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Rotate a project API key
+///
+/// A new secret for the same key; the old one works for `grace_seconds`
+/// more (default 0). The body may be empty. Needs `projects:manage`.
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "rotate_key",
+    params(ProjectItemPath),
+    request_body(content = Option<RotateBody>, description = "Optional."),
+    responses(
+        (status = 201, description = "The key, with its new secret in `token`.", body = TokenView),
+        (status = 409, description = "It was rotated already and its successor is in its grace period (`token_rotated`).", body = ErrorBody),
+    )
+)]
+#[post("/keys/{id}/rotate")]
 async fn rotate(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<ProjectItemPath>,
     body: JsonBytes,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, id) = path.into_inner();
+    let ProjectItemPath { project: slug, id } = path.into_inner();
     let grace = body.parse_or_default::<RotateBody>()?.grace_seconds;
     let st = state.clone();
     let (issued, policy) = state

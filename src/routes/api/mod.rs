@@ -7,12 +7,13 @@
 
 mod attachments;
 mod audit;
+pub mod doc;
 mod json;
 mod keys;
 mod people;
 mod projects;
 mod quarantine;
-mod results;
+pub(crate) mod results;
 mod runs;
 mod tokens;
 
@@ -25,13 +26,23 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_actix_web::scope;
 
 use crate::error::AppError;
 
+/// Serves `/api/v1` (and `/api/openapi.json`, its description).
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/openapi.json", web::get().to(doc::openapi_json));
+    register(&mut utoipa_actix_web::service_config::ServiceConfig::new(cfg));
+}
+
+/// Registers every `/api/v1` route, each through `service`, which takes only
+/// a handler with its `#[utoipa::path]` description ([`doc`]).
+pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(
-        web::scope("/api/v1")
+        scope("/api/v1")
             .wrap(from_fn(auth_headers))
             .app_data(json::payload_config())
             .app_data(web::QueryConfig::default().error_handler(|err, req| query_error(&err, req).into()))
@@ -41,7 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // routes after it mostly by plain string comparison. (Thirty
             // full-path patterns tried in turn were 14% of a keyed read.)
             .service(
-                web::scope("/projects/{project}")
+                scope("/projects/{project}")
                     .configure(projects::configure_one)
                     .configure(keys::configure)
                     .configure(runs::configure)
@@ -60,8 +71,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn no_such_route() -> HttpResponse {
-    AppError::not_found("No such API route.").error_response_owned()
+/// A path the API does not have (404), or a method it does not have for
+/// the path (405, with `Allow`), in the contract's shape.
+async fn no_such_route(req: actix_web::HttpRequest) -> HttpResponse {
+    match doc::methods_of(req.path()) {
+        Some(methods) => {
+            let allow = methods.join(", ");
+            let mut response =
+                AppError::method_not_allowed(format!("{} is not allowed here; use {allow}.", req.method()))
+                    .error_response_owned();
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+            }
+            response
+        }
+        None => AppError::not_found("No such API route.").error_response_owned(),
+    }
 }
 
 /// A query string that does not fit its route's parameters. serde's own
@@ -125,9 +150,12 @@ async fn auth_headers(
 }
 
 /// `?limit=&cursor=` of every collection.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 pub struct PageQuery {
+    /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -159,19 +187,78 @@ pub fn cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key.as_bytes())
 }
 
-/// `{"<name>": [...], "next_cursor": ...}`: `items` holds up to `limit + 1`
-/// rows; the extra one only says that there is a next page.
-pub fn collection<T: Serialize>(name: &str, mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> HttpResponse {
-    let next = if items.len() > limit as usize {
+/// Cuts `items` (up to `limit + 1` rows; the extra one only says that there
+/// is a next page) to a page, and gives the cursor of the next one.
+pub fn paged<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    if items.len() > limit as usize {
         items.truncate(limit as usize);
-        items.last().map(|last| cursor(&key(last)))
+        let next = items.last().map(|last| cursor(&key(last)));
+        (items, next)
     } else {
-        None
+        (items, None)
+    }
+}
+
+/// A page of a collection, `{"<items>": [...], "next_cursor": ...}`, as a
+/// type its route returns and describes.
+macro_rules! page_of {
+    ($(#[$doc:meta])* $page:ident, $items:ident: $item:ty) => {
+        $(#[$doc])*
+        #[derive(serde::Serialize, utoipa::ToSchema)]
+        pub struct $page {
+            pub $items: Vec<$item>,
+            /// The `cursor` of the next page; null on the last.
+            pub next_cursor: Option<String>,
+        }
+
+        impl $page {
+            /// The page of `items` (up to `limit + 1` rows) that `key` orders.
+            pub fn of(items: Vec<$item>, limit: u32, key: impl Fn(&$item) -> String) -> Self {
+                let ($items, next_cursor) = $crate::routes::api::paged(items, limit, key);
+                $page { $items, next_cursor }
+            }
+        }
     };
-    let mut body = serde_json::Map::new();
-    body.insert(name.into(), serde_json::to_value(items).unwrap_or_default());
-    body.insert("next_cursor".into(), next.map(serde_json::Value::String).unwrap_or(serde_json::Value::Null));
-    HttpResponse::Ok().json(body)
+}
+pub(crate) use page_of;
+
+/// `{project}` of a project's route.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectPath {
+    /// The project's slug.
+    #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    pub project: String,
+}
+
+/// `{project}` and `{run}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RunPath {
+    /// The project's slug.
+    #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    pub project: String,
+    /// The run's id.
+    pub run: String,
+}
+
+/// `{project}` and the `{id}` of an object in it.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectItemPath {
+    /// The project's slug.
+    #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    pub project: String,
+    /// The object's id.
+    pub id: String,
+}
+
+/// `{id}` of an object outside projects.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct IdPath {
+    /// The object's id.
+    pub id: String,
 }
 
 /// Maps a parse error of a validated name to a 400.

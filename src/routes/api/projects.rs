@@ -2,12 +2,14 @@
 //! token can see; create, read, update and delete one, audited like the
 //! UI's (`ops::projects`).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{collection, ApiJson, PageQuery};
+use super::{page_of, ApiJson, PageQuery, ProjectPath};
 use crate::auth::api::ApiCaller;
-use crate::db;
+use crate::db::{self, projects::Project};
 use crate::domain::analysis::FLIP_THRESHOLDS;
 use crate::domain::names::{parse_branch, DisplayName, ProjectSlug};
 use crate::domain::permission::Permission;
@@ -16,15 +18,25 @@ use crate::ops::{self, visible_project};
 use crate::state::AppState;
 
 /// `/projects`, under `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/projects", web::get().to(list)).route("/projects", web::post().to(create));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(create);
 }
 
 /// The project itself, inside the `/projects/{project}` scope.
-pub fn configure_one(cfg: &mut web::ServiceConfig) {
-    cfg.route("", web::get().to(show)).route("", web::patch().to(update)).route("", web::delete().to(delete));
+pub fn configure_one(cfg: &mut ServiceConfig) {
+    cfg.service(show).service(update).service(delete);
 }
 
+page_of!(
+    /// A page of projects, by slug.
+    ProjectPage, projects: Project
+);
+
+/// List projects
+///
+/// The projects the token can see, ordered by slug. Needs `projects:read`.
+#[utoipa::path(tag = "projects", operation_id = "list_projects", responses((status = 200, description = "A page of projects.", body = ProjectPage)))]
+#[get("/projects")]
 async fn list(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -50,23 +62,50 @@ async fn list(
             }
         })
         .await?;
-    Ok(collection("projects", projects, limit, |p| p.slug.clone()))
+    Ok(HttpResponse::Ok().json(ProjectPage::of(projects, limit, |p| p.slug.clone())))
 }
 
 fn invalid(e: impl ToString) -> AppError {
     AppError::validation(e.to_string())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewProject)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"slug": "web", "name": "Web app", "default_branch": "main"}))]
 struct CreateBody {
-    #[serde(default)]
+    /// 1–64 lowercase letters, digits, `-`, `_` or `.`, starting with a letter or digit.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     slug: String,
-    #[serde(default)]
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// The branch flakiness is judged on; `main` when absent.
+    #[schema(min_length = 1, max_length = 255)]
     default_branch: Option<String>,
 }
 
+/// Create a project
+///
+/// Needs `projects:manage` and a token not restricted to some projects.
+/// Audited as `project.created`.
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "create_project",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The new project.", body = Project,
+            links(
+            ("get" = (operation_id = "get_project", parameters(("project" = "$response.body#/slug")))),
+            ("update" = (operation_id = "update_project", parameters(("project" = "$response.body#/slug")))),
+            ("delete" = (operation_id = "delete_project", parameters(("project" = "$response.body#/slug")))),
+            ("create_run" = (operation_id = "create_run", parameters(("project" = "$response.body#/slug"))))
+            )
+        ),
+        (status = 409, description = "The slug is taken (`slug_taken`).", body = crate::error::ErrorBody),
+    )
+)]
+#[post("/projects")]
 async fn create(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -81,11 +120,17 @@ async fn create(
     Ok(HttpResponse::Created().json(project))
 }
 
+/// Get a project
+///
+/// Needs `projects:read`.
+#[utoipa::path(tag = "projects", operation_id = "get_project", params(ProjectPath), responses((status = 200, description = "The project.", body = Project)))]
+#[get("")]
 async fn show(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
+    path: web::Path<ProjectPath>,
 ) -> Result<HttpResponse, AppError> {
+    let slug = path.into_inner().project;
     let project = state
         .db
         .read(move |c| -> AppResult<_> {
@@ -97,11 +142,18 @@ async fn show(
     Ok(HttpResponse::Ok().json(project))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ProjectChanges)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Web app", "flaky_flip_threshold": 5}))]
 struct UpdateBody {
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
+    #[schema(min_length = 1, max_length = 255)]
     default_branch: Option<String>,
+    /// Changes between passing and failing on the default branch that make a test flaky.
+    #[schema(minimum = 2, maximum = 50)]
     flaky_flip_threshold: Option<i64>,
 }
 
@@ -126,12 +178,24 @@ impl UpdateBody {
     }
 }
 
+/// Update a project
+///
+/// Absent fields stay as they are. Needs `projects:manage`; audited as `project.updated`.
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "update_project",
+    params(ProjectPath),
+    request_body = UpdateBody,
+    responses((status = 200, description = "The project as it is now.", body = Project))
+)]
+#[patch("")]
 async fn update(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
+    path: web::Path<ProjectPath>,
     body: ApiJson<UpdateBody>,
 ) -> Result<HttpResponse, AppError> {
+    let slug = path.into_inner().project;
     let (name, branch, threshold) = body.into_inner().parse()?;
     let (ctx, by) = (caller.audit(), caller.principal);
     let project = state
@@ -145,13 +209,19 @@ async fn update(
     Ok(HttpResponse::Ok().json(project))
 }
 
-/// Deletes the project with its runs, keys, attachments and rules; its
-/// attachment files go once the transaction committed.
+/// Delete a project
+///
+/// With its runs, keys, attachments and quarantine rules (its attachment
+/// files go once the transaction committed). Needs `projects:manage`;
+/// audited as `project.deleted`.
+#[utoipa::path(tag = "projects", operation_id = "delete_project", params(ProjectPath), responses((status = 204, description = "Deleted.")))]
+#[delete("")]
 async fn delete(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
+    path: web::Path<ProjectPath>,
 ) -> Result<HttpResponse, AppError> {
+    let slug = path.into_inner().project;
     let (ctx, by) = (caller.audit(), caller.principal);
     let run_ids = state
         .db

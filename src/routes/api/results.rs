@@ -2,33 +2,38 @@
 //! test results and its comparison with a base run, flaky and slowest tests
 //! in a window of days, and one test's history.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{collection, cursor, PageQuery};
+use super::{cursor, page_of, PageQuery, ProjectPath, RunPath};
 use crate::auth::api::ApiCaller;
-use crate::db::failures::{self, FailureContext};
+use crate::db::analysis::{HistoryEntry, SlowTest, TestInfo};
+use crate::db::compare::Comparison;
+use crate::db::failures::{self, ErrorGroup, FailureContext};
+use crate::db::flaky::FlakyTest;
 use crate::db::projects::Project;
+use crate::db::quarantine::Rule;
 use crate::db::results::TestResult;
-use crate::db::runs::{self, RunFilter, RunStatus};
+use crate::db::runs::{self, Run, RunFilter, RunStatus};
 use crate::db::Conn;
 use crate::db::{analysis, compare, flaky, results, DbError, Missing};
 use crate::domain::permission::Permission;
 use crate::domain::time::unix_now;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/runs", web::get().to(list_runs))
-        .route("/runs/{run}", web::get().to(get_run))
-        .route("/runs/{run}/tests", web::get().to(run_tests))
-        .route("/runs/{run}/compare", web::get().to(compare))
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_runs)
+        .service(get_run)
+        .service(run_tests)
+        .service(compare_run)
         // Before `/tests/{test_id}`, which would otherwise take these names.
-        .route("/tests/flaky", web::get().to(flaky))
-        .route("/tests/slowest", web::get().to(slowest))
-        .route("/errors", web::get().to(errors))
-        .route("/tests/{test_id}", web::get().to(test_history));
+        .service(flaky_tests)
+        .service(slowest)
+        .service(errors)
+        .service(test_history);
 }
 
 /// Runs `f` on a read connection once the caller may read runs of `slug`
@@ -52,24 +57,43 @@ fn page(limit: Option<u32>, cursor: Option<String>) -> PageQuery {
     PageQuery { limit, cursor }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct RunsQuery {
+    /// Only runs of this branch.
     branch: Option<String>,
+    /// Only runs of this status: `running`, `passed`, `failed` or `errored`.
+    #[param(pattern = "^(running|passed|failed|errored)?$")]
     status: Option<String>,
+    /// Only runs of this commit.
     commit: Option<String>,
+    /// Only runs of this name.
     name: Option<String>,
     // Not `#[serde(flatten)] PageQuery`: serde_urlencoded cannot read
     // numbers through `flatten` (every `?limit=` would be a 400).
+    /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+page_of!(
+    /// A page of runs, newest first.
+    RunPage, runs: Run
+);
+
+/// List runs
+///
+/// A project's runs, newest first. Needs `runs:read`.
+#[utoipa::path(tag = "reading", operation_id = "list_runs", params(ProjectPath, RunsQuery), responses((status = 200, description = "A page of runs.", body = RunPage)))]
+#[get("/runs")]
 async fn list_runs(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
+    path: web::Path<ProjectPath>,
     query: web::Query<RunsQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let slug = path.into_inner().project;
     let q = query.into_inner();
     let page = page(q.limit, q.cursor);
     let limit = page.limit()?;
@@ -85,27 +109,41 @@ async fn list_runs(
     };
     let empty_is_none = |v: Option<String>| v.filter(|v| !v.is_empty());
     let filter = RunFilter { branch: empty_is_none(q.branch), status, commit: empty_is_none(q.commit), name: q.name };
-    let runs = read_project(&state, caller, slug.into_inner(), move |c, p| {
-        runs::list(c, p.id, &filter, before.as_deref(), limit + 1)
-    })
-    .await?;
-    Ok(collection("runs", runs, limit, |r| r.id.clone()))
+    let runs =
+        read_project(&state, caller, slug, move |c, p| runs::list(c, p.id, &filter, before.as_deref(), limit + 1))
+            .await?;
+    Ok(HttpResponse::Ok().json(RunPage::of(runs, limit, |r| r.id.clone())))
 }
 
+/// Get a run
+///
+/// Needs `runs:read`.
+#[utoipa::path(
+    tag = "reading",
+    operation_id = "get_run",
+    params(RunPath),
+    responses((status = 200, description = "The run.", body = Run), (status = 404, description = "No such run (`not_found`), or no such project.", body = ErrorBody))
+)]
+#[get("/runs/{run}")]
 async fn get_run(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<RunPath>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, run_id) = path.into_inner();
+    let RunPath { project: slug, run: run_id } = path.into_inner();
     let run = read_project(&state, caller, slug, move |c, p| runs::get(c, p.id, &run_id)).await?;
     Ok(HttpResponse::Ok().json(run))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct TestsQuery {
+    /// Only results of this status: `passed`, `failed`, `error`, `skipped` or `flaky`.
+    #[param(pattern = "^(passed|failed|error|skipped|flaky)?$")]
     status: Option<String>,
+    /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -138,9 +176,9 @@ impl TestsQuery {
 
 const TEST_STATUSES: [&str; 5] = ["passed", "failed", "error", "skipped", "flaky"];
 
-/// A result with its sort rank, which the page cursor carries.
-#[derive(Serialize)]
-struct Ranked {
+/// A test result, with what is known about its failure.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Ranked {
     #[serde(skip)]
     rank: i64,
     #[serde(flatten)]
@@ -149,13 +187,29 @@ struct Ranked {
     context: FailureContext,
 }
 
+page_of!(
+    /// A page of a run's test results: failures first, then by name.
+    ResultPage, tests: Ranked
+);
+
+/// List a run's test results
+///
+/// Failures first, each with its context (failing since, known flaky,
+/// quarantined). Needs `runs:read`.
+#[utoipa::path(
+    tag = "reading",
+    operation_id = "list_run_tests",
+    params(RunPath, TestsQuery),
+    responses((status = 200, description = "A page of the run's test results.", body = ResultPage), (status = 404, description = "No such run (`not_found`), or no such project.", body = ErrorBody))
+)]
+#[get("/runs/{run}/tests")]
 async fn run_tests(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<RunPath>,
     query: web::Query<TestsQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, run_id) = path.into_inner();
+    let RunPath { project: slug, run: run_id } = path.into_inner();
     let (limit, after, status) = query.into_inner().parse()?;
     let (rows, contexts) = read_project(&state, caller, slug, move |c, p| {
         let run = runs::get(c, p.id, &run_id)?;
@@ -167,21 +221,42 @@ async fn run_tests(
     .await?;
     let items: Vec<Ranked> =
         rows.into_iter().zip(contexts).map(|((rank, result), context)| Ranked { rank, result, context }).collect();
-    Ok(collection("tests", items, limit, |r| format!("{}:{}", r.rank, r.result.test_id)))
+    Ok(HttpResponse::Ok().json(ResultPage::of(items, limit, |r| format!("{}:{}", r.rank, r.result.test_id))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct CompareQuery {
+    /// The run to compare with; default: the newest finished run of the
+    /// same name on the project's default branch.
     base: Option<String>,
 }
 
-async fn compare(
+/// A run compared with its base.
+#[derive(Serialize, ToSchema)]
+struct RunComparison {
+    #[serde(flatten)]
+    comparison: Comparison,
+    run: Run,
+}
+
+/// Compare a run with its base
+///
+/// New failures (regressions), fixed, still failing, and slower tests
+/// (duration up ≥ 50% and ≥ 100 ms). Needs `runs:read`.
+#[utoipa::path(
+    tag = "reading",
+    operation_id = "compare_run",
+    params(RunPath, CompareQuery),
+    responses((status = 200, description = "The comparison.", body = RunComparison), (status = 404, description = "No such run or base run (`not_found`), or no such project.", body = ErrorBody))
+)]
+#[get("/runs/{run}/compare")]
+async fn compare_run(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<RunPath>,
     query: web::Query<CompareQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, run_id) = path.into_inner();
+    let RunPath { project: slug, run: run_id } = path.into_inner();
     let base = query.into_inner().base.filter(|b| !b.is_empty());
     let (run, comparison) = read_project(&state, caller, slug, move |c, p| {
         let run = runs::get(c, p.id, &run_id)?;
@@ -189,15 +264,70 @@ async fn compare(
         Ok((run, comparison))
     })
     .await?;
-    let mut body = serde_json::to_value(&comparison).map_err(AppError::internal)?;
-    body["run"] = serde_json::to_value(&run).map_err(AppError::internal)?;
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(RunComparison { comparison, run }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct WindowQuery {
+    /// The window: runs of the last this many days, 1–365 (default 30).
+    #[param(minimum = 1, maximum = 365)]
     days: Option<u32>,
+    /// Items, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+}
+
+/// The window an analysis covered.
+#[derive(Serialize, ToSchema)]
+struct Window {
+    days: u32,
+    /// Runs created in the window (flaky tests only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runs: Option<u32>,
+    /// False when some figures were counted over the window's newest runs only.
+    complete: bool,
+}
+
+/// The project's flaky tests in a window.
+#[derive(Serialize, ToSchema)]
+struct FlakyTests {
+    tests: Vec<FlakyTest>,
+    days: u32,
+    window: Window,
+    /// Always null: the list is not paged.
+    next_cursor: Option<String>,
+}
+
+/// The project's slowest tests in a window.
+#[derive(Serialize, ToSchema)]
+struct SlowTests {
+    tests: Vec<SlowTest>,
+    days: u32,
+    window: Window,
+    /// Always null: the list is not paged.
+    next_cursor: Option<String>,
+}
+
+/// The failure groups of a window.
+#[derive(Serialize, ToSchema)]
+struct ErrorGroups {
+    errors: Vec<ErrorGroup>,
+    days: u32,
+    /// Always null: the list is not paged.
+    next_cursor: Option<String>,
+}
+
+/// One test's page.
+#[derive(Serialize, ToSchema)]
+struct TestHistory {
+    test: TestInfo,
+    /// Its flakiness in the last 30 days; null when no signal fired and it was never marked fixed.
+    flaky: Option<FlakyTest>,
+    /// The active quarantine rule covering it.
+    quarantine: Option<Rule>,
+    /// Its results, newest first.
+    history: Vec<HistoryEntry>,
+    next_cursor: Option<String>,
 }
 
 pub const DEFAULT_DAYS: u32 = 30;
@@ -213,69 +343,101 @@ impl WindowQuery {
     }
 }
 
-async fn flaky(
+/// List flaky tests
+///
+/// The project's flaky tests in the window, most signals fired first, with
+/// their quarantine state. Needs `runs:read`.
+#[utoipa::path(tag = "reading", operation_id = "list_flaky_tests", params(ProjectPath, WindowQuery), responses((status = 200, description = "The flaky tests.", body = FlakyTests)))]
+#[get("/tests/flaky")]
+async fn flaky_tests(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
+    path: web::Path<ProjectPath>,
     query: web::Query<WindowQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let slug = path.into_inner().project;
     let days = query.days()?;
     let limit = page(query.limit, None).limit()?;
-    let list = read_project(&state, caller, slug.into_inner(), move |c, p| {
+    let list = read_project(&state, caller, slug, move |c, p| {
         let now = unix_now();
         flaky::list(c, p, crate::domain::time::days_before(now, days), now, limit)
     })
     .await?;
-    let window = json!({"days": days, "runs": list.window_runs, "complete": list.complete});
-    Ok(HttpResponse::Ok().json(json!({"tests": list.tests, "days": days, "window": window, "next_cursor": null})))
+    let window = Window { days, runs: Some(list.window_runs), complete: list.complete };
+    Ok(HttpResponse::Ok().json(FlakyTests { tests: list.tests, days, window, next_cursor: None }))
 }
 
+/// List the slowest tests
+///
+/// Tests by p95 duration in the window, with p50, p95 and the trend. Needs `runs:read`.
+#[utoipa::path(tag = "reading", operation_id = "list_slowest_tests", params(ProjectPath, WindowQuery), responses((status = 200, description = "The slowest tests.", body = SlowTests)))]
+#[get("/tests/slowest")]
 async fn slowest(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
+    path: web::Path<ProjectPath>,
     query: web::Query<WindowQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let slug = path.into_inner().project;
     let days = query.days()?;
     let limit = page(query.limit, None).limit()?;
     let (tests, complete) =
-        read_project(&state, caller, slug.into_inner(), move |c, p| analysis::slowest_tests(c, p.id, days, limit))
-            .await?;
-    let window = json!({"days": days, "complete": complete});
-    Ok(HttpResponse::Ok().json(json!({"tests": tests, "days": days, "window": window, "next_cursor": null})))
+        read_project(&state, caller, slug, move |c, p| analysis::slowest_tests(c, p.id, days, limit)).await?;
+    let window = Window { days, runs: None, complete };
+    Ok(HttpResponse::Ok().json(SlowTests { tests, days, window, next_cursor: None }))
 }
 
-/// The failure groups of the window: failures sharing a normalized message.
+/// List failure groups
+///
+/// The window's failures grouped by their normalized message, most
+/// failures first. Needs `runs:read`.
+#[utoipa::path(tag = "reading", operation_id = "list_errors", params(ProjectPath, WindowQuery), responses((status = 200, description = "The failure groups.", body = ErrorGroups)))]
+#[get("/errors")]
 async fn errors(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
+    path: web::Path<ProjectPath>,
     query: web::Query<WindowQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let slug = path.into_inner().project;
     let days = query.days()?;
     let limit = page(query.limit, None).limit()?;
-    let groups = read_project(&state, caller, slug.into_inner(), move |c, p| {
+    let groups = read_project(&state, caller, slug, move |c, p| {
         failures::groups(c, p.id, crate::domain::time::days_before(unix_now(), days), limit)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({"errors": groups, "days": days, "next_cursor": null})))
+    Ok(HttpResponse::Ok().json(ErrorGroups { errors: groups, days, next_cursor: None }))
 }
 
-#[derive(Deserialize)]
-struct HistoryQuery {
-    limit: Option<u32>,
-    cursor: Option<String>,
+/// `{project}` and `{test_id}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TestPath {
+    /// The project's slug.
+    #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    pub project: String,
+    /// The test's id, stable across runs.
+    pub test_id: String,
 }
 
+/// Get a test's history
+///
+/// The test, its flakiness and quarantine, and its results newest first. Needs `runs:read`.
+#[utoipa::path(
+    tag = "reading",
+    operation_id = "get_test",
+    params(TestPath, PageQuery),
+    responses((status = 200, description = "The test and its history.", body = TestHistory), (status = 404, description = "No such test (`not_found`), or no such project.", body = ErrorBody))
+)]
+#[get("/tests/{test_id}")]
 async fn test_history(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
-    query: web::Query<HistoryQuery>,
+    path: web::Path<TestPath>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, test_id) = path.into_inner();
-    let q = query.into_inner();
-    let page = page(q.limit, q.cursor);
+    let TestPath { project: slug, test_id } = path.into_inner();
+    let page = query.into_inner();
     let limit = page.limit()?;
     let before = page.after()?;
     let found = read_project(&state, caller, slug, move |c, p| {
@@ -289,11 +451,11 @@ async fn test_history(
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "test": test,
-        "flaky": standing.flaky,
-        "quarantine": standing.quarantine,
-        "history": history,
-        "next_cursor": next,
-    })))
+    Ok(HttpResponse::Ok().json(TestHistory {
+        test,
+        flaky: standing.flaky,
+        quarantine: standing.quarantine,
+        history,
+        next_cursor: next,
+    }))
 }

@@ -2,41 +2,79 @@
 //! upload reports into it, finalize or fail it, and the one-call `/results`.
 
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use actix_web::{post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{invalid, JsonBytes};
+use super::{invalid, JsonBytes, ProjectPath, RunPath};
 use crate::auth::api::ApiCaller;
-use crate::db::runs::{self, RunMeta};
+use crate::db::runs::{self, Counts, Run, RunMeta};
 use crate::domain::names::parse_branch;
 use crate::domain::permission::Permission;
 use crate::domain::report::ReportFormat;
 use crate::domain::secrets::{redact_json, redact_owned};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::ops::ingest::{self, Upload};
 use crate::routes::input::{declared_length, read_capped};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/runs", web::post().to(create))
-        .route("/runs/{run}/reports", web::post().to(upload))
-        .route("/runs/{run}/finalize", web::post().to(finalize))
-        .route("/runs/{run}/fail", web::post().to(fail))
-        .route("/results", web::post().to(results));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create).service(upload).service(finalize).service(fail).service(results);
 }
 
-/// Run metadata as JSON (create) or query parameters (`/results`).
-#[derive(Debug, Default, Deserialize)]
+/// A run's metadata, as `POST …/runs` takes it; every field optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = NewRun)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"commit": "9f2c1e0", "branch": "main", "build_id": "4711", "name": "unit", "tags": {"os": "linux"}}))]
 pub struct MetaBody {
+    /// At most 100 characters.
+    #[schema(max_length = 100)]
     commit: Option<String>,
+    #[schema(max_length = 255)]
     branch: Option<String>,
+    /// CI's build id: shards with the same `build_id` and `name` join one run.
+    #[schema(max_length = 200)]
     build_id: Option<String>,
+    #[schema(max_length = 2000)]
     build_url: Option<String>,
+    #[schema(max_length = 200)]
     name: Option<String>,
+    /// At most 50 string values.
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     tags: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A run's metadata as `POST …/results` takes it, in the query string.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MetaQuery {
+    #[param(max_length = 100)]
+    commit: Option<String>,
+    #[param(max_length = 255)]
+    branch: Option<String>,
+    #[param(max_length = 200)]
+    build_id: Option<String>,
+    #[param(max_length = 2000)]
+    build_url: Option<String>,
+    #[param(max_length = 200)]
+    name: Option<String>,
+}
+
+impl From<MetaQuery> for MetaBody {
+    fn from(q: MetaQuery) -> MetaBody {
+        MetaBody {
+            commit: q.commit,
+            branch: q.branch,
+            build_id: q.build_id,
+            build_url: q.build_url,
+            name: q.name,
+            tags: None,
+        }
+    }
 }
 
 /// A trimmed free-text field of at most `max` characters; a token pasted
@@ -69,12 +107,40 @@ impl MetaBody {
     }
 }
 
+/// Create a run
+///
+/// Or join one: with the same `build_id` and `name` as a run still
+/// `running` in the project, that run is returned (200), so every shard of
+/// a CI build can call this. The body may be empty. Needs `runs:write`.
+#[utoipa::path(
+    tag = "ingestion",
+    operation_id = "create_run",
+    params(ProjectPath),
+    request_body(content = Option<MetaBody>, description = "Optional."),
+    responses(
+        (status = 201, description = "A new run.", body = Run,
+            links(
+            ("upload" = (operation_id = "upload_report", parameters(("project" = "$request.path.project"), ("run" = "$response.body#/id")))),
+            ("finalize" = (operation_id = "finalize_run", parameters(("project" = "$request.path.project"), ("run" = "$response.body#/id")))),
+            ("fail" = (operation_id = "fail_run", parameters(("project" = "$request.path.project"), ("run" = "$response.body#/id")))),
+            ("get" = (operation_id = "get_run", parameters(("project" = "$request.path.project"), ("run" = "$response.body#/id")))),
+            ("tests" = (operation_id = "list_run_tests", parameters(("project" = "$request.path.project"), ("run" = "$response.body#/id")))),
+            ("compare" = (operation_id = "compare_run", parameters(("project" = "$request.path.project"), ("run" = "$response.body#/id")))),
+            ("attach" = (operation_id = "upload_attachment", parameters(("project" = "$request.path.project"), ("run" = "$response.body#/id")))),
+            ("attachments" = (operation_id = "list_attachments", parameters(("project" = "$request.path.project"), ("run" = "$response.body#/id"))))
+            )
+        ),
+        (status = 200, description = "The running run of the same `build_id` and `name`.", body = Run),
+    )
+)]
+#[post("/runs")]
 async fn create(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
+    path: web::Path<ProjectPath>,
     body: JsonBytes,
 ) -> Result<HttpResponse, AppError> {
+    let slug = path.into_inner().project;
     // The body is judged after the project and the permission, like every route's.
     let meta = body.parse_or_default::<MetaBody>().and_then(MetaBody::into_meta);
     let (run, created) = state
@@ -128,14 +194,40 @@ async fn read_body(req: &actix_web::HttpRequest, payload: web::Payload, max: u64
     read_capped(&mut payload.into_inner(), declared, max as usize, || too_large(max)).await
 }
 
+/// Upload a report into a run
+///
+/// One report file: JUnit XML (`application/xml`, `text/xml`) or CTRF JSON
+/// (`application/json`), optionally with `Content-Encoding: gzip`. Stored
+/// whole or not at all; the same bytes again are a duplicate (200), counted
+/// once. Needs `runs:write`.
+#[utoipa::path(
+    tag = "ingestion",
+    operation_id = "upload_report",
+    params(RunPath),
+    request_body(
+        description = "The report file.",
+        content(
+            (String = "application/xml", example = json!("<testsuite name=\"unit\"><testcase classname=\"a\" name=\"b\"/></testsuite>")),
+            (String = "text/xml"),
+            (Object = "application/json", example = json!({"results": {"tool": {"name": "jest"}, "tests": [{"name": "b", "status": "passed", "duration": 5}]}})),
+        )
+    ),
+    responses(
+        (status = 201, description = "Stored.", body = ReportStored),
+        (status = 200, description = "The same bytes were stored in this run before (`duplicate: true`).", body = ReportStored),
+        (status = 400, description = "Not a readable report (`invalid_report`, with the line and column).", body = ErrorBody),
+        (status = 409, description = "The run is no longer running (`run_closed`).", body = ErrorBody),
+    )
+)]
+#[post("/runs/{run}/reports")]
 async fn upload(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<RunPath>,
     req: actix_web::HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, run_id) = path.into_inner();
+    let RunPath { project: slug, run: run_id } = path.into_inner();
     // Cheap checks before reading a possibly large body.
     let (format, gzip) = counted(&state, body_kind(req.headers()))?;
     let max = state.config.max_report_bytes;
@@ -154,7 +246,7 @@ async fn upload(
         .map_err(AppError::from);
     let done = counted(&state, done)?;
     count_stored(&state, &done, bytes);
-    Ok(if done.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() }.json(report_body(&done)))
+    Ok(if done.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() }.json(ReportStored::from(done)))
 }
 
 /// Counts a report's refusal in the metrics, passing the result on.
@@ -173,26 +265,42 @@ fn count_stored(state: &AppState, done: &ingest::Ingested, bytes: u64) {
 }
 
 /// The answer to a report upload: its id, its counts, and whether it was a duplicate.
-fn report_body(done: &ingest::Ingested) -> serde_json::Value {
-    json!({
-        "id": done.report_id,
-        "tests": done.counts.tests,
-        "passed": done.counts.passed,
-        "failed": done.counts.failed,
-        "errors": done.counts.errors,
-        "skipped": done.counts.skipped,
-        "flaky": done.counts.flaky,
-        "duplicate": done.duplicate,
-        "warnings": done.warnings,
-    })
+#[derive(Serialize, ToSchema)]
+struct ReportStored {
+    id: String,
+    #[serde(flatten)]
+    counts: Counts,
+    duplicate: bool,
+    /// What was odd but stored: no test cases, unnamed cases, durations that did not parse, unknown elements.
+    warnings: Vec<String>,
 }
 
+impl From<ingest::Ingested> for ReportStored {
+    fn from(done: ingest::Ingested) -> ReportStored {
+        ReportStored { id: done.report_id, counts: done.counts, duplicate: done.duplicate, warnings: done.warnings }
+    }
+}
+
+/// Finalize a run
+///
+/// Closes the run and computes its status (`passed`, `failed`, or `errored`
+/// without results). Idempotent. Needs `runs:write`.
+#[utoipa::path(
+    tag = "ingestion",
+    operation_id = "finalize_run",
+    params(RunPath),
+    responses(
+        (status = 200, description = "The closed run.", body = Run),
+        (status = 409, description = "The run was failed (`errored`) before; it stays so (`run_closed`).", body = ErrorBody),
+    )
+)]
+#[post("/runs/{run}/finalize")]
 async fn finalize(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<RunPath>,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, run_id) = path.into_inner();
+    let RunPath { project: slug, run: run_id } = path.into_inner();
     let run = state
         .db
         .write(move |tx| {
@@ -204,19 +312,37 @@ async fn finalize(
     Ok(HttpResponse::Ok().json(run))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = RunFailure)]
 #[serde(deny_unknown_fields)]
 struct FailBody {
+    /// Why the job failed, at most 2000 characters.
+    #[schema(max_length = 2000)]
     reason: Option<String>,
 }
 
+/// Fail a run
+///
+/// The CI job failed before it could upload: the run becomes `errored`
+/// with the reason. The body may be empty. Needs `runs:write`.
+#[utoipa::path(
+    tag = "ingestion",
+    operation_id = "fail_run",
+    params(RunPath),
+    request_body(content = Option<FailBody>, description = "Optional."),
+    responses(
+        (status = 200, description = "The errored run.", body = Run),
+        (status = 409, description = "The run is already closed (`run_closed`).", body = ErrorBody),
+    )
+)]
+#[post("/runs/{run}/fail")]
 async fn fail(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    path: web::Path<RunPath>,
     body: JsonBytes,
 ) -> Result<HttpResponse, AppError> {
-    let (slug, run_id) = path.into_inner();
+    let RunPath { project: slug, run: run_id } = path.into_inner();
     let reason = body
         .parse_or_default::<FailBody>()
         .and_then(|b| short("reason", b.reason, 2000))
@@ -232,19 +358,46 @@ async fn fail(
     Ok(HttpResponse::Ok().json(run))
 }
 
-/// One call for the common case: create or join the run, store the report, finalize.
+/// A finished run and what its report's parser noticed.
+#[derive(Serialize, ToSchema)]
+struct RunStored {
+    #[serde(flatten)]
+    run: Run,
+    warnings: Vec<String>,
+}
+
+/// Upload a run in one call
+///
+/// The common case: create (or join) a run from the query parameters,
+/// store the body as its report, finalize it. The body is a report as for
+/// `upload_report`. Needs `runs:write`.
+#[utoipa::path(
+    tag = "ingestion",
+    operation_id = "upload_results",
+    params(ProjectPath, MetaQuery),
+    request_body(
+        description = "The report file.",
+        content((String = "application/xml"), (String = "text/xml"), (Object = "application/json"))
+    ),
+    responses(
+        (status = 201, description = "The finalized run.", body = RunStored),
+        (status = 400, description = "Not a readable report (`invalid_report`, with the line and column).", body = ErrorBody),
+        (status = 409, description = "The run of this `build_id` and `name` is closed (`run_closed`).", body = ErrorBody),
+    )
+)]
+#[post("/results")]
 async fn results(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    slug: web::Path<String>,
-    query: web::Query<MetaBody>,
+    path: web::Path<ProjectPath>,
+    query: web::Query<MetaQuery>,
     req: actix_web::HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let (format, gzip) = counted(&state, body_kind(req.headers()))?;
-    let meta = query.into_inner().into_meta()?;
+    let meta = MetaBody::from(query.into_inner()).into_meta()?;
     let max = state.config.max_report_bytes;
-    let (principal, slug) = (caller.principal.clone(), slug.into_inner());
+    let (principal, slug) = (caller.principal.clone(), path.into_inner().project);
     let project = state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?;
     caller.principal.require(Permission::RunsWrite)?;
     let body = counted(&state, read_body(&req, payload, max).await)?;
@@ -259,7 +412,5 @@ async fn results(
         .await;
     let (run, done) = counted(&state, stored)?;
     count_stored(&state, &done, bytes);
-    let mut body = serde_json::to_value(run).map_err(AppError::internal)?;
-    body["warnings"] = json!(done.warnings);
-    Ok(HttpResponse::Created().json(body))
+    Ok(HttpResponse::Created().json(RunStored { run, warnings: done.warnings }))
 }

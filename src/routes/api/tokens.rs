@@ -2,69 +2,108 @@
 //! leaked-token revocation endpoint and `/api/v1/settings/token-policy`.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Deserializer};
-use serde_json::{json, Value};
+use actix_web::{delete, get, patch, post, put, web, HttpResponse};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{collection, invalid, PageQuery};
+use super::{invalid, page_of, IdPath, PageQuery};
 use super::{ApiJson, JsonBytes};
 use crate::auth::api::ApiCaller;
 use crate::auth::client::ClientInfo;
 use crate::auth::ProjectScope;
-use crate::db::{self, tokens::Token, tokens::TokenFilter};
+use crate::db::accounts::Account;
+use crate::db::projects::Project;
+use crate::db::{self, tokens::Token, tokens::TokenFilter, tokens::TokenStatus};
 use crate::domain::audit::Actor;
 use crate::domain::names::DisplayName;
 use crate::domain::permission::{Permission, PermissionSet};
 use crate::domain::policy::{ExpiryRequest, TokenPolicy};
 use crate::domain::time::{from_unix, parse_rfc3339, rfc3339_unix, unix_now};
 use crate::domain::token::{TokenKind, TokenSecret};
+use crate::error::ErrorBody;
 use crate::error::{AppError, AppResult};
 use crate::ops::tokens::{self as ops, Issued, PatRequest};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/whoami", web::get().to(whoami))
-        .route("/tokens", web::get().to(list))
-        .route("/tokens", web::post().to(create))
-        .route("/tokens/revoke", web::post().to(revoke_reported))
-        .route("/tokens/{id}", web::delete().to(revoke))
-        .route("/tokens/{id}", web::patch().to(update))
-        .route("/tokens/{id}/rotate", web::post().to(rotate))
-        .route("/settings/token-policy", web::get().to(get_policy))
-        .route("/settings/token-policy", web::put().to(put_policy));
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(whoami)
+        .service(list)
+        .service(create)
+        // Before `/tokens/{id}`, which would otherwise take this name.
+        .service(revoke_reported)
+        .service(revoke)
+        .service(update)
+        .service(rotate)
+        .service(get_policy)
+        .service(put_policy);
 }
 
-/// The API's token object; `secret` only in the response that creates it.
-pub fn token_json(t: &Token, now: i64, policy: &TokenPolicy, secret: Option<&TokenSecret>) -> Value {
-    let mut v = json!({
-        "id": t.id,
-        "kind": t.kind.as_str(),
-        "name": t.name,
-        "preview": t.preview,
-        "permissions": t.permissions.names(),
-        "projects": t.project_slugs(),
-        "owner": t.owner,
-        "status": t.status(now).as_str(),
-        "created_at": rfc3339_unix(t.created_at),
-        "created_by": t.created_by,
-        "expires_at": t.expires_at.map(rfc3339_unix),
-        "last_used_at": t.last_used_at.map(rfc3339_unix),
-        "last_used_ip": t.last_used_ip,
-        "last_used_user_agent": t.last_used_user_agent,
-        "recent_ips": t.recent_ips,
-        "request_count": t.request_count,
-        "rate_limit_per_minute": t.rate_limit_per_minute,
-        "exceeds_policy": policy.exceeds(from_unix(t.created_at), t.expires_at.map(from_unix)),
-    });
-    if let Some(secret) = secret {
-        v["token"] = Value::String(secret.expose_secret().to_string());
+/// The API's token object (API.md section 2).
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub kind: TokenKind,
+    pub name: String,
+    /// The token's first characters, to recognise it by.
+    pub preview: String,
+    #[schema(value_type = Vec<crate::domain::permission::Permission>)]
+    pub permissions: Vec<&'static str>,
+    /// Slugs of the projects it may reach; null: every project its owner can see.
+    pub projects: Option<Vec<String>>,
+    /// The user or service account a personal access token belongs to.
+    pub owner: Option<Actor>,
+    pub status: TokenStatus,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub created_by: Actor,
+    /// Null: never.
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    pub last_used_user_agent: Option<String>,
+    pub recent_ips: Vec<String>,
+    pub request_count: i64,
+    /// Requests per minute; null: the server's default.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Whether its lifetime is longer than the expiration policy allows now.
+    pub exceeds_policy: bool,
+    /// The secret: only in the response that creates or rotates the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl TokenView {
+    pub fn new(t: &Token, now: i64, policy: &TokenPolicy, secret: Option<&TokenSecret>) -> TokenView {
+        TokenView {
+            id: t.id.clone(),
+            kind: t.kind,
+            name: t.name.clone(),
+            preview: t.preview.clone(),
+            permissions: t.permissions.names(),
+            projects: t.project_slugs(),
+            owner: t.owner.clone(),
+            status: t.status(now),
+            created_at: rfc3339_unix(t.created_at),
+            created_by: t.created_by.clone(),
+            expires_at: t.expires_at.map(rfc3339_unix),
+            last_used_at: t.last_used_at.map(rfc3339_unix),
+            last_used_ip: t.last_used_ip.clone(),
+            last_used_user_agent: t.last_used_user_agent.clone(),
+            recent_ips: t.recent_ips.clone(),
+            request_count: t.request_count,
+            rate_limit_per_minute: t.rate_limit_per_minute,
+            exceeds_policy: policy.exceeds(from_unix(t.created_at), t.expires_at.map(from_unix)),
+            token: secret.map(|s| s.expose_secret().to_string()),
+        }
     }
-    v
 }
 
 /// 201 with the new token and its secret; never cached.
 pub fn issued_response(issued: &Issued, policy: &TokenPolicy) -> HttpResponse {
-    HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")).json(token_json(
+    HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenView::new(
         &issued.token,
         unix_now(),
         policy,
@@ -72,40 +111,84 @@ pub fn issued_response(issued: &Issued, policy: &TokenPolicy) -> HttpResponse {
     ))
 }
 
-async fn whoami(caller: ApiCaller) -> Result<HttpResponse, AppError> {
-    let t = &caller.auth.token;
-    let mut body = json!({
-        "token": {
-            "id": t.id,
-            "kind": t.kind.as_str(),
-            "name": t.name,
-            "preview": t.preview,
-            "permissions": caller.principal.permissions.names(),
-            "projects": t.project_slugs(),
-            "expires_at": t.expires_at.map(rfc3339_unix),
-        }
-    });
-    // Answered from the token check's cache: the owner or project was read with the token.
-    // A service account appears under "user" too (without an email), as the contract has it.
-    if let Some(account) = &caller.auth.owner {
-        body["user"] = serde_json::to_value(account).map_err(AppError::internal)?;
-    }
-    if let Some(project) = &caller.auth.project {
-        body["project"] = serde_json::to_value(project).map_err(AppError::internal)?;
-    }
-    Ok(HttpResponse::Ok().json(body))
+/// The presented token, as `whoami` shows it.
+#[derive(Serialize, ToSchema)]
+struct PresentedToken {
+    id: String,
+    kind: TokenKind,
+    name: String,
+    preview: String,
+    /// What the token may do now (a PAT's are also bounded by its owner's role).
+    permissions: Vec<&'static str>,
+    projects: Option<Vec<String>>,
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+struct WhoAmI {
+    token: PresentedToken,
+    /// The owner of a personal access token: a user, or a service account (without an email).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Account>,
+    /// The project of a project API key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    project: Option<Project>,
+}
+
+/// Who am I
+///
+/// The presented token, and the user, service account or project it belongs to.
+#[utoipa::path(tag = "identity", operation_id = "whoami", responses((status = 200, description = "The token and its owner.", body = WhoAmI)))]
+#[get("/whoami")]
+async fn whoami(caller: ApiCaller) -> Result<HttpResponse, AppError> {
+    let t = &caller.auth.token;
+    // Answered from the token check's cache: the owner or project was read with the token.
+    Ok(HttpResponse::Ok().json(WhoAmI {
+        token: PresentedToken {
+            id: t.id.clone(),
+            kind: t.kind,
+            name: t.name.clone(),
+            preview: t.preview.clone(),
+            permissions: caller.principal.permissions.names(),
+            projects: t.project_slugs(),
+            expires_at: t.expires_at.map(rfc3339_unix),
+        },
+        user: caller.auth.owner.clone(),
+        project: caller.auth.project.clone(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
 struct ListQuery {
+    /// Every token of the instance, keys included (needs `tokens:admin`); otherwise the caller's own.
     #[serde(default)]
     all: bool,
     // Not `#[serde(flatten)] PageQuery`: serde_urlencoded cannot read
     // numbers through `flatten` (every `?limit=` would be a 400).
+    /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+page_of!(
+    /// A page of tokens, newest first.
+    TokenPage, tokens: TokenView
+);
+
+page_of!(
+    /// A page of a project's API keys, newest first.
+    KeyPage, keys: TokenView
+);
+
+/// List tokens
+///
+/// The caller's own personal access tokens (`tokens:create`), or with
+/// `all=true` every token of the instance (`tokens:admin`).
+#[utoipa::path(tag = "tokens", operation_id = "list_tokens", params(ListQuery), responses((status = 200, description = "A page of tokens.", body = TokenPage)))]
+#[get("/tokens")]
 async fn list(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -133,21 +216,19 @@ async fn list(
             Ok((db::tokens::list(c, &filter, after.as_deref(), limit + 1, now)?, db::settings::token_policy(c)?))
         })
         .await?;
-    let items: Vec<Value> = tokens.iter().map(|t| token_json(t, now, &policy, None)).collect();
-    Ok(collection("tokens", items, limit, |v| v["id"].as_str().unwrap_or_default().to_string()))
+    let items: Vec<TokenView> = tokens.iter().map(|t| TokenView::new(t, now, &policy, None)).collect();
+    Ok(HttpResponse::Ok().json(TokenPage::of(items, limit, |t| t.id.clone())))
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `expires_in_days` / `expires_at` of a new token or key: absent (`None`),
+/// `null` (`Some(None)`), or a value.
 pub struct ExpiryFields {
-    #[serde(default, deserialize_with = "present")]
     pub expires_in_days: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "present")]
     pub expires_at: Option<Option<String>>,
 }
 
@@ -173,19 +254,50 @@ pub fn parse_permissions(names: &[String]) -> Result<PermissionSet, AppError> {
         .map_err(|e| AppError::unprocessable("invalid_permission", e.to_string()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewToken)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "CI upload", "permissions": ["runs:write"], "projects": ["web"], "expires_in_days": 90}))]
 struct CreateBody {
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// Permission names, e.g. `runs:write`; no more than the caller has.
+    #[schema(value_type = Vec<crate::domain::permission::Permission>)]
     permissions: Vec<String>,
+    /// Project slugs it may reach; absent or null: every project the owner can see.
     #[serde(default)]
     projects: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1)]
     expires_in_days: Option<Option<u32>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<Option<String>>,
 }
 
+/// Create a personal access token
+///
+/// Owned by the caller's account. Needs `tokens:create`; the new token can
+/// have no more permissions or projects than the caller. The secret is in
+/// this response only.
+#[utoipa::path(
+    tag = "tokens",
+    operation_id = "create_token",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The token, with its secret in `token`.", body = TokenView,
+            links(
+            ("update" = (operation_id = "update_token", parameters(("id" = "$response.body#/id")))),
+            ("rotate" = (operation_id = "rotate_token", parameters(("id" = "$response.body#/id")))),
+            ("revoke" = (operation_id = "revoke_token", parameters(("id" = "$response.body#/id"))))
+            )
+        ),
+        (status = 404, description = "A project in `projects` that does not exist or the caller cannot see (`project_not_found`).", body = ErrorBody),
+        (status = 422, description = "An unknown permission name (`invalid_permission`), or a lifetime the policy refuses.", body = ErrorBody),
+    )
+)]
+#[post("/tokens")]
 async fn create(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -212,12 +324,22 @@ async fn create(
     Ok(issued_response(&issued, &policy))
 }
 
+/// Revoke a token
+///
+/// A personal access token of the caller's (`tokens:create`), or any token (`tokens:admin`).
+#[utoipa::path(
+    tag = "tokens",
+    operation_id = "revoke_token",
+    params(IdPath),
+    responses((status = 204, description = "Revoked."), (status = 404, description = "No such token (`not_found`).", body = ErrorBody))
+)]
+#[delete("/tokens/{id}")]
 async fn revoke(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    id: web::Path<String>,
+    path: web::Path<IdPath>,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
+    let id = path.into_inner().id;
     state
         .db
         .write(move |tx| {
@@ -230,20 +352,39 @@ async fn revoke(
 }
 
 /// `{"grace_seconds"}` of a rotation (PATs and keys); empty body: 0.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = Rotation)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
+    /// Seconds the old secret keeps working (0–86400).
     #[serde(default)]
+    #[schema(maximum = 86400)]
     pub grace_seconds: u32,
 }
 
+/// Rotate a token
+///
+/// A new secret for the same token; the old one works for `grace_seconds`
+/// more (default 0). The body may be empty.
+#[utoipa::path(
+    tag = "tokens",
+    operation_id = "rotate_token",
+    params(IdPath),
+    request_body(content = Option<RotateBody>, description = "Optional."),
+    responses(
+        (status = 201, description = "The token, with its new secret in `token`.", body = TokenView),
+        (status = 404, description = "No such token (`not_found`).", body = ErrorBody),
+        (status = 409, description = "It was rotated already and its successor is in its grace period (`token_rotated`).", body = ErrorBody),
+    )
+)]
+#[post("/tokens/{id}/rotate")]
 async fn rotate(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    id: web::Path<String>,
+    path: web::Path<IdPath>,
     body: JsonBytes,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
+    let id = path.into_inner().id;
     let grace = body.parse_or_default::<RotateBody>()?.grace_seconds;
     let st = state.clone();
     let (issued, policy) = state
@@ -258,21 +399,36 @@ async fn rotate(
     Ok(issued_response(&issued, &policy))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = TokenChanges)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
+    /// Requests per minute (`tokens:admin` only); null: back to the server's default.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1)]
     rate_limit_per_minute: Option<Option<u32>>,
 }
 
+/// Update a token
+///
+/// Rename a token, or (`tokens:admin`) set its rate limit.
+#[utoipa::path(
+    tag = "tokens",
+    operation_id = "update_token",
+    params(IdPath),
+    request_body = UpdateBody,
+    responses((status = 200, description = "The token as it is now.", body = TokenView), (status = 404, description = "No such token (`not_found`).", body = ErrorBody))
+)]
+#[patch("/tokens/{id}")]
 async fn update(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    id: web::Path<String>,
+    path: web::Path<IdPath>,
     body: ApiJson<UpdateBody>,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
+    let id = path.into_inner().id;
     let body = body.into_inner();
     let name = body.name.as_deref().map(DisplayName::parse).transpose().map_err(invalid)?;
     let now = unix_now();
@@ -286,16 +442,28 @@ async fn update(
             Ok((token, db::settings::token_policy(tx)?))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(token_json(&token, now, &policy, None)))
+    Ok(HttpResponse::Ok().json(TokenView::new(&token, now, &policy, None)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = LeakedToken)]
 struct ReportBody {
+    /// The leaked secret.
     token: String,
 }
 
+/// Report a leaked token
+///
 /// No authentication: whoever finds a leaked token can kill it. Always 204,
 /// so the endpoint says nothing about which tokens exist.
+#[utoipa::path(
+    tag = "tokens",
+    operation_id = "report_leaked_token",
+    security(()),
+    request_body = ReportBody,
+    responses((status = 204, description = "Revoked, if it was a token."))
+)]
+#[post("/tokens/revoke")]
 async fn revoke_reported(
     state: web::Data<AppState>,
     client: ClientInfo,
@@ -307,11 +475,30 @@ async fn revoke_reported(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Get the expiration policy
+///
+/// Any valid token may read it.
+#[utoipa::path(tag = "tokens", operation_id = "get_token_policy", responses((status = 200, description = "The policy.", body = TokenPolicy)))]
+#[get("/settings/token-policy")]
 async fn get_policy(state: web::Data<AppState>, _caller: ApiCaller) -> Result<HttpResponse, AppError> {
     let policy = state.db.read(db::settings::token_policy).await?;
     Ok(HttpResponse::Ok().json(policy))
 }
 
+/// Set the expiration policy
+///
+/// Needs `tokens:admin`; audited. Applies to tokens created from now on;
+/// existing ones that exceed it are flagged (`exceeds_policy`).
+#[utoipa::path(
+    tag = "tokens",
+    operation_id = "put_token_policy",
+    request_body = TokenPolicy,
+    responses(
+        (status = 200, description = "The policy as saved.", body = TokenPolicy),
+        (status = 422, description = "A field out of range, named in `message`.", body = ErrorBody),
+    )
+)]
+#[put("/settings/token-policy")]
 async fn put_policy(
     state: web::Data<AppState>,
     caller: ApiCaller,

@@ -153,12 +153,23 @@ async fn an_unknown_api_route_is_the_contracts_404_under_a_project_too() {
     for (method, path) in [
         (reqwest::Method::GET, "/api/v1/nowhere"),
         (reqwest::Method::GET, "/api/v1/projects/web/nowhere"),
-        (reqwest::Method::PUT, "/api/v1/projects/web"),
-        (reqwest::Method::PUT, "/api/v1/projects/web/runs"),
+        (reqwest::Method::POST, "/api/v1/projects/web/runs/r1/nowhere"),
     ] {
         let r = send(api(app, method.clone(), path, &ingest.token)).await;
         let message = r.expect_code(StatusCode::NOT_FOUND, "not_found");
         assert_eq!(message, "No such API route.", "{method} {path}");
+    }
+    // A path the API has, with a method it has not: 405 naming the ones it has.
+    for (method, path, allow) in [
+        (reqwest::Method::PUT, "/api/v1/projects/web", "DELETE, GET, PATCH"),
+        (reqwest::Method::PUT, "/api/v1/projects/web/runs", "GET, POST"),
+        (reqwest::Method::GET, "/api/v1/tokens/revoke", "POST"),
+        (reqwest::Method::DELETE, "/api/v1/projects/web/tests/flaky", "GET"),
+    ] {
+        let r = send(api(app, method.clone(), path, &ingest.token)).await;
+        let message = r.expect_code(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        assert!(message.contains(allow), "{method} {path}: {message}");
+        assert_eq!(r.header("allow").as_deref(), Some(allow), "{method} {path}");
     }
 }
 
