@@ -84,7 +84,7 @@ struct PatternBody {
 #[schema(example = json!({"test_id": "5d41402abc4b2a76b9719d911017c592", "reason": "Times out on shared runners", "expires_in_days": 14}))]
 struct CreateBody {
     /// One test: its 32 hexadecimal `test_id`.
-    #[schema(pattern = "^[0-9a-f]{32}$")]
+    #[schema(pattern = "^[0-9a-fA-F]{32}$")]
     test_id: Option<String>,
     /// Every test matching these globs.
     pattern: Option<PatternBody>,

@@ -416,7 +416,8 @@ pub struct TestPath {
     /// The project's slug.
     #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub project: String,
-    /// The test's id, stable across runs.
+    /// The test's id, stable across runs: 32 hexadecimal characters.
+    #[param(pattern = "^[0-9a-fA-F]{32}$")]
     pub test_id: String,
 }
 
