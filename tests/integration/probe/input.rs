@@ -1,6 +1,7 @@
 //! Input that is not what it claims: a body that stalls gets 408 after the
 //! idle timeout, a query string that is not UTF-8 gets 400 naming the
-//! parameter, a raw NUL in JUnit XML gets 400 with its position, an
+//! parameter, a raw NUL in JUnit XML gets 400 with its position, a JSON
+//! body that is not an object gets 400, an
 //! oversized raw form gets the HTML error page, and `x-gzip` is gzip.
 
 use std::time::{Duration, Instant};
@@ -187,4 +188,30 @@ async fn a_refused_query_still_gets_the_security_headers_and_a_log_line() {
         ingest.app.log().contains(line).then_some(())
     })
     .await;
+}
+
+/// A JSON body is an object (serde alone would read a struct from an
+/// array); where a body is optional, `null` means no fields, like an empty
+/// body. An attachment needs bytes.
+#[tokio::test]
+async fn json_bodies_are_objects_and_null_is_no_body_where_one_is_optional() {
+    let ingest = Ingest::start().await;
+    let app = &ingest.app;
+    let runs = "/api/v1/projects/web/runs";
+    for body in [serde_json::json!(["c1", "main"]), serde_json::json!("main"), serde_json::json!(7)] {
+        let refused = post(app, runs, &ingest.token, body.clone()).await;
+        assert!(refused.expect_code(StatusCode::BAD_REQUEST, "invalid_json").contains("expected an object"), "{body}");
+    }
+    let run = ingest.create_run(serde_json::Value::Null).await.expect(StatusCode::CREATED);
+    assert_eq!((run["status"].as_str(), run["name"].as_str()), (Some("running"), Some("")), "{run}");
+    let id = run["id"].as_str().unwrap();
+    let failed = post(app, &format!("{runs}/{id}/fail"), &ingest.token, serde_json::Value::Null).await;
+    assert_eq!(failed.expect(StatusCode::OK)["status"], "errored");
+
+    let artifacts = cli_token(app, ADMIN_EMAIL, "artifacts", "artifacts:write,runs:read", &[]);
+    let empty =
+        send(api(app, reqwest::Method::POST, &format!("{runs}/{id}/attachments?filename=a.log"), &artifacts)).await;
+    empty.expect_code(StatusCode::BAD_REQUEST, "empty_attachment");
+    let listed = get(app, &format!("{runs}/{id}/attachments"), &artifacts).await.expect(StatusCode::OK);
+    assert_eq!(listed["attachments"], serde_json::json!([]), "nothing stored");
 }
