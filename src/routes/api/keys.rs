@@ -5,7 +5,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::tokens::{issued_response, parse_permissions, present, ExpiryFields, KeyPage, RotateBody, TokenView};
+use super::token_view::{issued_response, KeyPage, TokenView};
+use super::tokens::{parse_permissions, present, ExpiryFields, RotateBody};
 use super::{invalid, PageQuery, ProjectItemPath, ProjectPath};
 use super::{ApiJson, JsonBytes};
 use crate::auth::api::ApiCaller;

@@ -5,17 +5,23 @@
 //!
 //! [`ApiCaller`]: crate::auth::api::ApiCaller
 
+mod analysis;
 mod attachments;
 mod audit;
 pub mod doc;
 mod json;
 mod keys;
 mod people;
+mod policy;
 mod projects;
 mod quarantine;
 pub(crate) mod results;
+mod roles;
+mod run_meta;
 mod runs;
+mod token_view;
 mod tokens;
+mod whoami;
 
 pub use json::{ApiJson, JsonBytes};
 
@@ -56,6 +62,7 @@ pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                     .configure(projects::configure_one)
                     .configure(keys::configure)
                     .configure(runs::configure)
+                    .configure(analysis::configure)
                     .configure(results::configure)
                     .configure(attachments::configure)
                     .configure(quarantine::configure)
@@ -63,9 +70,12 @@ pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                     // /api/v1's: say it again, in the contract's shape.
                     .default_service(web::to(no_such_route)),
             )
+            .configure(whoami::configure)
             .configure(tokens::configure)
+            .configure(policy::configure)
             .configure(projects::configure)
             .configure(people::configure)
+            .configure(roles::configure)
             .configure(audit::configure)
             .default_service(web::to(no_such_route)),
     );
@@ -96,7 +106,7 @@ fn query_error(err: &actix_web::error::QueryPayloadError, req: &actix_web::HttpR
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let wrong = |(key, value): &(String, String)| match key.as_str() {
         "limit" if value.parse::<u32>().is_err() => Some(format!("a whole number between 1 and {MAX_LIMIT}")),
-        "days" if value.parse::<u32>().is_err() => Some(format!("a whole number between 1 and {}", results::MAX_DAYS)),
+        "days" if value.parse::<u32>().is_err() => Some(format!("a whole number between 1 and {}", analysis::MAX_DAYS)),
         "all" if value.parse::<bool>().is_err() => Some("true or false".to_string()),
         _ => None,
     };

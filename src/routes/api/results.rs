@@ -1,6 +1,6 @@
 //! Reading routes (API.md section 4, `runs:read`): a project's runs, a run's
-//! test results and its comparison with a base run, flaky and slowest tests
-//! in a window of days, and one test's history.
+//! test results and its comparison with a base run, and one test's history.
+//! (Flaky and slowest tests and failure groups: `analysis`.)
 
 use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -9,36 +9,28 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{cursor, page_of, PageQuery, ProjectPath, RunPath};
 use crate::auth::api::ApiCaller;
-use crate::db::analysis::{HistoryEntry, SlowTest, TestInfo};
+use crate::db::analysis::{HistoryEntry, TestInfo};
 use crate::db::compare::Comparison;
-use crate::db::failures::{self, ErrorGroup, FailureContext};
+use crate::db::failures::{self, FailureContext};
 use crate::db::flaky::FlakyTest;
 use crate::db::projects::Project;
 use crate::db::quarantine::Rule;
 use crate::db::results::TestResult;
 use crate::db::runs::{self, Run, RunFilter, RunStatus};
 use crate::db::Conn;
-use crate::db::{analysis, compare, flaky, results, DbError, Missing};
+use crate::db::{compare, flaky, results, DbError, Missing};
 use crate::domain::permission::Permission;
 use crate::domain::time::unix_now;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list_runs)
-        .service(get_run)
-        .service(run_tests)
-        .service(compare_run)
-        // Before `/tests/{test_id}`, which would otherwise take these names.
-        .service(flaky_tests)
-        .service(slowest)
-        .service(errors)
-        .service(test_history);
+    cfg.service(list_runs).service(get_run).service(run_tests).service(compare_run).service(test_history);
 }
 
 /// Runs `f` on a read connection once the caller may read runs of `slug`
 /// (an invisible project is the same 404 as a missing one).
-async fn read_project<T, F>(state: &AppState, caller: ApiCaller, slug: String, f: F) -> Result<T, AppError>
+pub(super) async fn read_project<T, F>(state: &AppState, caller: ApiCaller, slug: String, f: F) -> Result<T, AppError>
 where
     T: Send + 'static,
     F: FnOnce(&Conn, &Project) -> Result<T, DbError> + Send + 'static,
@@ -53,7 +45,7 @@ where
         .await
 }
 
-fn page(limit: Option<u32>, cursor: Option<String>) -> PageQuery {
+pub(super) fn page(limit: Option<u32>, cursor: Option<String>) -> PageQuery {
     PageQuery { limit, cursor }
 }
 
@@ -267,56 +259,6 @@ async fn compare_run(
     Ok(HttpResponse::Ok().json(RunComparison { comparison, run }))
 }
 
-#[derive(Deserialize, IntoParams)]
-struct WindowQuery {
-    /// The window: runs of the last this many days, 1–365 (default 30).
-    #[param(minimum = 1, maximum = 365)]
-    days: Option<u32>,
-    /// Items, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<u32>,
-}
-
-/// The window an analysis covered.
-#[derive(Serialize, ToSchema)]
-struct Window {
-    days: u32,
-    /// Runs created in the window (flaky tests only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    runs: Option<u32>,
-    /// False when some figures were counted over the window's newest runs only.
-    complete: bool,
-}
-
-/// The project's flaky tests in a window.
-#[derive(Serialize, ToSchema)]
-struct FlakyTests {
-    tests: Vec<FlakyTest>,
-    days: u32,
-    window: Window,
-    /// Always null: the list is not paged.
-    next_cursor: Option<String>,
-}
-
-/// The project's slowest tests in a window.
-#[derive(Serialize, ToSchema)]
-struct SlowTests {
-    tests: Vec<SlowTest>,
-    days: u32,
-    window: Window,
-    /// Always null: the list is not paged.
-    next_cursor: Option<String>,
-}
-
-/// The failure groups of a window.
-#[derive(Serialize, ToSchema)]
-struct ErrorGroups {
-    errors: Vec<ErrorGroup>,
-    days: u32,
-    /// Always null: the list is not paged.
-    next_cursor: Option<String>,
-}
-
 /// One test's page.
 #[derive(Serialize, ToSchema)]
 struct TestHistory {
@@ -328,85 +270,6 @@ struct TestHistory {
     /// Its results, newest first.
     history: Vec<HistoryEntry>,
     next_cursor: Option<String>,
-}
-
-pub const DEFAULT_DAYS: u32 = 30;
-pub const MAX_DAYS: u32 = 365;
-
-impl WindowQuery {
-    fn days(&self) -> Result<u32, AppError> {
-        match self.days {
-            None => Ok(DEFAULT_DAYS),
-            Some(d) if (1..=MAX_DAYS).contains(&d) => Ok(d),
-            Some(_) => Err(AppError::validation(format!("days must be between 1 and {MAX_DAYS}."))),
-        }
-    }
-}
-
-/// List flaky tests
-///
-/// The project's flaky tests in the window, most signals fired first, with
-/// their quarantine state. Needs `runs:read`.
-#[utoipa::path(tag = "reading", operation_id = "list_flaky_tests", params(ProjectPath, WindowQuery), responses((status = 200, description = "The flaky tests.", body = FlakyTests)))]
-#[get("/tests/flaky")]
-async fn flaky_tests(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<ProjectPath>,
-    query: web::Query<WindowQuery>,
-) -> Result<HttpResponse, AppError> {
-    let slug = path.into_inner().project;
-    let days = query.days()?;
-    let limit = page(query.limit, None).limit()?;
-    let list = read_project(&state, caller, slug, move |c, p| {
-        let now = unix_now();
-        flaky::list(c, p, crate::domain::time::days_before(now, days), now, limit)
-    })
-    .await?;
-    let window = Window { days, runs: Some(list.window_runs), complete: list.complete };
-    Ok(HttpResponse::Ok().json(FlakyTests { tests: list.tests, days, window, next_cursor: None }))
-}
-
-/// List the slowest tests
-///
-/// Tests by p95 duration in the window, with p50, p95 and the trend. Needs `runs:read`.
-#[utoipa::path(tag = "reading", operation_id = "list_slowest_tests", params(ProjectPath, WindowQuery), responses((status = 200, description = "The slowest tests.", body = SlowTests)))]
-#[get("/tests/slowest")]
-async fn slowest(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<ProjectPath>,
-    query: web::Query<WindowQuery>,
-) -> Result<HttpResponse, AppError> {
-    let slug = path.into_inner().project;
-    let days = query.days()?;
-    let limit = page(query.limit, None).limit()?;
-    let (tests, complete) =
-        read_project(&state, caller, slug, move |c, p| analysis::slowest_tests(c, p.id, days, limit)).await?;
-    let window = Window { days, runs: None, complete };
-    Ok(HttpResponse::Ok().json(SlowTests { tests, days, window, next_cursor: None }))
-}
-
-/// List failure groups
-///
-/// The window's failures grouped by their normalized message, most
-/// failures first. Needs `runs:read`.
-#[utoipa::path(tag = "reading", operation_id = "list_errors", params(ProjectPath, WindowQuery), responses((status = 200, description = "The failure groups.", body = ErrorGroups)))]
-#[get("/errors")]
-async fn errors(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<ProjectPath>,
-    query: web::Query<WindowQuery>,
-) -> Result<HttpResponse, AppError> {
-    let slug = path.into_inner().project;
-    let days = query.days()?;
-    let limit = page(query.limit, None).limit()?;
-    let groups = read_project(&state, caller, slug, move |c, p| {
-        failures::groups(c, p.id, crate::domain::time::days_before(unix_now(), days), limit)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(ErrorGroups { errors: groups, days, next_cursor: None }))
 }
 
 /// `{project}` and `{test_id}`.

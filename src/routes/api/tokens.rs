@@ -1,162 +1,37 @@
-//! `/api/v1/whoami`, `/api/v1/tokens` (personal access tokens), the public
-//! leaked-token revocation endpoint and `/api/v1/settings/token-policy`.
+//! `/api/v1/tokens`: personal access tokens, the public leaked-token
+//! revocation endpoint, and the token object keys share.
 
-use actix_web::http::header;
-use actix_web::{delete, get, patch, post, put, web, HttpResponse};
-use serde::{Deserialize, Deserializer, Serialize};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{invalid, page_of, IdPath, PageQuery};
+use super::token_view::{issued_response, TokenPage, TokenView};
+use super::{invalid, IdPath, PageQuery};
 use super::{ApiJson, JsonBytes};
 use crate::auth::api::ApiCaller;
 use crate::auth::client::ClientInfo;
 use crate::auth::ProjectScope;
-use crate::db::accounts::Account;
-use crate::db::projects::Project;
-use crate::db::{self, tokens::Token, tokens::TokenFilter, tokens::TokenStatus};
+use crate::db::{self, tokens::TokenFilter};
 use crate::domain::audit::Actor;
 use crate::domain::names::DisplayName;
 use crate::domain::permission::{Permission, PermissionSet};
-use crate::domain::policy::{ExpiryRequest, TokenPolicy};
-use crate::domain::time::{from_unix, parse_rfc3339, rfc3339_unix, unix_now};
-use crate::domain::token::{TokenKind, TokenSecret};
+use crate::domain::policy::ExpiryRequest;
+use crate::domain::time::{parse_rfc3339, unix_now};
+use crate::domain::token::TokenKind;
 use crate::error::ErrorBody;
 use crate::error::{AppError, AppResult};
-use crate::ops::tokens::{self as ops, Issued, PatRequest};
+use crate::ops::tokens::{self as ops, PatRequest};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(whoami)
-        .service(list)
+    cfg.service(list)
         .service(create)
         // Before `/tokens/{id}`, which would otherwise take this name.
         .service(revoke_reported)
         .service(revoke)
         .service(update)
-        .service(rotate)
-        .service(get_policy)
-        .service(put_policy);
-}
-
-/// The API's token object (API.md section 2).
-#[derive(Serialize, ToSchema)]
-pub struct TokenView {
-    pub id: String,
-    pub kind: TokenKind,
-    pub name: String,
-    /// The token's first characters, to recognise it by.
-    pub preview: String,
-    #[schema(value_type = Vec<crate::domain::permission::Permission>)]
-    pub permissions: Vec<&'static str>,
-    /// Slugs of the projects it may reach; null: every project its owner can see.
-    pub projects: Option<Vec<String>>,
-    /// The user or service account a personal access token belongs to.
-    pub owner: Option<Actor>,
-    pub status: TokenStatus,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    pub created_by: Actor,
-    /// Null: never.
-    #[schema(format = DateTime)]
-    pub expires_at: Option<String>,
-    #[schema(format = DateTime)]
-    pub last_used_at: Option<String>,
-    pub last_used_ip: Option<String>,
-    pub last_used_user_agent: Option<String>,
-    pub recent_ips: Vec<String>,
-    pub request_count: i64,
-    /// Requests per minute; null: the server's default.
-    pub rate_limit_per_minute: Option<u32>,
-    /// Whether its lifetime is longer than the expiration policy allows now.
-    pub exceeds_policy: bool,
-    /// The secret: only in the response that creates or rotates the token.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-}
-
-impl TokenView {
-    pub fn new(t: &Token, now: i64, policy: &TokenPolicy, secret: Option<&TokenSecret>) -> TokenView {
-        TokenView {
-            id: t.id.clone(),
-            kind: t.kind,
-            name: t.name.clone(),
-            preview: t.preview.clone(),
-            permissions: t.permissions.names(),
-            projects: t.project_slugs(),
-            owner: t.owner.clone(),
-            status: t.status(now),
-            created_at: rfc3339_unix(t.created_at),
-            created_by: t.created_by.clone(),
-            expires_at: t.expires_at.map(rfc3339_unix),
-            last_used_at: t.last_used_at.map(rfc3339_unix),
-            last_used_ip: t.last_used_ip.clone(),
-            last_used_user_agent: t.last_used_user_agent.clone(),
-            recent_ips: t.recent_ips.clone(),
-            request_count: t.request_count,
-            rate_limit_per_minute: t.rate_limit_per_minute,
-            exceeds_policy: policy.exceeds(from_unix(t.created_at), t.expires_at.map(from_unix)),
-            token: secret.map(|s| s.expose_secret().to_string()),
-        }
-    }
-}
-
-/// 201 with the new token and its secret; never cached.
-pub fn issued_response(issued: &Issued, policy: &TokenPolicy) -> HttpResponse {
-    HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenView::new(
-        &issued.token,
-        unix_now(),
-        policy,
-        Some(&issued.secret),
-    ))
-}
-
-/// The presented token, as `whoami` shows it.
-#[derive(Serialize, ToSchema)]
-struct PresentedToken {
-    id: String,
-    kind: TokenKind,
-    name: String,
-    preview: String,
-    /// What the token may do now (a PAT's are also bounded by its owner's role).
-    permissions: Vec<&'static str>,
-    projects: Option<Vec<String>>,
-    #[schema(format = DateTime)]
-    expires_at: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-struct WhoAmI {
-    token: PresentedToken,
-    /// The owner of a personal access token: a user, or a service account (without an email).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<Account>,
-    /// The project of a project API key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    project: Option<Project>,
-}
-
-/// Who am I
-///
-/// The presented token, and the user, service account or project it belongs to.
-#[utoipa::path(tag = "identity", operation_id = "whoami", responses((status = 200, description = "The token and its owner.", body = WhoAmI)))]
-#[get("/whoami")]
-async fn whoami(caller: ApiCaller) -> Result<HttpResponse, AppError> {
-    let t = &caller.auth.token;
-    // Answered from the token check's cache: the owner or project was read with the token.
-    Ok(HttpResponse::Ok().json(WhoAmI {
-        token: PresentedToken {
-            id: t.id.clone(),
-            kind: t.kind,
-            name: t.name.clone(),
-            preview: t.preview.clone(),
-            permissions: caller.principal.permissions.names(),
-            projects: t.project_slugs(),
-            expires_at: t.expires_at.map(rfc3339_unix),
-        },
-        user: caller.auth.owner.clone(),
-        project: caller.auth.project.clone(),
-    }))
+        .service(rotate);
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -172,16 +47,6 @@ struct ListQuery {
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
-
-page_of!(
-    /// A page of tokens, newest first.
-    TokenPage, tokens: TokenView
-);
-
-page_of!(
-    /// A page of a project's API keys, newest first.
-    KeyPage, keys: TokenView
-);
 
 /// List tokens
 ///
@@ -473,40 +338,4 @@ async fn revoke_reported(
     let st = state.clone();
     state.db.write(move |tx| ops::revoke_reported(tx, &st.key, &ctx, &body.token)).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Get the expiration policy
-///
-/// Any valid token may read it.
-#[utoipa::path(tag = "tokens", operation_id = "get_token_policy", responses((status = 200, description = "The policy.", body = TokenPolicy)))]
-#[get("/settings/token-policy")]
-async fn get_policy(state: web::Data<AppState>, _caller: ApiCaller) -> Result<HttpResponse, AppError> {
-    let policy = state.db.read(db::settings::token_policy).await?;
-    Ok(HttpResponse::Ok().json(policy))
-}
-
-/// Set the expiration policy
-///
-/// Needs `tokens:admin`; audited. Applies to tokens created from now on;
-/// existing ones that exceed it are flagged (`exceeds_policy`).
-#[utoipa::path(
-    tag = "tokens",
-    operation_id = "put_token_policy",
-    request_body = TokenPolicy,
-    responses(
-        (status = 200, description = "The policy as saved.", body = TokenPolicy),
-        (status = 422, description = "A field out of range, named in `message`.", body = ErrorBody),
-    )
-)]
-#[put("/settings/token-policy")]
-async fn put_policy(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    body: ApiJson<TokenPolicy>,
-) -> Result<HttpResponse, AppError> {
-    caller.principal.require(Permission::TokensAdmin)?;
-    let policy = body.into_inner();
-    let saved = policy.clone();
-    state.db.write(move |tx| crate::ops::token_policy::set_policy(tx, &caller.audit(), &policy)).await?;
-    Ok(HttpResponse::Ok().json(saved))
 }
