@@ -215,6 +215,10 @@ impl From<Refusal> for AppError {
             R::TokenRotated => {
                 AppError::conflict("token_rotated", "This token was already rotated; rotate its successor instead.")
             }
+            R::NotRotatable => AppError::conflict(
+                "not_rotatable",
+                "A token exchanged for an OpenID Connect ID token cannot be rotated; the CI job exchanges a new one.",
+            ),
             R::UnknownRole(role) => AppError::unprocessable("unknown_role", format!("There is no role named {role:?}.")),
             R::AccountHoldsMore { account, permission } => AppError::forbidden(
                 "missing_permission",
@@ -250,6 +254,7 @@ fn missing_sentence(missing: &Missing) -> String {
         Missing::Key => "No such key in this project.".into(),
         Missing::Test => "No such test in this project.".into(),
         Missing::QuarantineRule => "No such quarantine rule in this project.".into(),
+        Missing::Publisher => "No such trusted publisher in this project.".into(),
     }
 }
 

@@ -10,8 +10,7 @@ use std::borrow::Cow;
 use libfuzzer_sys::fuzz_target;
 use proctor::domain::secrets::{contains_token, redact, redact_owned};
 use proctor::domain::token::{
-    checksum, looks_like_token, TokenFormatError, TokenKind, TokenSecret, BASE62_ALPHABET, BODY_LEN, PREFIX_LEN,
-    TOKEN_LEN,
+    checksum, looks_like_token, TokenFormatError, TokenKind, TokenSecret, BASE62_ALPHABET, BODY_LEN,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -24,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(text.starts_with(token.kind().prefix()));
             assert!(looks_like_token(text));
             let preview = token.preview();
-            assert!(preview.starts_with(token.kind().prefix()) && preview.chars().count() == PREFIX_LEN + 9);
+            assert!(preview.starts_with(token.kind().prefix()) && preview.chars().count() == token.kind().prefix().len() + 9);
             assert!(contains_token(text));
         }
         Err(TokenFormatError::Checksum) => assert!(looks_like_token(text)),
@@ -32,9 +31,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if looks_like_token(text) {
         // The right checksum is all that a well-shaped token lacks.
-        let body = &text[PREFIX_LEN..PREFIX_LEN + BODY_LEN];
+        let prefix = TokenKind::ALL.into_iter().map(TokenKind::prefix).find(|p| text.starts_with(p)).unwrap();
+        let body = &text[prefix.len()..prefix.len() + BODY_LEN];
         let sum = checksum(body);
-        let fixed = format!("{}{body}{}", &text[..PREFIX_LEN], std::str::from_utf8(&sum).unwrap());
+        let fixed = format!("{prefix}{body}{}", std::str::from_utf8(&sum).unwrap());
         let token = TokenSecret::parse(&fixed).expect("a well-shaped token with its checksum parses");
         assert_eq!(token.expose_secret(), fixed);
     }
@@ -44,11 +44,11 @@ fuzz_target!(|data: &[u8]| {
 
     // Any bytes make a body: every such token round-trips.
     if data.len() >= BODY_LEN + 1 {
-        let kind = TokenKind::ALL[usize::from(data[0] & 1)];
+        let kind = TokenKind::ALL[usize::from(data[0]) % TokenKind::ALL.len()];
         let body: String =
             data[1..=BODY_LEN].iter().map(|&b| char::from(BASE62_ALPHABET[usize::from(b % 62)])).collect();
         let full = format!("{}{body}{}", kind.prefix(), std::str::from_utf8(&checksum(&body)).unwrap());
-        assert_eq!(full.len(), TOKEN_LEN);
+        assert_eq!(full.len(), kind.token_len());
         let token = TokenSecret::parse(&full).expect("a generated token parses");
         assert_eq!((token.kind(), token.expose_secret()), (kind, full.as_str()));
     }

@@ -104,7 +104,7 @@ async fn load(
                     (account.active, db::roles::permissions(conn, &account.role)?.unwrap_or_default())
                 }
                 (None, TokenKind::Pat) => (false, Default::default()),
-                (None, TokenKind::Key) => (true, key_permissions()),
+                (None, TokenKind::Key | TokenKind::Oidc) => (true, key_permissions()),
             };
             Ok(Some(TokenAuth { token, owner_active, owner_permissions, owner, project }))
         })
@@ -186,7 +186,7 @@ async fn check(
                 Some(list) => ProjectScope::Only(list.iter().map(|(id, _)| *id).collect()),
             },
         ),
-        TokenKind::Key => (
+        TokenKind::Key | TokenKind::Oidc => (
             token.permissions.intersection(key_permissions()),
             ProjectScope::Only(token.project.iter().map(|(id, _)| *id).collect()),
         ),

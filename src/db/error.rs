@@ -38,6 +38,8 @@ pub enum Missing {
     Test,
     /// A quarantine rule of the project.
     QuarantineRule,
+    /// A trusted publisher of the project.
+    Publisher,
 }
 
 /// A change that what is stored does not allow.

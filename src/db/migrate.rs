@@ -23,6 +23,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0009_quarantine.sql"),
     include_str!("migrations/0010_quarantined_results.sql"),
     include_str!("migrations/0011_flaky_signals.sql"),
+    include_str!("migrations/0012_trusted_publishers.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");
@@ -229,6 +230,46 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(standing, vec![(1, false)], "test 1 failed on main once and passes there now");
+    }
+
+    /// Version 12 rebuilds `tokens` to admit `oidc`: every token survives
+    /// with its project list, and a change still bumps the auth epoch.
+    #[test]
+    fn tokens_survive_the_rebuild_for_oidc() {
+        let mut conn = database_at(11);
+        conn.execute_batch(
+            "INSERT INTO accounts (id, kind, email, name, password_hash, role, created_at)
+                 VALUES ('a1', 'user', 'ada@example.com', 'Ada', 'x', 'admin', 1);
+             INSERT INTO projects (slug, name, created_at) VALUES ('web', 'Web', 1);
+             INSERT INTO tokens (id, kind, name, hash, preview, owner_id, permissions, all_projects, created_at,
+                 created_by_type) VALUES ('t1', 'pat', 'ci', x'01', 'prc_pat_a…b', 'a1', 'runs:read', 0, 1, 'system');
+             INSERT INTO tokens (id, kind, name, hash, preview, project_id, permissions, created_at, created_by_type)
+                 VALUES ('t2', 'key', 'k', x'02', 'prc_key_a…b', 1, 'runs:write', 1, 'system');
+             INSERT INTO token_projects (token_id, project_id) VALUES ('t1', 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let kinds: Vec<String> = conn
+            .prepare("SELECT kind FROM tokens ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(kinds, ["pat", "key"]);
+        let restricted: i64 =
+            conn.query_row("SELECT count(*) FROM token_projects WHERE token_id = 't1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(restricted, 1);
+        let epoch = |c: &Connection| -> i64 { c.query_row("SELECT n FROM auth_epoch", [], |r| r.get(0)).unwrap() };
+        let before = epoch(&conn);
+        conn.execute("UPDATE tokens SET revoked_at = 5 WHERE id = 't2'", []).unwrap();
+        assert_eq!(epoch(&conn), before + 1, "the trigger came back with the table");
+        // An exchanged token belongs to a project and must expire; a PAT cannot be one.
+        let oidc = "INSERT INTO tokens (id, kind, name, hash, preview, project_id, permissions, created_at, created_by_type, expires_at)
+                    VALUES (?1, 'oidc', 'gh', ?2, 'prc_oidc_a…b', ?3, 'runs:write', 1, 'system', ?4)";
+        assert!(conn.execute(oidc, rusqlite::params!["t3", vec![3u8], 1, 100]).is_ok());
+        assert!(conn.execute(oidc, rusqlite::params!["t4", vec![4u8], Option::<i64>::None, 100]).is_err());
+        assert!(conn.execute(oidc, rusqlite::params!["t5", vec![5u8], 1, Option::<i64>::None]).is_err());
     }
 
     fn schema_of(conn: &Connection) -> Vec<(String, String)> {

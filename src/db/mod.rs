@@ -28,6 +28,7 @@ pub mod flaky;
 pub mod migrate;
 pub mod pages;
 pub mod projects;
+pub mod publishers;
 pub mod quarantine;
 pub mod results;
 pub mod roles;

@@ -16,7 +16,7 @@ pub struct Role {
     pub builtin: bool,
 }
 
-fn serialize_permissions<S: serde::Serializer>(p: &PermissionSet, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_permissions<S: serde::Serializer>(p: &PermissionSet, s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(p.names())
 }
 

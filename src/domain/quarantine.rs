@@ -13,32 +13,7 @@ pub const MAX_RELEASE_AFTER_PASSES: u32 = 100;
 /// A glob longer than this is not a test name anyone types.
 pub const MAX_GLOB_CHARS: usize = 500;
 
-/// Whether `value` matches `glob` as a whole, case-sensitively: `*` is any
-/// run of characters (`/` included), `?` exactly one; everything else is
-/// itself (so `test_x[1]` matches only `test_x[1]`).
-pub fn glob_matches(glob: &str, value: &str) -> bool {
-    let (g, v): (Vec<char>, Vec<char>) = (glob.chars().collect(), value.chars().collect());
-    // Iterative matching with one backtrack point: linear in practice,
-    // never exponential, whatever the pattern.
-    let (mut gi, mut vi, mut star, mut mark) = (0, 0, None, 0);
-    while vi < v.len() {
-        if gi < g.len() && (g[gi] == '?' || g[gi] == v[vi]) {
-            gi += 1;
-            vi += 1;
-        } else if gi < g.len() && g[gi] == '*' {
-            star = Some(gi);
-            mark = vi;
-            gi += 1;
-        } else if let Some(s) = star {
-            gi = s + 1;
-            mark += 1;
-            vi = mark;
-        } else {
-            return false;
-        }
-    }
-    g[gi..].iter().all(|c| *c == '*')
-}
+pub use crate::domain::glob::glob_matches;
 
 /// Globs on a test's fields; `None` matches anything. At least one is set.
 /// Serialized as the API shows it: every field, `null` for "any".

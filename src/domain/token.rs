@@ -15,14 +15,10 @@ pub use crate::domain::instance_key::InstanceKey;
 
 /// Base62 digits in value order, as API.md fixes them.
 pub const BASE62_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-/// Length of every prefix (`prc_pat_`, `prc_key_`).
-pub const PREFIX_LEN: usize = 8;
 /// Random characters after the prefix.
 pub const BODY_LEN: usize = 32;
 /// Base62 characters of the CRC-32 after the body; 62^6 > 2^32, so six always suffice.
 pub const CHECKSUM_LEN: usize = 6;
-/// Length of a whole token; all of it is ASCII, so bytes and characters agree.
-pub const TOKEN_LEN: usize = PREFIX_LEN + BODY_LEN + CHECKSUM_LEN;
 
 /// Which kind of credential a token is; the prefix says it so a scanner need not ask us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -32,15 +28,19 @@ pub enum TokenKind {
     Pat,
     /// Project API key, owned by one project.
     Key,
+    /// Short-lived token of one project, exchanged for a CI job's OpenID
+    /// Connect ID token (API.md section 11).
+    Oidc,
 }
 
 impl TokenKind {
-    pub const ALL: [TokenKind; 2] = [TokenKind::Pat, TokenKind::Key];
+    pub const ALL: [TokenKind; 3] = [TokenKind::Pat, TokenKind::Key, TokenKind::Oidc];
 
     pub fn prefix(self) -> &'static str {
         match self {
             TokenKind::Pat => "prc_pat_",
             TokenKind::Key => "prc_key_",
+            TokenKind::Oidc => "prc_oidc_",
         }
     }
 
@@ -48,12 +48,24 @@ impl TokenKind {
         match self {
             TokenKind::Pat => "pat",
             TokenKind::Key => "key",
+            TokenKind::Oidc => "oidc",
         }
     }
 
+    /// Length of a whole token of this kind; all of it is ASCII, so bytes
+    /// and characters agree.
+    pub fn token_len(self) -> usize {
+        self.prefix().len() + BODY_LEN + CHECKSUM_LEN
+    }
+
+    /// Whether a token of this kind belongs to one project (a key, or an
+    /// exchanged OIDC token) rather than to an account.
+    pub fn is_project_token(self) -> bool {
+        matches!(self, TokenKind::Key | TokenKind::Oidc)
+    }
+
     fn from_prefix(s: &str) -> Option<TokenKind> {
-        let head = s.as_bytes().get(..PREFIX_LEN)?;
-        TokenKind::ALL.into_iter().find(|kind| kind.prefix().as_bytes() == head)
+        TokenKind::ALL.into_iter().find(|kind| s.as_bytes().starts_with(kind.prefix().as_bytes()))
     }
 }
 
@@ -64,7 +76,7 @@ impl fmt::Display for TokenKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown token kind (expected \"pat\" or \"key\")")]
+#[error("unknown token kind (expected \"pat\", \"key\" or \"oidc\")")]
 pub struct UnknownTokenKind;
 
 impl FromStr for TokenKind {
@@ -74,6 +86,7 @@ impl FromStr for TokenKind {
         match s {
             "pat" => Ok(TokenKind::Pat),
             "key" => Ok(TokenKind::Key),
+            "oidc" => Ok(TokenKind::Oidc),
             _ => Err(UnknownTokenKind),
         }
     }
@@ -83,7 +96,7 @@ impl FromStr for TokenKind {
 /// the same 401 `invalid_token`; the detail is for logs and the CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenFormatError {
-    #[error("token does not start with prc_pat_ or prc_key_")]
+    #[error("token does not start with prc_pat_, prc_key_ or prc_oidc_")]
     Prefix,
     #[error("token has the wrong length")]
     Length,
@@ -124,7 +137,7 @@ impl TokenSecret {
     }
 
     fn assemble(kind: TokenKind, body: &[u8; BODY_LEN]) -> Self {
-        let mut full = String::with_capacity(TOKEN_LEN);
+        let mut full = String::with_capacity(kind.token_len());
         full.push_str(kind.prefix());
         // Both pieces are base62 ASCII, so the byte-to-char conversion is exact.
         full.extend(body.iter().map(|&b| char::from(b)));
@@ -137,10 +150,10 @@ impl TokenSecret {
     /// an error here: trimming header values is the extractor's job.
     pub fn parse(s: &str) -> Result<Self, TokenFormatError> {
         let kind = TokenKind::from_prefix(s).ok_or(TokenFormatError::Prefix)?;
-        if s.len() != TOKEN_LEN {
+        if s.len() != kind.token_len() {
             return Err(TokenFormatError::Length);
         }
-        let rest = &s.as_bytes()[PREFIX_LEN..];
+        let rest = &s.as_bytes()[kind.prefix().len()..];
         if !rest.iter().all(|&b| is_base62(b)) {
             return Err(TokenFormatError::Alphabet);
         }
@@ -164,8 +177,8 @@ impl TokenSecret {
 
     /// What tables and audit events show: prefix + first 4 + `…` + last 4.
     pub fn preview(&self) -> String {
-        let tail = &self.full[PREFIX_LEN..];
-        let mut out = String::with_capacity(PREFIX_LEN + 8 + '…'.len_utf8());
+        let tail = &self.full[self.kind.prefix().len()..];
+        let mut out = String::with_capacity(self.kind.prefix().len() + 8 + '…'.len_utf8());
         out.push_str(self.kind.prefix());
         out.push_str(&tail[..4]);
         out.push('…');
@@ -194,9 +207,9 @@ impl fmt::Debug for TokenSecret {
 /// Whether `s` has the shape of a token (prefix, length, alphabet), without
 /// checking the checksum. Meant for redacting text that may contain one.
 pub fn looks_like_token(s: &str) -> bool {
-    TokenKind::from_prefix(s).is_some()
-        && s.len() == TOKEN_LEN
-        && s.as_bytes()[PREFIX_LEN..].iter().all(|&b| is_base62(b))
+    TokenKind::from_prefix(s).is_some_and(|kind| {
+        s.len() == kind.token_len() && s.as_bytes()[kind.prefix().len()..].iter().all(|&b| is_base62(b))
+    })
 }
 
 /// The six base62 checksum characters for a 32-character body: CRC-32 (IEEE,

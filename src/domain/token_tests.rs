@@ -24,7 +24,7 @@ fn generate_then_parse_round_trips() {
     for kind in TokenKind::ALL {
         for _ in 0..1000 {
             let s = valid(kind);
-            assert_eq!(s.len(), TOKEN_LEN);
+            assert_eq!(s.len(), kind.token_len());
             assert!(s.starts_with(kind.prefix()));
             assert!(looks_like_token(&s));
             let parsed = TokenSecret::parse(&s).expect("a generated token parses");
@@ -55,7 +55,7 @@ fn every_single_character_mutation_is_rejected() {
 #[test]
 fn wrong_shapes_are_rejected_with_the_right_reason() {
     let s = valid(TokenKind::Key);
-    let body = &s[PREFIX_LEN..];
+    let body = &s["prc_key_".len()..];
     use TokenFormatError::*;
     let cases: Vec<(String, TokenFormatError)> = vec![
         (String::new(), Prefix),
@@ -66,7 +66,8 @@ fn wrong_shapes_are_rejected_with_the_right_reason() {
         (format!(" {s}"), Prefix),
         (format!("{s} "), Length),
         (format!("{s}\n"), Length),
-        (s[..TOKEN_LEN - 1].to_owned(), Length),
+        (s[..s.len() - 1].to_owned(), Length),
+        (format!("prc_oidc_{}", &body[..37]), Length),
         (format!("{s}0"), Length),
         ("prc_key_".into(), Length),
         (format!("prc_key_{}", &body[..31]), Length),
@@ -80,6 +81,9 @@ fn wrong_shapes_are_rejected_with_the_right_reason() {
     // because the checksum covers the body only (API.md fixes that).
     let swapped = format!("prc_pat_{body}");
     assert_eq!(TokenSecret::parse(&swapped).map(|t| t.kind()), Ok(TokenKind::Pat));
+    let oidc = format!("prc_oidc_{body}");
+    assert_eq!(oidc.len(), TokenKind::Oidc.token_len(), "the longer prefix makes the longer token");
+    assert_eq!(TokenSecret::parse(&oidc).map(|t| t.kind()), Ok(TokenKind::Oidc));
 }
 
 #[test]
@@ -90,9 +94,10 @@ fn preview_and_debug_never_show_the_secret() {
     for kind in TokenKind::ALL {
         let t = TokenSecret::generate(kind);
         let debug = format!("{t:?} {:#?}", t);
-        assert!(!debug.contains(&t.expose_secret()[PREFIX_LEN..]));
-        assert!(!debug.contains(&t.expose_secret()[PREFIX_LEN + 4..PREFIX_LEN + 34]));
-        assert_eq!(t.preview().chars().count(), PREFIX_LEN + 9);
+        let prefix = kind.prefix().len();
+        assert!(!debug.contains(&t.expose_secret()[prefix..]));
+        assert!(!debug.contains(&t.expose_secret()[prefix + 4..prefix + 34]));
+        assert_eq!(t.preview().chars().count(), prefix + 9);
     }
 }
 
@@ -140,7 +145,7 @@ fn generated_characters_look_uniform() {
     let tokens = 4000;
     for _ in 0..tokens {
         let t = TokenSecret::generate(TokenKind::Key);
-        for &b in &t.expose_secret().as_bytes()[PREFIX_LEN..PREFIX_LEN + BODY_LEN] {
+        for &b in &t.expose_secret().as_bytes()[8..8 + BODY_LEN] {
             let i = BASE62_ALPHABET.iter().position(|&a| a == b).expect("in alphabet");
             counts[i] += 1.0;
         }

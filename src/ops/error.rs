@@ -41,6 +41,8 @@ pub enum Refusal {
     TokenRevoked,
     /// Rotating a token that was already rotated (it is in its grace period).
     TokenRotated,
+    /// Rotating an exchanged OIDC token: the CI job exchanges a new one.
+    NotRotatable,
     /// Giving an account a role that does not exist.
     UnknownRole(String),
     /// Acting on an account whose role holds a permission the actor's does not.

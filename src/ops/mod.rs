@@ -10,6 +10,7 @@ mod error;
 pub mod flaky;
 pub mod ingest;
 pub mod projects;
+pub mod publishers;
 pub mod quarantine;
 pub mod roles;
 pub mod sessions;

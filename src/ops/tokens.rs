@@ -188,7 +188,8 @@ pub fn project_key(conn: &Conn, by: &Principal, slug: &str, id: &str) -> Result<
 }
 
 /// Whether `by` may act on `token`: its owner with `tokens:create`, anyone
-/// with `tokens:admin`; a project key by `projects:manage` on its project.
+/// with `tokens:admin`; a project key or an exchanged OIDC token by
+/// `projects:manage` on its project.
 /// Tokens `by` may not touch, or that reach a project `by` cannot see, are
 /// reported as not found.
 pub fn may_manage(by: &Principal, token: &Token) -> Result<(), OpsError> {
@@ -212,7 +213,7 @@ pub fn may_manage(by: &Principal, token: &Token) -> Result<(), OpsError> {
             }
             Ok(by.require(Permission::TokensCreate)?)
         }
-        TokenKind::Key => {
+        TokenKind::Key | TokenKind::Oidc => {
             let project = token.project.as_ref().map(|(id, _)| *id).unwrap_or_default();
             if !by.can_see_project(project) {
                 return Err(not_found());
@@ -256,6 +257,9 @@ pub fn rotate(
 ) -> Result<Issued, OpsError> {
     if grace_seconds > MAX_GRACE_SECONDS {
         return Err(Refusal::GraceOutOfRange { max: MAX_GRACE_SECONDS }.into());
+    }
+    if old.kind == TokenKind::Oidc {
+        return Err(Refusal::NotRotatable.into());
     }
     ensure_within(old.permissions, by.permissions)?;
     let now = unix_now();

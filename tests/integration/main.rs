@@ -25,6 +25,7 @@ mod projects_api;
 mod quarantine;
 mod results_api;
 mod run;
+mod trusted_publishers;
 mod ui_runs;
 mod ui_tokens;
 mod upload;

@@ -14,6 +14,7 @@ mod keys;
 mod people;
 mod policy;
 mod projects;
+mod publishers;
 mod quarantine;
 pub(crate) mod results;
 mod roles;
@@ -66,6 +67,7 @@ pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                     .configure(results::configure)
                     .configure(attachments::configure)
                     .configure(quarantine::configure)
+                    .configure(publishers::configure)
                     // A nested scope falls back to the App's default, not
                     // /api/v1's: say it again, in the contract's shape.
                     .default_service(web::to(no_such_route)),
