@@ -168,7 +168,9 @@ pub async fn flush_last_used(state: &AppState) {
 /// runs past the retention period and attachment directories of runs that
 /// are gone.
 async fn housekeeping(state: web::Data<AppState>) {
-    let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
+    // At start, then every minute (API.md section 11: expiry and release
+    // take effect within a minute).
+    let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
         if let Some(days) = state.config.retention_days {
@@ -214,9 +216,15 @@ async fn housekeeping(state: web::Data<AppState>) {
             }
             Err(e) => log::warn!("revoking unused tokens failed: {e}"),
         }
+        let now = crate::domain::time::unix_now();
+        match state.db.write(move |tx| crate::db::publishers::prune_jtis(tx, now)).await {
+            Ok(_) => done(&state, "oidc_jtis"),
+            Err(e) => log::warn!("pruning spent OIDC token ids failed: {e}"),
+        }
+        state.exchange_limits.per_ip.sweep(std::time::Instant::now());
+        state.exchange_limits.per_issuer.sweep(std::time::Instant::now());
         let idle = i64::from(state.config.session_idle_minutes) * 60;
         let max = i64::from(state.config.session_max_hours) * 3600;
-        let now = crate::domain::time::unix_now();
         match state.db.write(move |tx| crate::db::sessions::delete_expired(tx, now - idle, now - max)).await {
             Ok(_) => done(&state, "sessions"),
             Err(e) => log::warn!("session cleanup failed: {e}"),

@@ -54,6 +54,8 @@ pub struct Config {
     pub body_timeout_seconds: u64,
     /// The bearer token of `GET /metrics`; none: metrics are off (404).
     pub metrics_token: Option<MetricsToken>,
+    /// PEM certificates outbound HTTPS trusts beside the built-in roots.
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 /// The secret a Prometheus scraper presents; never printed.
@@ -103,6 +105,7 @@ impl Config {
             session_max_hours: 7 * 24,
             body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
             metrics_token: None,
+            extra_ca_file: None,
         }
     }
 
@@ -137,6 +140,7 @@ impl Config {
         config.body_timeout_seconds =
             given.body_timeout_seconds.or(file.body_timeout_seconds).unwrap_or(DEFAULT_BODY_TIMEOUT_SECONDS);
         config.metrics_token = given.metrics_token.clone().or(file.metrics_token).as_deref().map(MetricsToken::new);
+        config.extra_ca_file = given.extra_ca_file.clone().or(file.extra_ca_file);
         config.validate()?;
         Ok(config)
     }
@@ -216,6 +220,7 @@ pub struct Overrides {
     pub session_max_hours: Option<u32>,
     pub body_timeout_seconds: Option<u64>,
     pub metrics_token: Option<String>,
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +252,7 @@ struct FileConfig {
     session_max_hours: Option<u32>,
     body_timeout_seconds: Option<u64>,
     metrics_token: Option<String>,
+    extra_ca_file: Option<PathBuf>,
 }
 
 impl FileConfig {

@@ -335,6 +335,22 @@ impl ResponseError for AppError {
     }
 }
 
+impl From<crate::ops::oidc::ExchangeError> for AppError {
+    fn from(e: crate::ops::oidc::ExchangeError) -> Self {
+        match e {
+            crate::ops::oidc::ExchangeError::Rejected(refused) => AppError::oidc_rejected(refused),
+            crate::ops::oidc::ExchangeError::Ops(e) => e.into(),
+        }
+    }
+}
+
+impl AppError {
+    /// 401 `oidc_rejected`: an ID token the exchange refuses, and which check refused it.
+    pub fn oidc_rejected(refused: crate::domain::oidc::Refused) -> AppError {
+        AppError::Client { status: StatusCode::UNAUTHORIZED, code: "oidc_rejected", message: refused.0 }
+    }
+}
+
 /// An [`AppError`] met while serving a web page.
 #[derive(Debug)]
 pub struct PageError(pub AppError);

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::auth::failures::AuthFailureLog;
 use crate::auth::last_used::LastUsedBuffer;
+use crate::auth::oidc_keys::KeyStore;
 use crate::auth::passwords::PasswordPool;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::throttle::LoginThrottle;
@@ -35,6 +36,24 @@ pub struct AppState {
     pub passwords: PasswordPool,
     /// What `GET /metrics` reports.
     pub metrics: Metrics,
+    /// OpenID Connect issuers' signing keys (the OIDC exchange).
+    pub oidc_keys: KeyStore,
+    /// Exchanges per client IP and per issuer.
+    pub exchange_limits: ExchangeLimits,
+}
+
+/// The OIDC exchange is open to anyone: requests are limited per client
+/// address and per issuer (each issuer's keys are fetched at most once a
+/// minute anyway; this bounds the signature checks).
+#[derive(Default)]
+pub struct ExchangeLimits {
+    pub per_ip: RateLimiter<String>,
+    pub per_issuer: RateLimiter<String>,
+}
+
+impl ExchangeLimits {
+    pub const PER_IP_PER_MINUTE: u32 = 60;
+    pub const PER_ISSUER_PER_MINUTE: u32 = 600;
 }
 
 impl AppState {
@@ -57,6 +76,7 @@ impl AppState {
         }
         let db = Db::open(&config.db_path(), config.synchronous)?;
         let tokens = TokenCache::open(&config.db_path())?;
+        let config_extra_ca = config.extra_ca_file.clone();
         Ok(AppState {
             config,
             db,
@@ -68,6 +88,8 @@ impl AppState {
             auth_failures: AuthFailureLog::default(),
             passwords: PasswordPool::for_this_machine(),
             metrics: Metrics::new(),
+            oidc_keys: KeyStore::new(config_extra_ca.as_deref()).map_err(AppError::internal)?,
+            exchange_limits: ExchangeLimits::default(),
         })
     }
 }

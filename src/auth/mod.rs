@@ -10,6 +10,7 @@ pub mod csrf;
 pub mod failures;
 pub mod last_used;
 pub mod login;
+pub mod oidc_keys;
 pub mod passwords;
 pub mod rate_limit;
 pub mod session;

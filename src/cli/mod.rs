@@ -101,6 +101,9 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at /metrics to this bearer token (at least 16 characters) [default: off]
     #[arg(long, env = "PROCTOR_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// PEM certificates to trust, beside the built-in roots, when fetching an OpenID Connect issuer's keys (a self-managed GitLab behind a company CA)
+    #[arg(long, env = "PROCTOR_EXTRA_CA_FILE")]
+    pub extra_ca_file: Option<PathBuf>,
     /// Delete runs older than this many days [default: keep everything]
     #[arg(long, env = "PROCTOR_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
@@ -344,6 +347,7 @@ impl CommonArgs {
             session_max_hours: serve.session_max_hours,
             body_timeout_seconds: serve.body_timeout_seconds,
             metrics_token: serve.metrics_token.clone(),
+            extra_ca_file: serve.extra_ca_file.clone(),
             ..common
         }
     }

@@ -102,6 +102,31 @@ pub fn delete(tx: &Tx, id: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The publishers of a project that trust `issuer`, oldest first.
+pub fn for_issuer(conn: &Conn, project_id: i64, issuer: &str) -> Result<Vec<Publisher>, DbError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM trusted_publishers WHERE project_id = ?1 AND issuer = ?2 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params![project_id, issuer], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records that ID token `jti` of `issuer` was exchanged, until
+/// `expires_at`; false when it already was (a replay).
+pub fn use_jti(tx: &Tx, issuer: &str, jti: &str, expires_at: i64) -> Result<bool, DbError> {
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO oidc_jtis (issuer, jti, expires_at) VALUES (?1, ?2, ?3)",
+        params![issuer, jti, expires_at],
+    )?;
+    Ok(inserted == 1)
+}
+
+/// Forgets the used `jti`s whose ID tokens have expired (they could not be
+/// exchanged again anyway); returns how many.
+pub fn prune_jtis(tx: &Tx, now: i64) -> Result<usize, DbError> {
+    Ok(tx.execute("DELETE FROM oidc_jtis WHERE expires_at < ?1", params![now])?)
+}
+
 /// Whether any project trusts `issuer`: the exchange asks before it does
 /// any network work for a token.
 pub fn issuer_is_trusted(conn: &Conn, issuer: &str) -> Result<bool, DbError> {

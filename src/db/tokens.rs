@@ -121,7 +121,7 @@ fn from_row(r: &Row) -> rusqlite::Result<(Token, bool)> {
     let recent: String = r.get(23)?;
     let token = Token {
         id: r.get(0)?,
-        kind: if kind == "pat" { TokenKind::Pat } else { TokenKind::Key },
+        kind: kind.parse().unwrap_or(TokenKind::Key),
         name: r.get(2)?,
         preview: r.get(3)?,
         owner,
@@ -251,14 +251,17 @@ pub struct NewToken<'a> {
     pub created_by: &'a Actor,
     pub expires_at: Option<i64>,
     pub rate_limit_per_minute: Option<u32>,
+    /// The trusted publisher an OIDC token was exchanged through.
+    pub publisher_id: Option<&'a str>,
 }
 
 pub fn insert(tx: &Tx, new: &NewToken) -> Result<String, DbError> {
     let id = uuid::Uuid::now_v7().to_string();
     tx.execute(
         "INSERT INTO tokens (id, kind, name, hash, preview, owner_id, project_id, permissions, all_projects, created_at,
-                             created_by_type, created_by_id, created_by_name, expires_at, rate_limit_per_minute)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                             created_by_type, created_by_id, created_by_name, expires_at, rate_limit_per_minute,
+                             publisher_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             id,
             new.kind.as_str(),
@@ -275,6 +278,7 @@ pub fn insert(tx: &Tx, new: &NewToken) -> Result<String, DbError> {
             new.created_by.name,
             new.expires_at,
             new.rate_limit_per_minute,
+            new.publisher_id,
         ],
     )?;
     if let Some(projects) = new.projects {

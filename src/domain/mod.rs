@@ -10,6 +10,7 @@ pub mod glob;
 pub mod instance_key;
 pub mod names;
 pub mod new_user;
+pub mod oidc;
 pub mod password;
 pub mod permission;
 pub mod policy;

@@ -9,6 +9,7 @@ pub mod attachments;
 mod error;
 pub mod flaky;
 pub mod ingest;
+pub mod oidc;
 pub mod projects;
 pub mod publishers;
 pub mod quarantine;

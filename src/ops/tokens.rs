@@ -47,7 +47,13 @@ fn resolve_projects(tx: &Tx, by: &Principal, slugs: &[String]) -> Result<Vec<i64
     Ok(ids)
 }
 
-fn issue(tx: &Tx, ctx: &AuditContext, new: NewToken, secret: TokenSecret, action: &str) -> Result<Issued, OpsError> {
+pub(crate) fn issue(
+    tx: &Tx,
+    ctx: &AuditContext,
+    new: NewToken,
+    secret: TokenSecret,
+    action: &str,
+) -> Result<Issued, OpsError> {
     let id = db::tokens::insert(tx, &new)?;
     let token = db::tokens::get(tx, &id)?.ok_or_else(|| OpsError::internal("token vanished after insert"))?;
     audit::record(
@@ -115,6 +121,7 @@ pub fn create_pat(
         created_by: &ctx.actor,
         expires_at,
         rate_limit_per_minute: None,
+        publisher_id: None,
     };
     issue(tx, ctx, new, secret, "token.created")
 }
@@ -153,6 +160,7 @@ pub fn create_key(
         created_by: &ctx.actor,
         expires_at,
         rate_limit_per_minute: None,
+        publisher_id: None,
     };
     issue(tx, ctx, new, secret, "token.created")
 }
@@ -288,6 +296,7 @@ pub fn rotate(
         created_by: &ctx.actor,
         expires_at,
         rate_limit_per_minute: old.rate_limit_per_minute,
+        publisher_id: None,
     };
     let id = db::tokens::insert(tx, &new)?;
     if old.disabled {

@@ -17,6 +17,7 @@ mod ingest;
 mod ingest_bad_input;
 mod ingest_durability;
 mod metrics;
+mod oidc;
 mod openapi;
 mod ops;
 mod probe;

@@ -11,6 +11,7 @@ mod audit;
 pub mod doc;
 mod json;
 mod keys;
+mod oidc;
 mod people;
 mod policy;
 mod projects;
@@ -75,6 +76,7 @@ pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(whoami::configure)
             .configure(tokens::configure)
             .configure(policy::configure)
+            .configure(oidc::configure)
             .configure(projects::configure)
             .configure(people::configure)
             .configure(roles::configure)

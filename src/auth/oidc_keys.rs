@@ -1,0 +1,214 @@
+//! The signing keys of OpenID Connect issuers (API.md section 11): found
+//! through each issuer's `/.well-known/openid-configuration`, fetched over
+//! HTTPS (no redirects, a timeout, a size cap), cached for as long as the
+//! issuer's `Cache-Control` says within bounds, fetched again for an
+//! unknown `kid` at most once a minute per issuer, and kept when the issuer
+//! is down. Verification itself is `jsonwebtoken`'s.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+use crate::domain::oidc::{refused, Refused};
+
+/// Largest discovery document or key set read; more is refused as it arrives.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+/// How long one request to an issuer may take.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// An issuer is asked again at most this often when a `kid` is unknown or
+/// the last fetch failed.
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+/// Bounds on how long fetched keys are used before they are fetched again.
+pub const MIN_MAX_AGE: Duration = Duration::from_secs(5 * 60);
+pub const MAX_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
+
+#[derive(Default)]
+struct Entry {
+    keys: Option<Arc<HashMap<String, Jwk>>>,
+    fresh_until: Option<Instant>,
+    last_attempt: Option<Instant>,
+}
+
+/// Every issuer's keys, shared by the server's workers.
+pub struct KeyStore {
+    client: reqwest::Client,
+    issuers: Mutex<HashMap<String, Entry>>,
+}
+
+impl KeyStore {
+    /// A store whose HTTPS client trusts the built-in roots plus the PEM
+    /// certificates of `extra_ca_file` (`--extra-ca-file`).
+    pub fn new(extra_ca_file: Option<&Path>) -> Result<KeyStore, String> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .connect_timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(true)
+            .user_agent(concat!("proctor/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = extra_ca_file {
+            let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("{}: no certificate found", path.display()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| format!("cannot build the HTTPS client: {e}"))?;
+        Ok(KeyStore { client, issuers: Mutex::new(HashMap::new()) })
+    }
+
+    /// Verifies `token`'s signature with key `kid` of `issuer` and returns
+    /// its claims. Times and audience are the caller's to check.
+    pub async fn verify(&self, issuer: &str, alg: &str, kid: &str, token: &str) -> Result<Map<String, Value>, Refused> {
+        let jwk = self.key(issuer, kid).await?;
+        let algorithm = match (alg, &jwk.algorithm) {
+            ("RS256", AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+            ("ES256", AlgorithmParameters::EllipticCurve(ec)) if ec.curve == EllipticCurve::P256 => Algorithm::ES256,
+            _ => return Err(refused(format!("key {kid:?} of the issuer is not a key for {alg}"))),
+        };
+        let key =
+            DecodingKey::from_jwk(&jwk).map_err(|_| refused(format!("key {kid:?} of the issuer is not usable")))?;
+        let mut validation = Validation::new(algorithm);
+        // Times and audience are checked by `domain::oidc` and `ops::oidc`
+        // against the server's clock and the publishers; here only the signature.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| refused("the ID token's signature does not verify"))
+    }
+
+    /// Key `kid` of `issuer`, from the cache or, when it is stale or lacks
+    /// the key, from the issuer (at most once a minute).
+    async fn key(&self, issuer: &str, kid: &str) -> Result<Jwk, Refused> {
+        let now = Instant::now();
+        let (cached, fetch) = {
+            let mut issuers = self.issuers.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = issuers.entry(issuer.to_string()).or_default();
+            let cached = entry.keys.as_ref().and_then(|keys| keys.get(kid).cloned());
+            let fresh = entry.fresh_until.is_some_and(|until| now < until);
+            let may_fetch = entry.last_attempt.is_none_or(|at| now.duration_since(at) >= REFETCH_INTERVAL);
+            let fetch = (cached.is_none() || !fresh) && may_fetch;
+            if fetch {
+                entry.last_attempt = Some(now);
+            }
+            (cached, fetch)
+        };
+        let mut error = None;
+        if fetch {
+            match self.fetch(issuer).await {
+                Ok((keys, max_age)) => {
+                    let mut issuers = self.issuers.lock().unwrap_or_else(|e| e.into_inner());
+                    let entry = issuers.entry(issuer.to_string()).or_default();
+                    entry.keys = Some(Arc::new(keys));
+                    entry.fresh_until = Some(Instant::now() + max_age);
+                }
+                // The last good keys stay; say why only if they lack the key.
+                Err(e) => {
+                    log::warn!("oidc: fetching the keys of {issuer} failed: {e}");
+                    error = Some(e);
+                }
+            }
+        }
+        let issuers = self.issuers.lock().unwrap_or_else(|e| e.into_inner());
+        let found = issuers.get(issuer).and_then(|e| e.keys.as_ref()).and_then(|keys| keys.get(kid).cloned());
+        found.or(cached).ok_or_else(|| match error {
+            Some(e) => refused(format!("the issuer's keys could not be fetched ({e})")),
+            None => refused(format!("the issuer has no key {kid:?}")),
+        })
+    }
+
+    /// The issuer's discovery document, then its key set; the keys by `kid`
+    /// and how long they may be used.
+    async fn fetch(&self, issuer: &str) -> Result<(HashMap<String, Jwk>, Duration), String> {
+        let discovery_url = format!("{issuer}/.well-known/openid-configuration");
+        let (discovery, _) = self.get_json(&discovery_url).await?;
+        if discovery.get("issuer").and_then(Value::as_str) != Some(issuer) {
+            return Err("the discovery document names another issuer".into());
+        }
+        let jwks_uri =
+            discovery.get("jwks_uri").and_then(Value::as_str).ok_or("the discovery document has no jwks_uri")?;
+        if !jwks_uri.starts_with("https://") {
+            return Err("jwks_uri is not https://".into());
+        }
+        let (jwks, max_age) = self.get_json(jwks_uri).await?;
+        let set: JwkSet = serde_json::from_value(jwks).map_err(|_| "the key set is not a JWK set".to_string())?;
+        let keys = set.keys.into_iter().filter_map(|k| Some((k.common.key_id.clone()?, k))).collect();
+        Ok((keys, max_age))
+    }
+
+    /// GETs a JSON document of at most [`MAX_DOCUMENT_BYTES`], and its `Cache-Control` max-age.
+    async fn get_json(&self, url: &str) -> Result<(Value, Duration), String> {
+        let mut response = self.client.get(url).header("accept", "application/json").send().await.map_err(describe)?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        if response.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
+            return Err(format!("{url} is larger than {MAX_DOCUMENT_BYTES} bytes"));
+        }
+        let max_age = response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age)
+            .unwrap_or(DEFAULT_MAX_AGE)
+            .clamp(MIN_MAX_AGE, MAX_MAX_AGE);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(describe)? {
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(format!("{url} is larger than {MAX_DOCUMENT_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let value = serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))?;
+        Ok((value, max_age))
+    }
+}
+
+fn describe(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        // Without the URL's query, which an issuer never needs.
+        e.without_url().to_string()
+    }
+}
+
+/// `max-age=N` of a `Cache-Control` value (`no-store`/`no-cache`: zero,
+/// which the bounds raise to the minimum).
+fn max_age(value: &str) -> Option<Duration> {
+    value.split(',').map(str::trim).find_map(|d| {
+        let d = d.to_ascii_lowercase();
+        if d == "no-store" || d == "no-cache" {
+            return Some(Duration::ZERO);
+        }
+        d.strip_prefix("max-age=")?.trim_matches('"').parse().ok().map(Duration::from_secs)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_gives_the_max_age() {
+        assert_eq!(max_age("public, max-age=3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(max_age("max-age=\"60\", must-revalidate"), Some(Duration::from_secs(60)));
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("private"), None);
+        assert_eq!(max_age("max-age=x"), None);
+    }
+}

@@ -1,0 +1,161 @@
+//! A real OpenID Connect issuer for the tests: a discovery document and a
+//! JWKS over HTTPS on 127.0.0.1, with a certificate from a test CA that the
+//! server under test trusts through `--extra-ca-file`; ES256 keys it signs
+//! ID tokens with; a request counter, a switch that takes it down, and key
+//! rotation.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, PKCS_ECDSA_P256_SHA256};
+use serde_json::{json, Value};
+
+/// One signing key: its `kid`, its private half, its public JWK.
+pub struct SigningKey {
+    pub kid: String,
+    pub pem: String,
+    pub jwk: Value,
+}
+
+impl SigningKey {
+    pub fn generate(kid: &str) -> SigningKey {
+        let pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let raw = pair.public_key_raw(); // 0x04 || x || y
+        let jwk = json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(&raw[1..33]), "y": URL_SAFE_NO_PAD.encode(&raw[33..65]),
+        });
+        SigningKey { kid: kid.to_string(), pem: pair.serialize_pem(), jwk }
+    }
+
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_pem(self.pem.as_bytes()).unwrap()).unwrap()
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    keys: Mutex<Vec<Value>>,
+    requests: AtomicUsize,
+    down: AtomicBool,
+    /// Pad the key set to this many bytes (a hostile or broken issuer).
+    padding: AtomicUsize,
+}
+
+pub struct Issuer {
+    pub url: String,
+    pub ca_file: PathBuf,
+    pub key: SigningKey,
+    shared: Arc<Shared>,
+    _dir: tempfile::TempDir,
+}
+
+impl Issuer {
+    /// Starts the issuer on its own thread and actix system.
+    pub fn start() -> Issuer {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+
+        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            )
+            .unwrap();
+        let key = SigningKey::generate("key-1");
+        let shared = Arc::new(Shared::default());
+        shared.keys.lock().unwrap().push(key.jwk.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let (state, base) = (shared.clone(), url.clone());
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                HttpServer::new(move || {
+                    App::new()
+                        .app_data(web::Data::new((state.clone(), base.clone())))
+                        .route("/.well-known/openid-configuration", web::get().to(discovery))
+                        .route("/jwks", web::get().to(jwks))
+                })
+                .workers(1)
+                .listen_rustls_0_23(listener, tls)
+                .unwrap()
+                .run()
+                .await
+                .unwrap();
+            });
+        });
+        Issuer { url, ca_file, key, shared, _dir: dir }
+    }
+
+    /// Requests the issuer has answered (or refused while down).
+    pub fn requests(&self) -> usize {
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.shared.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Publishes `key` beside the current ones (a key rotation).
+    pub fn publish(&self, key: &SigningKey) {
+        self.shared.keys.lock().unwrap().push(key.jwk.clone());
+    }
+
+    pub fn pad_key_set_to(&self, bytes: usize) {
+        self.shared.padding.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Claims of an ID token as GitHub Actions issues them, valid now.
+    pub fn claims(&self, audience: &str, now: i64) -> Value {
+        json!({
+            "iss": self.url, "aud": audience, "sub": "repo:acme/web:ref:refs/heads/main",
+            "repository": "acme/web", "ref": "refs/heads/main", "sha": "9f2c1e0", "run_id": "4711",
+            "iat": now, "nbf": now, "exp": now + 300, "jti": uuid::Uuid::now_v7().to_string(),
+        })
+    }
+}
+
+type State = web::Data<(Arc<Shared>, String)>;
+
+async fn discovery(state: State) -> HttpResponse {
+    let (shared, base) = state.get_ref();
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    if shared.down.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    HttpResponse::Ok().json(json!({"issuer": base, "jwks_uri": format!("{base}/jwks")}))
+}
+
+async fn jwks(state: State) -> HttpResponse {
+    let (shared, _) = state.get_ref();
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    if shared.down.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    let mut body = json!({"keys": shared.keys.lock().unwrap().clone()});
+    let padding = shared.padding.load(Ordering::SeqCst);
+    if padding > 0 {
+        body["padding"] = Value::String("x".repeat(padding));
+    }
+    HttpResponse::Ok().insert_header(("cache-control", "max-age=3600")).json(body)
+}
