@@ -237,7 +237,7 @@ fn done(state: &AppState, task: &'static str) {
     state.metrics.task_succeeded(task, crate::domain::time::unix_now());
 }
 
-/// Stale runs closed per pass; more wait for the next pass, 10 minutes on.
+/// Stale runs closed per pass; more wait for the next pass, a minute on.
 const STALE_BATCH: u32 = 500;
 
 /// Runs deleted per transaction, so retention never holds the writer long.
