@@ -22,7 +22,9 @@ const MAX_LISTED: usize = 1000;
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     // Everything that would make the upload impossible whatever happens
     // (no URL, no token, a bad pattern) stops us before the command runs.
-    let session = Session::new(Target::new(&args.target)?)?;
+    // The session starts after it: an ID token is exchanged then, so that
+    // a long test run does not outlive the short-lived token.
+    let target = Target::new(&args.target)?;
     files::check_patterns(&args.reports).map_err(CliError::Message)?;
     let started = SystemTime::now();
     let status = match child::run(&args.command)? {
@@ -32,8 +34,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             return Ok(ExitCode::from(status));
         }
     };
-    let upload = upload(&session, &written_reports(&args.reports, started));
-    Ok(ExitCode::from(conclude(&session, status, &upload)))
+    let session = Session::new(target).map_err(|err| eprintln!("warning: the upload failed: {err}")).ok();
+    let upload = match &session {
+        Some(session) => upload(session, &written_reports(&args.reports, started)),
+        None => Upload::Failed,
+    };
+    Ok(ExitCode::from(conclude(session.as_ref(), status, &upload)))
 }
 
 /// Uploads the reports as one finalized run; a failure is a warning.
@@ -63,10 +69,10 @@ fn stored(uploaded: Uploaded) -> StoredRun {
 }
 
 /// The exit status, with a line on stderr whenever the command failed.
-fn conclude(session: &Session, status: u8, upload: &Upload) -> u8 {
-    match (verdict::verdict(status, upload), upload) {
-        (Verdict::Forgive, Upload::Stored(run)) => forgive(session, status, run),
-        (Verdict::Keep(Some(why)), _) => {
+fn conclude(session: Option<&Session>, status: u8, upload: &Upload) -> u8 {
+    match (verdict::verdict(status, upload), upload, session) {
+        (Verdict::Forgive, Upload::Stored(run), Some(session)) => forgive(session, status, run),
+        (Verdict::Keep(Some(why)), _, _) => {
             eprintln!("proctor run: exit status {status} kept: {why}");
             status
         }

@@ -8,6 +8,7 @@ mod ci;
 mod failures;
 pub mod files;
 mod http;
+mod oidc;
 mod progress;
 
 use std::path::{Path, PathBuf};
@@ -104,7 +105,7 @@ pub fn run(args: UploadArgs) -> Result<(), CliError> {
 /// read or sent.
 pub struct Target {
     base: Url,
-    token: String,
+    token: Credential,
     project: String,
     meta: Metadata,
     retry_base: Duration,
@@ -113,12 +114,14 @@ pub struct Target {
 impl Target {
     pub fn new(args: &UploadTarget) -> Result<Target, CliError> {
         let base = server_url(args.url.as_deref())?;
-        let token = args.token.as_ref().map(|t| t.0.clone()).filter(|t| !t.is_empty());
-        let token = token.ok_or_else(|| fail("no token: set PROCTOR_TOKEN or pass --token"))?;
         let project = args.project.trim().to_string();
         if project.is_empty() {
             return Err(fail("no project: pass --project (the project's slug)"));
         }
+        let token = match args.token.as_ref().map(|t| t.0.clone()).filter(|t| !t.is_empty()) {
+            Some(token) => Credential::Token(token),
+            None => Credential::IdToken(oidc::source(&|name: &str| std::env::var(name).ok()).ok_or_else(no_token)?),
+        };
         let flags = Metadata {
             commit: args.commit.clone(),
             branch: args.branch.clone(),
@@ -128,6 +131,38 @@ impl Target {
         };
         let meta = flags.non_empty().or(ci_metadata(&|name: &str| std::env::var(name).ok()).non_empty());
         Ok(Target { base, token, project, meta, retry_base: Duration::from_millis(args.retry_base_ms) })
+    }
+}
+
+/// What the upload authenticates with: a token, or this CI job's OpenID
+/// Connect ID token, exchanged when the session starts (so that `proctor
+/// run` exchanges it after a long test command, not before).
+pub enum Credential {
+    Token(String),
+    IdToken(oidc::IdTokenSource),
+}
+
+fn no_token() -> CliError {
+    fail(
+        "no token: set PROCTOR_TOKEN or pass --token, or run in a CI job that can present an OpenID Connect \
+         ID token (GitHub Actions with `permissions: id-token: write`, or PROCTOR_ID_TOKEN; see docs/ci.md)",
+    )
+}
+
+impl Credential {
+    /// The token to send: as given, or exchanged for a short-lived token of
+    /// `project` (one line on stderr says so).
+    fn resolve(self, base: &Url, project: &str) -> Result<String, CliError> {
+        match self {
+            Credential::Token(token) => Ok(token),
+            Credential::IdToken(source) => {
+                let what = source.describe();
+                let env = |name: &str| std::env::var(name).ok();
+                let exchanged = oidc::exchange(base, project, source, &oidc::audience(&env, base)).map_err(fail)?;
+                eprintln!("proctor: exchanged {what} for a token of {project}, valid until {}", exchanged.expires_at);
+                Ok(exchanged.token)
+            }
+        }
     }
 }
 
@@ -157,7 +192,8 @@ impl Session {
         let progress = Progress::new();
         let note = progress.clone();
         let notes = Box::new(move |line: &str| note.line(&format!("warning: {line}")));
-        let api = Api::new(target.base, &target.token, target.retry_base, notes).map_err(fail)?;
+        let token = target.token.resolve(&target.base, &target.project)?;
+        let api = Api::new(target.base, &token, target.retry_base, notes).map_err(fail)?;
         Ok(Session { api, progress, project: target.project, meta: target.meta })
     }
 

@@ -28,6 +28,10 @@ pub const CI_VARS: &[&str] = &[
     "PROCTOR_URL",
     "PROCTOR_TOKEN",
     "PROCTOR_PROJECT",
+    "PROCTOR_ID_TOKEN",
+    "PROCTOR_OIDC_AUDIENCE",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
 ];
 
 /// Runs `proctor upload ARGS` in `dir`, with fast retries.

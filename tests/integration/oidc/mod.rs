@@ -241,3 +241,73 @@ async fn the_exchange_is_rate_limited_per_address() {
     r.expect_code(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(r.header("retry-after").is_some());
 }
+
+/// GitHub Actions' ID token endpoint, faked: answers `{"value": token}` to a
+/// request bearing `bearer`, and keeps each request line it saw.
+fn github_token_endpoint(
+    token: String,
+    bearer: &'static str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/token?api-version=2.0", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut authorized = false;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                authorized |= line.to_ascii_lowercase().trim() == format!("authorization: bearer {bearer}");
+            }
+            log.lock().unwrap().push(request_line.trim().to_string());
+            let (status, body) = if authorized {
+                ("200 OK", json!({"value": token}).to_string())
+            } else {
+                ("403 Forbidden", String::new())
+            };
+            let response = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            stream.write_all(response.as_bytes()).unwrap();
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn proctor_upload_without_a_token_exchanges_github_actions_id_token() {
+    let s = setup().await;
+    // The audience is the server's URL, as `proctor upload` requests it by default.
+    let audience = s.app.base.trim_end_matches('/').to_string();
+    let publisher = json!({"issuer": s.issuer.url, "audience": audience, "claims": {"sub": "repo:acme/web:*"}});
+    post(&s.app, "/api/v1/projects/other/trusted-publishers", &s.admin, publisher).await.expect(StatusCode::CREATED);
+    let id_token = s.issuer.key.sign(&s.issuer.claims(&audience, now()));
+    let (url, seen) = github_token_endpoint(id_token, "request-token");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("unit.xml"), junit_report("gh", 2)).unwrap();
+    let mut command = std::process::Command::new(binary());
+    command.current_dir(dir.path()).args(["upload", "--url", &s.app.base, "--project", "other", "unit.xml"]);
+    for var in crate::upload::CI_VARS {
+        command.env_remove(var);
+    }
+    command.env("ACTIONS_ID_TOKEN_REQUEST_URL", &url).env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token");
+    let out = command.output().unwrap();
+    let (stdout, stderr) = (crate::upload::text(&out.stdout), crate::upload::text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("exchanged GitHub Actions' OpenID Connect ID token for a token of other"), "{stderr}");
+    assert!(stdout.contains("/projects/other/runs/"), "{stdout}");
+    assert!(!stderr.contains("prc_oidc_") && !stdout.contains("prc_oidc_"), "the token is never printed");
+    let requested = seen.lock().unwrap().clone();
+    let expected_audience: String = url::form_urlencoded::byte_serialize(audience.as_bytes()).collect();
+    assert!(requested[0].contains(&format!("&audience={expected_audience}")), "{requested:?}");
+    let runs = get(&s.app, "/api/v1/projects/other/runs", &s.admin).await.expect(StatusCode::OK);
+    assert_eq!(runs["runs"][0]["tests"], 2);
+}
