@@ -2,6 +2,7 @@
 //! embedded static files.
 
 pub mod api;
+mod download;
 pub mod extract;
 pub mod input;
 pub mod metrics;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/style.css", web::get().to(style_css))
         .route("/static/app.js", web::get().to(app_js))
         .configure(metrics::configure)
+        .configure(download::configure)
         .configure(api::configure)
         .configure(ui::configure);
 }

@@ -11,6 +11,7 @@ mod api_unused;
 mod architecture;
 mod auth;
 mod browser;
+mod download;
 mod failures;
 mod flaky;
 mod ingest;
