@@ -44,8 +44,10 @@ impl Metadata {
     }
 }
 
-/// Detects GitHub Actions, GitLab CI or Jenkins from `env` (in that order)
-/// and reads the run's metadata from it; empty when none is detected.
+/// Detects the CI from `env` and reads the run's metadata from it: GitHub
+/// Actions (and Forgejo or Gitea Actions, which set the same variables),
+/// GitLab CI, Woodpecker, Azure Pipelines, CircleCI, Buildkite, Jenkins, in
+/// that order; empty when none is detected.
 pub fn ci_metadata(env: &impl Fn(&str) -> Option<String>) -> Metadata {
     // CI systems often export a variable as the empty string (GitHub's
     // GITHUB_HEAD_REF outside pull requests): that means "absent".
@@ -55,6 +57,14 @@ pub fn ci_metadata(env: &impl Fn(&str) -> Option<String>) -> Metadata {
         github(&var)
     } else if any(&["GITLAB_CI", "CI_PIPELINE_ID"]) {
         gitlab(&var)
+    } else if var("CI").as_deref() == Some("woodpecker") || any(&["CI_PIPELINE_NUMBER"]) {
+        woodpecker(&var)
+    } else if any(&["TF_BUILD"]) {
+        azure(&var)
+    } else if any(&["CIRCLECI"]) {
+        circleci(&var)
+    } else if any(&["BUILDKITE"]) {
+        buildkite(&var)
     } else if any(&["JENKINS_URL", "JENKINS_HOME", "BUILD_TAG"]) {
         jenkins(&var)
     } else {
@@ -96,6 +106,60 @@ fn gitlab(var: &impl Fn(&str) -> Option<String>) -> Metadata {
         build_id: var("CI_PIPELINE_ID"),
         build_url: var("CI_PIPELINE_URL"),
         name: var("CI_JOB_NAME").map(|n| strip_parallel_index(&n).to_string()),
+    }
+}
+
+fn woodpecker(var: &impl Fn(&str) -> Option<String>) -> Metadata {
+    Metadata {
+        commit: var("CI_COMMIT_SHA"),
+        branch: var("CI_COMMIT_SOURCE_BRANCH").or_else(|| var("CI_COMMIT_BRANCH")),
+        build_id: var("CI_PIPELINE_NUMBER"),
+        build_url: var("CI_PIPELINE_URL"),
+        name: var("CI_WORKFLOW_NAME").or_else(|| var("CI_STEP_NAME")),
+    }
+}
+
+fn azure(var: &impl Fn(&str) -> Option<String>) -> Metadata {
+    // A pull request builds a merge commit on refs/pull/…: name its source branch.
+    let branch = var("SYSTEM_PULLREQUEST_SOURCEBRANCH")
+        .or_else(|| var("BUILD_SOURCEBRANCH"))
+        .map(|b| b.strip_prefix("refs/heads/").map(str::to_string).unwrap_or(b));
+    let build_id = var("BUILD_BUILDID");
+    let build_url = match (var("SYSTEM_COLLECTIONURI"), var("SYSTEM_TEAMPROJECT"), &build_id) {
+        (Some(collection), Some(project), Some(id)) => {
+            Some(format!("{}/{project}/_build/results?buildId={id}", collection.trim_end_matches('/')))
+        }
+        _ => None,
+    };
+    Metadata {
+        commit: var("BUILD_SOURCEVERSION"),
+        branch,
+        build_id,
+        build_url,
+        // The slices of a parallel job share its phase (job) name.
+        name: var("SYSTEM_PHASEDISPLAYNAME").or_else(|| var("SYSTEM_JOBDISPLAYNAME")),
+    }
+}
+
+fn circleci(var: &impl Fn(&str) -> Option<String>) -> Metadata {
+    Metadata {
+        commit: var("CIRCLE_SHA1"),
+        branch: var("CIRCLE_BRANCH"),
+        // Parallel nodes of a job share the workflow and the job name.
+        build_id: var("CIRCLE_WORKFLOW_ID"),
+        build_url: var("CIRCLE_BUILD_URL"),
+        name: var("CIRCLE_JOB"),
+    }
+}
+
+fn buildkite(var: &impl Fn(&str) -> Option<String>) -> Metadata {
+    Metadata {
+        commit: var("BUILDKITE_COMMIT"),
+        branch: var("BUILDKITE_BRANCH"),
+        build_id: var("BUILDKITE_BUILD_ID"),
+        build_url: var("BUILDKITE_BUILD_URL"),
+        // Parallel jobs of a step share its key (or label).
+        name: var("BUILDKITE_STEP_KEY").or_else(|| var("BUILDKITE_LABEL")),
     }
 }
 
@@ -266,5 +330,119 @@ mod tests {
             serde_json::to_value(&merged).unwrap(),
             serde_json::json!({"commit": "abc", "branch": "mine", "name": "job"})
         );
+    }
+
+    #[test]
+    fn forgejo_actions_reads_as_github() {
+        let m = ci_metadata(&env_of(&[
+            ("FORGEJO_ACTIONS", "true"),
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_RUN_ID", "12"),
+            ("GITHUB_SHA", "abc"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_SERVER_URL", "https://code.example.com"),
+            ("GITHUB_REPOSITORY", "acme/web"),
+            ("GITHUB_WORKFLOW", "ci"),
+            ("GITHUB_JOB", "test"),
+        ]));
+        assert_eq!(m.build_url, some("https://code.example.com/acme/web/actions/runs/12"));
+        assert_eq!((m.commit, m.branch, m.name), (some("abc"), some("main"), some("ci/test")));
+    }
+
+    #[test]
+    fn woodpecker() {
+        let m = ci_metadata(&env_of(&[
+            ("CI", "woodpecker"),
+            ("CI_COMMIT_SHA", "abc"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_PIPELINE_NUMBER", "41"),
+            ("CI_PIPELINE_URL", "https://ci.example.com/repos/3/pipeline/41"),
+            ("CI_WORKFLOW_NAME", "test"),
+            ("CI_STEP_NAME", "unit"),
+        ]));
+        let expected = Metadata {
+            commit: some("abc"),
+            branch: some("main"),
+            build_id: some("41"),
+            build_url: some("https://ci.example.com/repos/3/pipeline/41"),
+            name: some("test"),
+        };
+        assert_eq!(m, expected);
+        let pr = ci_metadata(&env_of(&[
+            ("CI", "woodpecker"),
+            ("CI_COMMIT_SOURCE_BRANCH", "feature"),
+            ("CI_COMMIT_BRANCH", "main"),
+        ]));
+        assert_eq!(pr.branch, some("feature"), "a pull request's own branch");
+    }
+
+    #[test]
+    fn azure_pipelines() {
+        let m = ci_metadata(&env_of(&[
+            ("TF_BUILD", "True"),
+            ("BUILD_SOURCEVERSION", "abc"),
+            ("BUILD_SOURCEBRANCH", "refs/heads/main"),
+            ("BUILD_BUILDID", "977"),
+            ("SYSTEM_COLLECTIONURI", "https://dev.azure.com/acme/"),
+            ("SYSTEM_TEAMPROJECT", "web"),
+            ("SYSTEM_PHASEDISPLAYNAME", "Test"),
+            ("SYSTEM_JOBDISPLAYNAME", "Test 1 of 3"),
+        ]));
+        let expected = Metadata {
+            commit: some("abc"),
+            branch: some("main"),
+            build_id: some("977"),
+            build_url: some("https://dev.azure.com/acme/web/_build/results?buildId=977"),
+            name: some("Test"),
+        };
+        assert_eq!(m, expected);
+        let pr = ci_metadata(&env_of(&[
+            ("TF_BUILD", "True"),
+            ("BUILD_SOURCEBRANCH", "refs/pull/7/merge"),
+            ("SYSTEM_PULLREQUEST_SOURCEBRANCH", "refs/heads/feature"),
+        ]));
+        assert_eq!(pr.branch, some("feature"));
+    }
+
+    #[test]
+    fn circleci() {
+        let m = ci_metadata(&env_of(&[
+            ("CIRCLECI", "true"),
+            ("CIRCLE_SHA1", "abc"),
+            ("CIRCLE_BRANCH", "main"),
+            ("CIRCLE_WORKFLOW_ID", "5f0c-wf"),
+            ("CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/web/123"),
+            ("CIRCLE_JOB", "test"),
+            ("CIRCLE_NODE_INDEX", "2"),
+        ]));
+        let expected = Metadata {
+            commit: some("abc"),
+            branch: some("main"),
+            build_id: some("5f0c-wf"),
+            build_url: some("https://circleci.com/gh/acme/web/123"),
+            name: some("test"),
+        };
+        assert_eq!(m, expected);
+    }
+
+    #[test]
+    fn buildkite() {
+        let m = ci_metadata(&env_of(&[
+            ("BUILDKITE", "true"),
+            ("BUILDKITE_COMMIT", "abc"),
+            ("BUILDKITE_BRANCH", "main"),
+            ("BUILDKITE_BUILD_ID", "0190-build"),
+            ("BUILDKITE_BUILD_URL", "https://buildkite.com/acme/web/builds/88"),
+            ("BUILDKITE_LABEL", ":rspec: tests %n"),
+            ("BUILDKITE_STEP_KEY", "tests"),
+        ]));
+        let expected = Metadata {
+            commit: some("abc"),
+            branch: some("main"),
+            build_id: some("0190-build"),
+            build_url: some("https://buildkite.com/acme/web/builds/88"),
+            name: some("tests"),
+        };
+        assert_eq!(m, expected);
     }
 }
