@@ -90,6 +90,7 @@ pub async fn all_tokens_page(
     let token_kind = match kind.as_str() {
         "pat" => Some(TokenKind::Pat),
         "key" => Some(TokenKind::Key),
+        "oidc" => Some(TokenKind::Oidc),
         _ => None,
     };
     let token_status = TokenStatus::parse(&status);

@@ -28,7 +28,10 @@ pub struct TokenRow {
     pub id: String,
     pub name: String,
     pub preview: String,
+    /// A project's token (a key, or one exchanged for an OIDC ID token).
     pub is_key: bool,
+    /// "PAT", "key" or "OIDC", as the Kind column shows it.
+    pub kind_label: &'static str,
     /// "Ada Admin", "ci-bot (service account)" or "project web".
     pub owner: String,
     pub permissions: Vec<&'static str>,
@@ -92,7 +95,12 @@ impl TokenRow {
             id: t.id.clone(),
             name: t.name.clone(),
             preview: t.preview.clone(),
-            is_key: t.kind == TokenKind::Key,
+            is_key: t.kind.is_project_token(),
+            kind_label: match t.kind {
+                TokenKind::Pat => "PAT",
+                TokenKind::Key => "key",
+                TokenKind::Oidc => "OIDC",
+            },
             owner,
             permissions: t.permissions.names(),
             projects,

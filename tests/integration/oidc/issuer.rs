@@ -15,12 +15,17 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, PKCS_ECDSA_P256_SHA256};
 use serde_json::{json, Value};
 
-/// One signing key: its `kid`, its private half, its public JWK.
+/// One signing key: its `kid`, its algorithm, its private half, its public JWK.
 pub struct SigningKey {
     pub kid: String,
+    pub alg: Algorithm,
     pub pem: String,
     pub jwk: Value,
 }
+
+/// The modulus of `rsa_test_key.pem` (a key made for these tests only,
+/// with `openssl genrsa 2048`), base64url.
+const RSA_TEST_N: &str = "oIltfocoOlRsZOPqHc_HUODto-9oSsedWPccl7UCLlk9AvBuqvflFfhRBmuztkJ4O1Qi-1qa9EVbaYShdnFxuwJJDzxic5lQe4drKVr0uWO6DXSQm6Oj2YbYY1l8z4qx1sC2z85XBtawCHVlCYOmtZxAqUp_Hxv1PMjd41gPfM-giZCPsDZivDStHeIkgJxGNCwstmgv25_3kCnKU14ukLWNpGUBZOsWmEqx7pqjYJeFSjacWlza3T8zU7M7DdQwB3w336tw191GKppSBl8TUBoW17CT9SKQ-CRe8PtXPf1qfBATl612QT0vrPCnBV2xfZibgCNERfUZx57pj9tw2w";
 
 impl SigningKey {
     pub fn generate(kid: &str) -> SigningKey {
@@ -30,13 +35,24 @@ impl SigningKey {
             "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
             "x": URL_SAFE_NO_PAD.encode(&raw[1..33]), "y": URL_SAFE_NO_PAD.encode(&raw[33..65]),
         });
-        SigningKey { kid: kid.to_string(), pem: pair.serialize_pem(), jwk }
+        SigningKey { kid: kid.to_string(), alg: Algorithm::ES256, pem: pair.serialize_pem(), jwk }
+    }
+
+    /// The fixed RS256 test key (RSA keys are slow to generate).
+    pub fn rsa(kid: &str) -> SigningKey {
+        let pem = include_str!("rsa_test_key.pem").to_string();
+        let jwk = json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": RSA_TEST_N, "e": "AQAB"});
+        SigningKey { kid: kid.to_string(), alg: Algorithm::RS256, pem, jwk }
     }
 
     pub fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::ES256);
+        let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_pem(self.pem.as_bytes()).unwrap()).unwrap()
+        let key = match self.alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(self.pem.as_bytes()),
+            _ => EncodingKey::from_ec_pem(self.pem.as_bytes()),
+        };
+        jsonwebtoken::encode(&header, claims, &key.unwrap()).unwrap()
     }
 }
 

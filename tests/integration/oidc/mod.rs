@@ -311,3 +311,33 @@ async fn proctor_upload_without_a_token_exchanges_github_actions_id_token() {
     let runs = get(&s.app, "/api/v1/projects/other/runs", &s.admin).await.expect(StatusCode::OK);
     assert_eq!(runs["runs"][0]["tests"], 2);
 }
+
+#[tokio::test]
+async fn rs256_keys_verify_too_and_a_key_of_the_wrong_type_does_not() {
+    let s = setup().await;
+    let rsa = SigningKey::rsa("rsa-1");
+    s.issuer.publish(&rsa);
+    // The first exchange fetches the keys, the RSA one among them.
+    exchange(&s.app, "web", &rsa.sign(&s.issuer.claims(AUDIENCE, now()))).await.expect(StatusCode::CREATED);
+    // An ES256 token naming the RSA key's kid: the key does not fit the algorithm.
+    let confused = SigningKey::generate("rsa-1");
+    rejected(&exchange(&s.app, "web", &confused.sign(&s.issuer.claims(AUDIENCE, now()))).await, "not a key for ES256");
+}
+
+#[tokio::test]
+async fn an_exchanged_token_expires_after_its_minutes() {
+    let s = setup().await;
+    let body = exchange(&s.app, "web", &s.issuer.key.sign(&s.issuer.claims(AUDIENCE, now())))
+        .await
+        .expect(StatusCode::CREATED);
+    let token = body["token"].as_str().unwrap().to_string();
+    get(&s.app, "/api/v1/whoami", &token).await.expect(StatusCode::OK);
+    let listed = get(&s.app, "/api/v1/tokens?all=true", &s.admin).await.expect(StatusCode::OK);
+    let kinds: Vec<&str> = listed["tokens"].as_array().unwrap().iter().filter_map(|t| t["kind"].as_str()).collect();
+    assert!(kinds.contains(&"oidc"), "listed among all tokens: {kinds:?}");
+    let ca = s.issuer.ca_file.display().to_string();
+    let mut args = vec!["--public-url".to_string(), AUDIENCE.into(), "--extra-ca-file".into(), ca];
+    args.extend(later(16 * 60));
+    let app = s.app.restart_with(args).await;
+    get(&app, "/api/v1/whoami", &token).await.expect_code(StatusCode::UNAUTHORIZED, "token_expired");
+}
