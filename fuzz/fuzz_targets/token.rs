@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(text.starts_with(token.kind().prefix()));
             assert!(looks_like_token(text));
             let preview = token.preview();
-            assert!(preview.starts_with(token.kind().prefix()) && preview.chars().count() == token.kind().prefix().len() + 9);
+            assert!(
+                preview.starts_with(token.kind().prefix())
+                    && preview.chars().count() == token.kind().prefix().len() + 9
+            );
             assert!(contains_token(text));
         }
         Err(TokenFormatError::Checksum) => assert!(looks_like_token(text)),
