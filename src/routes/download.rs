@@ -87,7 +87,18 @@ async fn binary(req: HttpRequest) -> Result<HttpResponse, AppError> {
         return Ok(response.finish());
     }
     let file = std::fs::File::open(&exe.path)?;
-    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+    let mut response = HttpResponse::Ok();
+    cacheable(&mut response, &tag);
+    Ok(response
+        .content_type("application/octet-stream")
+        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"proctor\""))
+        .no_chunking(exe.len)
+        .streaming(chunks(file)))
+}
+
+/// `file` in 64 KiB chunks, each read on the blocking pool.
+fn chunks(file: std::fs::File) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(Some(file), |file| async move {
         let mut file = file?;
         let read = web::block(move || {
             let mut buf = vec![0u8; 64 * 1024];
@@ -102,14 +113,7 @@ async fn binary(req: HttpRequest) -> Result<HttpResponse, AppError> {
             Ok(Err(e)) => Some((Err(actix_web::error::ErrorInternalServerError(e)), None)),
             Err(e) => Some((Err(actix_web::error::ErrorInternalServerError(e)), None)),
         }
-    });
-    let mut response = HttpResponse::Ok();
-    cacheable(&mut response, &tag);
-    Ok(response
-        .content_type("application/octet-stream")
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"proctor\""))
-        .no_chunking(exe.len)
-        .streaming(chunks))
+    })
 }
 
 async fn checksum(req: HttpRequest) -> Result<HttpResponse, AppError> {

@@ -75,12 +75,14 @@ pub const DEFAULT_DAYS: u32 = 30;
 pub const MAX_DAYS: u32 = 365;
 
 impl WindowQuery {
-    fn days(&self) -> Result<u32, AppError> {
-        match self.days {
-            None => Ok(DEFAULT_DAYS),
-            Some(d) if (1..=MAX_DAYS).contains(&d) => Ok(d),
-            Some(_) => Err(AppError::validation(format!("days must be between 1 and {MAX_DAYS}."))),
-        }
+    /// The window's days and the list's length, each checked.
+    fn window(&self) -> Result<(u32, u32), AppError> {
+        let days = match self.days {
+            None => DEFAULT_DAYS,
+            Some(d) if (1..=MAX_DAYS).contains(&d) => d,
+            Some(_) => return Err(AppError::validation(format!("days must be between 1 and {MAX_DAYS}."))),
+        };
+        Ok((days, page(self.limit, None).limit()?))
     }
 }
 
@@ -97,8 +99,7 @@ async fn flaky_tests(
     query: web::Query<WindowQuery>,
 ) -> Result<HttpResponse, AppError> {
     let slug = path.into_inner().project;
-    let days = query.days()?;
-    let limit = page(query.limit, None).limit()?;
+    let (days, limit) = query.window()?;
     let list = read_project(&state, caller, slug, move |c, p| {
         let now = unix_now();
         flaky::list(c, p, crate::domain::time::days_before(now, days), now, limit)
@@ -120,8 +121,7 @@ async fn slowest(
     query: web::Query<WindowQuery>,
 ) -> Result<HttpResponse, AppError> {
     let slug = path.into_inner().project;
-    let days = query.days()?;
-    let limit = page(query.limit, None).limit()?;
+    let (days, limit) = query.window()?;
     let (tests, complete) =
         read_project(&state, caller, slug, move |c, p| analysis::slowest_tests(c, p.id, days, limit)).await?;
     let window = Window { days, runs: None, complete };
@@ -141,8 +141,7 @@ async fn errors(
     query: web::Query<WindowQuery>,
 ) -> Result<HttpResponse, AppError> {
     let slug = path.into_inner().project;
-    let days = query.days()?;
-    let limit = page(query.limit, None).limit()?;
+    let (days, limit) = query.window()?;
     let groups = read_project(&state, caller, slug, move |c, p| {
         failures::groups(c, p.id, crate::domain::time::days_before(unix_now(), days), limit)
     })

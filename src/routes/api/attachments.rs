@@ -101,12 +101,7 @@ async fn upload(
         let run_id = run_id.clone();
         state.db.read(move |c| runs::get(c, project.id, &run_id)).await?
     };
-    let max = state.config.max_report_bytes;
-    let declared = declared_length(req.headers());
-    let body = read_capped(&mut payload.into_inner(), declared, max as usize, || too_large(max)).await?;
-    if body.is_empty() {
-        return Err(AppError::bad_request("empty_attachment", "The attachment is empty: send the file as the body."));
-    }
+    let body = read_file(&req, payload, state.config.max_report_bytes).await?;
     let new = files::NewAttachment {
         project_id: project.id,
         run_id: run.id,
@@ -117,6 +112,16 @@ async fn upload(
     let (db, root) = (state.db.clone(), state.config.attachments_dir());
     let attachment = web::block(move || files::store(&db, &root, new)).await??;
     Ok(HttpResponse::Created().json(attachment))
+}
+
+/// The uploaded file: at most `max` bytes (413), at least one (400).
+async fn read_file(req: &HttpRequest, payload: web::Payload, max: u64) -> Result<web::Bytes, AppError> {
+    let declared = declared_length(req.headers());
+    let body = read_capped(&mut payload.into_inner(), declared, max as usize, || too_large(max)).await?;
+    if body.is_empty() {
+        return Err(AppError::bad_request("empty_attachment", "The attachment is empty: send the file as the body."));
+    }
+    Ok(body)
 }
 
 page_of!(

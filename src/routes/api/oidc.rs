@@ -17,7 +17,7 @@ use super::ApiJson;
 use crate::auth::client::ClientInfo;
 use crate::db;
 use crate::domain::audit::{Actor, ActorKind};
-use crate::domain::oidc::{check_times, peek, refused};
+use crate::domain::oidc::{check_times, peek, refused, Peeked};
 use crate::domain::time::{rfc3339_unix, unix_now};
 use crate::error::{AppError, ErrorBody};
 use crate::state::{AppState, ExchangeLimits};
@@ -87,16 +87,8 @@ async fn exchange(
     let address = client.ip.clone().unwrap_or_default();
     limited(limits.per_ip.check(&address, ExchangeLimits::PER_IP_PER_MINUTE, Instant::now()))?;
     let ExchangeBody { project, token } = body.into_inner();
-    let peeked = peek(&token).map_err(AppError::oidc_rejected)?;
-    check_times(&peeked.claims, unix_now()).map_err(AppError::oidc_rejected)?;
+    let peeked = without_network(&state, &token).await?;
     let issuer = peeked.issuer().to_string();
-    let asked = issuer.clone();
-    if !state.db.read(move |c| db::publishers::issuer_is_trusted(c, &asked)).await? {
-        // The same words as for a project without a matching publisher.
-        return Err(AppError::oidc_rejected(refused(
-            "no trusted publisher of this project accepts ID tokens of this issuer",
-        )));
-    }
     limited(limits.per_issuer.check(&issuer, ExchangeLimits::PER_ISSUER_PER_MINUTE, Instant::now()))?;
     let claims =
         state.oidc_keys.verify(&issuer, &peeked.alg, &peeked.kid, &token).await.map_err(AppError::oidc_rejected)?;
@@ -106,11 +98,31 @@ async fn exchange(
     let now = unix_now();
     let issued =
         state.db.write(move |tx| crate::ops::oidc::exchange(tx, &st.key, &ctx, &project, &claims, now)).await?;
-    let body = Exchanged {
-        token: issued.secret.expose_secret().to_string(),
-        expires_at: issued.token.expires_at.map(rfc3339_unix).unwrap_or_default(),
-        permissions: issued.token.permissions.names(),
-        project: issued.token.project_slugs().and_then(|p| p.into_iter().next()).unwrap_or_default(),
-    };
-    Ok(HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
+    Ok(HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")).json(Exchanged::from(issued)))
+}
+
+impl From<crate::ops::tokens::Issued> for Exchanged {
+    fn from(issued: crate::ops::tokens::Issued) -> Exchanged {
+        Exchanged {
+            token: issued.secret.expose_secret().to_string(),
+            expires_at: issued.token.expires_at.map(rfc3339_unix).unwrap_or_default(),
+            permissions: issued.token.permissions.names(),
+            project: issued.token.project_slugs().and_then(|p| p.into_iter().next()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The checks that cost no request to an issuer: the token's shape and
+/// times, and that some project trusts its issuer.
+async fn without_network(state: &AppState, token: &str) -> Result<Peeked, AppError> {
+    let peeked = peek(token).map_err(AppError::oidc_rejected)?;
+    check_times(&peeked.claims, unix_now()).map_err(AppError::oidc_rejected)?;
+    let issuer = peeked.issuer().to_string();
+    if !state.db.read(move |c| db::publishers::issuer_is_trusted(c, &issuer)).await? {
+        // The same words as for a project without a matching publisher.
+        return Err(AppError::oidc_rejected(refused(
+            "no trusted publisher of this project accepts ID tokens of this issuer",
+        )));
+    }
+    Ok(peeked)
 }
