@@ -217,9 +217,14 @@ async fn housekeeping(state: web::Data<AppState>) {
             Err(e) => log::warn!("revoking unused tokens failed: {e}"),
         }
         let now = crate::domain::time::unix_now();
-        match state.db.write(move |tx| crate::db::publishers::prune_jtis(tx, now)).await {
-            Ok(_) => done(&state, "oidc_jtis"),
-            Err(e) => log::warn!("pruning spent OIDC token ids failed: {e}"),
+        match state.db.write(move |tx| crate::ops::oidc::prune(tx, now)).await {
+            Ok((_, tokens)) => {
+                done(&state, "oidc_prune");
+                if tokens > 0 {
+                    log::info!("deleted {tokens} exchanged OIDC token(s) expired for over a day");
+                }
+            }
+            Err(e) => log::warn!("pruning spent OIDC token ids and expired OIDC tokens failed: {e}"),
         }
         state.exchange_limits.per_ip.sweep(std::time::Instant::now());
         state.exchange_limits.per_issuer.sweep(std::time::Instant::now());

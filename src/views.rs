@@ -15,6 +15,7 @@ mod all_tokens;
 mod analytics;
 mod audit_log;
 pub mod charts;
+mod publishers_page;
 mod quarantine_page;
 mod run_pages;
 mod run_results;
@@ -25,6 +26,7 @@ mod tokens;
 pub use all_tokens::*;
 pub use analytics::*;
 pub use audit_log::*;
+pub use publishers_page::*;
 pub use quarantine_page::*;
 pub use run_pages::*;
 pub use run_results::*;
@@ -63,6 +65,11 @@ impl Notice {
             "rule_created" => "Test quarantined; its failures no longer fail runs while the rule lasts.",
             "rule_released" => "Quarantine rule released; the test's failures fail runs again.",
             "marked_fixed" => "Marked fixed: only results from now on count for the test.",
+            "publisher_created" => "Trusted publisher added; its CI jobs can upload without a stored secret.",
+            "publisher_deleted" => {
+                "Trusted publisher removed; tokens it let in live on until they expire or are revoked."
+            }
+            "ci_token_revoked" => "CI token revoked; it stops working immediately.",
             _ => return None,
         })
     }
@@ -219,6 +226,9 @@ pub struct ProjectSettingsPage {
     pub can_manage: bool,
     pub keys: Vec<TokenRow>,
     pub key_form: KeyForm,
+    /// Live tokens CI jobs exchanged through the trusted publishers.
+    pub ci_tokens: Vec<TokenRow>,
+    pub publisher_count: usize,
 }
 
 pub struct AccountRow {

@@ -10,6 +10,7 @@ use crate::db::roles::serialize_permissions;
 use crate::db::{serialize_unix, Conn, DbError, Missing, Tx};
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::permission::PermissionSet;
+use crate::domain::provenance::Provenance;
 
 /// A trusted publisher, as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -134,4 +135,80 @@ pub fn issuer_is_trusted(conn: &Conn, issuer: &str) -> Result<bool, DbError> {
         .query_row("SELECT 1 FROM trusted_publishers WHERE issuer = ?1 LIMIT 1", params![issuer], |r| r.get(0))
         .optional()?;
     Ok(found.is_some())
+}
+
+/// One exchange a publisher let in, for its page.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub publisher_id: String,
+    pub token_id: Option<String>,
+    pub at: i64,
+    pub provenance: Provenance,
+}
+
+/// Exchanges kept per publisher; older ones are in the audit log only.
+pub const KEPT_EXCHANGES: i64 = 20;
+
+/// Records `exchange` and forgets its publisher's exchanges beyond the
+/// newest [`KEPT_EXCHANGES`].
+pub fn record_exchange(tx: &Tx, exchange: &Exchange) -> Result<(), DbError> {
+    let p = &exchange.provenance;
+    tx.execute(
+        "INSERT INTO oidc_exchanges (publisher_id, token_id, at, subject, repository, git_ref, sha, run_url)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            exchange.publisher_id,
+            exchange.token_id,
+            exchange.at,
+            p.subject,
+            p.repository,
+            p.git_ref,
+            p.sha,
+            p.run_url
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM oidc_exchanges WHERE publisher_id = ?1 AND id <= (
+            SELECT id FROM oidc_exchanges WHERE publisher_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        params![exchange.publisher_id, KEPT_EXCHANGES],
+    )?;
+    Ok(())
+}
+
+/// The newest `limit` exchanges of each publisher of project `project_id`,
+/// newest first within each.
+pub fn recent_exchanges(conn: &Conn, project_id: i64, limit: u32) -> Result<Vec<Exchange>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.publisher_id, e.token_id, e.at, e.subject, e.repository, e.git_ref, e.sha, e.run_url
+         FROM trusted_publishers p
+         JOIN oidc_exchanges e ON e.id IN (
+             SELECT id FROM oidc_exchanges WHERE publisher_id = p.id ORDER BY id DESC LIMIT CAST(?2 AS INTEGER))
+         WHERE p.project_id = ?1
+         ORDER BY e.publisher_id, e.id DESC",
+    )?;
+    let rows = stmt.query_map(params![project_id, limit], |r| {
+        Ok(Exchange {
+            publisher_id: r.get(0)?,
+            token_id: r.get(1)?,
+            at: r.get(2)?,
+            provenance: Provenance {
+                subject: r.get(3)?,
+                repository: r.get(4)?,
+                git_ref: r.get(5)?,
+                sha: r.get(6)?,
+                run_id: None,
+                run_url: r.get(7)?,
+            },
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many publishers project `project_id` has.
+pub fn count(conn: &Conn, project_id: i64) -> Result<usize, DbError> {
+    let n: i64 =
+        conn.query_row("SELECT count(*) FROM trusted_publishers WHERE project_id = ?1", params![project_id], |r| {
+            r.get(0)
+        })?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }

@@ -336,6 +336,17 @@ pub fn delete(tx: &Tx, id: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Deletes exchanged OIDC tokens that expired before `cutoff`, at most
+/// `batch` of them: minutes-long tokens would otherwise pile up by the
+/// thousand. The audit log and the publishers' exchange lists keep the record.
+pub fn delete_expired_oidc(tx: &Tx, cutoff: i64, batch: u32) -> Result<usize, DbError> {
+    Ok(tx.execute(
+        "DELETE FROM tokens WHERE id IN (
+            SELECT id FROM tokens WHERE kind = 'oidc' AND expires_at < ?1 LIMIT CAST(?2 AS INTEGER))",
+        params![cutoff, batch],
+    )?)
+}
+
 /// Live tokens whose last use (or creation, if never used) is before `cutoff`.
 pub fn unused_since(conn: &Conn, cutoff: i64, now: i64) -> Result<Vec<String>, DbError> {
     let mut stmt = conn.prepare_cached(

@@ -15,6 +15,7 @@ pub mod password;
 pub mod permission;
 pub mod policy;
 pub mod principal;
+pub mod provenance;
 pub mod publisher;
 pub mod quarantine;
 pub mod report;

@@ -6,11 +6,12 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::db::publishers::{self, Publisher};
+use crate::db::publishers::{self, Exchange, Publisher};
 use crate::db::tokens::NewToken;
 use crate::db::{self, audit, Tx};
 use crate::domain::audit::{Actor, ActorKind, AuditContext, Target};
 use crate::domain::oidc::{audiences, refused, Refused, LEEWAY_SECS};
+use crate::domain::provenance::Provenance;
 use crate::domain::publisher::first_mismatch;
 use crate::domain::token::{InstanceKey, TokenKind, TokenSecret};
 use crate::ops::tokens::Issued;
@@ -111,20 +112,37 @@ pub fn exchange(
     };
     let id = db::tokens::insert(tx, &new)?;
     let token = db::tokens::get(tx, &id)?.ok_or_else(|| OpsError::internal("token vanished after insert"))?;
-    let pick = |names: &[&str]| names.iter().find_map(|n| claims.get(*n)).cloned().unwrap_or(Value::Null);
+    let provenance = Provenance::of(issuer, claims);
     let details = json!({
         "issuer": issuer,
-        "subject": pick(&["sub"]),
-        "repository": pick(&["repository", "project_path"]),
-        "ref": pick(&["ref"]),
-        "sha": pick(&["sha"]),
-        "run_id": pick(&["run_id", "pipeline_id"]),
+        "subject": provenance.subject,
+        "repository": provenance.repository,
+        "ref": provenance.git_ref,
+        "sha": provenance.sha,
+        "run_id": provenance.run_id,
+        "run_url": provenance.run_url,
         "publisher": publisher.id,
         "project": slug,
         "permissions": token.permissions.names(),
         "expires_at": token.expires_at.map(crate::domain::time::rfc3339_unix),
     });
+    let exchange =
+        Exchange { publisher_id: publisher.id.clone(), token_id: Some(token.id.clone()), at: now, provenance };
+    publishers::record_exchange(tx, &exchange)?;
     let target = Target::new("token", token.id.clone(), token.preview.clone());
     audit::record(tx, ctx, "token.exchanged", Some(&target), details)?;
     Ok(Issued { token, secret })
+}
+
+/// Exchanged tokens are deleted this long after they expire.
+pub const EXPIRED_TOKEN_DAYS: i64 = 1;
+/// At most this many per housekeeping pass; more wait for the next.
+const PRUNE_BATCH: u32 = 1000;
+
+/// Housekeeping: forgets spent `jti`s whose ID tokens have expired and
+/// deletes exchanged tokens a day past their expiry. Returns how many of each.
+pub fn prune(tx: &Tx, now: i64) -> Result<(usize, usize), OpsError> {
+    let jtis = publishers::prune_jtis(tx, now)?;
+    let tokens = db::tokens::delete_expired_oidc(tx, now - EXPIRED_TOKEN_DAYS * 86_400, PRUNE_BATCH)?;
+    Ok((jtis, tokens))
 }

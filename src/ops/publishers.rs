@@ -10,6 +10,7 @@ use crate::db::{audit, Conn, Tx};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::permission::{Permission, PermissionSet};
 use crate::domain::principal::Principal;
+use crate::domain::publisher::{self as rules, PublisherError};
 use crate::domain::time::unix_now;
 use crate::ops::{visible_project, OpsError};
 
@@ -20,6 +21,39 @@ pub struct NewPublisher {
     pub claims: BTreeMap<String, String>,
     pub permissions: PermissionSet,
     pub token_minutes: u32,
+}
+
+/// A publisher as a form or an API body states it, before any check.
+pub struct Draft {
+    pub issuer: String,
+    /// `None`: the server's public URL.
+    pub audience: Option<String>,
+    pub claims: BTreeMap<String, String>,
+    pub permissions: PermissionSet,
+    /// `None`: 15 minutes.
+    pub token_minutes: Option<u32>,
+}
+
+impl Draft {
+    /// Every field checked by `domain::publisher`: the first that is wrong
+    /// is named. `public_url` is the audience when none is given.
+    pub fn checked(self, public_url: Option<&str>) -> Result<NewPublisher, PublisherError> {
+        let issuer = rules::issuer(&self.issuer)?;
+        let audience = match (self.audience, public_url) {
+            (Some(a), _) => rules::audience(&a)?,
+            (None, Some(url)) => url.to_string(),
+            (None, None) => {
+                return Err(PublisherError(
+                    "audience is required: this server has no --public-url to default to.".into(),
+                ))
+            }
+        };
+        let claims = rules::claims(&self.claims)?;
+        rules::check_scope(&issuer, &claims)?;
+        let permissions = rules::permissions(self.permissions)?;
+        let token_minutes = rules::token_minutes(self.token_minutes.unwrap_or(rules::DEFAULT_MINUTES))?;
+        Ok(NewPublisher { issuer, audience, claims, permissions, token_minutes })
+    }
 }
 
 fn target(p: &Publisher) -> Target {

@@ -186,11 +186,24 @@ pub fn own_pat(conn: &Conn, by: &Principal, id: &str) -> Result<Token, OpsError>
 /// The key `id` of project `slug`, for someone who manages that project;
 /// a key of another project, a PAT or an invisible project is "not found".
 pub fn project_key(conn: &Conn, by: &Principal, slug: &str, id: &str) -> Result<Token, OpsError> {
+    project_token(conn, by, slug, id, TokenKind::Key, Missing::Key)
+}
+
+/// Token `id` of kind `kind` (a key or an exchanged OIDC token) of project
+/// `slug`, if `by` manages that project; any other token is `missing`.
+pub fn project_token(
+    conn: &Conn,
+    by: &Principal,
+    slug: &str,
+    id: &str,
+    kind: TokenKind,
+    missing: Missing,
+) -> Result<Token, OpsError> {
     let project = super::visible_project(conn, by, slug)?;
     by.require(Permission::ProjectsManage)?;
     let token = load(conn, id)?;
-    if token.kind != TokenKind::Key || token.project.as_ref().map(|(pid, _)| *pid) != Some(project.id) {
-        return Err(DbError::NotFound(Missing::Key).into());
+    if token.kind != kind || token.project.as_ref().map(|(pid, _)| *pid) != Some(project.id) {
+        return Err(DbError::NotFound(missing).into());
     }
     Ok(token)
 }

@@ -29,19 +29,13 @@ pub async fn project_settings_page(
     let now = unix_now();
     let by = user.principal.clone();
     let can_manage = user.principal.may(Permission::ProjectsManage);
-    let (project, policy, keys) = db
+    let (project, policy, (keys, ci_tokens, publisher_count)) = db
         .read(move |c| -> Result<_, AppError> {
             // A missing and an invisible project are the same 404.
             let project = db::projects::require(c, &slug)?;
             by.require_project(project.id)?;
-            let keys = if can_manage {
-                let filter =
-                    TokenFilter { kind: Some(TokenKind::Key), project_id: Some(project.id), ..Default::default() };
-                db::tokens::list(c, &filter, None, u32::MAX, now)?
-            } else {
-                Vec::new()
-            };
-            Ok((project, db::settings::token_policy(c)?, keys))
+            let managed = if can_manage { managed_tokens(c, project.id, now)? } else { Default::default() };
+            Ok((project, db::settings::token_policy(c)?, managed))
         })
         .await?;
     let held = user.principal.permissions;
@@ -53,7 +47,31 @@ pub async fn project_settings_page(
         can_manage,
         keys: keys.iter().map(|k| TokenRow::key(k, &policy, now, held)).collect(),
         key_form: key_form(&policy),
+        ci_tokens: ci_tokens.iter().map(|t| TokenRow::new(t, &policy, now)).collect(),
+        publisher_count,
     })
+}
+
+/// Live CI tokens shown on a project's settings page; expired ones are
+/// deleted a day on (`ops::oidc::prune`), so few are ever read.
+const SHOWN_CI_TOKENS: u32 = 100;
+
+/// What only managers see on a project's settings page: its API keys, the
+/// live tokens its trusted publishers let in, and how many publishers it has.
+fn managed_tokens(c: &db::Conn, project_id: i64, now: i64) -> Result<(Vec<Token>, Vec<Token>, usize), DbError> {
+    let keys = TokenFilter { kind: Some(TokenKind::Key), project_id: Some(project_id), ..Default::default() };
+    let ci = TokenFilter {
+        kind: Some(TokenKind::Oidc),
+        project_id: Some(project_id),
+        status: Some(TokenStatus::Active),
+        ..Default::default()
+    };
+    let publishers = db::publishers::count(c, project_id)?;
+    Ok((
+        db::tokens::list(c, &keys, None, u32::MAX, now)?,
+        db::tokens::list(c, &ci, None, SHOWN_CI_TOKENS, now)?,
+        publishers,
+    ))
 }
 
 /// How many of one's own tokens the table shows.

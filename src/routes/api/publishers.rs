@@ -13,9 +13,8 @@ use super::{invalid, page_of, ApiJson, PageQuery, ProjectItemPath, ProjectPath};
 use crate::auth::api::ApiCaller;
 use crate::db::publishers::Publisher;
 use crate::domain::permission::{Permission, PermissionSet};
-use crate::domain::publisher as rules;
 use crate::error::{AppError, ErrorBody};
-use crate::ops::publishers::{self as ops, NewPublisher};
+use crate::ops::publishers::{self as ops, Draft, NewPublisher};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -78,26 +77,18 @@ struct CreateBody {
 impl CreateBody {
     /// Every field checked: a 400 naming the first that is wrong.
     fn parse(self, public_url: Option<&str>) -> Result<NewPublisher, AppError> {
-        let issuer = rules::issuer(&self.issuer).map_err(invalid)?;
-        let audience = match (self.audience, public_url) {
-            (Some(a), _) => rules::audience(&a).map_err(invalid)?,
-            (None, Some(url)) => url.to_string(),
-            (None, None) => {
-                return Err(AppError::validation(
-                    "audience is required: this server has no --public-url to default to.",
-                ))
-            }
-        };
-        let claims = rules::claims(&self.claims).map_err(invalid)?;
-        rules::check_scope(&issuer, &claims).map_err(invalid)?;
         let permissions = match self.permissions {
             Some(names) => parse_permissions(&names)?,
             None => PermissionSet::from_iter([Permission::RunsRead, Permission::RunsWrite]),
         };
-        let permissions = rules::permissions(permissions).map_err(invalid)?;
-        let token_minutes =
-            rules::token_minutes(self.token_minutes.unwrap_or(rules::DEFAULT_MINUTES)).map_err(invalid)?;
-        Ok(NewPublisher { issuer, audience, claims, permissions, token_minutes })
+        let draft = Draft {
+            issuer: self.issuer,
+            audience: self.audience,
+            claims: self.claims,
+            permissions,
+            token_minutes: self.token_minutes,
+        };
+        draft.checked(public_url).map_err(invalid)
     }
 }
 

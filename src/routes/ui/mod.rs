@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod project_keys;
 mod projects;
+mod publishers;
 mod runs;
 mod tests;
 mod token_forms;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     runs::configure(cfg);
     tests::configure(cfg);
     project_keys::configure(cfg);
+    publishers::configure(cfg);
     tokens::configure(cfg);
     admin_tokens::configure(cfg);
     admin_accounts::configure(cfg);

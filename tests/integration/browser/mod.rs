@@ -6,6 +6,7 @@
 mod first_run;
 mod harness;
 mod live;
+mod publishers;
 mod quarantine;
 mod results;
 mod tokens;

@@ -3,6 +3,7 @@
 //! check that must refuse, as its own test.
 
 mod issuer;
+mod pages;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -338,6 +339,21 @@ async fn an_exchanged_token_expires_after_its_minutes() {
     let ca = s.issuer.ca_file.display().to_string();
     let mut args = vec!["--public-url".to_string(), AUDIENCE.into(), "--extra-ca-file".into(), ca];
     args.extend(later(16 * 60));
-    let app = s.app.restart_with(args).await;
+    let app = s.app.restart_with(args.clone()).await;
     get(&app, "/api/v1/whoami", &token).await.expect_code(StatusCode::UNAUTHORIZED, "token_expired");
+
+    // A day past its expiry, housekeeping (at start) deletes it; the audit
+    // log and the publisher's exchange list keep the record.
+    args.truncate(4);
+    args.extend(later(16 * 60 + 86_400 + 60));
+    let app = app.restart_with(args).await;
+    poll(std::time::Duration::from_secs(10), "the expired OIDC token deleted", || async {
+        let listed = get(&app, "/api/v1/tokens?all=true", &s.admin).await.expect(StatusCode::OK);
+        let tokens = listed["tokens"].as_array().unwrap().clone();
+        (!tokens.iter().any(|t| t["kind"] == "oidc")).then_some(())
+    })
+    .await;
+    get(&app, "/api/v1/whoami", &token).await.expect_code(StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_eq!(audit_events(&app, &s.admin, "&action=token.exchanged").await.len(), 1);
+    assert_eq!(sql_count(&app, "SELECT count(*) FROM oidc_exchanges WHERE token_id IS NULL"), 1);
 }
