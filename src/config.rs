@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::domain::host_policy::HostPolicy;
+
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./proctor-data";
 pub const DEFAULT_MAX_REPORT_BYTES: u64 = 100 * 1024 * 1024;
@@ -56,6 +58,8 @@ pub struct Config {
     pub metrics_token: Option<MetricsToken>,
     /// PEM certificates outbound HTTPS trusts beside the built-in roots.
     pub extra_ca_file: Option<PathBuf>,
+    /// Where issuers' keys may be fetched from (`--oidc-allow-hosts`).
+    pub oidc_allow_hosts: HostPolicy,
 }
 
 /// The secret a Prometheus scraper presents; never printed.
@@ -106,6 +110,7 @@ impl Config {
             body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
             metrics_token: None,
             extra_ca_file: None,
+            oidc_allow_hosts: HostPolicy::default(),
         }
     }
 
@@ -141,6 +146,10 @@ impl Config {
             given.body_timeout_seconds.or(file.body_timeout_seconds).unwrap_or(DEFAULT_BODY_TIMEOUT_SECONDS);
         config.metrics_token = given.metrics_token.clone().or(file.metrics_token).as_deref().map(MetricsToken::new);
         config.extra_ca_file = given.extra_ca_file.clone().or(file.extra_ca_file);
+        if let Some(list) = given.oidc_allow_hosts.clone().or(file.oidc_allow_hosts) {
+            config.oidc_allow_hosts =
+                list.parse().map_err(|e| ConfigError::Invalid(format!("--oidc-allow-hosts: {e}")))?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -221,6 +230,7 @@ pub struct Overrides {
     pub body_timeout_seconds: Option<u64>,
     pub metrics_token: Option<String>,
     pub extra_ca_file: Option<PathBuf>,
+    pub oidc_allow_hosts: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +263,7 @@ struct FileConfig {
     body_timeout_seconds: Option<u64>,
     metrics_token: Option<String>,
     extra_ca_file: Option<PathBuf>,
+    oidc_allow_hosts: Option<String>,
 }
 
 impl FileConfig {

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod ops;
+pub mod outbound;
 pub mod routes;
 pub mod state;
 pub mod views;

@@ -21,6 +21,7 @@ use crate::db::Db;
 use crate::domain::instance_key::{InstanceKey, KEY_LEN};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::outbound::GuardedClient;
 
 /// Everything a request handler may need; shared by all workers.
 pub struct AppState {
@@ -76,7 +77,13 @@ impl AppState {
         }
         let db = Db::open(&config.db_path(), config.synchronous)?;
         let tokens = TokenCache::open(&config.db_path())?;
-        let config_extra_ca = config.extra_ca_file.clone();
+        let outbound = GuardedClient::new(
+            config.oidc_allow_hosts.clone(),
+            "--oidc-allow-hosts",
+            config.extra_ca_file.as_deref(),
+            crate::auth::oidc_keys::FETCH_TIMEOUT,
+        )
+        .map_err(AppError::internal)?;
         Ok(AppState {
             config,
             db,
@@ -88,7 +95,7 @@ impl AppState {
             auth_failures: AuthFailureLog::default(),
             passwords: PasswordPool::for_this_machine(),
             metrics: Metrics::new(),
-            oidc_keys: KeyStore::new(config_extra_ca.as_deref()).map_err(AppError::internal)?,
+            oidc_keys: KeyStore::new(outbound),
             exchange_limits: ExchangeLimits::default(),
         })
     }

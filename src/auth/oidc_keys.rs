@@ -6,15 +6,16 @@
 //! is down. Verification itself is `jsonwebtoken`'s.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use crate::domain::oidc::{refused, Refused};
+use crate::domain::time::unix_now;
+use crate::outbound::{describe, GuardedClient};
 
 /// Largest discovery document or key set read; more is refused as it arrives.
 pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
@@ -31,39 +32,59 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
 #[derive(Default)]
 struct Entry {
     keys: Option<Arc<HashMap<String, Jwk>>>,
-    fresh_until: Option<Instant>,
-    last_attempt: Option<Instant>,
+    /// Unix seconds (the server's clock) until which the keys are used
+    /// without asking the issuer.
+    fresh_until: i64,
+    last_attempt: Option<i64>,
+}
+
+/// The cache's rules apart from the network, on the server's clock (unix
+/// seconds, which tests move): which key is at hand, whether to ask the
+/// issuer now, and what a fetch leaves behind.
+#[derive(Default)]
+struct KeyCache {
+    issuers: HashMap<String, Entry>,
+}
+
+impl KeyCache {
+    /// Key `kid` of `issuer` if cached, and whether to fetch now: when the
+    /// keys are stale or lack `kid`, and the issuer was not asked in the
+    /// last minute. A fetch decided on is recorded as an attempt.
+    fn plan(&mut self, issuer: &str, kid: &str, now: i64) -> (Option<Jwk>, bool) {
+        let entry = self.issuers.entry(issuer.to_string()).or_default();
+        let cached = entry.keys.as_ref().and_then(|keys| keys.get(kid).cloned());
+        let fresh = now < entry.fresh_until;
+        let interval = REFETCH_INTERVAL.as_secs() as i64;
+        let may_fetch = entry.last_attempt.is_none_or(|at| now - at >= interval);
+        let fetch = (cached.is_none() || !fresh) && may_fetch;
+        if fetch {
+            entry.last_attempt = Some(now);
+        }
+        (cached, fetch)
+    }
+
+    /// Fetched `keys` replace the old ones, fresh for `max_age`.
+    fn store(&mut self, issuer: &str, keys: HashMap<String, Jwk>, max_age: Duration, now: i64) {
+        let entry = self.issuers.entry(issuer.to_string()).or_default();
+        entry.keys = Some(Arc::new(keys));
+        entry.fresh_until = now + max_age.as_secs() as i64;
+    }
+
+    fn lookup(&self, issuer: &str, kid: &str) -> Option<Jwk> {
+        self.issuers.get(issuer).and_then(|e| e.keys.as_ref()).and_then(|keys| keys.get(kid).cloned())
+    }
 }
 
 /// Every issuer's keys, shared by the server's workers.
 pub struct KeyStore {
-    client: reqwest::Client,
-    issuers: Mutex<HashMap<String, Entry>>,
+    client: GuardedClient,
+    cache: Mutex<KeyCache>,
 }
 
 impl KeyStore {
-    /// A store whose HTTPS client trusts the built-in roots plus the PEM
-    /// certificates of `extra_ca_file` (`--extra-ca-file`).
-    pub fn new(extra_ca_file: Option<&Path>) -> Result<KeyStore, String> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(true)
-            .user_agent(concat!("proctor/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = extra_ca_file {
-            let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!("{}: no certificate found", path.display()));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder.build().map_err(|e| format!("cannot build the HTTPS client: {e}"))?;
-        Ok(KeyStore { client, issuers: Mutex::new(HashMap::new()) })
+    /// A store fetching through `client` (HTTPS to what `--oidc-allow-hosts` allows).
+    pub fn new(client: GuardedClient) -> KeyStore {
+        KeyStore { client, cache: Mutex::new(KeyCache::default()) }
     }
 
     /// Verifies `token`'s signature with key `kid` of `issuer` and returns
@@ -92,28 +113,12 @@ impl KeyStore {
     /// Key `kid` of `issuer`, from the cache or, when it is stale or lacks
     /// the key, from the issuer (at most once a minute).
     async fn key(&self, issuer: &str, kid: &str) -> Result<Jwk, Refused> {
-        let now = Instant::now();
-        let (cached, fetch) = {
-            let mut issuers = self.issuers.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = issuers.entry(issuer.to_string()).or_default();
-            let cached = entry.keys.as_ref().and_then(|keys| keys.get(kid).cloned());
-            let fresh = entry.fresh_until.is_some_and(|until| now < until);
-            let may_fetch = entry.last_attempt.is_none_or(|at| now.duration_since(at) >= REFETCH_INTERVAL);
-            let fetch = (cached.is_none() || !fresh) && may_fetch;
-            if fetch {
-                entry.last_attempt = Some(now);
-            }
-            (cached, fetch)
-        };
+        let lock = || self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let (cached, fetch) = lock().plan(issuer, kid, unix_now());
         let mut error = None;
         if fetch {
             match self.fetch(issuer).await {
-                Ok((keys, max_age)) => {
-                    let mut issuers = self.issuers.lock().unwrap_or_else(|e| e.into_inner());
-                    let entry = issuers.entry(issuer.to_string()).or_default();
-                    entry.keys = Some(Arc::new(keys));
-                    entry.fresh_until = Some(Instant::now() + max_age);
-                }
+                Ok((keys, max_age)) => lock().store(issuer, keys, max_age, unix_now()),
                 // The last good keys stay; say why only if they lack the key.
                 Err(e) => {
                     log::warn!("oidc: fetching the keys of {issuer} failed: {e}");
@@ -121,8 +126,7 @@ impl KeyStore {
                 }
             }
         }
-        let issuers = self.issuers.lock().unwrap_or_else(|e| e.into_inner());
-        let found = issuers.get(issuer).and_then(|e| e.keys.as_ref()).and_then(|keys| keys.get(kid).cloned());
+        let found = lock().lookup(issuer, kid);
         found.or(cached).ok_or_else(|| match error {
             Some(e) => refused(format!("the issuer's keys could not be fetched ({e})")),
             None => refused(format!("the issuer has no key {kid:?}")),
@@ -150,7 +154,7 @@ impl KeyStore {
 
     /// GETs a JSON document of at most [`MAX_DOCUMENT_BYTES`], and its `Cache-Control` max-age.
     async fn get_json(&self, url: &str) -> Result<(Value, Duration), String> {
-        let mut response = self.client.get(url).header("accept", "application/json").send().await.map_err(describe)?;
+        let mut response = self.client.get(url, "application/json").await?;
         if !response.status().is_success() {
             return Err(format!("{url} answered {}", response.status()));
         }
@@ -173,17 +177,6 @@ impl KeyStore {
         }
         let value = serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))?;
         Ok((value, max_age))
-    }
-}
-
-fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else {
-        // Without the URL's query, which an issuer never needs.
-        e.without_url().to_string()
     }
 }
 
@@ -210,5 +203,49 @@ mod tests {
         assert_eq!(max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(max_age("private"), None);
         assert_eq!(max_age("max-age=x"), None);
+    }
+
+    fn keys(kids: &[&str]) -> HashMap<String, Jwk> {
+        let jwk = |kid: &str| -> Jwk {
+            serde_json::from_value(serde_json::json!({
+                "kty": "EC", "crv": "P-256", "kid": kid,
+                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+            }))
+            .unwrap()
+        };
+        kids.iter().map(|k| (k.to_string(), jwk(k))).collect()
+    }
+
+    const ISSUER: &str = "https://issuer.example";
+    const T0: i64 = 1_800_000_000;
+
+    /// What the cache does, step by step, on a clock the test moves.
+    #[test]
+    fn fresh_keys_are_used_without_asking_and_stale_or_missing_ones_at_most_once_a_minute() {
+        let mut cache = KeyCache::default();
+        let (found, fetch) = cache.plan(ISSUER, "a", T0);
+        assert!(found.is_none() && fetch, "nothing cached: fetch");
+        cache.store(ISSUER, keys(&["a"]), Duration::from_secs(600), T0);
+
+        let (found, fetch) = cache.plan(ISSUER, "a", T0 + 599);
+        assert!(found.is_some() && !fetch, "fresh for max-age: no request");
+
+        // An unknown kid asks again, but not twice within a minute.
+        assert!(cache.plan(ISSUER, "b", T0 + 100).1, "unknown kid: fetch (the last attempt was 100 s ago)");
+        assert!(!cache.plan(ISSUER, "b", T0 + 159).1, "59 s later: not again");
+        assert!(cache.plan(ISSUER, "b", T0 + 160).1, "a minute later: again");
+
+        // Stale keys: fetched again (at most once a minute), still used meanwhile.
+        let (found, fetch) = cache.plan(ISSUER, "a", T0 + 700);
+        assert!(found.is_some() && fetch, "stale: the old key is at hand and a fetch is due");
+        let (found, fetch) = cache.plan(ISSUER, "a", T0 + 720);
+        assert!(found.is_some() && !fetch, "the issuer was down: the last good key stays, no new request yet");
+        assert!(cache.plan(ISSUER, "a", T0 + 760).1, "a minute after the failed attempt: ask again");
+
+        // A new set replaces the old one.
+        cache.store(ISSUER, keys(&["b"]), Duration::from_secs(300), T0 + 760);
+        assert!(cache.lookup(ISSUER, "a").is_none() && cache.lookup(ISSUER, "b").is_some());
+        assert!(!cache.plan(ISSUER, "b", T0 + 1059).1 && cache.plan(ISSUER, "b", T0 + 1060).1);
+        assert!(cache.plan("https://other.example", "b", T0 + 1060).1, "issuers are apart");
     }
 }

@@ -104,6 +104,9 @@ pub struct ServeArgs {
     /// PEM certificates to trust, beside the built-in roots, when fetching an OpenID Connect issuer's keys (a self-managed GitLab behind a company CA)
     #[arg(long, env = "PROCTOR_EXTRA_CA_FILE")]
     pub extra_ca_file: Option<PathBuf>,
+    /// Where OpenID Connect issuers' keys may be fetched from: external, loopback, private, CIDRs, host globs, * (comma-separated) [default: external]
+    #[arg(long, env = "PROCTOR_OIDC_ALLOW_HOSTS")]
+    pub oidc_allow_hosts: Option<String>,
     /// Delete runs older than this many days [default: keep everything]
     #[arg(long, env = "PROCTOR_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
@@ -348,6 +351,7 @@ impl CommonArgs {
             body_timeout_seconds: serve.body_timeout_seconds,
             metrics_token: serve.metrics_token.clone(),
             extra_ca_file: serve.extra_ca_file.clone(),
+            oidc_allow_hosts: serve.oidc_allow_hosts.clone(),
             ..common
         }
     }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod fingerprint;
 pub mod flaky;
 pub mod glob;
+pub mod host_policy;
 pub mod instance_key;
 pub mod names;
 pub mod new_user;

@@ -63,6 +63,8 @@ struct Shared {
     down: AtomicBool,
     /// Pad the key set to this many bytes (a hostile or broken issuer).
     padding: AtomicUsize,
+    /// Where the discovery document sends for the keys, if not to the issuer.
+    jwks_uri: Mutex<Option<String>>,
 }
 
 pub struct Issuer {
@@ -74,8 +76,13 @@ pub struct Issuer {
 }
 
 impl Issuer {
-    /// Starts the issuer on its own thread and actix system.
+    /// Starts the issuer on its own thread and actix system, at `https://127.0.0.1:…`.
     pub fn start() -> Issuer {
+        Issuer::start_at("127.0.0.1")
+    }
+
+    /// The same, naming itself `host` (`127.0.0.1` or `localhost`) in its URL.
+    pub fn start_at(host: &str) -> Issuer {
         let dir = tempfile::tempdir().unwrap();
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -102,7 +109,7 @@ impl Issuer {
         let shared = Arc::new(Shared::default());
         shared.keys.lock().unwrap().push(key.jwk.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let url = format!("https://{host}:{}", listener.local_addr().unwrap().port());
         let (state, base) = (shared.clone(), url.clone());
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -137,6 +144,11 @@ impl Issuer {
         self.shared.keys.lock().unwrap().push(key.jwk.clone());
     }
 
+    /// Makes the discovery document name `uri` as its `jwks_uri`.
+    pub fn send_for_keys_to(&self, uri: &str) {
+        *self.shared.jwks_uri.lock().unwrap() = Some(uri.to_string());
+    }
+
     pub fn pad_key_set_to(&self, bytes: usize) {
         self.shared.padding.store(bytes, Ordering::SeqCst);
     }
@@ -159,7 +171,8 @@ async fn discovery(state: State) -> HttpResponse {
     if shared.down.load(Ordering::SeqCst) {
         return HttpResponse::ServiceUnavailable().finish();
     }
-    HttpResponse::Ok().json(json!({"issuer": base, "jwks_uri": format!("{base}/jwks")}))
+    let jwks_uri = shared.jwks_uri.lock().unwrap().clone().unwrap_or_else(|| format!("{base}/jwks"));
+    HttpResponse::Ok().json(json!({"issuer": base, "jwks_uri": jwks_uri}))
 }
 
 async fn jwks(state: State) -> HttpResponse {

@@ -3,6 +3,7 @@
 //! check that must refuse, as its own test.
 
 mod issuer;
+mod outbound;
 mod pages;
 
 use reqwest::StatusCode;
@@ -26,22 +27,20 @@ struct Setup {
 /// and a publisher on `web` for `acme/web` on `refs/heads/*`.
 async fn setup() -> Setup {
     let issuer = Issuer::start();
-    let app = TestApp::spawn_with(SpawnOptions {
-        args: vec![
-            "--public-url".into(),
-            AUDIENCE.into(),
-            "--extra-ca-file".into(),
-            issuer.ca_file.display().to_string(),
-        ],
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(SpawnOptions { args: server_args(&issuer), ..Default::default() }).await;
     let admin = admin_token(&app).await;
     create_project(&app, "web");
     create_project(&app, "other");
     let publisher = json!({"issuer": issuer.url, "claims": {"sub": "repo:acme/web:*", "ref": "refs/heads/*"}});
     post(&app, "/api/v1/projects/web/trusted-publishers", &admin, publisher).await.expect(StatusCode::CREATED);
     Setup { app, admin, issuer }
+}
+
+/// The public URL, trust in the issuer's CA, and leave to fetch keys from
+/// loopback, where the test issuer listens (refused by default).
+fn server_args(issuer: &Issuer) -> Vec<String> {
+    let ca = issuer.ca_file.display().to_string();
+    ["--public-url", AUDIENCE, "--extra-ca-file", &ca, "--oidc-allow-hosts", "loopback"].map(String::from).to_vec()
 }
 
 fn now() -> i64 {
@@ -336,15 +335,14 @@ async fn an_exchanged_token_expires_after_its_minutes() {
     let listed = get(&s.app, "/api/v1/tokens?all=true", &s.admin).await.expect(StatusCode::OK);
     let kinds: Vec<&str> = listed["tokens"].as_array().unwrap().iter().filter_map(|t| t["kind"].as_str()).collect();
     assert!(kinds.contains(&"oidc"), "listed among all tokens: {kinds:?}");
-    let ca = s.issuer.ca_file.display().to_string();
-    let mut args = vec!["--public-url".to_string(), AUDIENCE.into(), "--extra-ca-file".into(), ca];
+    let mut args = server_args(&s.issuer);
     args.extend(later(16 * 60));
-    let app = s.app.restart_with(args.clone()).await;
+    let app = s.app.restart_with(args).await;
     get(&app, "/api/v1/whoami", &token).await.expect_code(StatusCode::UNAUTHORIZED, "token_expired");
 
     // A day past its expiry, housekeeping (at start) deletes it; the audit
     // log and the publisher's exchange list keep the record.
-    args.truncate(4);
+    let mut args = server_args(&s.issuer);
     args.extend(later(16 * 60 + 86_400 + 60));
     let app = app.restart_with(args).await;
     poll(std::time::Duration::from_secs(10), "the expired OIDC token deleted", || async {

@@ -1,0 +1,131 @@
+//! Requests the server makes on its own initiative (issuers' keys now,
+//! webhooks later): HTTPS only, no redirects, no proxy, a timeout, the
+//! system's roots plus `--extra-ca-file`, and every destination checked
+//! against a [`HostPolicy`]. Names are resolved once, by this module's
+//! resolver, which hands the connector only the addresses the policy
+//! allows: the connection goes to the address that was checked, so a name
+//! that resolves differently a second time (DNS rebinding) gains nothing.
+//! A URL naming an IP address is checked before the request is sent.
+
+use std::error::Error as StdError;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::domain::host_policy::HostPolicy;
+
+/// A destination the policy refuses; found again in reqwest's error chain.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for Refused {}
+
+/// Resolves names with the system's resolver and keeps the allowed addresses.
+struct GuardedResolver {
+    policy: Arc<HostPolicy>,
+    flag: &'static str,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let (policy, flag) = (self.policy.clone(), self.flag);
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found.iter().copied().filter(|a| policy.allows(&host, a.ip())).collect();
+            match (allowed.is_empty(), found.first()) {
+                (false, _) => Ok(Box::new(allowed.into_iter()) as Addrs),
+                (true, Some(first)) => Err(Box::new(Refused(policy.refusal(&host, first.ip(), flag))) as _),
+                (true, None) => Err(Box::new(Refused(format!("{host} has no address"))) as _),
+            }
+        })
+    }
+}
+
+/// An HTTPS client whose every destination `policy` allows.
+#[derive(Clone)]
+pub struct GuardedClient {
+    client: reqwest::Client,
+    policy: Arc<HostPolicy>,
+    /// The flag that sets the policy, named in refusals.
+    flag: &'static str,
+}
+
+impl GuardedClient {
+    /// A client trusting the built-in roots plus the PEM certificates of
+    /// `extra_ca_file`, sending to what `policy` (set by `flag`) allows.
+    pub fn new(
+        policy: HostPolicy,
+        flag: &'static str,
+        extra_ca_file: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<GuardedClient, String> {
+        let policy = Arc::new(policy);
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(true)
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone(), flag }))
+            .user_agent(concat!("proctor/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = extra_ca_file {
+            let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("{}: no certificate found", path.display()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| format!("cannot build the HTTPS client: {e}"))?;
+        Ok(GuardedClient { client, policy, flag })
+    }
+
+    /// GETs `url` with `accept`, or says in a sentence why not (never
+    /// echoing a query): refused by the policy, timed out, could not connect…
+    pub async fn get(&self, url: &str, accept: &str) -> Result<reqwest::Response, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| "not a URL".to_string())?;
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+            _ => None,
+        };
+        if let Some(ip) = literal {
+            if !self.policy.allows(&ip.to_string(), ip) {
+                return Err(self.policy.refusal(&ip.to_string(), ip, self.flag));
+            }
+        }
+        self.client.get(parsed).header("accept", accept).send().await.map_err(describe)
+    }
+}
+
+/// A reqwest error in a sentence: the policy's refusal where that is the
+/// cause, else what kind of failure, without the URL.
+pub fn describe(e: reqwest::Error) -> String {
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<Refused>() {
+            return refused.0.clone();
+        }
+        source = cause.source();
+    }
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        e.without_url().to_string()
+    }
+}
