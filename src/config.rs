@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::domain::host_policy::HostPolicy;
-
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./proctor-data";
 pub const DEFAULT_MAX_REPORT_BYTES: u64 = 100 * 1024 * 1024;
@@ -58,8 +56,9 @@ pub struct Config {
     pub metrics_token: Option<MetricsToken>,
     /// PEM certificates outbound HTTPS trusts beside the built-in roots.
     pub extra_ca_file: Option<PathBuf>,
-    /// Where issuers' keys may be fetched from (`--oidc-allow-hosts`).
-    pub oidc_allow_hosts: HostPolicy,
+    /// Where issuers' keys may be fetched from (`--oidc-allow-hosts`), as
+    /// given; `domain::host_policy` reads it when the server state opens.
+    pub oidc_allow_hosts: String,
 }
 
 /// The secret a Prometheus scraper presents; never printed.
@@ -110,7 +109,7 @@ impl Config {
             body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
             metrics_token: None,
             extra_ca_file: None,
-            oidc_allow_hosts: HostPolicy::default(),
+            oidc_allow_hosts: "external".into(),
         }
     }
 
@@ -147,8 +146,7 @@ impl Config {
         config.metrics_token = given.metrics_token.clone().or(file.metrics_token).as_deref().map(MetricsToken::new);
         config.extra_ca_file = given.extra_ca_file.clone().or(file.extra_ca_file);
         if let Some(list) = given.oidc_allow_hosts.clone().or(file.oidc_allow_hosts) {
-            config.oidc_allow_hosts =
-                list.parse().map_err(|e| ConfigError::Invalid(format!("--oidc-allow-hosts: {e}")))?;
+            config.oidc_allow_hosts = list;
         }
         config.validate()?;
         Ok(config)

@@ -29,6 +29,14 @@ impl std::fmt::Display for Refused {
 
 impl StdError for Refused {}
 
+/// A refusal as the caller sees it: the host (which they named) and the
+/// flag, never the address it resolved to or the allow-list, so that
+/// refusals cannot map the server's network. The log has the detail.
+fn refuse(policy: &HostPolicy, host: &str, ip: IpAddr, flag: &str) -> Refused {
+    log::warn!("outbound request refused: {}", policy.refusal(host, ip, flag));
+    Refused(format!("{host} is at an address this server may not reach (see {flag})"))
+}
+
 /// Resolves names with the system's resolver and keeps the allowed addresses.
 struct GuardedResolver {
     policy: Arc<HostPolicy>,
@@ -44,7 +52,7 @@ impl Resolve for GuardedResolver {
             let allowed: Vec<SocketAddr> = found.iter().copied().filter(|a| policy.allows(&host, a.ip())).collect();
             match (allowed.is_empty(), found.first()) {
                 (false, _) => Ok(Box::new(allowed.into_iter()) as Addrs),
-                (true, Some(first)) => Err(Box::new(Refused(policy.refusal(&host, first.ip(), flag))) as _),
+                (true, Some(first)) => Err(Box::new(refuse(&policy, &host, first.ip(), flag)) as _),
                 (true, None) => Err(Box::new(Refused(format!("{host} has no address"))) as _),
             }
         })
@@ -104,7 +112,7 @@ impl GuardedClient {
         };
         if let Some(ip) = literal {
             if !self.policy.allows(&ip.to_string(), ip) {
-                return Err(self.policy.refusal(&ip.to_string(), ip, self.flag));
+                return Err(refuse(&self.policy, &ip.to_string(), ip, self.flag).0);
             }
         }
         self.client.get(parsed).header("accept", accept).send().await.map_err(describe)

@@ -18,6 +18,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::token_cache::TokenCache;
 use crate::config::Config;
 use crate::db::Db;
+use crate::domain::host_policy::HostPolicy;
 use crate::domain::instance_key::{InstanceKey, KEY_LEN};
 use crate::error::AppError;
 use crate::metrics::Metrics;
@@ -77,8 +78,12 @@ impl AppState {
         }
         let db = Db::open(&config.db_path(), config.synchronous)?;
         let tokens = TokenCache::open(&config.db_path())?;
+        let allow: HostPolicy = config
+            .oidc_allow_hosts
+            .parse()
+            .map_err(|e| AppError::validation(format!("invalid setting: --oidc-allow-hosts: {e}")))?;
         let outbound = GuardedClient::new(
-            config.oidc_allow_hosts.clone(),
+            allow,
             "--oidc-allow-hosts",
             config.extra_ca_file.as_deref(),
             crate::auth::oidc_keys::FETCH_TIMEOUT,

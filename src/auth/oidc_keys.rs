@@ -53,9 +53,11 @@ impl KeyCache {
     fn plan(&mut self, issuer: &str, kid: &str, now: i64) -> (Option<Jwk>, bool) {
         let entry = self.issuers.entry(issuer.to_string()).or_default();
         let cached = entry.keys.as_ref().and_then(|keys| keys.get(kid).cloned());
-        let fresh = now < entry.fresh_until;
+        // A clock stepped backwards (an NTP correction) must neither keep
+        // keys fresh for longer than the bounds nor hold off the next fetch.
+        let fresh = now < entry.fresh_until && entry.fresh_until - now <= MAX_MAX_AGE.as_secs() as i64;
         let interval = REFETCH_INTERVAL.as_secs() as i64;
-        let may_fetch = entry.last_attempt.is_none_or(|at| now - at >= interval);
+        let may_fetch = entry.last_attempt.is_none_or(|at| now < at || now - at >= interval);
         let fetch = (cached.is_none() || !fresh) && may_fetch;
         if fetch {
             entry.last_attempt = Some(now);
@@ -247,5 +249,10 @@ mod tests {
         assert!(cache.lookup(ISSUER, "a").is_none() && cache.lookup(ISSUER, "b").is_some());
         assert!(!cache.plan(ISSUER, "b", T0 + 1059).1 && cache.plan(ISSUER, "b", T0 + 1060).1);
         assert!(cache.plan("https://other.example", "b", T0 + 1060).1, "issuers are apart");
+
+        // The clock steps back two days: the keys are not fresh for days
+        // longer than their bounds, and a fetch is not held off.
+        let (found, fetch) = cache.plan(ISSUER, "b", T0 + 1060 - 2 * 86_400);
+        assert!(found.is_some() && fetch, "stepped back: fetch again, the old key still at hand");
     }
 }

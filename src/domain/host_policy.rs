@@ -7,7 +7,8 @@
 //!
 //! - `external`: public addresses (the default);
 //! - `loopback`: `127.0.0.0/8`, `::1`;
-//! - `private`: `10/8`, `172.16/12`, `192.168/16`, `100.64/10`, `fc00::/7`;
+//! - `private`: `10/8`, `172.16/12`, `192.168/16`, `100.64/10`, `fc00::/7`
+//!   and the deprecated site-local `fec0::/10`;
 //! - a CIDR (`10.1.0.0/16`, `fd12::/16`) or a single address;
 //! - a host name or glob (`gitlab.corp.example`, `*.corp.example`): its
 //!   addresses, whatever they are;
@@ -87,6 +88,12 @@ fn network(s: &str) -> Option<Entry> {
     (prefix <= max).then_some(Entry::Network { addr, prefix })
 }
 
+/// Whether `addr` lies in an IPv6 range that carries IPv4 (mapped, 6to4,
+/// NAT64): addresses there are judged as IPv4, so the list must name them so.
+fn carries_v4(addr: IpAddr) -> bool {
+    embedded_v4(addr).is_ipv4() && addr.is_ipv6()
+}
+
 impl std::str::FromStr for HostPolicy {
     type Err = String;
 
@@ -98,9 +105,15 @@ impl std::str::FromStr for HostPolicy {
                 "external" => Entry::Class(AddressClass::External),
                 "loopback" => Entry::Class(AddressClass::Loopback),
                 "private" => Entry::Class(AddressClass::Private),
-                s if s.contains('/') || s.parse::<IpAddr>().is_ok() => {
-                    network(s).ok_or_else(|| format!("{raw:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"))?
-                }
+                s if s.contains('/') || s.parse::<IpAddr>().is_ok() => match network(s) {
+                    Some(Entry::Network { addr, .. }) if carries_v4(addr) => {
+                        return Err(format!(
+                            "{raw:?} carries IPv4 inside IPv6 (mapped, 6to4 or NAT64); name the IPv4 address or network"
+                        ))
+                    }
+                    Some(entry) => entry,
+                    None => return Err(format!("{raw:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)")),
+                },
                 s if s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | '?' | '_')) => {
                     Entry::Host(s.to_string())
                 }
@@ -128,7 +141,7 @@ impl HostPolicy {
         self.entries.iter().any(|entry| match entry {
             Entry::Any => true,
             Entry::Class(c) => *c == class,
-            Entry::Network { addr, prefix } => in_network(ip, embedded_v4(*addr), *prefix),
+            Entry::Network { addr, prefix } => in_network(ip, *addr, *prefix),
             Entry::Host(glob) => glob_matches(glob, &host),
         })
     }
@@ -289,7 +302,17 @@ mod tests {
 
     #[test]
     fn bad_lists_are_refused_with_what_is_wrong() {
-        for bad in ["", " , ", "10.0.0.0/33", "10.0.0/8", "http://x", "ex ternal"] {
+        for bad in [
+            "",
+            " , ",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "http://x",
+            "ex ternal",
+            "2002::/16",
+            "::ffff:10.0.0.0/104",
+            "64:ff9b::/96",
+        ] {
             assert!(bad.parse::<HostPolicy>().is_err(), "{bad:?}");
         }
         let message = "10.0.0.0/40".parse::<HostPolicy>().unwrap_err();

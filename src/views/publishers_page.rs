@@ -122,7 +122,8 @@ pub struct PublisherForm {
     pub audience: String,
     pub claims: Vec<ClaimInput>,
     pub choices: Vec<PermissionChoice>,
-    pub token_minutes: u32,
+    /// As typed (kept as sent when the form comes back with an error).
+    pub token_minutes: String,
     pub min_minutes: u32,
     pub max_minutes: u32,
     /// What the preset's issuer needs constrained, for the help text.
@@ -183,7 +184,7 @@ impl PublisherForm {
                 Permission::RunsRead,
                 Permission::RunsWrite,
             ])),
-            token_minutes: DEFAULT_MINUTES,
+            token_minutes: DEFAULT_MINUTES.to_string(),
             min_minutes: MIN_MINUTES,
             max_minutes: MAX_MINUTES,
             identity: preset.map(|p| p.identity),

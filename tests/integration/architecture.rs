@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 const RULES: &[(&str, &[&str], &str)] = &[
     (
         "domain",
-        &["db", "auth", "ops", "routes", "views", "state", "app", "cli", "config", "error"],
+        &["db", "auth", "ops", "outbound", "routes", "views", "state", "app", "cli", "config", "error"],
         "domain holds pure rules: no storage, no HTTP, no I/O",
     ),
     (
         "db",
-        &["auth", "ops", "routes", "views", "state", "app", "cli", "error"],
+        &["auth", "ops", "outbound", "routes", "views", "state", "app", "cli", "error"],
         "storage knows only domain types; its own error says what failed, not how to answer",
     ),
     (
@@ -41,13 +41,18 @@ const RULES: &[(&str, &[&str], &str)] = &[
     ("state", &["routes", "views", "ops", "app", "cli"], "the state sits below everything that uses it"),
     (
         "error",
-        &["auth", "routes", "views", "state", "app", "cli", "config"],
+        &["auth", "outbound", "routes", "views", "state", "app", "cli", "config"],
         "errors map refusals (domain's, storage's and ops') to answers; they call nothing",
     ),
     (
         "config",
-        &["domain", "db", "auth", "ops", "routes", "views", "state", "app", "cli", "error"],
+        &["domain", "db", "auth", "ops", "outbound", "routes", "views", "state", "app", "cli", "error"],
         "config defines plain settings; the CLI fills them",
+    ),
+    (
+        "outbound",
+        &["db", "auth", "ops", "routes", "views", "state", "app", "cli", "config", "error"],
+        "the outbound client knows the host policy and HTTP, nothing of the server",
     ),
     ("routes::api", &["routes::ui", "app", "cli"], "the API and the pages share code only through lower layers"),
     ("routes::ui", &["routes::api", "app", "cli"], "the API and the pages share code only through lower layers"),

@@ -1,7 +1,7 @@
 -- Version 13: what each trusted publisher let in (API.md section 11), for
 -- its page: when, from which repository, ref, commit and CI run. The newest
--- few per publisher are kept (ops::oidc trims the rest in the exchange's
--- own transaction); the audit log keeps every `token.exchanged` event.
+-- few per publisher are kept (db::publishers::record_exchange trims the
+-- rest in the exchange's own transaction); the audit log keeps every `token.exchanged` event.
 
 CREATE TABLE oidc_exchanges (
     id           INTEGER PRIMARY KEY,

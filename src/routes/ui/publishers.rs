@@ -118,11 +118,17 @@ impl PublisherInput {
         form.audience.clone_from(&self.audience);
         let rows = CLAIM_ROWS.max(self.claim_names.len()).max(self.claim_globs.len());
         let nth = |list: &[String], i: usize| list.get(i).cloned().unwrap_or_default();
-        form.claims = (0..rows)
-            .map(|i| ClaimInput { name: nth(&self.claim_names, i), glob: nth(&self.claim_globs, i), placeholder: "" })
+        let example = |i: usize| form.claims.get(i).map_or("", |c| c.placeholder);
+        let claims = (0..rows)
+            .map(|i| ClaimInput {
+                name: nth(&self.claim_names, i),
+                glob: nth(&self.claim_globs, i),
+                placeholder: example(i),
+            })
             .collect();
+        form.claims = claims;
         form.choices = publisher_permission_choices(self.permissions.set);
-        form.token_minutes = self.token_minutes.trim().parse().unwrap_or(form.token_minutes);
+        form.token_minutes.clone_from(&self.token_minutes);
         form
     }
 }
@@ -148,7 +154,10 @@ async fn create(
         Err(e) => Err(e),
     };
     match result {
-        Ok(p) => Ok(see_other(&format!("{}?notice=publisher_created#publisher-{}", page_url(&slug), p.id))),
+        Ok(p) => Ok(see_other(&project_url(
+            &slug,
+            &format!("settings/publishers?notice=publisher_created#publisher-{}", p.id),
+        ))),
         Err(e) => {
             let e = e.on_form()?;
             let form = input.refill(&server_url(&state, &req));
@@ -158,9 +167,10 @@ async fn create(
     }
 }
 
-fn page_url(slug: &str) -> String {
+/// `/projects/{slug}/{rest}`, the slug escaped.
+fn project_url(slug: &str, rest: &str) -> String {
     let slug: String = form_urlencoded::byte_serialize(slug.as_bytes()).collect();
-    format!("/projects/{slug}/settings/publishers")
+    format!("/projects/{slug}/{rest}")
 }
 
 async fn delete(
@@ -172,7 +182,7 @@ async fn delete(
     let (slug, id) = path.into_inner();
     let (ctx, by, target) = (submitted.audit(), submitted.user.principal.clone(), slug.clone());
     state.db.write(move |tx| ops::delete(tx, &ctx, &by, &target, &id)).await?;
-    Ok(see_other(&format!("{}?notice=publisher_deleted", page_url(&slug))))
+    Ok(see_other(&project_url(&slug, "settings/publishers?notice=publisher_deleted")))
 }
 
 /// Revokes a token a CI job exchanged, listed on the settings page.
@@ -189,6 +199,5 @@ async fn revoke_ci_token(
         Ok(tokens::revoke(tx, &ctx, &token, "revoked")?)
     });
     revoked.await?;
-    let slug: String = form_urlencoded::byte_serialize(slug.as_bytes()).collect();
-    Ok(see_other(&format!("/projects/{slug}/settings?notice=ci_token_revoked#trusted-publishers")))
+    Ok(see_other(&project_url(&slug, "settings?notice=ci_token_revoked#trusted-publishers")))
 }

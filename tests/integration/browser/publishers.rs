@@ -51,7 +51,8 @@ async fn flow(c: Client, base: String, shots: PathBuf) {
     fill(&c, ".claim:nth-of-type(2) input[name='claim_glob']", "refs/heads/main").await;
     screenshot(&c, &shots, "publishers-form.png").await;
     submit(&c, "form.publisher-form").await;
-    wait_for_path(&c, PAGE).await;
+    // The form posts back to the same path: wait for the publisher itself.
+    wait_for(&c, "article.publisher").await;
     assert_text(&c, &["Trusted publisher added", "GitHub Actions", "acme/web", "refs/heads/main", "None yet."]).await;
     screenshot(&c, &shots, "publishers-list.png").await;
 }

@@ -63,6 +63,12 @@ async fn presets_fill_the_form_and_a_publisher_is_added_refused_and_removed() {
     let too_long =
         s.app.submit(&session, PAGE, PAGE, &[fields("acme/web"), vec![("token_minutes", "90")]].concat()).await;
     assert_eq!(too_long.status(), StatusCode::BAD_REQUEST, "the last token_minutes wins, and 90 is refused");
+    let ten = [fields("acme/web"), vec![("token_minutes", "ten")]].concat();
+    let not_a_number = s.app.submit(&session, PAGE, PAGE, &ten).await;
+    assert_eq!(not_a_number.status(), StatusCode::BAD_REQUEST);
+    let text = not_a_number.text().await.unwrap();
+    assert!(text.contains("whole number of minutes"), "{text}");
+    assert!(text.contains("name=\"token_minutes\" value=\"ten\""), "kept as sent");
 
     let added = s.app.submit(&session, PAGE, PAGE, &fields("acme/web")).await;
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
