@@ -75,10 +75,12 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
     log::info!("Open {shown} in your browser");
     let housekeeping = actix_web::rt::spawn(housekeeping(state.clone()));
     let flusher = actix_web::rt::spawn(flush_last_used_every(state.clone(), LAST_USED_FLUSH));
+    let deliveries = actix_web::rt::spawn(crate::delivery::run(state.clone().into_inner()));
     let sampler = state.config.metrics_token.is_some().then(|| actix_web::rt::spawn(sample_sizes(state.clone())));
     let result = server.await;
     housekeeping.abort();
     flusher.abort();
+    deliveries.abort();
     if let Some(sampler) = sampler {
         sampler.abort();
     }
@@ -217,6 +219,10 @@ async fn housekeeping(state: web::Data<AppState>) {
             Err(e) => log::warn!("revoking unused tokens failed: {e}"),
         }
         let now = crate::domain::time::unix_now();
+        match state.db.write(move |tx| crate::ops::webhooks::prune(tx, now)).await {
+            Ok(_) => done(&state, "webhook_deliveries"),
+            Err(e) => log::warn!("pruning old webhook deliveries failed: {e}"),
+        }
         match state.db.write(move |tx| crate::ops::oidc::prune(tx, now)).await {
             Ok((_, tokens)) => {
                 done(&state, "oidc_prune");

@@ -59,6 +59,8 @@ pub struct Config {
     /// Where issuers' keys may be fetched from (`--oidc-allow-hosts`), as
     /// given; `domain::host_policy` reads it when the server state opens.
     pub oidc_allow_hosts: String,
+    /// Where webhooks may be delivered (`--webhook-allow-hosts`), as given.
+    pub webhook_allow_hosts: String,
 }
 
 /// The secret a Prometheus scraper presents; never printed.
@@ -110,6 +112,7 @@ impl Config {
             metrics_token: None,
             extra_ca_file: None,
             oidc_allow_hosts: "external".into(),
+            webhook_allow_hosts: "external".into(),
         }
     }
 
@@ -147,6 +150,9 @@ impl Config {
         config.extra_ca_file = given.extra_ca_file.clone().or(file.extra_ca_file);
         if let Some(list) = given.oidc_allow_hosts.clone().or(file.oidc_allow_hosts) {
             config.oidc_allow_hosts = list;
+        }
+        if let Some(list) = given.webhook_allow_hosts.clone().or(file.webhook_allow_hosts) {
+            config.webhook_allow_hosts = list;
         }
         config.validate()?;
         Ok(config)
@@ -229,6 +235,7 @@ pub struct Overrides {
     pub metrics_token: Option<String>,
     pub extra_ca_file: Option<PathBuf>,
     pub oidc_allow_hosts: Option<String>,
+    pub webhook_allow_hosts: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -262,6 +269,7 @@ struct FileConfig {
     metrics_token: Option<String>,
     extra_ca_file: Option<PathBuf>,
     oidc_allow_hosts: Option<String>,
+    webhook_allow_hosts: Option<String>,
 }
 
 impl FileConfig {

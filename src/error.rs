@@ -192,6 +192,7 @@ impl From<Refusal> for AppError {
         match refusal {
             R::Policy(v) => AppError::unprocessable("policy_violation", format!("{} (rule: {})", v.message, v.rule)),
             R::InvalidPolicy(why) => AppError::unprocessable("invalid_policy", why),
+            R::InvalidWebhook(why) => AppError::validation(why),
             R::NoPermissions => AppError::validation("Choose at least one permission."),
             R::ProjectFromRestricted => AppError::forbidden(
                 "missing_permission",
@@ -255,6 +256,8 @@ fn missing_sentence(missing: &Missing) -> String {
         Missing::Test => "No such test in this project.".into(),
         Missing::QuarantineRule => "No such quarantine rule in this project.".into(),
         Missing::Publisher => "No such trusted publisher in this project.".into(),
+        Missing::Webhook => "No such webhook.".into(),
+        Missing::Delivery => "No such delivery of this webhook.".into(),
     }
 }
 

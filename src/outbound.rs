@@ -76,13 +76,14 @@ impl GuardedClient {
         flag: &'static str,
         extra_ca_file: Option<&Path>,
         timeout: Duration,
+        https_only: bool,
     ) -> Result<GuardedClient, String> {
         let policy = Arc::new(policy);
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .https_only(true)
+            .https_only(https_only)
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone(), flag }))
             .user_agent(concat!("proctor/", env!("CARGO_PKG_VERSION")));
@@ -101,9 +102,38 @@ impl GuardedClient {
         Ok(GuardedClient { client, policy, flag })
     }
 
+    /// The policy requests are checked against.
+    pub fn policy(&self) -> &HostPolicy {
+        &self.policy
+    }
+
     /// GETs `url` with `accept`, or says in a sentence why not (never
     /// echoing a query): refused by the policy, timed out, could not connect…
     pub async fn get(&self, url: &str, accept: &str) -> Result<reqwest::Response, String> {
+        let parsed = self.checked(url)?;
+        self.client.get(parsed).header("accept", accept).send().await.map_err(describe)
+    }
+
+    /// POSTs `body` as JSON to `url` with `headers`; errors as [`Self::get`]'s.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, Outcome> {
+        let parsed = self.checked(url).map_err(Outcome::Refused)?;
+        let mut request = self.client.post(parsed).header("content-type", "application/json").body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().await.map_err(|e| match refusal_in(&e) {
+            Some(why) => Outcome::Refused(why),
+            None => Outcome::Failed(describe(e)),
+        })
+    }
+
+    /// `url` parsed, and refused when it names an address the policy does not allow.
+    fn checked(&self, url: &str) -> Result<reqwest::Url, String> {
         let parsed = reqwest::Url::parse(url).map_err(|_| "not a URL".to_string())?;
         let literal = match parsed.host() {
             Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
@@ -115,19 +145,35 @@ impl GuardedClient {
                 return Err(refuse(&self.policy, &ip.to_string(), ip, self.flag).0);
             }
         }
-        self.client.get(parsed).header("accept", accept).send().await.map_err(describe)
+        Ok(parsed)
     }
+}
+
+/// Why a request was not answered: the policy refused its destination
+/// (nothing was sent), or it failed (timed out, could not connect…).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Refused(String),
+    Failed(String),
+}
+
+/// The policy's refusal, if that is what stopped `e`.
+fn refusal_in(e: &reqwest::Error) -> Option<String> {
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<Refused>() {
+            return Some(refused.0.clone());
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// A reqwest error in a sentence: the policy's refusal where that is the
 /// cause, else what kind of failure, without the URL.
 pub fn describe(e: reqwest::Error) -> String {
-    let mut source = e.source();
-    while let Some(cause) = source {
-        if let Some(refused) = cause.downcast_ref::<Refused>() {
-            return refused.0.clone();
-        }
-        source = cause.source();
+    if let Some(refused) = refusal_in(&e) {
+        return refused;
     }
     if e.is_timeout() {
         "timed out".into()

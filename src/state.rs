@@ -42,6 +42,23 @@ pub struct AppState {
     pub oidc_keys: KeyStore,
     /// Exchanges per client IP and per issuer.
     pub exchange_limits: ExchangeLimits,
+    /// Where webhooks are delivered through (`--webhook-allow-hosts`).
+    pub webhook_client: GuardedClient,
+}
+
+/// How long one webhook delivery may take.
+pub const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// An outbound client under the allow-list `list` given by `flag`.
+fn guarded(
+    list: &str,
+    flag: &'static str,
+    extra_ca_file: Option<&Path>,
+    timeout: std::time::Duration,
+    https_only: bool,
+) -> Result<GuardedClient, AppError> {
+    let policy: HostPolicy = list.parse().map_err(|e| AppError::validation(format!("invalid setting: {flag}: {e}")))?;
+    GuardedClient::new(policy, flag, extra_ca_file, timeout, https_only).map_err(AppError::internal)
 }
 
 /// The OIDC exchange is open to anyone: requests are limited per client
@@ -78,17 +95,10 @@ impl AppState {
         }
         let db = Db::open(&config.db_path(), config.synchronous)?;
         let tokens = TokenCache::open(&config.db_path())?;
-        let allow: HostPolicy = config
-            .oidc_allow_hosts
-            .parse()
-            .map_err(|e| AppError::validation(format!("invalid setting: --oidc-allow-hosts: {e}")))?;
-        let outbound = GuardedClient::new(
-            allow,
-            "--oidc-allow-hosts",
-            config.extra_ca_file.as_deref(),
-            crate::auth::oidc_keys::FETCH_TIMEOUT,
-        )
-        .map_err(AppError::internal)?;
+        let ca = config.extra_ca_file.as_deref();
+        let oidc_client =
+            guarded(&config.oidc_allow_hosts, "--oidc-allow-hosts", ca, crate::auth::oidc_keys::FETCH_TIMEOUT, true)?;
+        let webhook_client = guarded(&config.webhook_allow_hosts, "--webhook-allow-hosts", ca, WEBHOOK_TIMEOUT, false)?;
         Ok(AppState {
             config,
             db,
@@ -100,7 +110,8 @@ impl AppState {
             auth_failures: AuthFailureLog::default(),
             passwords: PasswordPool::for_this_machine(),
             metrics: Metrics::new(),
-            oidc_keys: KeyStore::new(outbound),
+            oidc_keys: KeyStore::new(oidc_client),
+            webhook_client,
             exchange_limits: ExchangeLimits::default(),
         })
     }

@@ -107,6 +107,9 @@ pub struct ServeArgs {
     /// Where OpenID Connect issuers' keys may be fetched from: external, loopback, private, CIDRs, host globs, * (comma-separated) [default: external]
     #[arg(long, env = "PROCTOR_OIDC_ALLOW_HOSTS")]
     pub oidc_allow_hosts: Option<String>,
+    /// Where webhooks may be delivered: external, loopback, private, CIDRs, host globs, * (comma-separated) [default: external]
+    #[arg(long, env = "PROCTOR_WEBHOOK_ALLOW_HOSTS")]
+    pub webhook_allow_hosts: Option<String>,
     /// Delete runs older than this many days [default: keep everything]
     #[arg(long, env = "PROCTOR_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
@@ -352,6 +355,7 @@ impl CommonArgs {
             metrics_token: serve.metrics_token.clone(),
             extra_ca_file: serve.extra_ca_file.clone(),
             oidc_allow_hosts: serve.oidc_allow_hosts.clone(),
+            webhook_allow_hosts: serve.webhook_allow_hosts.clone(),
             ..common
         }
     }

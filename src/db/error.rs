@@ -40,6 +40,10 @@ pub enum Missing {
     QuarantineRule,
     /// A trusted publisher of the project.
     Publisher,
+    /// A webhook of the project (or of the instance).
+    Webhook,
+    /// A delivery of the webhook.
+    Delivery,
 }
 
 /// A change that what is stored does not allow.

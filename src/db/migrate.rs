@@ -25,6 +25,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0011_flaky_signals.sql"),
     include_str!("migrations/0012_trusted_publishers.sql"),
     include_str!("migrations/0013_oidc_exchanges.sql"),
+    include_str!("migrations/0014_webhooks.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");

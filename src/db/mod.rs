@@ -38,6 +38,7 @@ pub mod settings;
 pub mod signals;
 pub mod tokens;
 pub mod watch;
+pub mod webhooks;
 
 pub use error::{Conflict, DbError, Missing};
 

@@ -174,6 +174,19 @@ pub fn get(conn: &Conn, project_id: i64, id: &str) -> Result<Run, DbError> {
         .ok_or(DbError::NotFound(Missing::Run))
 }
 
+/// The status of the newest finished run of the same name and branch
+/// before `run` (`None`: there is none), for `only_changes`.
+pub fn previous_status(conn: &Conn, run: &Run) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT status FROM runs WHERE project_id = ?1 AND name = ?2 AND branch IS ?3 AND seq < ?4
+                AND status <> 'running' ORDER BY seq DESC LIMIT 1",
+            params![run.project_id, run.name, run.branch, run.seq],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct RunFilter {
     pub branch: Option<String>,

@@ -43,6 +43,45 @@ impl InstanceKey {
     }
 }
 
+/// Sealed data is a 12-byte nonce, then the ciphertext with its 16-byte tag.
+const NONCE_LEN: usize = 12;
+
+impl InstanceKey {
+    fn aead(&self, purpose: &[u8]) -> ring::aead::LessSafeKey {
+        let key = self.mac(&[b"seal", purpose]);
+        let unbound = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &key).expect("a 32-byte key");
+        ring::aead::LessSafeKey::new(unbound)
+    }
+
+    /// `plain` encrypted and authenticated (ChaCha20-Poly1305) under a key
+    /// derived from this secret for `purpose`: what must be stored yet
+    /// used again (a webhook's signing secret), so that the database alone
+    /// does not give it away.
+    pub fn seal(&self, purpose: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).expect("the OS random source is available");
+        let mut data = plain.to_vec();
+        self.aead(purpose)
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::empty(),
+                &mut data,
+            )
+            .expect("sealing a short secret cannot fail");
+        [nonce.as_slice(), &data].concat()
+    }
+
+    /// What [`Self::seal`] sealed for `purpose`; `None` if it was altered,
+    /// sealed for another purpose or under another instance secret.
+    pub fn open(&self, purpose: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, data) = sealed.split_at_checked(NONCE_LEN)?;
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut data = data.to_vec();
+        let plain = self.aead(purpose).open_in_place(nonce, ring::aead::Aad::empty(), &mut data).ok()?;
+        Some(plain.to_vec())
+    }
+}
+
 impl std::fmt::Debug for InstanceKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("InstanceKey(…)")
@@ -52,6 +91,21 @@ impl std::fmt::Debug for InstanceKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_data_opens_only_with_its_key_and_purpose() {
+        let (a, b) = (InstanceKey::generate(), InstanceKey::generate());
+        let sealed = a.seal(b"webhook", b"whsec_abc");
+        assert_ne!(sealed.as_slice(), b"whsec_abc".as_slice());
+        assert_eq!(a.open(b"webhook", &sealed).as_deref(), Some(b"whsec_abc".as_slice()));
+        assert_eq!(b.open(b"webhook", &sealed), None);
+        assert_eq!(a.open(b"other", &sealed), None);
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(a.open(b"webhook", &altered), None);
+        assert_eq!(a.open(b"webhook", &sealed[..5]), None);
+        assert_ne!(a.seal(b"webhook", b"x"), a.seal(b"webhook", b"x"), "a fresh nonce each time");
+    }
 
     #[test]
     fn mac_depends_on_key_and_framing() {

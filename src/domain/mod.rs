@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod attachment;
 pub mod audit;
+pub mod chat_message;
 pub mod fingerprint;
 pub mod flaky;
 pub mod glob;
@@ -26,3 +27,4 @@ pub mod test_identity;
 pub mod time;
 pub mod token;
 pub mod usage;
+pub mod webhook;

@@ -61,6 +61,8 @@ pub enum Refusal {
     InvalidReport(String),
     /// A report larger than `max` bytes once decompressed.
     ReportTooLarge { max: u64 },
+    /// A webhook field that is not valid (the sentence says which).
+    InvalidWebhook(String),
 }
 
 impl OpsError {

@@ -287,7 +287,37 @@ pub fn finalize(tx: &Tx, project_id: i64, run_id: &str) -> Result<Run, OpsError>
 fn close(tx: &Tx, run: &Run, status: RunStatus, reason: Option<&str>) -> Result<Run, OpsError> {
     runs::close(tx, &run.id, status, reason, unix_now())?;
     signals::record(tx, run)?;
-    Ok(runs::get(tx, run.project_id, &run.id)?)
+    let closed = runs::get(tx, run.project_id, &run.id)?;
+    let changed = runs::previous_status(tx, &closed)?.is_none_or(|before| before != closed.status.as_str());
+    crate::ops::webhooks::emit(tx, "run.finished", Some(run.project_id), changed, || run_finished(tx, &closed))?;
+    Ok(closed)
+}
+
+/// How many new failures a `run.finished` event lists.
+const EVENT_FAILURES: usize = 50;
+
+/// The data of a `run.finished` event: the run, its new failures against
+/// the baseline (as `GET …/compare` finds them, first message line), and
+/// its page (`path`; the delivery makes it a `url` with `--public-url`).
+fn run_finished(tx: &Tx, run: &Run) -> Result<serde_json::Value, OpsError> {
+    let project = crate::db::projects::require(tx, &run.project)?;
+    let comparison = crate::db::compare::compare(tx, &project, run, None)?;
+    let failures: Vec<serde_json::Value> = comparison
+        .new_failures
+        .iter()
+        .take(EVENT_FAILURES)
+        .map(|f| {
+            let message = f.message.as_deref().and_then(|m| m.lines().next()).unwrap_or("");
+            json!({"test": f.name, "classname": f.classname, "file": f.file, "message": message})
+        })
+        .collect();
+    Ok(json!({
+        "project": run.project,
+        "run": run,
+        "new_failures": failures,
+        "new_failure_count": comparison.new_failures.len(),
+        "path": format!("/projects/{}/runs/{}", run.project, run.id),
+    }))
 }
 
 /// Marks a running run as errored: the CI job died before it could upload.

@@ -17,6 +17,7 @@ pub mod roles;
 pub mod sessions;
 pub mod token_policy;
 pub mod tokens;
+pub mod webhooks;
 
 pub use error::{OpsError, Refusal};
 

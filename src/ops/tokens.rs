@@ -258,7 +258,24 @@ pub fn revoke(tx: &Tx, ctx: &AuditContext, token: &Token, reason: &str) -> Resul
         return Ok(());
     }
     db::tokens::revoke(tx, &token.id, now, reason)?;
-    Ok(audit::record(tx, ctx, "token.revoked", Some(&target(token)), json!({"reason": reason}))?)
+    audit::record(tx, ctx, "token.revoked", Some(&target(token)), json!({"reason": reason}))?;
+    // A project token's event reaches its project's hooks; every token event the instance's.
+    let project = token.project.as_ref().map(|(id, _)| *id);
+    crate::ops::webhooks::emit(tx, "token.revoked", project, true, || Ok(token_event(token, reason)))?;
+    Ok(())
+}
+
+/// What a token event says of the token: never its secret.
+pub fn token_event(token: &Token, reason: &str) -> serde_json::Value {
+    json!({
+        "token": {
+            "id": token.id, "name": token.name, "preview": token.preview, "kind": token.kind.as_str(),
+            "project": token.project.as_ref().map(|(_, slug)| slug),
+            "owner": token.owner.as_ref().and_then(|o| o.name.clone()),
+            "expires_at": token.expires_at.map(crate::domain::time::rfc3339_unix),
+        },
+        "reason": reason,
+    })
 }
 
 pub const MAX_GRACE_SECONDS: u32 = 86_400;

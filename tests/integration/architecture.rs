@@ -19,44 +19,53 @@ use std::path::{Path, PathBuf};
 const RULES: &[(&str, &[&str], &str)] = &[
     (
         "domain",
-        &["db", "auth", "ops", "outbound", "routes", "views", "state", "app", "cli", "config", "error"],
+        &["delivery", "db", "auth", "ops", "outbound", "routes", "views", "state", "app", "cli", "config", "error"],
         "domain holds pure rules: no storage, no HTTP, no I/O",
     ),
     (
         "db",
-        &["auth", "ops", "outbound", "routes", "views", "state", "app", "cli", "error"],
+        &["delivery", "auth", "ops", "outbound", "routes", "views", "state", "app", "cli", "error"],
         "storage knows only domain types; its own error says what failed, not how to answer",
     ),
     (
         "ops",
-        &["routes", "views", "auth", "app", "cli", "error"],
+        &["delivery", "routes", "views", "auth", "app", "cli", "error"],
         "state changes are called by the edges and never call them; a refusal is an ops::Refusal, not a response",
     ),
     (
         "auth",
-        &["routes", "views", "app", "cli"],
+        &["delivery", "routes", "views", "app", "cli"],
         "who is asking sits below the handlers; login's rows (a session, its audit row) are written by ops::sessions",
     ),
-    ("views", &["routes", "ops", "app", "cli"], "view builders read; they neither route nor change state"),
-    ("state", &["routes", "views", "ops", "app", "cli"], "the state sits below everything that uses it"),
+    ("views", &["delivery", "routes", "ops", "app", "cli"], "view builders read; they neither route nor change state"),
+    ("state", &["routes", "views", "ops", "delivery", "app", "cli"], "the state sits below everything that uses it"),
+    ("delivery", &["routes", "views", "app", "cli"], "the delivery worker is a background task that app starts"),
     (
         "error",
-        &["auth", "outbound", "routes", "views", "state", "app", "cli", "config"],
+        &["delivery", "auth", "outbound", "routes", "views", "state", "app", "cli", "config"],
         "errors map refusals (domain's, storage's and ops') to answers; they call nothing",
     ),
     (
         "config",
-        &["domain", "db", "auth", "ops", "outbound", "routes", "views", "state", "app", "cli", "error"],
+        &["delivery", "domain", "db", "auth", "ops", "outbound", "routes", "views", "state", "app", "cli", "error"],
         "config defines plain settings; the CLI fills them",
     ),
     (
         "outbound",
-        &["db", "auth", "ops", "routes", "views", "state", "app", "cli", "config", "error"],
+        &["delivery", "db", "auth", "ops", "routes", "views", "state", "app", "cli", "config", "error"],
         "the outbound client knows the host policy and HTTP, nothing of the server",
     ),
-    ("routes::api", &["routes::ui", "app", "cli"], "the API and the pages share code only through lower layers"),
-    ("routes::ui", &["routes::api", "app", "cli"], "the API and the pages share code only through lower layers"),
-    ("routes::input", &["routes::api", "routes::ui", "app", "cli"], "middleware below both edges"),
+    (
+        "routes::api",
+        &["delivery", "routes::ui", "app", "cli"],
+        "the API and the pages share code only through lower layers",
+    ),
+    (
+        "routes::ui",
+        &["delivery", "routes::api", "app", "cli"],
+        "the API and the pages share code only through lower layers",
+    ),
+    ("routes::input", &["delivery", "routes::api", "routes::ui", "app", "cli"], "middleware below both edges"),
 ];
 
 /// Only the CLI's `serve` starts the server.

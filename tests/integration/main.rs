@@ -31,3 +31,4 @@ mod trusted_publishers;
 mod ui_runs;
 mod ui_tokens;
 mod upload;
+mod webhooks;

@@ -44,6 +44,7 @@ use crate::error::ErrorBody;
         (name = "tokens", description = "Personal access tokens and the expiration policy."),
         (name = "people", description = "Users, service accounts and roles."),
         (name = "audit", description = "The audit trail."),
+        (name = "webhooks", description = "Webhooks of a project or of the instance, and their deliveries."),
     )
 )]
 struct ApiDoc;

@@ -23,6 +23,7 @@ mod run_meta;
 mod runs;
 mod token_view;
 mod tokens;
+mod webhooks;
 mod whoami;
 
 pub use json::{ApiJson, JsonBytes};
@@ -69,6 +70,7 @@ pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                     .configure(attachments::configure)
                     .configure(quarantine::configure)
                     .configure(publishers::configure)
+                    .configure(webhooks::configure_project)
                     // A nested scope falls back to the App's default, not
                     // /api/v1's: say it again, in the contract's shape.
                     .default_service(web::to(no_such_route)),
@@ -81,6 +83,7 @@ pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(people::configure)
             .configure(roles::configure)
             .configure(audit::configure)
+            .configure(webhooks::configure_instance)
             .default_service(web::to(no_such_route)),
     );
 }

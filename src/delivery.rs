@@ -1,0 +1,198 @@
+//! The webhook delivery worker, a background task of `serve` (API.md
+//! section 12). It sends the outbox's due deliveries: the oldest pending
+//! delivery of each endpoint only (so one endpoint's events arrive in
+//! order, one at a time), at most [`GLOBAL_CAP`] at once, each through
+//! `AppState::webhook_client` (the host policy checked at every attempt,
+//! no redirects, 10 s). Each attempt is recorded on its row; a failure is
+//! scheduled again by `domain::webhook::next_attempt` on the server's
+//! clock; a 410 turns the endpoint off. A restart resumes from the table:
+//! a delivery sent but not yet recorded is sent again (at least once).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::db::webhooks::{self, Attempt, Delivery, Webhook};
+use crate::domain::chat_message::render;
+use crate::domain::time::{rfc3339_unix, unix_now};
+use crate::domain::webhook::{next_attempt, signature, Format};
+use crate::ops::webhooks::SECRET_PURPOSE;
+use crate::outbound::Outcome;
+use crate::state::AppState;
+
+/// Deliveries in flight at once, over all endpoints.
+pub const GLOBAL_CAP: usize = 8;
+/// How often the worker looks for due deliveries when nothing wakes it.
+const POLL: Duration = Duration::from_millis(200);
+/// Response bodies are kept to this many bytes.
+const MAX_RESPONSE_BYTES: usize = 1024;
+
+/// Runs until the server stops.
+pub async fn run(state: Arc<AppState>) {
+    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    loop {
+        let in_flight: Vec<String> = busy.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        let room = GLOBAL_CAP.saturating_sub(in_flight.len()) as u32;
+        if room > 0 {
+            let now = unix_now();
+            match state.db.read(move |c| webhooks::due(c, now, &in_flight, room)).await {
+                Ok(due) => {
+                    for delivery in due {
+                        busy.lock().unwrap_or_else(|e| e.into_inner()).insert(delivery.webhook_id.clone());
+                        let (state, busy) = (state.clone(), busy.clone());
+                        tokio::task::spawn_local(async move {
+                            let hook = delivery.webhook_id.clone();
+                            deliver(&state, delivery).await;
+                            busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&hook);
+                        });
+                    }
+                }
+                Err(e) => log::warn!("webhooks: reading the outbox failed: {e}"),
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The request body of `delivery` in `format`.
+/// An event's `path` in Proctor becomes its `url` when the server knows
+/// its public URL.
+fn body(format: Format, delivery: &Delivery, public_url: Option<&str>) -> Vec<u8> {
+    let mut data: Value = serde_json::from_str(&delivery.payload).unwrap_or(Value::Null);
+    if let (Some(base), Some(path)) = (public_url, data.get("path").and_then(Value::as_str)) {
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        data["url"] = Value::String(url);
+    }
+    let value = match format {
+        Format::Standard => json!({
+            "type": delivery.event,
+            "timestamp": rfc3339_unix(delivery.event_at),
+            "data": data,
+        }),
+        chat => render(chat.as_str(), &delivery.event, &data),
+    };
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+/// One attempt of `delivery`, recorded on its row.
+async fn deliver(state: &AppState, delivery: Delivery) {
+    let id = delivery.webhook_id.clone();
+    let hook = match state.db.read(move |c| webhooks::by_id(c, &id)).await {
+        Ok(Some(hook)) => hook,
+        Ok(None) => return, // deleted with its deliveries
+        Err(e) => return log::warn!("webhooks: reading a webhook failed: {e}"),
+    };
+    let Some(secret) = state.key.open(SECRET_PURPOSE, &hook.sealed_secret) else {
+        log::warn!("webhooks: the secret of webhook {} does not open with this instance's key", hook.id);
+        return record(state, &hook, &delivery, Result::Refused("the webhook's secret is unreadable".into())).await;
+    };
+    let secret = String::from_utf8_lossy(&secret).into_owned();
+    let payload = body(hook.format, &delivery, state.config.public_url.as_deref());
+    let timestamp = unix_now();
+    let headers = [
+        ("webhook-id", delivery.message_id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature(&secret, &delivery.message_id, timestamp, &payload)),
+        ("user-agent", concat!("proctor-webhooks/", env!("CARGO_PKG_VERSION")).to_string()),
+    ];
+    let started = Instant::now();
+    let outcome = match state.webhook_client.post_json(&hook.url, &headers, payload).await {
+        Ok(response) => {
+            let code = response.status().as_u16();
+            let text = read_capped(response).await;
+            Result::Answered { code, body: text, latency: started.elapsed() }
+        }
+        Err(Outcome::Refused(why)) => Result::Refused(why),
+        Err(Outcome::Failed(why)) => Result::Failed { error: why, latency: started.elapsed() },
+    };
+    record(state, &hook, &delivery, outcome).await;
+}
+
+/// What one attempt came to.
+enum Result {
+    Answered { code: u16, body: String, latency: Duration },
+    Failed { error: String, latency: Duration },
+    Refused(String),
+}
+
+async fn read_capped(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MAX_RESPONSE_BYTES {
+            body.truncate(MAX_RESPONSE_BYTES);
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// Records the attempt, schedules the next one or ends the delivery, and
+/// turns the endpoint off on a 410.
+async fn record(state: &AppState, hook: &Webhook, delivery: &Delivery, outcome: Result) {
+    let now = unix_now();
+    let attempt = delivery.attempt + 1;
+    let retry = || next_attempt(attempt, delivery.created_at, now, jitter());
+    let ms = |d: Duration| Some(u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
+    let (status, code, body, error, latency, next) = match &outcome {
+        Result::Answered { code, body, latency } if (200..300).contains(code) => {
+            ("succeeded", Some(*code), Some(body.clone()), None, ms(*latency), None)
+        }
+        Result::Answered { code: 410, body, latency } => (
+            "failed",
+            Some(410),
+            Some(body.clone()),
+            Some("the endpoint answered 410 Gone".to_string()),
+            ms(*latency),
+            None,
+        ),
+        Result::Answered { code, body, latency } => {
+            let next = retry();
+            (
+                if next.is_some() { "pending" } else { "failed" },
+                Some(*code),
+                Some(body.clone()),
+                None,
+                ms(*latency),
+                next,
+            )
+        }
+        Result::Failed { error, latency } => {
+            let next = retry();
+            (if next.is_some() { "pending" } else { "failed" }, None, None, Some(error.clone()), ms(*latency), next)
+        }
+        Result::Refused(why) => ("refused", None, None, Some(why.clone()), None, None),
+    };
+    let gone = matches!(outcome, Result::Answered { code: 410, .. });
+    let (id, hook_id) = (delivery.id.clone(), hook.id.clone());
+    let written = state
+        .db
+        .write(move |tx| -> std::result::Result<(), crate::db::DbError> {
+            let attempt = Attempt {
+                status,
+                response_code: code,
+                response_body: body.as_deref(),
+                error: error.as_deref(),
+                latency_ms: latency,
+                next_attempt_at: next,
+            };
+            webhooks::record_attempt(tx, &id, &attempt)?;
+            if gone {
+                webhooks::disable(tx, &hook_id, "the endpoint answered 410 Gone")?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = written {
+        log::warn!("webhooks: recording a delivery failed: {e}");
+    }
+}
+
+/// A number in 0..1 for the back-off's jitter.
+fn jitter() -> f64 {
+    let mut byte = [0u8; 2];
+    let _ = getrandom::fill(&mut byte);
+    f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX)
+}
