@@ -12,7 +12,7 @@ use super::{page_of, ApiJson, IdPath, PageQuery, ProjectItemPath, ProjectPath};
 use crate::auth::api::ApiCaller;
 use crate::db::webhooks::{Delivery, Webhook};
 use crate::domain::webhook::Format;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::ops::webhooks::{self as ops, Draft, Scope};
 use crate::state::AppState;
 
@@ -352,7 +352,8 @@ async fn create_instance(
 ///
 /// Absent fields are unchanged. Needs `users:admin`; audited as `webhook.updated`.
 #[utoipa::path(tag = "webhooks", operation_id = "update_webhook", params(IdPath), request_body = PatchBody,
-    responses((status = 200, description = "The webhook.", body = Webhook)))]
+    responses((status = 200, description = "The webhook.", body = Webhook),
+        (status = 404, description = "No such webhook (or delivery).", body = ErrorBody)))]
 #[patch("/webhooks/{id}")]
 async fn update_instance(
     state: web::Data<AppState>,
@@ -367,7 +368,8 @@ async fn update_instance(
 ///
 /// Its deliveries go with it. Needs `users:admin`; audited as `webhook.deleted`.
 #[utoipa::path(tag = "webhooks", operation_id = "delete_webhook", params(IdPath),
-    responses((status = 204, description = "Deleted.")))]
+    responses((status = 204, description = "Deleted."),
+        (status = 404, description = "No such webhook (or delivery).", body = ErrorBody)))]
 #[delete("/webhooks/{id}")]
 async fn delete_instance(
     state: web::Data<AppState>,
@@ -381,7 +383,8 @@ async fn delete_instance(
 ///
 /// The new secret signs from now on; it is shown once. Audited as `webhook.secret_rotated`.
 #[utoipa::path(tag = "webhooks", operation_id = "rotate_webhook_secret", params(IdPath),
-    responses((status = 200, description = "The webhook and its new secret.", body = WithSecret)))]
+    responses((status = 200, description = "The webhook and its new secret.", body = WithSecret),
+        (status = 404, description = "No such webhook (or delivery).", body = ErrorBody)))]
 #[post("/webhooks/{id}/rotate-secret")]
 async fn rotate_instance(
     state: web::Data<AppState>,
@@ -395,7 +398,8 @@ async fn rotate_instance(
 ///
 /// Queues a `webhook.ping` delivery, whatever the webhook's events. Needs `users:admin`.
 #[utoipa::path(tag = "webhooks", operation_id = "ping_webhook", params(IdPath),
-    responses((status = 202, description = "The queued delivery.", body = Delivery)))]
+    responses((status = 202, description = "The queued delivery.", body = Delivery),
+        (status = 404, description = "No such webhook (or delivery).", body = ErrorBody)))]
 #[post("/webhooks/{id}/ping")]
 async fn ping_instance(
     state: web::Data<AppState>,
@@ -409,7 +413,8 @@ async fn ping_instance(
 ///
 /// Newest first, kept 30 days. Needs `users:admin`.
 #[utoipa::path(tag = "webhooks", operation_id = "list_webhook_deliveries", params(IdPath, PageQuery),
-    responses((status = 200, description = "A page of deliveries.", body = DeliveryPage)))]
+    responses((status = 200, description = "A page of deliveries.", body = DeliveryPage),
+        (status = 404, description = "No such webhook (or delivery).", body = ErrorBody)))]
 #[get("/webhooks/{id}/deliveries")]
 async fn deliveries_instance(
     state: web::Data<AppState>,
@@ -424,7 +429,8 @@ async fn deliveries_instance(
 ///
 /// Queues it again with the same message id. Needs `users:admin`.
 #[utoipa::path(tag = "webhooks", operation_id = "redeliver_webhook", params(DeliveryPath),
-    responses((status = 202, description = "The new delivery.", body = Delivery)))]
+    responses((status = 202, description = "The new delivery.", body = Delivery),
+        (status = 404, description = "No such webhook (or delivery).", body = ErrorBody)))]
 #[post("/webhooks/{id}/deliveries/{delivery}/redeliver")]
 async fn redeliver_instance(
     state: web::Data<AppState>,
