@@ -219,6 +219,15 @@ async fn housekeeping(state: web::Data<AppState>) {
             Err(e) => log::warn!("revoking unused tokens failed: {e}"),
         }
         let now = crate::domain::time::unix_now();
+        match state.db.write(move |tx| crate::ops::tokens::warn_expiring(tx, now)).await {
+            Ok(n) => {
+                done(&state, "expiry_warnings");
+                if n > 0 {
+                    log::info!("queued {n} token expiry warning(s)");
+                }
+            }
+            Err(e) => log::warn!("queueing token expiry warnings failed: {e}"),
+        }
         match state.db.write(move |tx| crate::ops::webhooks::prune(tx, now)).await {
             Ok(_) => done(&state, "webhook_deliveries"),
             Err(e) => log::warn!("pruning old webhook deliveries failed: {e}"),

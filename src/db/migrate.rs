@@ -26,6 +26,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0012_trusted_publishers.sql"),
     include_str!("migrations/0013_oidc_exchanges.sql"),
     include_str!("migrations/0014_webhooks.sql"),
+    include_str!("migrations/0015_token_warnings.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");

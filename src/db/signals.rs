@@ -12,9 +12,9 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{params, OptionalExtension};
 
 use crate::db::runs::Run;
-use crate::db::{DbError, Tx};
+use crate::db::{Conn, DbError, Tx};
 use crate::domain::audit::Actor;
-use crate::domain::flaky::{is_flip, Signal, FIRST_FAILURE_LOOKBACK};
+use crate::domain::flaky::{is_flip, Signal, Signals, FIRST_FAILURE_LOOKBACK};
 
 /// Records the signal events of `run`, which just closed with its results final.
 pub fn record(tx: &Tx, run: &Run) -> Result<(), DbError> {
@@ -281,4 +281,45 @@ impl<'a, 't> Closing<'a, 't> {
             .optional()?
             .is_some())
     }
+}
+
+/// A test that got a signal in a closing run: its signals in the window
+/// (since its fixed mark) before that run, and with it.
+pub struct SignalledTest {
+    /// The API's test id (hex).
+    pub test_id: String,
+    pub suite: String,
+    pub classname: String,
+    pub name: String,
+    pub before: Signals,
+    pub with_run: Signals,
+}
+
+/// The tests `run` gave a signal, with their signals since `since` (and
+/// since each one's fixed mark), for telling which became flaky.
+pub fn signalled_in(conn: &Conn, run: &Run, since: i64) -> Result<Vec<SignalledTest>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT lower(hex(t.test_id)), t.suite, t.classname, t.name,
+                sum(f.kind = 'retry' AND f.run <> ?1), sum(f.kind = 'same_commit' AND f.run <> ?1),
+                sum(f.kind = 'flip' AND f.run <> ?1),
+                sum(f.kind = 'retry'), sum(f.kind = 'same_commit'), sum(f.kind = 'flip')
+         FROM flaky_signals f JOIN tests t ON t.id = f.test
+         WHERE f.test IN (SELECT test FROM flaky_signals WHERE run = ?1) AND f.at >= ?2
+           AND f.at > coalesce((SELECT fixed_at FROM test_marks m WHERE m.test = f.test), -1)
+         GROUP BY f.test ORDER BY t.name",
+    )?;
+    let rows = stmt.query_map(params![run.seq, since], |r| {
+        let signals = |i: usize| -> rusqlite::Result<Signals> {
+            Ok(Signals { retry: r.get(i)?, same_commit: r.get(i + 1)?, flips: r.get(i + 2)? })
+        };
+        Ok(SignalledTest {
+            test_id: r.get(0)?,
+            suite: r.get(1)?,
+            classname: r.get(2)?,
+            name: r.get(3)?,
+            before: signals(4)?,
+            with_run: signals(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -347,6 +347,32 @@ pub fn delete_expired_oidc(tx: &Tx, cutoff: i64, batch: u32) -> Result<usize, Db
     )?)
 }
 
+/// Personal tokens and keys, live and not rotated, that expire within 7
+/// days of `now` and have not had the warning due for them: (id, the
+/// horizon in days, 1 within a day of expiry, else 7). At most `batch`.
+pub fn expiring_unwarned(conn: &Conn, now: i64, batch: u32) -> Result<Vec<(String, u32)>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, days FROM (
+             SELECT t.id, CASE WHEN t.expires_at - ?1 <= 86400 THEN 1 ELSE 7 END AS days
+             FROM tokens t
+             WHERE t.kind IN ('pat', 'key') AND t.revoked_at IS NULL
+               AND t.expires_at > ?1 AND t.expires_at <= ?1 + 7 * 86400) due
+         WHERE NOT EXISTS (SELECT 1 FROM token_warnings w WHERE w.token_id = due.id AND w.days = due.days)
+         LIMIT CAST(?2 AS INTEGER)",
+    )?;
+    let rows = stmt.query_map(params![now, batch], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records that token `id` was warned `days` before its expiry.
+pub fn record_warning(tx: &Tx, id: &str, days: u32, now: i64) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO token_warnings (token_id, days, at) VALUES (?1, ?2, ?3)",
+        params![id, days, now],
+    )?;
+    Ok(())
+}
+
 /// Live tokens whose last use (or creation, if never used) is before `cutoff`.
 pub fn unused_since(conn: &Conn, cutoff: i64, now: i64) -> Result<Vec<String>, DbError> {
     let mut stmt = conn.prepare_cached(

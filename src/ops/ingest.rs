@@ -111,6 +111,8 @@ fn count_passes(tx: &Tx, project: &Project, passes: &[Passes]) -> Result<(), Ops
             let details = json!({"project": project.slug, "release_reason": ReleaseReason::Passes.as_str(),
                                  "consecutive_passes": p.consecutive});
             audit::record(tx, &system, "test.released", Some(&crate::ops::quarantine::target(&rule)), details)?;
+            let why = format!("passed {} times in a row", p.consecutive);
+            crate::ops::quarantine::announce(tx, "test.released", (project.id, &project.slug), &rule, &why)?;
         }
     }
     Ok(())
@@ -290,7 +292,37 @@ fn close(tx: &Tx, run: &Run, status: RunStatus, reason: Option<&str>) -> Result<
     let closed = runs::get(tx, run.project_id, &run.id)?;
     let changed = runs::previous_status(tx, &closed)?.is_none_or(|before| before != closed.status.as_str());
     crate::ops::webhooks::emit(tx, "run.finished", Some(run.project_id), changed, || run_finished(tx, &closed))?;
+    announce_flaky(tx, &closed)?;
     Ok(closed)
+}
+
+/// Queues `test.flaky` for each test this run made flaky: a signal of
+/// `domain::flaky` fires with the run's signals and did not before it (in
+/// the window, since the test's fixed mark).
+fn announce_flaky(tx: &Tx, run: &Run) -> Result<(), OpsError> {
+    if !crate::ops::webhooks::hears(tx, Some(run.project_id), "test.flaky")? {
+        return Ok(());
+    }
+    let project = crate::db::projects::require(tx, &run.project)?;
+    let since = crate::domain::time::days_before(run.created_at, crate::domain::flaky::FLAKY_WINDOW_DAYS);
+    let threshold = project.flaky_flip_threshold;
+    for test in signals::signalled_in(tx, run, since)? {
+        let fired = test.with_run.fired(threshold);
+        if fired.is_empty() || !test.before.fired(threshold).is_empty() {
+            continue;
+        }
+        crate::ops::webhooks::emit(tx, "test.flaky", Some(project.id), true, || {
+            Ok(json!({
+                "project": project.slug,
+                "test": {"id": test.test_id, "suite": test.suite, "classname": test.classname, "name": test.name},
+                "signals": fired,
+                "run": run.id,
+                "reason": format!("flaky by {}", fired.join(", ")),
+                "path": format!("/projects/{}/tests/{}", project.slug, test.test_id),
+            }))
+        })?;
+    }
+    Ok(())
 }
 
 /// How many new failures a `run.finished` event lists.

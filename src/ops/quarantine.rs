@@ -64,6 +64,28 @@ pub(super) fn target(rule: &Rule) -> Target {
     Target::new("quarantine_rule", rule.id.clone(), what)
 }
 
+/// Queues `test.quarantined` or `test.released` (`kind`) about `rule` of
+/// project `slug` for the webhooks that hear it; `why` is the rule's reason
+/// or the release's.
+pub fn announce(
+    tx: &Tx,
+    kind: &'static str,
+    (project_id, slug): (i64, &str),
+    rule: &Rule,
+    why: &str,
+) -> Result<(), OpsError> {
+    crate::ops::webhooks::emit(tx, kind, Some(project_id), true, || {
+        Ok(json!({
+            "project": slug,
+            "test": {"id": rule.test_id, "name": target(rule).name},
+            "rule": rule,
+            "reason": why,
+            "path": format!("/projects/{slug}/quarantine"),
+        }))
+    })?;
+    Ok(())
+}
+
 /// Quarantines what `request` covers in project `slug`; returns the rule.
 pub fn create(tx: &Tx, ctx: &AuditContext, by: &Principal, slug: &str, request: Quarantine) -> Result<Rule, OpsError> {
     let project = visible_project(tx, by, slug)?;
@@ -102,6 +124,7 @@ pub fn create(tx: &Tx, ctx: &AuditContext, by: &Principal, slug: &str, request: 
         "release_after_passes": rule.release_after_passes,
     });
     audit::record(tx, ctx, "test.quarantined", Some(&target(&rule)), details)?;
+    announce(tx, "test.quarantined", (project.id, &project.slug), &rule, &rule.reason)?;
     Ok(rule)
 }
 
@@ -115,6 +138,7 @@ pub fn release(tx: &Tx, ctx: &AuditContext, by: &Principal, slug: &str, id: &str
     if rule.active && quarantine::release(tx, id, now, &ctx.actor, ReleaseReason::Manual)? {
         let details = json!({"project": project.slug, "release_reason": ReleaseReason::Manual.as_str()});
         audit::record(tx, ctx, "test.released", Some(&target(&rule)), details)?;
+        announce(tx, "test.released", (project.id, &project.slug), &rule, "released by hand")?;
     }
     Ok(())
 }
@@ -134,6 +158,7 @@ pub fn record_expired(tx: &Tx) -> Result<usize, OpsError> {
         if quarantine::release(tx, id, rule.expires_at, &system.actor, ReleaseReason::Expired)? {
             let details = json!({"project": slug, "release_reason": ReleaseReason::Expired.as_str()});
             audit::record(tx, &system, "test.released", Some(&target(&rule)), details)?;
+            announce(tx, "test.released", (*project_id, slug), &rule, "the rule expired")?;
         }
     }
     Ok(expired.len())

@@ -427,3 +427,25 @@ pub fn revoke_all_of_owner(tx: &Tx, ctx: &AuditContext, owner_id: &str) -> Resul
     }
     Ok(())
 }
+
+/// Expiry warnings queued per housekeeping pass; more wait for the next.
+const WARNING_BATCH: u32 = 500;
+
+/// Queues `token.expiring` for each personal token or key entering its
+/// 7-day or 1-day horizon, once per horizon (a token made inside a horizon
+/// gets only the nearest warning). A key's warning reaches its project's
+/// webhooks; every warning the instance's. Returns how many.
+pub fn warn_expiring(tx: &Tx, now: i64) -> Result<usize, OpsError> {
+    let due = db::tokens::expiring_unwarned(tx, now, WARNING_BATCH)?;
+    for (id, days) in &due {
+        let token = load(tx, id)?;
+        db::tokens::record_warning(tx, id, *days, now)?;
+        let project = token.project.as_ref().map(|(pid, _)| *pid);
+        crate::ops::webhooks::emit(tx, "token.expiring", project, true, || {
+            let mut data = token_event(&token, "expiring");
+            data["days"] = json!(days);
+            Ok(data)
+        })?;
+    }
+    Ok(due.len())
+}

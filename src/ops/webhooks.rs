@@ -247,6 +247,12 @@ pub fn prune(tx: &Tx, now: i64) -> Result<usize, OpsError> {
     Ok(webhooks::prune(tx, now - KEEP_DELIVERIES_DAYS * 86_400, 10_000)?)
 }
 
+/// Whether any active webhook hears `kind` about project `project_id`
+/// (to skip building what nobody hears).
+pub fn hears(conn: &Conn, project_id: Option<i64>, kind: &str) -> Result<bool, OpsError> {
+    Ok(!webhooks::subscribers(conn, project_id, kind)?.is_empty())
+}
+
 /// Queues event `kind` about project `project_id` (`None`: the instance's
 /// hooks only) for every active webhook that hears it (the project's and
 /// the instance's; with `only_changes`, only when `changed`), in `tx`, the
