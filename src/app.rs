@@ -219,7 +219,8 @@ async fn housekeeping(state: web::Data<AppState>) {
             Err(e) => log::warn!("revoking unused tokens failed: {e}"),
         }
         let now = crate::domain::time::unix_now();
-        match state.db.write(move |tx| crate::ops::tokens::warn_expiring(tx, now)).await {
+        let (mail, base) = (state.mailer.is_some(), state.config.public_url.clone());
+        match state.db.write(move |tx| crate::ops::tokens::warn_expiring(tx, now, mail, base.as_deref())).await {
             Ok(n) => {
                 done(&state, "expiry_warnings");
                 if n > 0 {

@@ -61,6 +61,10 @@ pub struct Config {
     pub oidc_allow_hosts: String,
     /// Where webhooks may be delivered (`--webhook-allow-hosts`), as given.
     pub webhook_allow_hosts: String,
+    /// The SMTP server's URL (`--smtp-url`), its password possibly from
+    /// `PROCTOR_SMTP_PASSWORD`; none: no mail.
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
 }
 
 /// The secret a Prometheus scraper presents; never printed.
@@ -113,6 +117,8 @@ impl Config {
             extra_ca_file: None,
             oidc_allow_hosts: "external".into(),
             webhook_allow_hosts: "external".into(),
+            smtp_url: None,
+            mail_from: None,
         }
     }
 
@@ -154,6 +160,8 @@ impl Config {
         if let Some(list) = given.webhook_allow_hosts.clone().or(file.webhook_allow_hosts) {
             config.webhook_allow_hosts = list;
         }
+        config.smtp_url = given.smtp_url.clone().or(file.smtp_url);
+        config.mail_from = given.mail_from.clone().or(file.mail_from);
         config.validate()?;
         Ok(config)
     }
@@ -236,6 +244,8 @@ pub struct Overrides {
     pub extra_ca_file: Option<PathBuf>,
     pub oidc_allow_hosts: Option<String>,
     pub webhook_allow_hosts: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +280,8 @@ struct FileConfig {
     extra_ca_file: Option<PathBuf>,
     oidc_allow_hosts: Option<String>,
     webhook_allow_hosts: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
 }
 
 impl FileConfig {

@@ -9,6 +9,7 @@
 //! a delivery sent but not yet recorded is sent again (at least once).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,15 @@ const MAX_RESPONSE_BYTES: usize = 1024;
 /// Runs until the server stops.
 pub async fn run(state: Arc<AppState>) {
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mailing = Arc::new(AtomicBool::new(false));
     loop {
+        if state.mailer.is_some() && !mailing.swap(true, Ordering::AcqRel) {
+            let (state, mailing) = (state.clone(), mailing.clone());
+            tokio::task::spawn_local(async move {
+                send_due_mail(&state).await;
+                mailing.store(false, Ordering::Release);
+            });
+        }
         let in_flight: Vec<String> = busy.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
         let room = GLOBAL_CAP.saturating_sub(in_flight.len()) as u32;
         if room > 0 {
@@ -195,4 +204,30 @@ fn jitter() -> f64 {
     let mut byte = [0u8; 2];
     let _ = getrandom::fill(&mut byte);
     f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX)
+}
+
+/// Mails sent per pass, one after another.
+const MAIL_BATCH: u32 = 20;
+
+/// Sends the due mails of the outbox, one at a time, each attempt recorded
+/// and a failure retried on the webhooks' schedule.
+async fn send_due_mail(state: &AppState) {
+    let Some(mailer) = &state.mailer else { return };
+    let now = unix_now();
+    let due = match state.db.read(move |c| crate::db::mail::due(c, now, MAIL_BATCH)).await {
+        Ok(due) => due,
+        Err(e) => return log::warn!("mail: reading the outbox failed: {e}"),
+    };
+    for mail in due {
+        let error = mailer.send(&mail.to, &mail.subject, &mail.body).await.err();
+        let next = error.as_ref().and_then(|_| next_attempt(mail.attempt + 1, mail.created_at, unix_now(), jitter()));
+        if let Some(e) = &error {
+            log::warn!("mail: sending to {} failed (attempt {}): {e}", mail.to, mail.attempt + 1);
+        }
+        let id = mail.id.clone();
+        let written = state.db.write(move |tx| crate::db::mail::record_attempt(tx, &id, error.as_deref(), next)).await;
+        if let Err(e) = written {
+            log::warn!("mail: recording a delivery failed: {e}");
+        }
+    }
 }

@@ -183,3 +183,47 @@ pub fn describe(e: reqwest::Error) -> String {
         e.without_url().to_string()
     }
 }
+
+/// Mail through `--smtp-url` (`lettre`): `smtp://` plain or with
+/// `?tls=required` (STARTTLS), `smtps://` (TLS from the start); credentials
+/// from the URL, the password possibly from `PROCTOR_SMTP_PASSWORD`.
+pub struct Mailer {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+}
+
+impl Mailer {
+    /// `url` with `password` (if given) in place of the URL's; `from` the
+    /// sender, by default `proctor@` the SMTP server's host.
+    pub fn new(url: &str, password: Option<&str>, from: Option<&str>) -> Result<Mailer, String> {
+        let mut parsed = url::Url::parse(url).map_err(|_| "--smtp-url is not a URL".to_string())?;
+        if !matches!(parsed.scheme(), "smtp" | "smtps") {
+            return Err("--smtp-url must start with smtp:// or smtps://".into());
+        }
+        if let Some(password) = password {
+            parsed.set_password(Some(password)).map_err(|_| "--smtp-url cannot take a password".to_string())?;
+        }
+        let host = parsed.host_str().unwrap_or("localhost").to_string();
+        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(parsed.as_str())
+            .map_err(|e| format!("--smtp-url: {e}"))?
+            .timeout(Some(Duration::from_secs(10)))
+            .build();
+        let from = from.map_or_else(|| format!("Proctor <proctor@{host}>"), str::to_string);
+        let from = from.parse().map_err(|e| format!("--mail-from {from:?}: {e}"))?;
+        Ok(Mailer { transport, from })
+    }
+
+    /// Sends one plain-text mail; an error says why in a sentence (never a credential).
+    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        use lettre::AsyncTransport;
+        let to: lettre::message::Mailbox = to.parse().map_err(|e| format!("{to:?} is not an address: {e}"))?;
+        let message = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(body.to_string())
+            .map_err(|e| format!("the mail could not be built: {e}"))?;
+        self.transport.send(message).await.map(|_| ()).map_err(|e| format!("the SMTP server refused or failed: {e}"))
+    }
+}

@@ -22,7 +22,7 @@ use crate::domain::host_policy::HostPolicy;
 use crate::domain::instance_key::{InstanceKey, KEY_LEN};
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::outbound::GuardedClient;
+use crate::outbound::{GuardedClient, Mailer};
 
 /// Everything a request handler may need; shared by all workers.
 pub struct AppState {
@@ -44,6 +44,8 @@ pub struct AppState {
     pub exchange_limits: ExchangeLimits,
     /// Where webhooks are delivered through (`--webhook-allow-hosts`).
     pub webhook_client: GuardedClient,
+    /// Mail through `--smtp-url`; none: no mail.
+    pub mailer: Option<Mailer>,
 }
 
 /// How long one webhook delivery may take.
@@ -98,6 +100,14 @@ impl AppState {
         let ca = config.extra_ca_file.as_deref();
         let oidc_client =
             guarded(&config.oidc_allow_hosts, "--oidc-allow-hosts", ca, crate::auth::oidc_keys::FETCH_TIMEOUT, true)?;
+        let password = std::env::var("PROCTOR_SMTP_PASSWORD").ok();
+        let mailer = match &config.smtp_url {
+            Some(url) => Some(
+                Mailer::new(url, password.as_deref(), config.mail_from.as_deref())
+                    .map_err(|e| AppError::validation(format!("invalid setting: {e}")))?,
+            ),
+            None => None,
+        };
         let webhook_client = guarded(&config.webhook_allow_hosts, "--webhook-allow-hosts", ca, WEBHOOK_TIMEOUT, false)?;
         Ok(AppState {
             config,
@@ -112,6 +122,7 @@ impl AppState {
             metrics: Metrics::new(),
             oidc_keys: KeyStore::new(oidc_client),
             webhook_client,
+            mailer,
             exchange_limits: ExchangeLimits::default(),
         })
     }

@@ -110,6 +110,12 @@ pub struct ServeArgs {
     /// Where webhooks may be delivered: external, loopback, private, CIDRs, host globs, * (comma-separated) [default: external]
     #[arg(long, env = "PROCTOR_WEBHOOK_ALLOW_HOSTS")]
     pub webhook_allow_hosts: Option<String>,
+    /// Send mail (expiry warnings) through this server: smtp://host:25, smtp://host:587?tls=required (STARTTLS), smtps://user@host:465 [default: no mail]
+    #[arg(long, env = "PROCTOR_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of Proctor's mail [default: proctor@ the SMTP server's host]
+    #[arg(long, env = "PROCTOR_MAIL_FROM")]
+    pub mail_from: Option<String>,
     /// Delete runs older than this many days [default: keep everything]
     #[arg(long, env = "PROCTOR_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
@@ -356,6 +362,8 @@ impl CommonArgs {
             extra_ca_file: serve.extra_ca_file.clone(),
             oidc_allow_hosts: serve.oidc_allow_hosts.clone(),
             webhook_allow_hosts: serve.webhook_allow_hosts.clone(),
+            smtp_url: serve.smtp_url.clone(),
+            mail_from: serve.mail_from.clone(),
             ..common
         }
     }

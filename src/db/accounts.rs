@@ -180,6 +180,22 @@ pub fn ensure_another_user_admin(tx: &Tx, except_id: &str) -> Result<(), DbError
     Err(DbError::Conflict(Conflict::LastAdmin))
 }
 
+/// The emails of the active users whose role may manage users: who hears
+/// of a service account's or a project key's coming expiry.
+pub fn user_admin_emails(conn: &Conn) -> Result<Vec<String>, DbError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT email, role FROM accounts WHERE kind = 'user' AND active = 1 AND email IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (email, role) = row?;
+        if super::roles::permissions(conn, &role)?.is_some_and(|p| p.contains(Permission::UsersAdmin)) {
+            out.push(email);
+        }
+    }
+    Ok(out)
+}
+
 /// A service account by id or by name (names are not unique: the oldest wins).
 pub fn find_service_account(conn: &Conn, name_or_id: &str) -> Result<Option<Account>, DbError> {
     let sql = format!(

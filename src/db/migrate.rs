@@ -27,6 +27,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0013_oidc_exchanges.sql"),
     include_str!("migrations/0014_webhooks.sql"),
     include_str!("migrations/0015_token_warnings.sql"),
+    include_str!("migrations/0016_mail.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");

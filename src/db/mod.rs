@@ -25,6 +25,7 @@ pub mod compare;
 mod error;
 pub mod failures;
 pub mod flaky;
+pub mod mail;
 pub mod migrate;
 pub mod pages;
 pub mod projects;

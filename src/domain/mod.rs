@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod attachment;
 pub mod audit;
 pub mod chat_message;
+pub mod expiry_mail;
 pub mod fingerprint;
 pub mod flaky;
 pub mod glob;

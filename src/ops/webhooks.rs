@@ -242,9 +242,11 @@ pub fn redeliver(tx: &Tx, by: &Principal, scope: &Scope, id: &str, delivery: &st
 /// Deliveries are kept this many days after they were made.
 pub const KEEP_DELIVERIES_DAYS: i64 = 30;
 
-/// Housekeeping: forgets finished deliveries older than 30 days.
+/// Housekeeping: forgets finished deliveries and mails older than 30 days.
 pub fn prune(tx: &Tx, now: i64) -> Result<usize, OpsError> {
-    Ok(webhooks::prune(tx, now - KEEP_DELIVERIES_DAYS * 86_400, 10_000)?)
+    let cutoff = now - KEEP_DELIVERIES_DAYS * 86_400;
+    crate::db::mail::prune(tx, cutoff)?;
+    Ok(webhooks::prune(tx, cutoff, 10_000)?)
 }
 
 /// Whether any active webhook hears `kind` about project `project_id`

@@ -17,6 +17,7 @@ mod flaky;
 mod ingest;
 mod ingest_bad_input;
 mod ingest_durability;
+mod mail;
 mod metrics;
 mod oidc;
 mod openapi;
