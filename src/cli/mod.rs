@@ -246,6 +246,9 @@ pub struct UploadTarget {
     /// First retry delay in milliseconds; it doubles for each of the 5 retries
     #[arg(long, env = "PROCTOR_UPLOAD_RETRY_BASE_MS", default_value_t = 500, hide = true)]
     pub retry_base_ms: u64,
+    /// Append a Markdown summary of the run to FILE [default: $GITHUB_STEP_SUMMARY when set]
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
 }
 
 /// `proctor upload`.

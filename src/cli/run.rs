@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::upload::summary::one_line;
 use super::upload::{files, Failure, Session, Target, Uploaded};
 use super::{CliError, RunArgs};
 use child::Ended;
@@ -88,7 +89,7 @@ fn forgive(session: &Session, status: u8, run: &StoredRun) -> u8 {
     match session.failures(&run.id, MAX_LISTED) {
         Ok((failures, complete)) => {
             if let Some(open) = failures.iter().find(|f| !f.quarantined) {
-                let title = open.title();
+                let title = one_line(&open.title());
                 eprintln!("proctor run: exit status {status} kept: {title} is not quarantined in run {}", run.id);
                 return status;
             }
@@ -107,7 +108,7 @@ fn forgive(session: &Session, status: u8, run: &StoredRun) -> u8 {
 
 fn list(failures: &[Failure], complete: bool) {
     for failure in failures {
-        eprintln!("forgiven (quarantined): {} ({})", failure.title(), failure.outcome());
+        eprintln!("forgiven (quarantined): {} ({})", one_line(&failure.title()), one_line(&failure.outcome()));
     }
     if !complete {
         eprintln!("forgiven (quarantined): … and more, on the run's page");

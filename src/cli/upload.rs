@@ -6,10 +6,12 @@
 
 mod ci;
 mod failures;
+mod feedback;
 pub mod files;
 mod http;
 mod oidc;
 mod progress;
+pub mod summary;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,15 +46,7 @@ impl std::fmt::Debug for UploadToken {
 }
 
 /// A run as the server returns it (only what the clients use).
-#[derive(Debug, Deserialize)]
-pub struct Run {
-    pub id: String,
-    pub status: Option<String>,
-    pub tests: Option<u64>,
-    pub failed: Option<u64>,
-    pub errors: Option<u64>,
-    pub flaky: Option<u64>,
-}
+pub use summary::Run;
 
 /// The answer to one report upload.
 #[derive(Debug, Deserialize)]
@@ -109,6 +103,7 @@ pub struct Target {
     project: String,
     meta: Metadata,
     retry_base: Duration,
+    feedback: feedback::Settings,
 }
 
 impl Target {
@@ -130,7 +125,8 @@ impl Target {
             name: args.name.clone(),
         };
         let meta = flags.non_empty().or(ci_metadata(&|name: &str| std::env::var(name).ok()).non_empty());
-        Ok(Target { base, token, project, meta, retry_base: Duration::from_millis(args.retry_base_ms) })
+        let feedback = feedback::Settings::new(args.summary.clone(), &|name: &str| std::env::var(name).ok());
+        Ok(Target { base, token, project, meta, retry_base: Duration::from_millis(args.retry_base_ms), feedback })
     }
 }
 
@@ -185,6 +181,10 @@ pub struct Session {
     progress: Progress,
     project: String,
     meta: Metadata,
+    /// Where the job's summary and workflow commands go.
+    feedback: feedback::Settings,
+    /// `pat`, `key` or `oidc`, from the token's prefix.
+    secret_kind: Option<String>,
 }
 
 impl Session {
@@ -193,8 +193,10 @@ impl Session {
         let note = progress.clone();
         let notes = Box::new(move |line: &str| note.line(&format!("warning: {line}")));
         let token = target.token.resolve(&target.base, &target.project)?;
+        let secret_kind = feedback::secret_kind(&token).map(str::to_string);
         let api = Api::new(target.base, &token, target.retry_base, notes).map_err(fail)?;
-        Ok(Session { api, progress, project: target.project, meta: target.meta })
+        let (project, meta, feedback) = (target.project, target.meta, target.feedback);
+        Ok(Session { api, progress, project, meta, feedback, secret_kind })
     }
 
     /// Checks the token, creates (or joins) the run, uploads every report,
@@ -202,11 +204,33 @@ impl Session {
     pub fn upload(&self, reports: &[PathBuf], finalize: bool) -> Result<Uploaded, CliError> {
         let sizes: Vec<u64> = reports.iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).collect();
         self.progress.start(sizes.iter().sum());
-        let result = self.upload_all(reports, &sizes, finalize);
+        let result =
+            self.check_token().and_then(|token| self.upload_all(reports, &sizes, finalize).map(|u| (u, token)));
         self.progress.finish();
-        let uploaded = result?;
+        let (uploaded, token) = result?;
         println!("{}", uploaded.url);
+        if self.feedback.wanted() {
+            let input =
+                feedback::gather(&self.api, &self.project, &uploaded, finalize, &token, &self.feedback, &self.progress);
+            feedback::deliver(&self.feedback, &input, &self.progress);
+        }
         Ok(uploaded)
+    }
+
+    /// The token first: a mistyped, revoked or expired one fails here,
+    /// before any file is read, and a PAT or key that expires within a week
+    /// is worth a warning (an exchanged `oidc` token, minutes long by
+    /// design, is not).
+    fn check_token(&self) -> Result<feedback::Token, CliError> {
+        self.progress.message("checking the token");
+        let whoami = self.api.call::<serde_json::Value>(Method::GET, &["whoami"], Body::None).map_err(fail)?;
+        let info = feedback::token_info(whoami.body, &whoami.headers, self.secret_kind.as_deref());
+        let kind = info.kind.as_deref().unwrap_or("");
+        let warning = summary::expiry_warning(kind, info.expires_at, crate::domain::time::now());
+        if let Some(warning) = &warning {
+            self.progress.line(&format!("warning: {warning}"));
+        }
+        Ok(feedback::Token { info, warning })
     }
 
     /// The run's failed and errored results, at most `max`, and whether
@@ -216,11 +240,6 @@ impl Session {
     }
 
     fn upload_all(&self, reports: &[PathBuf], sizes: &[u64], finalize: bool) -> Result<Uploaded, CliError> {
-        // The token first: a mistyped, revoked or expired one fails here,
-        // before any file is read, and an expiring one is worth a warning.
-        self.progress.message("checking the token");
-        let whoami = self.api.call::<serde_json::Value>(Method::GET, &["whoami"], Body::None).map_err(fail)?;
-        warn_if_expiring(&self.progress, &whoami.headers);
         let (run, joined) = self.create_run()?;
         let reported_failures = match self.upload_reports(&run, reports, sizes) {
             Ok(failures) => failures,
@@ -348,19 +367,6 @@ fn tests(n: u64) -> String {
         "1 test".to_string()
     } else {
         format!("{n} tests")
-    }
-}
-
-/// Warns when the token expires within a week (`Proctor-Token-Expiration`),
-/// before a pipeline breaks on it.
-fn warn_if_expiring(progress: &Progress, headers: &reqwest::header::HeaderMap) {
-    use time::format_description::well_known::Rfc3339;
-    let Some(at) = headers.get("proctor-token-expiration").and_then(|v| v.to_str().ok()) else { return };
-    let Ok(expires) = time::OffsetDateTime::parse(at, &Rfc3339) else { return };
-    let left = expires - time::OffsetDateTime::now_utc();
-    if left < time::Duration::days(7) {
-        progress
-            .line(&format!("warning: the token expires at {at} ({} hours from now); rotate it", left.whole_hours()));
     }
 }
 

@@ -11,6 +11,7 @@ mod api_unused;
 mod architecture;
 mod auth;
 mod browser;
+mod ci_feedback;
 mod download;
 mod failures;
 mod flaky;

@@ -19,6 +19,8 @@ const CTRF: &str = r#"{"results":{"tool":{"name":"x"},"summary":{"tests":1,"pass
 /// CI variables of the machine running the tests would leak into the run.
 pub const CI_VARS: &[&str] = &[
     "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_WORKSPACE",
     "GITHUB_RUN_ID",
     "GITLAB_CI",
     "CI_PIPELINE_ID",
@@ -41,11 +43,18 @@ pub const CI_VARS: &[&str] = &[
 
 /// Runs `proctor upload ARGS` in `dir`, with fast retries.
 pub fn upload(dir: &Path, args: &[&str]) -> Output {
+    upload_with_env(dir, args, &[])
+}
+
+/// Runs `proctor upload ARGS` in `dir`, with fast retries, no CI variable
+/// but `env`.
+pub fn upload_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(binary());
     command.current_dir(dir).arg("upload").args(args).env("PROCTOR_UPLOAD_RETRY_BASE_MS", "5");
     for var in CI_VARS {
         command.env_remove(var);
     }
+    command.envs(env.iter().copied());
     command.stdin(Stdio::null()).output().expect("run proctor upload")
 }
 

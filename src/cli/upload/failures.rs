@@ -1,7 +1,9 @@
-//! The failed and errored results of a finished run, read page by page from
-//! `GET …/runs/{run}/tests?status=…`: what `proctor run` lists as forgiven
-//! when every one of them is quarantined.
+//! The results of a finished run, read page by page from
+//! `GET …/runs/{run}/tests?status=…`: the failed and errored ones that
+//! `proctor run` lists as forgiven when every one of them is quarantined,
+//! and the flaky and quarantined ones the CI summary shows.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::http::Api;
@@ -51,21 +53,34 @@ impl Failure {
 }
 
 #[derive(Deserialize)]
-struct Page {
-    tests: Vec<Failure>,
+struct Page<T> {
+    tests: Vec<T>,
     next_cursor: Option<String>,
 }
 
 /// Every `failed`, then every `error` result of the run, at most `max` in
 /// all, and whether that is all of them.
 pub fn list(api: &Api, project: &str, run: &str, max: usize) -> Result<(Vec<Failure>, bool), String> {
+    results(api, project, run, &["failed", "error"], max)
+}
+
+/// The run's results of each status in turn (as `T`: a [`Failure`], or the
+/// summary's `TestResult`), at most `max` in all, and whether that is all
+/// of them.
+pub fn results<T: DeserializeOwned>(
+    api: &Api,
+    project: &str,
+    run: &str,
+    statuses: &[&str],
+    max: usize,
+) -> Result<(Vec<T>, bool), String> {
     let mut found = Vec::new();
-    for status in ["failed", "error"] {
+    for status in statuses {
         let mut cursor: Option<String> = None;
         while found.len() <= max {
-            let mut query = vec![("status", status), ("limit", PAGE)];
+            let mut query = vec![("status", *status), ("limit", PAGE)];
             query.extend(cursor.as_deref().map(|c| ("cursor", c)));
-            let page = api.get::<Page>(&["projects", project, "runs", run, "tests"], &query, RETRIES)?.body;
+            let page = api.get::<Page<T>>(&["projects", project, "runs", run, "tests"], &query, RETRIES)?.body;
             found.extend(page.tests);
             cursor = match page.next_cursor {
                 Some(next) => Some(next),

@@ -305,6 +305,7 @@ async fn proctor_upload_without_a_token_exchanges_github_actions_id_token() {
     assert!(stderr.contains("exchanged GitHub Actions' OpenID Connect ID token for a token of other"), "{stderr}");
     assert!(stdout.contains("/projects/other/runs/"), "{stdout}");
     assert!(!stderr.contains("prc_oidc_") && !stdout.contains("prc_oidc_"), "the token is never printed");
+    assert!(!stderr.contains("rotate it"), "a minutes-long exchanged token is not warned about: {stderr}");
     let requested = seen.lock().unwrap().clone();
     let expected_audience: String = url::form_urlencoded::byte_serialize(audience.as_bytes()).collect();
     assert!(requested[0].contains(&format!("&audience={expected_audience}")), "{requested:?}");
