@@ -4,12 +4,15 @@
 # an admin's personal access token and then with a project API key, every
 # check schemathesis has (no 5xx, status codes, content types, headers and
 # bodies as described, bad input refused, good input accepted, no crash),
-# stateful sequences along the description's links. One check is left out:
+# stateful sequences along the description's links. Two checks are left out:
 # positive_data_acceptance, which expects every input the schema allows to
 # succeed, and some inputs are valid only in context (a cursor from the
 # previous page, an instant in the future, a role that exists, a permission
 # the caller holds); refusing those is a 4xx by design, documented per
-# operation. Exits non-zero on any
+# operation. And use_after_free, which expects a deleted resource to be 404
+# afterwards: `DELETE /api/v1/tokens/{id}` revokes, and the revoked token
+# stays readable with status `revoked` (API.md section 2; the owner's list
+# and the audit trail keep it). Exits non-zero on any
 # failure; the summary is printed to the log.
 #
 #   .ci/schemathesis.sh                  # builds the debug binary if needed
@@ -95,7 +98,7 @@ run() {
     ST_BASE="$base" ST_BIN="$BIN" ST_DATA="$data" ST_TOKEN_KIND="$kind" ST_TOKEN="$token" \
     "$VENV/bin/st" --config-file "$data/schemathesis.toml" run "$base/api/openapi.json" \
     --checks all \
-    --exclude-checks positive_data_acceptance \
+    --exclude-checks positive_data_acceptance,use_after_free \
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$ST_EXAMPLES" \
     --generation-deterministic \
