@@ -154,6 +154,18 @@ pub enum AdminCommand {
         #[arg(long, default_value = "member")]
         role: String,
     },
+    /// Send a test mail through the SMTP server, to check the mail settings
+    SendTestMail {
+        /// The address to send it to
+        #[arg(long)]
+        to: String,
+        /// The SMTP server, as for `serve` [default: the configuration's smtp_url]
+        #[arg(long, env = "PROCTOR_SMTP_URL", hide_env_values = true)]
+        smtp_url: Option<String>,
+        /// The sender [default: the configuration's mail_from]
+        #[arg(long, env = "PROCTOR_MAIL_FROM")]
+        mail_from: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

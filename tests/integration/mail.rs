@@ -178,3 +178,29 @@ async fn owners_get_one_mail_seven_days_and_one_day_before_a_token_expires() {
     let got = sink.wait_for(4).await;
     assert!(got[2..].iter().all(|m| m.data.contains("expires within a day")), "{got:#?}");
 }
+
+#[tokio::test]
+async fn send_test_mail_checks_the_settings_and_says_what_is_missing() {
+    let sink = Sink::start();
+    let app = TestApp::spawn().await;
+    let out = app.cli(&["admin", "send-test-mail", "--to", "ops@example.com", "--smtp-url", &sink.url]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].to, ["ops@example.com"]);
+    assert!(got[0].data.contains("Subject: [Proctor] Test mail"), "{}", got[0].data);
+
+    let missing = app.cli(&["admin", "send-test-mail", "--to", "ops@example.com"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--smtp-url"));
+    let bad = app.cli(&["admin", "send-test-mail", "--to", "not an address", "--smtp-url", &sink.url]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an address"));
+    // Nothing listens here: the failure is said, not hidden.
+    let closed = app.cli(&["admin", "send-test-mail", "--to", "ops@example.com", "--smtp-url", "smtp://127.0.0.1:1"]);
+    assert!(!closed.status.success());
+    assert!(
+        String::from_utf8_lossy(&closed.stderr).contains("SMTP server"),
+        "{}",
+        String::from_utf8_lossy(&closed.stderr)
+    );
+}
