@@ -220,7 +220,8 @@ async fn housekeeping(state: web::Data<AppState>) {
         }
         let now = crate::domain::time::unix_now();
         let (mail, base) = (state.mailer.is_some(), state.config.public_url.clone());
-        match state.db.write(move |tx| crate::ops::tokens::warn_expiring(tx, now, mail, base.as_deref())).await {
+        match state.db.write(move |tx| crate::ops::expiry_warnings::warn_expiring(tx, now, mail, base.as_deref())).await
+        {
             Ok(n) => {
                 done(&state, "expiry_warnings");
                 if n > 0 {

@@ -290,7 +290,7 @@ fn close(tx: &Tx, run: &Run, status: RunStatus, reason: Option<&str>) -> Result<
     runs::close(tx, &run.id, status, reason, unix_now())?;
     signals::record(tx, run)?;
     let closed = runs::get(tx, run.project_id, &run.id)?;
-    let changed = runs::previous_status(tx, &closed)?.is_none_or(|before| before != closed.status.as_str());
+    let changed = || Ok(runs::previous_status(tx, &closed)?.is_none_or(|before| before != closed.status.as_str()));
     crate::ops::webhooks::emit(tx, "run.finished", Some(run.project_id), changed, || run_finished(tx, &closed))?;
     announce_flaky(tx, &closed)?;
     Ok(closed)
@@ -311,16 +311,22 @@ fn announce_flaky(tx: &Tx, run: &Run) -> Result<(), OpsError> {
         if fired.is_empty() || !test.before.fired(threshold).is_empty() {
             continue;
         }
-        crate::ops::webhooks::emit(tx, "test.flaky", Some(project.id), true, || {
-            Ok(json!({
-                "project": project.slug,
-                "test": {"id": test.test_id, "suite": test.suite, "classname": test.classname, "name": test.name},
-                "signals": fired,
-                "run": run.id,
-                "reason": format!("flaky by {}", fired.join(", ")),
-                "path": format!("/projects/{}/tests/{}", project.slug, test.test_id),
-            }))
-        })?;
+        crate::ops::webhooks::emit(
+            tx,
+            "test.flaky",
+            Some(project.id),
+            || Ok(true),
+            || {
+                Ok(json!({
+                    "project": project.slug,
+                    "test": {"id": test.test_id, "suite": test.suite, "classname": test.classname, "name": test.name},
+                    "signals": fired,
+                    "run": run.id,
+                    "reason": format!("flaky by {}", fired.join(", ")),
+                    "path": format!("/projects/{}/tests/{}", project.slug, test.test_id),
+                }))
+            },
+        )?;
     }
     Ok(())
 }

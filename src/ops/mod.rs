@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod attachments;
 mod error;
+pub mod expiry_warnings;
 pub mod flaky;
 pub mod ingest;
 pub mod oidc;

@@ -74,15 +74,21 @@ pub fn announce(
     rule: &Rule,
     why: &str,
 ) -> Result<(), OpsError> {
-    crate::ops::webhooks::emit(tx, kind, Some(project_id), true, || {
-        Ok(json!({
-            "project": slug,
-            "test": {"id": rule.test_id, "name": target(rule).name},
-            "rule": rule,
-            "reason": why,
-            "path": format!("/projects/{slug}/quarantine"),
-        }))
-    })?;
+    crate::ops::webhooks::emit(
+        tx,
+        kind,
+        Some(project_id),
+        || Ok(true),
+        || {
+            Ok(json!({
+                "project": slug,
+                "test": {"id": rule.test_id, "name": target(rule).name},
+                "rule": rule,
+                "reason": why,
+                "path": format!("/projects/{slug}/quarantine"),
+            }))
+        },
+    )?;
     Ok(())
 }
 

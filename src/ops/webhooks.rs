@@ -257,17 +257,19 @@ pub fn hears(conn: &Conn, project_id: Option<i64>, kind: &str) -> Result<bool, O
 
 /// Queues event `kind` about project `project_id` (`None`: the instance's
 /// hooks only) for every active webhook that hears it (the project's and
-/// the instance's; with `only_changes`, only when `changed`), in `tx`, the
-/// transaction of what caused it. `data` is built only when some webhook
-/// hears the event. Returns how many deliveries were queued.
+/// the instance's; with `only_changes`, only when `changed` says so), in
+/// `tx`, the transaction of what caused it. `changed` is asked only when an
+/// `only_changes` webhook hears the event, and `data` built only when some
+/// webhook does. Returns how many deliveries were queued.
 pub fn emit(
     tx: &Tx,
     kind: &'static str,
     project_id: Option<i64>,
-    changed: bool,
+    changed: impl FnOnce() -> Result<bool, OpsError>,
     data: impl FnOnce() -> Result<Value, OpsError>,
 ) -> Result<usize, OpsError> {
     let hooks = webhooks::subscribers(tx, project_id, kind)?;
+    let changed = if hooks.iter().any(|h| h.only_changes) { changed()? } else { true };
     let hooks: Vec<&Webhook> = hooks.iter().filter(|h| !h.only_changes || changed).collect();
     if hooks.is_empty() {
         return Ok(0);

@@ -12,6 +12,7 @@ use super::token_forms::{server_url, PermissionChecks};
 use super::{html, see_other, CsrfOnly, Notice, RawForm, Submitted};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
+use crate::db::publishers::Publisher;
 use crate::db::Missing;
 use crate::domain::permission::Permission;
 use crate::domain::token::TokenKind;
@@ -145,15 +146,7 @@ async fn create(
     let input = PublisherInput::parse(&body);
     user.verify_csrf(&state, &input.csrf)?;
     let slug = slug.into_inner();
-    let public_url = state.config.public_url.as_deref();
-    let result = match input.draft().and_then(|d| d.checked(public_url).map_err(|e| AppError::validation(e.0))) {
-        Ok(new) => {
-            let (ctx, by, target) = (client.audit(user.principal.actor.clone()), user.principal.clone(), slug.clone());
-            state.db.write(move |tx| ops::create(tx, &ctx, &by, &target, new)).await.map_err(AppError::from)
-        }
-        Err(e) => Err(e),
-    };
-    match result {
+    match save(&state, &user, &client, &slug, &input).await {
         Ok(p) => Ok(see_other(&project_url(
             &slug,
             &format!("settings/publishers?notice=publisher_created#publisher-{}", p.id),
@@ -165,6 +158,19 @@ async fn create(
             html(HttpResponse::build(e.status()), &page)
         }
     }
+}
+
+/// The publisher `input` asks for, checked and added to project `slug`.
+async fn save(
+    state: &AppState,
+    user: &SessionUser,
+    client: &ClientInfo,
+    slug: &str,
+    input: &PublisherInput,
+) -> AppResult<Publisher> {
+    let new = input.draft()?.checked(state.config.public_url.as_deref()).map_err(|e| AppError::validation(e.0))?;
+    let (ctx, by, target) = (client.audit(user.principal.actor.clone()), user.principal.clone(), slug.to_string());
+    Ok(state.db.write(move |tx| ops::create(tx, &ctx, &by, &target, new)).await?)
 }
 
 /// `/projects/{slug}/{rest}`, the slug escaped.
