@@ -23,6 +23,7 @@ mod runs;
 mod test_history;
 mod token_pages;
 mod tokens;
+mod webhook_pages;
 pub use all_tokens::*;
 pub use analytics::*;
 pub use audit_log::*;
@@ -34,6 +35,7 @@ pub use runs::*;
 pub use test_history::*;
 pub use token_pages::*;
 pub use tokens::*;
+pub use webhook_pages::*;
 
 /// `?notice=...` after a redirect: a short confirmation shown once.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -70,6 +72,10 @@ impl Notice {
                 "Trusted publisher removed; tokens it let in live on until they expire or are revoked."
             }
             "ci_token_revoked" => "CI token revoked; it stops working immediately.",
+            "webhook_updated" => "Webhook saved.",
+            "webhook_deleted" => "Webhook deleted with its deliveries; nothing more is sent to it.",
+            "webhook_pinged" => "Test event queued; its delivery shows below in a moment.",
+            "delivery_queued" => "Delivery queued again, with the same message id; it shows below in a moment.",
             _ => return None,
         })
     }
@@ -229,6 +235,7 @@ pub struct ProjectSettingsPage {
     /// Live tokens CI jobs exchanged through the trusted publishers.
     pub ci_tokens: Vec<TokenRow>,
     pub publisher_count: usize,
+    pub webhook_count: usize,
 }
 
 pub struct AccountRow {

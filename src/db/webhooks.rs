@@ -126,6 +126,13 @@ pub fn list(conn: &Conn, project_id: Option<i64>, after: Option<&str>, limit: u3
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// How many webhooks project `project_id` (`None`: the instance) has.
+pub fn count(conn: &Conn, project_id: Option<i64>) -> Result<usize, DbError> {
+    let n: i64 =
+        conn.query_row("SELECT count(*) FROM webhooks WHERE project_id IS ?1", params![project_id], |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 /// The active webhooks that hear `event` about project `project_id`: the
 /// project's own (if any) and the instance's.
 pub fn subscribers(conn: &Conn, project_id: Option<i64>, event: &str) -> Result<Vec<Webhook>, DbError> {

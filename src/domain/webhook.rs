@@ -8,9 +8,28 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::domain::permission::Permission;
+
 /// The events an endpoint may subscribe to.
 pub const EVENTS: [&str; 6] =
     ["run.finished", "test.flaky", "test.quarantined", "test.released", "token.expiring", "token.revoked"];
+
+/// Whose endpoints: a project's (by slug) or the instance's.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    Project(String),
+    Instance,
+}
+
+impl Scope {
+    /// What managing the scope's webhooks takes.
+    pub fn permission(&self) -> Permission {
+        match self {
+            Scope::Project(_) => Permission::ProjectsManage,
+            Scope::Instance => Permission::UsersAdmin,
+        }
+    }
+}
 
 /// How a payload is shaped for its receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]

@@ -11,35 +11,23 @@ use crate::db::{audit, Conn, Tx};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::host_policy::HostPolicy;
 use crate::domain::instance_key::InstanceKey;
-use crate::domain::permission::Permission;
 use crate::domain::principal::Principal;
 use crate::domain::time::unix_now;
+pub use crate::domain::webhook::Scope;
 use crate::domain::webhook::{self as rules, Format, WebhookError};
 use crate::ops::{visible_project, OpsError, Refusal};
 
 /// What `seal` and `open` of the instance key call a webhook secret.
 pub const SECRET_PURPOSE: &[u8] = b"webhook-secret";
 
-/// Whose endpoints: a project's (by slug) or the instance's.
-#[derive(Debug, Clone)]
-pub enum Scope {
-    Project(String),
-    Instance,
-}
-
 /// The project id the scope names, once `by` may manage its webhooks.
 fn owner(conn: &Conn, by: &Principal, scope: &Scope) -> Result<Option<i64>, OpsError> {
-    match scope {
-        Scope::Project(slug) => {
-            let project = visible_project(conn, by, slug)?;
-            by.require(Permission::ProjectsManage)?;
-            Ok(Some(project.id))
-        }
-        Scope::Instance => {
-            by.require(Permission::UsersAdmin)?;
-            Ok(None)
-        }
-    }
+    let project_id = match scope {
+        Scope::Project(slug) => Some(visible_project(conn, by, slug)?.id),
+        Scope::Instance => None,
+    };
+    by.require(scope.permission())?;
+    Ok(project_id)
 }
 
 /// A webhook as asked for (all fields unchecked); `None`: unchanged on

@@ -29,7 +29,7 @@ pub async fn project_settings_page(
     let now = unix_now();
     let by = user.principal.clone();
     let can_manage = user.principal.may(Permission::ProjectsManage);
-    let (project, policy, (keys, ci_tokens, publisher_count)) = db
+    let (project, policy, managed) = db
         .read(move |c| -> Result<_, AppError> {
             // A missing and an invisible project are the same 404.
             let project = db::projects::require(c, &slug)?;
@@ -45,10 +45,11 @@ pub async fn project_settings_page(
             .with_error(error),
         project,
         can_manage,
-        keys: keys.iter().map(|k| TokenRow::key(k, &policy, now, held)).collect(),
+        keys: managed.keys.iter().map(|k| TokenRow::key(k, &policy, now, held)).collect(),
         key_form: key_form(&policy),
-        ci_tokens: ci_tokens.iter().map(|t| TokenRow::new(t, &policy, now)).collect(),
-        publisher_count,
+        ci_tokens: managed.ci_tokens.iter().map(|t| TokenRow::new(t, &policy, now)).collect(),
+        publisher_count: managed.publishers,
+        webhook_count: managed.webhooks,
     })
 }
 
@@ -57,8 +58,17 @@ pub async fn project_settings_page(
 const SHOWN_CI_TOKENS: u32 = 100;
 
 /// What only managers see on a project's settings page: its API keys, the
-/// live tokens its trusted publishers let in, and how many publishers it has.
-fn managed_tokens(c: &db::Conn, project_id: i64, now: i64) -> Result<(Vec<Token>, Vec<Token>, usize), DbError> {
+/// live tokens its trusted publishers let in, and how many publishers and
+/// webhooks it has.
+#[derive(Default)]
+struct Managed {
+    keys: Vec<Token>,
+    ci_tokens: Vec<Token>,
+    publishers: usize,
+    webhooks: usize,
+}
+
+fn managed_tokens(c: &db::Conn, project_id: i64, now: i64) -> Result<Managed, DbError> {
     let keys = TokenFilter { kind: Some(TokenKind::Key), project_id: Some(project_id), ..Default::default() };
     let ci = TokenFilter {
         kind: Some(TokenKind::Oidc),
@@ -66,12 +76,12 @@ fn managed_tokens(c: &db::Conn, project_id: i64, now: i64) -> Result<(Vec<Token>
         status: Some(TokenStatus::Active),
         ..Default::default()
     };
-    let publishers = db::publishers::count(c, project_id)?;
-    Ok((
-        db::tokens::list(c, &keys, None, u32::MAX, now)?,
-        db::tokens::list(c, &ci, None, SHOWN_CI_TOKENS, now)?,
-        publishers,
-    ))
+    Ok(Managed {
+        keys: db::tokens::list(c, &keys, None, u32::MAX, now)?,
+        ci_tokens: db::tokens::list(c, &ci, None, SHOWN_CI_TOKENS, now)?,
+        publishers: db::publishers::count(c, project_id)?,
+        webhooks: db::webhooks::count(c, Some(project_id))?,
+    })
 }
 
 /// How many of one's own tokens the table shows.

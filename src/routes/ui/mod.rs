@@ -16,6 +16,7 @@ mod runs;
 mod tests;
 mod token_forms;
 mod tokens;
+mod webhooks;
 
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin_accounts::configure(cfg);
     admin_roles::configure(cfg);
     audit::configure(cfg);
+    webhooks::configure(cfg);
 }
 
 /// The largest form a page takes.

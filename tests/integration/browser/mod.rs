@@ -10,3 +10,4 @@ mod publishers;
 mod quarantine;
 mod results;
 mod tokens;
+mod webhooks;

@@ -4,7 +4,8 @@
 //! redelivery, and where deliveries may go (`--webhook-allow-hosts`).
 
 mod events;
-mod receiver;
+mod pages;
+pub(crate) mod receiver;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};

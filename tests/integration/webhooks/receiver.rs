@@ -48,6 +48,7 @@ struct Shared {
     secret: Mutex<Option<String>>,
 }
 
+#[derive(Clone)]
 pub struct Receiver {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
