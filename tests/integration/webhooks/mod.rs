@@ -3,6 +3,7 @@
 //! retries on a moved clock, 410, redirects, only_changes, ping and
 //! redelivery, and where deliveries may go (`--webhook-allow-hosts`).
 
+mod durability;
 mod events;
 mod pages;
 pub(crate) mod receiver;
