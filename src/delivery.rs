@@ -5,7 +5,10 @@
 //! `AppState::webhook_client` (the host policy checked at every attempt,
 //! no redirects, 10 s). Each attempt is recorded on its row; a failure is
 //! scheduled again by `domain::webhook::next_attempt` on the server's
-//! clock; a 410 turns the endpoint off. A restart resumes from the table:
+//! clock; a 410 turns the endpoint off. The worker wakes when a write that
+//! queued a delivery or a mail commits (`Db::outbox_filled`), when a
+//! delivery ends (its endpoint's next one goes at once), and every second
+//! for retries falling due. A restart resumes from the table:
 //! a delivery sent but not yet recorded is sent again (at least once).
 
 use std::collections::HashSet;
@@ -14,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tokio::sync::Notify;
 
 use crate::db::webhooks::{self, Attempt, Delivery, Webhook};
 use crate::domain::chat_message::render;
@@ -25,14 +29,18 @@ use crate::state::AppState;
 
 /// Deliveries in flight at once, over all endpoints.
 pub const GLOBAL_CAP: usize = 8;
-/// How often the worker looks for due deliveries when nothing wakes it.
-const POLL: Duration = Duration::from_millis(200);
+/// How often the worker looks for due deliveries when nothing wakes it
+/// (retries fall due on the clock; new events and finished deliveries
+/// wake it at once).
+const POLL: Duration = Duration::from_secs(1);
 /// Response bodies are kept to this many bytes.
 const MAX_RESPONSE_BYTES: usize = 1024;
 
 /// Runs until the server stops.
 pub async fn run(state: Arc<AppState>) {
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    // Rung when a delivery ends, so that its endpoint's next one goes at once.
+    let freed = Arc::new(Notify::new());
     let mailing = Arc::new(AtomicBool::new(false));
     loop {
         if state.mailer.is_some() && !mailing.swap(true, Ordering::AcqRel) {
@@ -50,18 +58,23 @@ pub async fn run(state: Arc<AppState>) {
                 Ok(due) => {
                     for delivery in due {
                         busy.lock().unwrap_or_else(|e| e.into_inner()).insert(delivery.webhook_id.clone());
-                        let (state, busy) = (state.clone(), busy.clone());
+                        let (state, busy, freed) = (state.clone(), busy.clone(), freed.clone());
                         tokio::task::spawn_local(async move {
                             let hook = delivery.webhook_id.clone();
                             deliver(&state, delivery).await;
                             busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&hook);
+                            freed.notify_one();
                         });
                     }
                 }
                 Err(e) => log::warn!("webhooks: reading the outbox failed: {e}"),
             }
         }
-        tokio::time::sleep(POLL).await;
+        tokio::select! {
+            () = state.db.outbox_filled() => {}
+            () = freed.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub struct Mail {
 
 /// Queues a mail, due at once.
 pub fn enqueue(tx: &Tx, to: &str, subject: &str, body: &str, now: i64) -> Result<(), DbError> {
+    tx.queued_outgoing();
     tx.execute(
         "INSERT INTO mail_deliveries (id, to_address, subject, body, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",

@@ -43,6 +43,7 @@ pub mod webhooks;
 
 pub use error::{Conflict, DbError, Missing};
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,6 +60,8 @@ type Pool = r2d2::Pool<SqliteConnectionManager>;
 pub struct Db {
     read: Pool,
     writer: Arc<Mutex<Connection>>,
+    /// Rung after a write that queued outgoing messages commits.
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 const BUSY_TIMEOUT_MS: u64 = 5000;
@@ -105,7 +108,7 @@ impl Db {
             .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
-        Ok(Db { read, writer: Arc::new(Mutex::new(writer)) })
+        Ok(Db { read, writer: Arc::new(Mutex::new(writer)), outbox: Arc::default() })
     }
 
     /// Runs `f` in one read transaction, off the async executor.
@@ -146,9 +149,21 @@ impl Db {
         // transaction was dropped (rolled back) during unwinding.
         let mut conn = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
-        let value = f(&Tx(Conn(&tx)))?;
+        let write = Tx { conn: Conn(&tx), queued: Cell::new(false) };
+        let value = f(&write)?;
+        let queued = write.queued.get();
         tx.commit().map_err(DbError::from)?;
+        if queued {
+            self.outbox.notify_one();
+        }
         Ok(value)
+    }
+
+    /// Waits until a write that queued a webhook delivery or a mail has
+    /// committed since the last call (at once if one already has): what
+    /// wakes the delivery worker.
+    pub async fn outbox_filled(&self) {
+        self.outbox.notified().await;
     }
 
     /// Whether the database answers (for `/healthz`).
@@ -167,12 +182,24 @@ pub struct Conn<'c>(&'c Connection);
 
 /// A write transaction. It reads like a [`Conn`] (it derefs to one), and
 /// only this module runs SQL on it.
-pub struct Tx<'c>(Conn<'c>);
+pub struct Tx<'c> {
+    conn: Conn<'c>,
+    /// Whether it queued something for the delivery worker.
+    queued: Cell<bool>,
+}
 
 impl<'c> std::ops::Deref for Tx<'c> {
     type Target = Conn<'c>;
     fn deref(&self) -> &Conn<'c> {
-        &self.0
+        &self.conn
+    }
+}
+
+impl Tx<'_> {
+    /// Marks the transaction as one that queued an outgoing message, so
+    /// that its commit wakes the delivery worker ([`Db::outbox_filled`]).
+    pub(in crate::db) fn queued_outgoing(&self) {
+        self.queued.set(true);
     }
 }
 
@@ -328,6 +355,31 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 2);
         }
+    }
+
+    #[tokio::test]
+    async fn only_a_committed_write_that_queued_something_rings_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::Db::open(&dir.path().join("t.db"), crate::config::Synchronous::Normal).unwrap();
+        let rang = |db: &super::Db| {
+            let db = db.clone();
+            async move { tokio::time::timeout(std::time::Duration::from_millis(50), db.outbox_filled()).await.is_ok() }
+        };
+        db.write_blocking(|tx| Ok::<_, DbError>(tx.execute_batch("CREATE TABLE t (n INTEGER)")?)).unwrap();
+        assert!(!rang(&db).await, "a write that queued nothing");
+        let failed = db.write_blocking(|tx| -> Result<(), DbError> {
+            tx.queued_outgoing();
+            Err(DbError::Internal("rolled back".into()))
+        });
+        assert!(failed.is_err());
+        assert!(!rang(&db).await, "a rolled-back write");
+        db.write_blocking(|tx| {
+            tx.queued_outgoing();
+            Ok::<_, DbError>(())
+        })
+        .unwrap();
+        assert!(rang(&db).await, "a committed one, even with nobody waiting yet");
+        assert!(!rang(&db).await, "once");
     }
 
     #[test]

@@ -208,6 +208,7 @@ pub fn enqueue(
     at: i64,
 ) -> Result<String, DbError> {
     let id = uuid::Uuid::now_v7().to_string();
+    tx.queued_outgoing();
     tx.execute(
         "INSERT INTO webhook_deliveries (id, webhook_id, message_id, event, payload, event_at, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
