@@ -5,19 +5,19 @@
 //! `AppState::webhook_client` (the host policy checked at every attempt,
 //! no redirects, 10 s). Each attempt is recorded on its row; a failure is
 //! scheduled again by `domain::webhook::next_attempt` on the server's
-//! clock; a 410 turns the endpoint off. The worker wakes when a write that
-//! queued a delivery or a mail commits (`Db::outbox_filled`), when a
+//! clock; a 410 turns the endpoint off. The attempts that ended meanwhile
+//! are recorded together, in one transaction. The worker wakes when a write
+//! that queued a delivery or a mail commits (`Db::outbox_filled`), when a
 //! delivery ends (its endpoint's next one goes at once), and every second
 //! for retries falling due. A restart resumes from the table:
 //! a delivery sent but not yet recorded is sent again (at least once).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 
 use crate::db::webhooks::{self, Attempt, Delivery, Webhook};
 use crate::domain::chat_message::render;
@@ -38,9 +38,11 @@ const MAX_RESPONSE_BYTES: usize = 1024;
 
 /// Runs until the server stops.
 pub async fn run(state: Arc<AppState>) {
-    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
-    // Rung when a delivery ends, so that its endpoint's next one goes at once.
-    let freed = Arc::new(Notify::new());
+    // Endpoints with a delivery in flight (or its attempt not yet recorded).
+    let mut busy: HashSet<String> = HashSet::new();
+    // Each delivery's attempt, sent back to be recorded with the others
+    // that ended meanwhile, in one transaction.
+    let (done, mut ended) = tokio::sync::mpsc::unbounded_channel::<(String, Option<Recorded>)>();
     let mailing = Arc::new(AtomicBool::new(false));
     loop {
         if state.mailer.is_some() && !mailing.swap(true, Ordering::AcqRel) {
@@ -50,20 +52,17 @@ pub async fn run(state: Arc<AppState>) {
                 mailing.store(false, Ordering::Release);
             });
         }
-        let in_flight: Vec<String> = busy.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
-        let room = GLOBAL_CAP.saturating_sub(in_flight.len()) as u32;
+        let room = GLOBAL_CAP.saturating_sub(busy.len()) as u32;
         if room > 0 {
-            let now = unix_now();
+            let (now, in_flight) = (unix_now(), busy.iter().cloned().collect::<Vec<_>>());
             match state.db.read(move |c| webhooks::due(c, now, &in_flight, room)).await {
                 Ok(due) => {
-                    for delivery in due {
-                        busy.lock().unwrap_or_else(|e| e.into_inner()).insert(delivery.webhook_id.clone());
-                        let (state, busy, freed) = (state.clone(), busy.clone(), freed.clone());
+                    for (delivery, hook) in due {
+                        busy.insert(hook.id.clone());
+                        let (state, done) = (state.clone(), done.clone());
                         tokio::task::spawn_local(async move {
-                            let hook = delivery.webhook_id.clone();
-                            deliver(&state, delivery).await;
-                            busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&hook);
-                            freed.notify_one();
+                            let id = hook.id.clone();
+                            let _ = done.send((id, deliver(&state, hook, delivery).await));
                         });
                     }
                 }
@@ -72,7 +71,16 @@ pub async fn run(state: Arc<AppState>) {
         }
         tokio::select! {
             () = state.db.outbox_filled() => {}
-            () = freed.notified() => {}
+            Some(first) = ended.recv() => {
+                let mut batch = vec![first];
+                while let Ok(next) = ended.try_recv() {
+                    batch.push(next);
+                }
+                for (hook, _) in &batch {
+                    busy.remove(hook);
+                }
+                record(&state, batch.into_iter().filter_map(|(_, r)| r).collect()).await;
+            }
             () = tokio::time::sleep(POLL) => {}
         }
     }
@@ -98,17 +106,11 @@ fn body(format: Format, delivery: &Delivery, public_url: Option<&str>) -> Vec<u8
     serde_json::to_vec(&value).unwrap_or_default()
 }
 
-/// One attempt of `delivery`, recorded on its row.
-async fn deliver(state: &AppState, delivery: Delivery) {
-    let id = delivery.webhook_id.clone();
-    let hook = match state.db.read(move |c| webhooks::by_id(c, &id)).await {
-        Ok(Some(hook)) => hook,
-        Ok(None) => return, // deleted with its deliveries
-        Err(e) => return log::warn!("webhooks: reading a webhook failed: {e}"),
-    };
+/// One attempt of `delivery` to `hook`, for [`record`] to write down.
+async fn deliver(state: &AppState, hook: Webhook, delivery: Delivery) -> Option<Recorded> {
     let Some(secret) = state.key.open(SECRET_PURPOSE, &hook.sealed_secret) else {
         log::warn!("webhooks: the secret of webhook {} does not open with this instance's key", hook.id);
-        return record(state, &hook, &delivery, Result::Refused("the webhook's secret is unreadable".into())).await;
+        return Some(Recorded::new(&hook, &delivery, Result::Refused("the webhook's secret is unreadable".into())));
     };
     let secret = String::from_utf8_lossy(&secret).into_owned();
     let payload = body(hook.format, &delivery, state.config.public_url.as_deref());
@@ -129,7 +131,7 @@ async fn deliver(state: &AppState, delivery: Delivery) {
         Err(Outcome::Refused(why)) => Result::Refused(why),
         Err(Outcome::Failed(why)) => Result::Failed { error: why, latency: started.elapsed() },
     };
-    record(state, &hook, &delivery, outcome).await;
+    Some(Recorded::new(&hook, &delivery, outcome))
 }
 
 /// What one attempt came to.
@@ -151,64 +153,87 @@ async fn read_capped(mut response: reqwest::Response) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
-/// Records the attempt, schedules the next one or ends the delivery, and
-/// turns the endpoint off on a 410.
-async fn record(state: &AppState, hook: &Webhook, delivery: &Delivery, outcome: Result) {
-    let now = unix_now();
-    let attempt = delivery.attempt + 1;
-    let retry = || next_attempt(attempt, delivery.created_at, now, jitter());
-    let ms = |d: Duration| Some(u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
-    let (status, code, body, error, latency, next) = match &outcome {
-        Result::Answered { code, body, latency } if (200..300).contains(code) => {
-            ("succeeded", Some(*code), Some(body.clone()), None, ms(*latency), None)
-        }
-        Result::Answered { code: 410, body, latency } => (
-            "failed",
-            Some(410),
-            Some(body.clone()),
-            Some("the endpoint answered 410 Gone".to_string()),
-            ms(*latency),
-            None,
-        ),
-        Result::Answered { code, body, latency } => {
-            let next = retry();
-            (
-                if next.is_some() { "pending" } else { "failed" },
-                Some(*code),
-                Some(body.clone()),
-                None,
-                ms(*latency),
-                next,
-            )
-        }
-        Result::Failed { error, latency } => {
-            let next = retry();
-            (if next.is_some() { "pending" } else { "failed" }, None, None, Some(error.clone()), ms(*latency), next)
-        }
-        Result::Refused(why) => ("refused", None, None, Some(why.clone()), None, None),
-    };
-    let gone = matches!(outcome, Result::Answered { code: 410, .. });
-    let (id, hook_id) = (delivery.id.clone(), hook.id.clone());
-    let written = state
-        .db
-        .write(move |tx| -> std::result::Result<(), crate::db::DbError> {
-            let attempt = Attempt {
-                status,
-                response_code: code,
-                response_body: body.as_deref(),
-                error: error.as_deref(),
-                latency_ms: latency,
-                next_attempt_at: next,
-            };
-            webhooks::record_attempt(tx, &id, &attempt)?;
-            if gone {
-                webhooks::disable(tx, &hook_id, "the endpoint answered 410 Gone")?;
+/// One attempt as its delivery's row will say it: the status, the answer,
+/// the next attempt (if any), and whether the endpoint said 410 Gone.
+struct Recorded {
+    delivery: String,
+    hook: String,
+    status: &'static str,
+    code: Option<u16>,
+    body: Option<String>,
+    error: Option<String>,
+    latency_ms: Option<u32>,
+    next: Option<i64>,
+    gone: bool,
+}
+
+impl Recorded {
+    /// The attempt that came to `outcome`, its retry (if any) scheduled on
+    /// the server's clock.
+    fn new(hook: &Webhook, delivery: &Delivery, outcome: Result) -> Recorded {
+        let now = unix_now();
+        let attempt = delivery.attempt + 1;
+        let retry = || next_attempt(attempt, delivery.created_at, now, jitter());
+        let ms = |d: Duration| Some(u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
+        let gone = matches!(outcome, Result::Answered { code: 410, .. });
+        let (status, code, body, error, latency_ms, next) = match outcome {
+            Result::Answered { code, body, latency } if (200..300).contains(&code) => {
+                ("succeeded", Some(code), Some(body), None, ms(latency), None)
             }
-            Ok(())
-        })
-        .await;
-    if let Err(e) = written {
-        log::warn!("webhooks: recording a delivery failed: {e}");
+            Result::Answered { code: 410, body, latency } => {
+                ("failed", Some(410), Some(body), Some("the endpoint answered 410 Gone".to_string()), ms(latency), None)
+            }
+            Result::Answered { code, body, latency } => {
+                let next = retry();
+                (if next.is_some() { "pending" } else { "failed" }, Some(code), Some(body), None, ms(latency), next)
+            }
+            Result::Failed { error, latency } => {
+                let next = retry();
+                (if next.is_some() { "pending" } else { "failed" }, None, None, Some(error), ms(latency), next)
+            }
+            Result::Refused(why) => ("refused", None, None, Some(why), None, None),
+        };
+        Recorded {
+            delivery: delivery.id.clone(),
+            hook: hook.id.clone(),
+            status,
+            code,
+            body,
+            error,
+            latency_ms,
+            next,
+            gone,
+        }
+    }
+}
+
+/// Writes down the attempts of `batch` in one transaction: each schedules
+/// its delivery's next attempt or ends it, and a 410 turns its endpoint
+/// off. Should the write fail, the deliveries stay pending and are sent
+/// again (at least once).
+async fn record(state: &AppState, batch: Vec<Recorded>) {
+    if batch.is_empty() {
+        return;
+    }
+    let written = state.db.write(move |tx| -> std::result::Result<(), crate::db::DbError> {
+        for r in &batch {
+            let attempt = Attempt {
+                status: r.status,
+                response_code: r.code,
+                response_body: r.body.as_deref(),
+                error: r.error.as_deref(),
+                latency_ms: r.latency_ms,
+                next_attempt_at: r.next,
+            };
+            webhooks::record_attempt(tx, &r.delivery, &attempt)?;
+            if r.gone {
+                webhooks::disable(tx, &r.hook, "the endpoint answered 410 Gone")?;
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = written.await {
+        log::warn!("webhooks: recording deliveries failed: {e}");
     }
 }
 

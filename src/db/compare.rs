@@ -81,19 +81,8 @@ pub fn compare(conn: &Conn, project: &Project, run: &Run, base: Option<&str>) ->
         if change.is_none() && !slower {
             continue;
         }
-        let Some(t) = analysis::test_by_key(conn, project.id, test)? else { continue };
-        let entry = TestChange {
-            test_id: t.test_id,
-            suite: t.suite,
-            classname: t.classname,
-            name: t.name,
-            file: t.file,
-            status: status.to_string(),
-            base_status: base_status.map(str::to_string),
-            duration_ms,
-            base_duration_ms,
-            message: r.get(3)?,
-        };
+        let now = (status, duration_ms, r.get(3)?);
+        let Some(entry) = change_of(conn, project, test, now, (base_status, base_duration_ms))? else { continue };
         if slower {
             out.slower.push(entry.clone());
         }
@@ -104,14 +93,87 @@ pub fn compare(conn: &Conn, project: &Project, run: &Run, base: Option<&str>) ->
             None => {}
         }
     }
-    let by_name = |a: &TestChange, b: &TestChange| {
-        (&a.classname, &a.suite, &a.name, &a.test_id).cmp(&(&b.classname, &b.suite, &b.name, &b.test_id))
-    };
     for list in [&mut out.new_failures, &mut out.fixed, &mut out.still_failing, &mut out.slower] {
         list.sort_by(by_name);
     }
     // The biggest slowdowns first (stable: equal ones stay by name).
     out.slower.sort_by_key(|c| std::cmp::Reverse(c.duration_ms.unwrap_or(0) - c.base_duration_ms.unwrap_or(0)));
+    Ok(out)
+}
+
+/// How a comparison's lists are ordered.
+fn by_name(a: &TestChange, b: &TestChange) -> std::cmp::Ordering {
+    (&a.classname, &a.suite, &a.name, &a.test_id).cmp(&(&b.classname, &b.suite, &b.name, &b.test_id))
+}
+
+/// Test `test`'s entry in a comparison, from its result `now` (status,
+/// duration, message) and its base's (status, duration); `None` when the
+/// test is gone.
+fn change_of(
+    conn: &Conn,
+    project: &Project,
+    test: i64,
+    now: (&str, Option<i64>, Option<String>),
+    base: (Option<&str>, Option<i64>),
+) -> Result<Option<TestChange>, DbError> {
+    let Some(t) = analysis::test_by_key(conn, project.id, test)? else { return Ok(None) };
+    Ok(Some(TestChange {
+        test_id: t.test_id,
+        suite: t.suite,
+        classname: t.classname,
+        name: t.name,
+        file: t.file,
+        status: now.0.to_string(),
+        base_status: base.0.map(str::to_string),
+        duration_ms: now.1,
+        base_duration_ms: base.1,
+        message: now.2,
+    }))
+}
+
+/// `run`'s new failures against its default base, as [`compare`] lists
+/// them, read from the two runs' failing results alone (index
+/// `results_failing`), and the base's result of each new failure: what a
+/// `run.finished` event costs follows the runs' failures, not their size.
+pub fn new_failures(conn: &Conn, project: &Project, run: &Run) -> Result<Vec<TestChange>, DbError> {
+    let base = default_base(conn, project, run)?.map(|id| runs::get(conn, project.id, &id)).transpose()?;
+    let mut failing = conn.prepare_cached(
+        "SELECT test, status, duration_ms, message FROM results INDEXED BY results_failing
+         WHERE run = ?1 AND status <> 'passed' AND status <> 'skipped'",
+    )?;
+    let mut failed_before = std::collections::HashSet::new();
+    if let Some(b) = &base {
+        let mut rows = failing.query([b.seq])?;
+        while let Some(r) = rows.next()? {
+            if rules::is_failing(stored_outcome(r.get_ref(1)?).as_str()) {
+                failed_before.insert(r.get::<_, i64>(0)?);
+            }
+        }
+    }
+    let mut base_result =
+        conn.prepare_cached("SELECT status, duration_ms FROM results WHERE run = ?1 AND test = ?2")?;
+    let mut out = Vec::new();
+    let mut rows = failing.query([run.seq])?;
+    while let Some(r) = rows.next()? {
+        let test: i64 = r.get(0)?;
+        let status = stored_outcome(r.get_ref(1)?).as_str();
+        if !rules::is_failing(status) || failed_before.contains(&test) {
+            continue;
+        }
+        let then = match &base {
+            Some(b) => base_result
+                .query_row(params![b.seq, test], |row| {
+                    Ok((Some(stored_outcome(row.get_ref(0)?).as_str()), row.get(1)?))
+                })
+                .optional()?
+                .unwrap_or((None, None)),
+            None => (None, None),
+        };
+        if let Some(entry) = change_of(conn, project, test, (status, r.get(2)?, r.get(3)?), then)? {
+            out.push(entry);
+        }
+    }
+    out.sort_by(by_name);
     Ok(out)
 }
 

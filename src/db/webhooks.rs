@@ -36,22 +36,32 @@ const COLUMNS: &str = "id, project_id, url, events, format, only_changes, active
     created_by_type, created_by_id, created_by_name, secret";
 
 fn from_row(r: &Row) -> rusqlite::Result<Webhook> {
-    let events: String = r.get(3)?;
-    let format: String = r.get(4)?;
-    let kind: String = r.get(9)?;
+    from_row_at(r, 0)
+}
+
+/// The webhook in [`COLUMNS`] order from column `at` on.
+fn from_row_at(r: &Row, at: usize) -> rusqlite::Result<Webhook> {
+    let events: String = r.get(at + 3)?;
+    let format: String = r.get(at + 4)?;
+    let kind: String = r.get(at + 9)?;
     Ok(Webhook {
-        id: r.get(0)?,
-        project_id: r.get(1)?,
-        url: r.get(2)?,
+        id: r.get(at)?,
+        project_id: r.get(at + 1)?,
+        url: r.get(at + 2)?,
         events: events.split_whitespace().map(str::to_string).collect(),
         format: Format::parse(&format).unwrap_or(Format::Standard),
-        only_changes: r.get(5)?,
-        active: r.get(6)?,
-        disabled_reason: r.get(7)?,
-        created_at: r.get(8)?,
-        created_by: Actor { kind: ActorKind::parse(&kind), id: r.get(10)?, name: r.get(11)?, preview: None },
-        sealed_secret: r.get(12)?,
+        only_changes: r.get(at + 5)?,
+        active: r.get(at + 6)?,
+        disabled_reason: r.get(at + 7)?,
+        created_at: r.get(at + 8)?,
+        created_by: Actor { kind: ActorKind::parse(&kind), id: r.get(at + 10)?, name: r.get(at + 11)?, preview: None },
+        sealed_secret: r.get(at + 12)?,
     })
+}
+
+/// `columns` (comma-separated) each prefixed with `alias.`.
+fn prefixed(columns: &str, alias: &str) -> String {
+    columns.split(", ").map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
 }
 
 pub fn insert(tx: &Tx, hook: &Webhook) -> Result<(), DbError> {
@@ -109,11 +119,6 @@ pub fn get(conn: &Conn, project_id: Option<i64>, id: &str) -> Result<Webhook, Db
     )
     .optional()?
     .ok_or(DbError::NotFound(Missing::Webhook))
-}
-
-/// Any webhook by id (the delivery worker's view).
-pub fn by_id(conn: &Conn, id: &str) -> Result<Option<Webhook>, DbError> {
-    Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?1"), params![id], from_row).optional()?)
 }
 
 /// The webhooks of project `project_id` (`None`: the instance's) after
@@ -237,20 +242,30 @@ pub fn deliveries(conn: &Conn, webhook_id: &str, before: Option<&str>, limit: u3
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// What the worker should send now: of each endpoint, its oldest pending
-/// delivery (so one endpoint's events go in order, one at a time), if it
-/// is due at `now` and its endpoint is not in `busy`; at most `limit`.
-pub fn due(conn: &Conn, now: i64, busy: &[String], limit: u32) -> Result<Vec<Delivery>, DbError> {
+/// What the worker should send now, each with its webhook: of each
+/// endpoint, its oldest pending delivery (so one endpoint's events go in
+/// order, one at a time), if it is due at `now` and its endpoint is not in
+/// `busy`; at most `limit`.
+pub fn due(conn: &Conn, now: i64, busy: &[String], limit: u32) -> Result<Vec<(Delivery, Webhook)>, DbError> {
     let busy = serde_json::to_string(busy).map_err(|e| DbError::Internal(e.to_string()))?;
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d
+    let mut stmt = conn.prepare_cached(&due_sql())?;
+    let width = DELIVERY_COLUMNS.split(", ").count();
+    let rows = stmt.query_map(params![now, busy, limit], |r| Ok((delivery_from_row(r)?, from_row_at(r, width)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The query of [`due`]; its subquery reads the pending rows only
+/// (index `webhook_deliveries_pending`), not the whole log.
+fn due_sql() -> String {
+    format!(
+        "SELECT {}, {} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
          WHERE d.id IN (SELECT min(id) FROM webhook_deliveries WHERE status = 'pending' GROUP BY webhook_id)
            AND d.next_attempt_at <= ?1
            AND d.webhook_id NOT IN (SELECT value FROM json_each(?2))
-         ORDER BY d.next_attempt_at LIMIT CAST(?3 AS INTEGER)"
-    ))?;
-    let rows = stmt.query_map(params![now, busy, limit], delivery_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+         ORDER BY d.next_attempt_at LIMIT CAST(?3 AS INTEGER)",
+        prefixed(DELIVERY_COLUMNS, "d"),
+        prefixed(COLUMNS, "w"),
+    )
 }
 
 /// When the next pending delivery falls due, for the worker's sleep.
@@ -303,4 +318,27 @@ pub fn prune(tx: &Tx, cutoff: i64, batch: u32) -> Result<usize, DbError> {
             SELECT id FROM webhook_deliveries WHERE created_at < ?1 AND status <> 'pending' LIMIT CAST(?2 AS INTEGER))",
         params![cutoff, batch],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finding_due_deliveries_reads_only_the_pending_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(&dir.path().join("t.db"), crate::config::Synchronous::Normal).unwrap();
+        let plan: Vec<String> = db
+            .read_blocking(|c| -> Result<_, DbError> {
+                let mut stmt = c.prepare_cached(&format!("EXPLAIN QUERY PLAN {}", due_sql()))?;
+                let rows = stmt.query_map(params![0, "[]", 8], |r| r.get::<_, String>(3))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.starts_with("SCAN webhook_deliveries")
+                && step.ends_with("INDEX webhook_deliveries_pending")),
+            "the subquery scans the pending index, not the log: {plan:#?}"
+        );
+    }
 }

@@ -339,9 +339,8 @@ const EVENT_FAILURES: usize = 50;
 /// its page (`path`; the delivery makes it a `url` with `--public-url`).
 fn run_finished(tx: &Tx, run: &Run) -> Result<serde_json::Value, OpsError> {
     let project = crate::db::projects::require(tx, &run.project)?;
-    let comparison = crate::db::compare::compare(tx, &project, run, None)?;
-    let failures: Vec<serde_json::Value> = comparison
-        .new_failures
+    let new_failures = crate::db::compare::new_failures(tx, &project, run)?;
+    let failures: Vec<serde_json::Value> = new_failures
         .iter()
         .take(EVENT_FAILURES)
         .map(|f| {
@@ -353,7 +352,7 @@ fn run_finished(tx: &Tx, run: &Run) -> Result<serde_json::Value, OpsError> {
         "project": run.project,
         "run": run,
         "new_failures": failures,
-        "new_failure_count": comparison.new_failures.len(),
+        "new_failure_count": new_failures.len(),
         "path": format!("/projects/{}/runs/{}", run.project, run.id),
     }))
 }

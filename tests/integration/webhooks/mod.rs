@@ -309,3 +309,59 @@ async fn a_slow_endpoint_delays_neither_the_upload_nor_another_endpoint() {
     slow.wait_for(1).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "the fast endpoint did not wait for the slow one");
 }
+
+#[tokio::test]
+async fn a_run_finished_lists_the_new_failures_the_comparison_finds() {
+    let s = setup().await;
+    add_hook(&s, json!({"url": s.receiver.url("/new"), "events": ["run.finished"]})).await;
+    let case = |class: &str, name: &str, outcome: &str| match outcome {
+        "failed" => format!(
+            r#"<testcase classname="{class}" name="{name}"><failure message="{name} broke&#10;trace"/></testcase>"#
+        ),
+        "error" => {
+            format!(r#"<testcase classname="{class}" name="{name}"><error message="{name} crashed"/></testcase>"#)
+        }
+        "skipped" => format!(r#"<testcase classname="{class}" name="{name}"><skipped/></testcase>"#),
+        _ => format!(r#"<testcase classname="{class}" name="{name}"/>"#),
+    };
+    let report = |cases: &[(&str, &str, &str)]| {
+        let body: String = cases.iter().map(|(c, n, o)| case(c, n, o)).collect();
+        format!(r#"<testsuite name="web">{body}</testsuite>"#)
+    };
+    let send_report = |xml: String, commit: &'static str| {
+        let path = format!("/api/v1/projects/web/results?name=unit&branch=main&commit={commit}");
+        send(api(&s.app, reqwest::Method::POST, &path, &s.admin).header("content-type", "application/xml").body(xml))
+    };
+    send_report(
+        report(&[("A", "a", "failed"), ("B", "b", "failed"), ("C", "c", "passed"), ("D", "d", "skipped")]),
+        "c1",
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    // Fixed, still failing, newly failing (error, failure after a skip,
+    // a test never seen), passing.
+    let run = send_report(
+        report(&[
+            ("A", "a", "passed"),
+            ("B", "b", "failed"),
+            ("C", "c", "error"),
+            ("D", "d", "failed"),
+            ("E", "e", "failed"),
+            ("F", "f", "passed"),
+        ]),
+        "c2",
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let got = s.receiver.wait_for(2).await;
+    let data = &got[1].json()["data"];
+    let path = format!("/api/v1/projects/web/runs/{}/compare", run["id"].as_str().unwrap());
+    let compared = get(&s.app, &path, &s.admin).await.expect(StatusCode::OK);
+    let names = |list: &Value, key: &str| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|f| f[key].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(&data["new_failures"], "test"), ["c", "d", "e"]);
+    assert_eq!(names(&data["new_failures"], "test"), names(&compared["new_failures"], "name"));
+    assert_eq!(data["new_failure_count"], 3);
+    assert_eq!(names(&data["new_failures"], "message"), ["c crashed", "d broke", "e broke"], "first lines");
+}
