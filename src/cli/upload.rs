@@ -12,6 +12,7 @@ mod http;
 mod oidc;
 mod progress;
 pub mod summary;
+mod workflow;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -226,7 +227,7 @@ impl Session {
         let whoami = self.api.call::<serde_json::Value>(Method::GET, &["whoami"], Body::None).map_err(fail)?;
         let info = feedback::token_info(whoami.body, &whoami.headers, self.secret_kind.as_deref());
         let kind = info.kind.as_deref().unwrap_or("");
-        let warning = summary::expiry_warning(kind, info.expires_at, crate::domain::time::now());
+        let warning = workflow::expiry_warning(kind, info.expires_at, crate::domain::time::now());
         if let Some(warning) = &warning {
             self.progress.line(&format!("warning: {warning}"));
         }

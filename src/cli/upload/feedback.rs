@@ -59,7 +59,7 @@ impl Settings {
 #[derive(Debug, Default, Clone)]
 pub struct Token {
     pub info: TokenInfo,
-    /// From [`summary::expiry_warning`].
+    /// From [`super::workflow::expiry_warning`].
     pub warning: Option<String>,
 }
 
@@ -157,7 +157,7 @@ pub fn deliver(settings: &Settings, input: &SummaryInput, progress: &Progress) {
         }
     }
     if settings.github {
-        for line in summary::annotations(input) {
+        for line in super::workflow::annotations(input) {
             progress.line(&line);
         }
     }

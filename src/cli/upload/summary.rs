@@ -1,20 +1,13 @@
-//! The feedback a CI job shows about its run (API.md section 12): the
-//! Markdown summary that `proctor upload` and `proctor run` append to
-//! `$GITHUB_STEP_SUMMARY` or `--summary FILE`, the GitHub Actions workflow
-//! commands (an `::error` per new failure, an `::warning` for a token about
-//! to expire), and the escaping that keeps test names from breaking out of
-//! either. Pure: the caller reads the server and writes the output, so
-//! every case, hostile names included, is tested here.
+//! The Markdown summary a CI job shows about its run (API.md section 12),
+//! which `proctor upload` and `proctor run` append to `$GITHUB_STEP_SUMMARY`
+//! or `--summary FILE`, the server's answers it is made from, and the
+//! escaping that keeps test names from breaking out of it (the workflow
+//! commands are `workflow.rs`'s). Pure: the caller reads the server and
+//! writes the output, so every case, hostile names included, is tested.
 
 use serde::Deserialize;
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 
-/// New failures annotated at most (API.md section 12). GitHub itself shows
-/// only the first 10 error annotations of a step and 50 of a job.
-pub const MAX_ANNOTATIONS: usize = 50;
-/// Tokens that expire sooner than this get a warning.
-pub const EXPIRY_HORIZON: Duration = Duration::days(7);
 /// Rows of the new-failures table.
 const MAX_NEW_ROWS: usize = 50;
 /// Items of the quarantined and flaky lists.
@@ -22,11 +15,9 @@ const MAX_LISTED: usize = 20;
 /// Rows of the slower table.
 const MAX_SLOWER: usize = 10;
 /// The longest test title, file or run name shown, in characters.
-const MAX_TITLE: usize = 300;
+pub(super) const MAX_TITLE: usize = 300;
 /// The longest message line, reason or warning shown, in characters.
 const MAX_LINE: usize = 200;
-/// The longest failure message an annotation carries, in characters.
-const MAX_ANNOTATION_MESSAGE: usize = 2000;
 
 /// A run as the server returns it (the API's run object, only what the
 /// clients use). Counts are absent while a run is open.
@@ -180,75 +171,6 @@ pub fn markdown(input: &SummaryInput) -> String {
     out
 }
 
-/// The workflow commands for GitHub Actions, one line each: the token's
-/// warning, then an `::error` per new failure (an `::warning` for one a
-/// quarantine rule covers), at most [`MAX_ANNOTATIONS`], then one
-/// `::notice` saying how many more there are.
-pub fn annotations(input: &SummaryInput) -> Vec<String> {
-    let mut lines: Vec<String> = input.token_warning.iter().map(|w| command("warning", &[], w)).collect();
-    let Ok(findings) = &input.findings else { return lines };
-    let new = &findings.comparison.new_failures;
-    let workspace = input.workspace.as_deref();
-    for test in new.iter().take(MAX_ANNOTATIONS) {
-        lines.push(failure_annotation(test, is_quarantined(findings, &test.test_id), workspace));
-    }
-    if new.len() > MAX_ANNOTATIONS {
-        let more = new.len() - MAX_ANNOTATIONS;
-        let what = if more == 1 { "new failure is" } else { "new failures are" };
-        let text = format!("{more} more {what} not annotated (at most {MAX_ANNOTATIONS} are): {}", input.url);
-        lines.push(command("notice", &[], &text));
-    }
-    lines
-}
-
-/// The warning for a personal access token or project API key that
-/// expires within [`EXPIRY_HORIZON`] of `now`. Never for `oidc` tokens,
-/// which live minutes by design, nor for a token that never expires.
-pub fn expiry_warning(kind: &str, expires_at: Option<OffsetDateTime>, now: OffsetDateTime) -> Option<String> {
-    if !matches!(kind, "pat" | "key") {
-        return None;
-    }
-    let at = expires_at?;
-    let left = at - now;
-    if left >= EXPIRY_HORIZON {
-        return None;
-    }
-    let when = at.to_offset(UtcOffset::UTC).format(&Rfc3339).unwrap_or_default();
-    Some(format!("the token expires at {when} ({}); rotate it", in_words(left)))
-}
-
-/// "in 3 days", "in 5 hours", "in less than an hour".
-fn in_words(left: Duration) -> String {
-    let unit = |n: i64, word: &str| if n == 1 { format!("in 1 {word}") } else { format!("in {n} {word}s") };
-    match (left.whole_days(), left.whole_hours()) {
-        (days, _) if days >= 1 => unit(days, "day"),
-        (_, hours) if hours >= 1 => unit(hours, "hour"),
-        _ => "in less than an hour".to_string(),
-    }
-}
-
-/// A workflow command line: `::name k=v,k=v::message`, each part escaped;
-/// properties that are None are left out.
-pub fn command(name: &str, properties: &[(&str, Option<&str>)], message: &str) -> String {
-    let props: Vec<String> =
-        properties.iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", escape_property(v)))).collect();
-    let space = if props.is_empty() { "" } else { " " };
-    format!("::{name}{space}{}::{}", props.join(","), escape_data(message))
-}
-
-/// Escapes workflow-command data (after the second `::`) by GitHub's rules:
-/// `%`, CR and LF percent-encoded, so the message stays on its one line
-/// and cannot start a command of its own.
-pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
-}
-
-/// Escapes a workflow-command property value: as data, and `:` and `,`
-/// too, which would end the value or the properties.
-pub fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
-}
-
 /// Escapes text for Markdown, in a paragraph, a list item or a table cell:
 /// every ASCII punctuation character that means something to GitHub's
 /// Markdown backslash-escaped (so `|`, `*`, `` ` ``, `<`, `[`, `&`, `:` …
@@ -289,7 +211,7 @@ fn md(text: &str) -> String {
 }
 
 /// `text` cut to `max` characters, the last one an ellipsis when cut.
-fn cut(text: &str, max: usize) -> String {
+pub(super) fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
@@ -328,7 +250,7 @@ impl TestResult {
     }
 }
 
-fn is_quarantined(findings: &Findings, test_id: &str) -> bool {
+pub(super) fn is_quarantined(findings: &Findings, test_id: &str) -> bool {
     !test_id.is_empty() && findings.quarantined.iter().any(|q| q.test_id == test_id)
 }
 
@@ -538,38 +460,9 @@ fn duration(ms: i64) -> String {
     }
 }
 
-/// `::error file=…,line=…,title=New failure: …::message` (a warning for a
-/// quarantined test).
-fn failure_annotation(test: &TestChange, quarantined: bool, workspace: Option<&str>) -> String {
-    let (file, line) = location(test, workspace);
-    let line = line.map(|l| l.to_string());
-    let mut title = format!("New failure: {}", cut(&test.title(), MAX_TITLE));
-    let level = if quarantined {
-        title.push_str(" (quarantined)");
-        "warning"
-    } else {
-        "error"
-    };
-    let properties = [("file", file.as_deref()), ("line", line.as_deref()), ("title", Some(title.as_str()))];
-    command(level, &properties, &annotation_message(test))
-}
-
-/// The failure message (cut), then what the test did in the base run.
-fn annotation_message(test: &TestChange) -> String {
-    let before = match test.base_status.as_deref() {
-        Some(status) => format!("{status} in the base run"),
-        None => "not in the base run".to_string(),
-    };
-    let status = if test.status.is_empty() { "failed" } else { test.status.as_str() };
-    match test.message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
-        Some(message) => format!("{}\n({status}; {before})", cut(message, MAX_ANNOTATION_MESSAGE)),
-        None => format!("{status}; {before}"),
-    }
-}
-
 /// Where a failure is: its file relative to the workspace, and its line
 /// as the server gives it or as the message names it.
-fn location(test: &TestChange, workspace: Option<&str>) -> (Option<String>, Option<u32>) {
+pub(super) fn location(test: &TestChange, workspace: Option<&str>) -> (Option<String>, Option<u32>) {
     let file = test.file.as_deref().map(|f| relative(f, workspace)).filter(|f| !f.is_empty());
     let line = test.line.or_else(|| line_in(test.message.as_deref()?, file.as_deref()?));
     (file, line)
@@ -577,7 +470,7 @@ fn location(test: &TestChange, workspace: Option<&str>) -> (Option<String>, Opti
 
 /// A report's path as GitHub wants it: relative to the workspace when
 /// under it, without a leading `./`.
-fn relative(file: &str, workspace: Option<&str>) -> String {
+pub(super) fn relative(file: &str, workspace: Option<&str>) -> String {
     let under = workspace
         .map(|w| w.trim_end_matches('/'))
         .filter(|w| !w.is_empty())
@@ -588,7 +481,7 @@ fn relative(file: &str, workspace: Option<&str>) -> String {
 
 /// The line a message points at in `file`: the number after the first
 /// `<file name>:` in it (`checkout_test.py:42: AssertionError`).
-fn line_in(message: &str, file: &str) -> Option<u32> {
+pub(super) fn line_in(message: &str, file: &str) -> Option<u32> {
     let name = file.rsplit(&['/', '\\'][..]).next().filter(|n| !n.is_empty())?;
     let pattern = format!("{name}:");
     message.match_indices(&pattern).find_map(|(at, _)| {
@@ -599,4 +492,4 @@ fn line_in(message: &str, file: &str) -> Option<u32> {
 
 #[cfg(test)]
 #[path = "summary_tests.rs"]
-mod tests;
+pub(super) mod tests;
