@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use crate::domain::host_policy::HostPolicy;
@@ -184,18 +185,38 @@ pub fn describe(e: reqwest::Error) -> String {
     }
 }
 
-/// Mail through `--smtp-url` (`lettre`): `smtp://` plain or with
-/// `?tls=required` (STARTTLS), `smtps://` (TLS from the start); credentials
-/// from the URL, the password possibly from `PROCTOR_SMTP_PASSWORD`.
+/// Mail through `--smtp-url` (`lettre`): `smtp://` plain, or with
+/// `?tls=required` (STARTTLS, refused without it) or `?tls=opportunistic`
+/// (STARTTLS when offered), `smtps://` (TLS from the start); credentials
+/// from the URL, the password possibly from `PROCTOR_SMTP_PASSWORD`. TLS
+/// trusts Mozilla's roots and the certificates of `--extra-ca-file`.
 pub struct Mailer {
     transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
     from: lettre::message::Mailbox,
 }
 
+/// How the URL asks for TLS, as lettre reads it: `smtps://`, or `smtp://`
+/// with `?tls=required` or `?tls=opportunistic`.
+fn smtp_tls(url: &url::Url) -> Option<fn(TlsParameters) -> Tls> {
+    let asked = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    match (url.scheme(), asked.as_deref()) {
+        ("smtps", _) => Some(Tls::Wrapper),
+        (_, Some("required")) => Some(Tls::Required),
+        (_, Some("opportunistic")) => Some(Tls::Opportunistic),
+        _ => None,
+    }
+}
+
 impl Mailer {
     /// `url` with `password` (if given) in place of the URL's; `from` the
-    /// sender, by default `proctor@` the SMTP server's host.
-    pub fn new(url: &str, password: Option<&str>, from: Option<&str>) -> Result<Mailer, String> {
+    /// sender, by default `proctor@` the SMTP server's host; TLS also
+    /// trusting `extra_ca_file`'s certificates.
+    pub fn new(
+        url: &str,
+        password: Option<&str>,
+        from: Option<&str>,
+        extra_ca_file: Option<&Path>,
+    ) -> Result<Mailer, String> {
         let mut parsed = url::Url::parse(url).map_err(|_| "--smtp-url is not a URL".to_string())?;
         if !matches!(parsed.scheme(), "smtp" | "smtps") {
             return Err("--smtp-url must start with smtp:// or smtps://".into());
@@ -204,13 +225,22 @@ impl Mailer {
             parsed.set_password(Some(password)).map_err(|_| "--smtp-url cannot take a password".to_string())?;
         }
         let host = parsed.host_str().unwrap_or("localhost").to_string();
-        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(parsed.as_str())
+        let mut builder = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(parsed.as_str())
             .map_err(|e| format!("--smtp-url: {e}"))?
-            .timeout(Some(Duration::from_secs(10)))
-            .build();
+            .timeout(Some(Duration::from_secs(10)));
+        if let Some(tls) = smtp_tls(&parsed) {
+            let mut parameters = TlsParameters::builder(host.clone());
+            if let Some(path) = extra_ca_file {
+                let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let certs = Certificate::from_pem(&pem)
+                    .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
+                parameters = parameters.add_root_certificate(certs);
+            }
+            builder = builder.tls(tls(parameters.build_rustls().map_err(|e| format!("--smtp-url: {e}"))?));
+        }
         let from = from.map_or_else(|| format!("Proctor <proctor@{host}>"), str::to_string);
         let from = from.parse().map_err(|e| format!("--mail-from {from:?}: {e}"))?;
-        Ok(Mailer { transport, from })
+        Ok(Mailer { transport: builder.build(), from })
     }
 
     /// Sends one plain-text mail; an error says why in a sentence (never a credential).

@@ -103,7 +103,7 @@ impl AppState {
         let password = std::env::var("PROCTOR_SMTP_PASSWORD").ok();
         let mailer = match &config.smtp_url {
             Some(url) => Some(
-                Mailer::new(url, password.as_deref(), config.mail_from.as_deref())
+                Mailer::new(url, password.as_deref(), config.mail_from.as_deref(), ca)
                     .map_err(|e| AppError::validation(format!("invalid setting: {e}")))?,
             ),
             None => None,

@@ -17,10 +17,11 @@ fn invalid(e: impl std::fmt::Display) -> CliError {
 }
 
 pub fn run_admin(config: &Config, cmd: AdminCommand) -> Result<(), CliError> {
-    if let AdminCommand::SendTestMail { to, smtp_url, mail_from } = &cmd {
+    if let AdminCommand::SendTestMail { to, smtp_url, mail_from, extra_ca_file } = &cmd {
         let url = smtp_url.clone().or(config.smtp_url.clone());
         let from = mail_from.clone().or(config.mail_from.clone());
-        return send_test_mail(url.as_deref(), from.as_deref(), to);
+        let ca = extra_ca_file.clone().or(config.extra_ca_file.clone());
+        return send_test_mail(url.as_deref(), from.as_deref(), ca.as_deref(), to);
     }
     let state = AppState::open(config.clone())?;
     let ctx = AuditContext::cli();
@@ -53,10 +54,15 @@ pub fn run_admin(config: &Config, cmd: AdminCommand) -> Result<(), CliError> {
 
 /// Sends one mail through `url` to `to` now (not through the outbox), and
 /// says whether the SMTP server took it.
-fn send_test_mail(url: Option<&str>, from: Option<&str>, to: &str) -> Result<(), CliError> {
+fn send_test_mail(
+    url: Option<&str>,
+    from: Option<&str>,
+    extra_ca_file: Option<&std::path::Path>,
+    to: &str,
+) -> Result<(), CliError> {
     let url = url.ok_or_else(|| invalid("no SMTP server: give --smtp-url or PROCTOR_SMTP_URL"))?;
     let password = std::env::var("PROCTOR_SMTP_PASSWORD").ok();
-    let mailer = crate::outbound::Mailer::new(url, password.as_deref(), from).map_err(invalid)?;
+    let mailer = crate::outbound::Mailer::new(url, password.as_deref(), from, extra_ca_file).map_err(invalid)?;
     let body = "This is a test mail from Proctor: its mail settings work.\n\n\
                 Expiry warnings for access tokens will come from this sender.\n";
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -101,7 +101,7 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at /metrics to this bearer token (at least 16 characters) [default: off]
     #[arg(long, env = "PROCTOR_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
-    /// PEM certificates to trust, beside the built-in roots, when fetching an OpenID Connect issuer's keys (a self-managed GitLab behind a company CA)
+    /// PEM certificates to trust, beside the built-in roots, for OpenID Connect issuers' keys, webhooks and mail over TLS (a self-managed GitLab or mail server behind a company CA)
     #[arg(long, env = "PROCTOR_EXTRA_CA_FILE")]
     pub extra_ca_file: Option<PathBuf>,
     /// Where OpenID Connect issuers' keys may be fetched from: external, loopback, private, CIDRs, host globs, * (comma-separated) [default: external]
@@ -165,6 +165,9 @@ pub enum AdminCommand {
         /// The sender [default: the configuration's mail_from]
         #[arg(long, env = "PROCTOR_MAIL_FROM")]
         mail_from: Option<String>,
+        /// PEM certificates to trust beside the built-in roots, as for `serve` [default: the configuration's extra_ca_file]
+        #[arg(long, env = "PROCTOR_EXTRA_CA_FILE")]
+        extra_ca_file: Option<std::path::PathBuf>,
     },
 }
 

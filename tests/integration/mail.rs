@@ -1,11 +1,15 @@
 //! Expiry mail (API.md section 12) through a real SMTP peer: a minimal
 //! SMTP sink in this file (EHLO, MAIL, RCPT, DATA, QUIT over TCP on
-//! 127.0.0.1) that records each message; the server's `--smtp-url` points
+//! 127.0.0.1, and STARTTLS or TLS from the start with a certificate of a
+//! test CA) that records each message; the server's `--smtp-url` points
 //! at it, and a moved clock brings tokens to 7 days and 1 day from expiry.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -18,26 +22,77 @@ use crate::helpers::*;
 struct Received {
     to: Vec<String>,
     data: String,
+    /// Whether it came over TLS.
+    tls: bool,
+}
+
+/// How the sink speaks TLS.
+#[derive(Clone, Copy, PartialEq)]
+enum SinkTls {
+    /// Plain SMTP only.
+    None,
+    /// Offers STARTTLS.
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
 }
 
 struct Sink {
     url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    /// The test CA that signed the sink's certificate, as PEM.
+    ca_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A test CA and a certificate for 127.0.0.1 signed by it: the TLS
+/// configuration of the sink, and the CA written to `dir/ca.pem`.
+fn tls_config(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, PathBuf) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf =
+        CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    (Arc::new(config), ca_file)
 }
 
 impl Sink {
     fn start() -> Sink {
+        Sink::start_with(SinkTls::None)
+    }
+
+    fn start_with(mode: SinkTls) -> Sink {
+        let dir = tempfile::tempdir().unwrap();
+        let (tls, ca_file) = tls_config(dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let port = listener.local_addr().unwrap().port();
+        let url = match mode {
+            SinkTls::None => format!("smtp://127.0.0.1:{port}"),
+            SinkTls::StartTls => format!("smtp://127.0.0.1:{port}?tls=required"),
+            SinkTls::Implicit => format!("smtps://127.0.0.1:{port}"),
+        };
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let store = received.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let store = store.clone();
-                std::thread::spawn(move || session(stream, &store));
+                let (store, tls) = (store.clone(), tls.clone());
+                std::thread::spawn(move || session(stream, mode, tls, &store));
             }
         });
-        Sink { url, received }
+        Sink { url, received, ca_file, _dir: dir }
     }
 
     fn received(&self) -> Vec<Received> {
@@ -55,12 +110,43 @@ impl Sink {
     }
 }
 
-/// One SMTP session: enough of RFC 5321 for a client that sends mail.
-fn session(stream: TcpStream, store: &Mutex<Vec<Received>>) {
-    let mut out = stream.try_clone().unwrap();
+/// One SMTP session on `stream`, in TLS `mode`.
+fn session(stream: TcpStream, mode: SinkTls, tls: Arc<rustls::ServerConfig>, store: &Mutex<Vec<Received>>) {
+    let encrypted =
+        |stream: TcpStream| rustls::StreamOwned::new(rustls::ServerConnection::new(tls.clone()).unwrap(), stream);
+    match mode {
+        SinkTls::Implicit => {
+            conversation(encrypted(stream), true, false, true, store);
+        }
+        SinkTls::StartTls => {
+            if let Some(plain) = conversation(stream, true, true, false, store) {
+                conversation(encrypted(plain), false, false, true, store);
+            }
+        }
+        SinkTls::None => {
+            conversation(stream, true, false, false, store);
+        }
+    }
+}
+
+/// Enough of RFC 5321 (and 3207's STARTTLS, when `offer_tls`) for a client
+/// that sends mail; greets first when `greet`. Returns the stream when the
+/// client asked for STARTTLS, to go on encrypted.
+fn conversation<S: Read + Write>(
+    stream: S,
+    greet: bool,
+    offer_tls: bool,
+    tls: bool,
+    store: &Mutex<Vec<Received>>,
+) -> Option<S> {
     let mut lines = BufReader::new(stream);
-    let mut say = |text: &str| out.write_all(format!("{text}\r\n").as_bytes()).is_ok();
-    say("220 sink.test ESMTP");
+    let say = |lines: &mut BufReader<S>, text: &str| {
+        let out = lines.get_mut();
+        out.write_all(format!("{text}\r\n").as_bytes()).and_then(|()| out.flush()).is_ok()
+    };
+    if greet {
+        say(&mut lines, "220 sink.test ESMTP");
+    }
     let mut to = Vec::new();
     let mut line = String::new();
     while lines.read_line(&mut line).unwrap_or(0) > 0 {
@@ -68,14 +154,20 @@ fn session(stream: TcpStream, store: &Mutex<Vec<Received>>) {
         line.clear();
         let verb = command.split([' ', ':']).next().unwrap_or("").to_ascii_uppercase();
         match verb.as_str() {
-            "EHLO" | "HELO" => say("250-sink.test\r\n250 8BITMIME"),
-            "MAIL" => say("250 OK"),
+            "EHLO" | "HELO" if offer_tls => say(&mut lines, "250-sink.test\r\n250-STARTTLS\r\n250 8BITMIME"),
+            "EHLO" | "HELO" => say(&mut lines, "250-sink.test\r\n250 8BITMIME"),
+            "STARTTLS" if offer_tls => {
+                say(&mut lines, "220 go ahead");
+                return Some(lines.into_inner());
+            }
+            "MAIL" if offer_tls => say(&mut lines, "530 must issue STARTTLS first"),
+            "MAIL" => say(&mut lines, "250 OK"),
             "RCPT" => {
                 to.push(command.split(['<', '>']).nth(1).unwrap_or("").to_string());
-                say("250 OK")
+                say(&mut lines, "250 OK")
             }
             "DATA" => {
-                say("354 go ahead");
+                say(&mut lines, "354 go ahead");
                 let mut data = String::new();
                 while lines.read_line(&mut line).unwrap_or(0) > 0 {
                     if line == ".\r\n" {
@@ -85,17 +177,19 @@ fn session(stream: TcpStream, store: &Mutex<Vec<Received>>) {
                     line.clear();
                 }
                 line.clear();
-                store.lock().unwrap().push(Received { to: std::mem::take(&mut to), data: decoded(&data) });
-                say("250 queued")
+                let mail = Received { to: std::mem::take(&mut to), data: decoded(&data), tls };
+                store.lock().unwrap().push(mail);
+                say(&mut lines, "250 queued")
             }
-            "RSET" | "NOOP" => say("250 OK"),
+            "RSET" | "NOOP" => say(&mut lines, "250 OK"),
             "QUIT" => {
-                say("221 bye");
-                return;
+                say(&mut lines, "221 bye");
+                return None;
             }
-            _ => say("502 not implemented"),
+            _ => say(&mut lines, "502 not implemented"),
         };
     }
+    None
 }
 
 /// The message with a quoted-printable body decoded (lettre picks that
@@ -203,4 +297,52 @@ async fn send_test_mail_checks_the_settings_and_says_what_is_missing() {
         "{}",
         String::from_utf8_lossy(&closed.stderr)
     );
+}
+
+#[tokio::test]
+async fn mail_goes_over_starttls_or_tls_to_a_server_the_extra_ca_vouches_for_and_never_in_clear_when_asked() {
+    let app = TestApp::spawn().await;
+    for mode in [SinkTls::StartTls, SinkTls::Implicit] {
+        let sink = Sink::start_with(mode);
+        let ca = sink.ca_file.to_str().unwrap();
+        let send = |extra: &[&str]| {
+            let mut args = vec!["admin", "send-test-mail", "--to", "ops@example.com", "--smtp-url", &sink.url];
+            args.extend_from_slice(extra);
+            app.cli(&args)
+        };
+        // The test CA is no built-in root: refused, and said.
+        let untrusted = send(&[]);
+        assert!(!untrusted.status.success());
+        let said = String::from_utf8_lossy(&untrusted.stderr);
+        assert!(said.contains("SMTP server"), "{said}");
+        assert!(sink.received().is_empty(), "nothing sent to a server that could not be verified");
+
+        let sent = send(&["--extra-ca-file", ca]);
+        assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+        let got = sink.wait_for(1).await;
+        assert!(got[0].tls, "over TLS ({})", sink.url);
+        assert_eq!(got[0].to, ["ops@example.com"]);
+    }
+    // `?tls=required` against a server without STARTTLS: refused, nothing in clear.
+    let plain = Sink::start();
+    let url = format!("{}?tls=required", plain.url);
+    let out = app.cli(&["admin", "send-test-mail", "--to", "ops@example.com", "--smtp-url", &url]);
+    assert!(!out.status.success());
+    assert!(plain.received().is_empty(), "no mail in clear when TLS is required");
+}
+
+#[tokio::test]
+async fn the_server_sends_its_expiry_mail_over_starttls_with_the_extra_ca() {
+    let sink = Sink::start_with(SinkTls::StartTls);
+    let mut server_args = args(&sink, 0);
+    server_args.extend(["--extra-ca-file".to_string(), sink.ca_file.to_str().unwrap().to_string()]);
+    let app = TestApp::spawn_with(SpawnOptions { args: server_args.clone(), ..Default::default() }).await;
+    let admin = admin_token(&app).await;
+    post(&app, "/api/v1/tokens", &admin, json!({"name": "laptop", "permissions": ["runs:read"], "expires_in_days": 3}))
+        .await
+        .expect(StatusCode::CREATED);
+    // Housekeeping decides the warnings at start, then every minute.
+    let _app = app.restart_with(server_args).await;
+    let got = sink.wait_for(1).await;
+    assert!(got[0].tls && got[0].data.contains("laptop"), "{got:#?}");
 }
