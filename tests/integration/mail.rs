@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
@@ -37,9 +38,17 @@ enum SinkTls {
     Implicit,
 }
 
+/// What the sink's sessions share: the mails received, and how many
+/// `MAIL` commands to refuse still (a server that is busy for a while).
+#[derive(Default)]
+struct Store {
+    received: Mutex<Vec<Received>>,
+    refuse: std::sync::atomic::AtomicUsize,
+}
+
 struct Sink {
     url: String,
-    received: Arc<Mutex<Vec<Received>>>,
+    store: Arc<Store>,
     /// The test CA that signed the sink's certificate, as PEM.
     ca_file: PathBuf,
     _dir: tempfile::TempDir,
@@ -84,19 +93,24 @@ impl Sink {
             SinkTls::StartTls => format!("smtp://127.0.0.1:{port}?tls=required"),
             SinkTls::Implicit => format!("smtps://127.0.0.1:{port}"),
         };
-        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let store = received.clone();
+        let store: Arc<Store> = Arc::default();
+        let shared = store.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (store, tls) = (store.clone(), tls.clone());
+                let (store, tls) = (shared.clone(), tls.clone());
                 std::thread::spawn(move || session(stream, mode, tls, &store));
             }
         });
-        Sink { url, received, ca_file, _dir: dir }
+        Sink { url, store, ca_file, _dir: dir }
     }
 
     fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
+        self.store.received.lock().unwrap().clone()
+    }
+
+    /// Answer the next `n` mails' `MAIL` with 451 (try again later).
+    fn refuse(&self, n: usize) {
+        self.store.refuse.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     async fn wait_for(&self, n: usize) -> Vec<Received> {
@@ -111,7 +125,7 @@ impl Sink {
 }
 
 /// One SMTP session on `stream`, in TLS `mode`.
-fn session(stream: TcpStream, mode: SinkTls, tls: Arc<rustls::ServerConfig>, store: &Mutex<Vec<Received>>) {
+fn session(stream: TcpStream, mode: SinkTls, tls: Arc<rustls::ServerConfig>, store: &Store) {
     let encrypted =
         |stream: TcpStream| rustls::StreamOwned::new(rustls::ServerConnection::new(tls.clone()).unwrap(), stream);
     match mode {
@@ -132,13 +146,7 @@ fn session(stream: TcpStream, mode: SinkTls, tls: Arc<rustls::ServerConfig>, sto
 /// Enough of RFC 5321 (and 3207's STARTTLS, when `offer_tls`) for a client
 /// that sends mail; greets first when `greet`. Returns the stream when the
 /// client asked for STARTTLS, to go on encrypted.
-fn conversation<S: Read + Write>(
-    stream: S,
-    greet: bool,
-    offer_tls: bool,
-    tls: bool,
-    store: &Mutex<Vec<Received>>,
-) -> Option<S> {
+fn conversation<S: Read + Write>(stream: S, greet: bool, offer_tls: bool, tls: bool, store: &Store) -> Option<S> {
     let mut lines = BufReader::new(stream);
     let say = |lines: &mut BufReader<S>, text: &str| {
         let out = lines.get_mut();
@@ -161,7 +169,10 @@ fn conversation<S: Read + Write>(
                 return Some(lines.into_inner());
             }
             "MAIL" if offer_tls => say(&mut lines, "530 must issue STARTTLS first"),
-            "MAIL" => say(&mut lines, "250 OK"),
+            "MAIL" => {
+                let busy = store.refuse.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok();
+                say(&mut lines, if busy { "451 busy, try again later" } else { "250 OK" })
+            }
             "RCPT" => {
                 to.push(command.split(['<', '>']).nth(1).unwrap_or("").to_string());
                 say(&mut lines, "250 OK")
@@ -178,7 +189,7 @@ fn conversation<S: Read + Write>(
                 }
                 line.clear();
                 let mail = Received { to: std::mem::take(&mut to), data: decoded(&data), tls };
-                store.lock().unwrap().push(mail);
+                store.received.lock().unwrap().push(mail);
                 say(&mut lines, "250 queued")
             }
             "RSET" | "NOOP" => say(&mut lines, "250 OK"),
@@ -345,4 +356,29 @@ async fn the_server_sends_its_expiry_mail_over_starttls_with_the_extra_ca() {
     let _app = app.restart_with(server_args).await;
     let got = sink.wait_for(1).await;
     assert!(got[0].tls && got[0].data.contains("laptop"), "{got:#?}");
+}
+
+#[tokio::test]
+async fn a_mail_the_smtp_server_turned_away_is_sent_again_later_once() {
+    let sink = Sink::start();
+    let app = TestApp::spawn_with(SpawnOptions { args: args(&sink, 0), ..Default::default() }).await;
+    let admin = admin_token(&app).await;
+    post(&app, "/api/v1/tokens", &admin, json!({"name": "laptop", "permissions": ["runs:read"], "expires_in_days": 3}))
+        .await
+        .expect(StatusCode::CREATED);
+    sink.refuse(1);
+    let app = app.restart_with(args(&sink, 0)).await;
+    poll(std::time::Duration::from_secs(10), "the first attempt turned away", || async {
+        let failed = sql_count(&app, "SELECT count(*) FROM mail_deliveries WHERE attempt = 1 AND status = 'pending'");
+        (failed == 1).then_some(())
+    })
+    .await;
+    assert!(sink.received().is_empty());
+    // The retry falls due within a minute of the server's clock.
+    let app = app.restart_with(args(&sink, 120)).await;
+    let got = sink.wait_for(1).await;
+    assert!(got[0].data.contains("laptop"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.received().len(), 1, "sent once");
+    assert_eq!(sql_count(&app, "SELECT count(*) FROM mail_deliveries WHERE status = 'succeeded' AND attempt = 2"), 1);
 }

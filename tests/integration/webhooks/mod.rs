@@ -369,3 +369,29 @@ async fn a_run_finished_lists_the_new_failures_the_comparison_finds() {
     assert_eq!(data["new_failure_count"], 3);
     assert_eq!(names(&data["new_failures"], "message"), ["c crashed", "d broke", "e broke"], "first lines");
 }
+
+#[tokio::test]
+async fn deliveries_are_forgotten_30_days_on_and_newer_ones_kept() {
+    let s = setup().await;
+    let hook = add_hook(&s, json!({"url": s.receiver.url("/old")})).await;
+    let id = hook["id"].as_str().unwrap().to_string();
+    let ping = format!("/api/v1/projects/web/webhooks/{id}/ping");
+    post(&s.app, &ping, &s.admin, json!({})).await.expect(StatusCode::ACCEPTED);
+    s.receiver.wait_for(1).await;
+    poll(std::time::Duration::from_secs(10), "the ping recorded", || async {
+        (deliveries(&s, &id).await[0]["status"] == "succeeded").then_some(())
+    })
+    .await;
+
+    // Housekeeping runs at start: 31 days on, the delivery is gone.
+    let Setup { app, admin, receiver } = s;
+    let app = app.restart_with([server_args(Some("loopback")), later(31 * 86_400)].concat()).await;
+    let s = Setup { app, admin, receiver };
+    poll(std::time::Duration::from_secs(10), "the old delivery pruned", || async {
+        deliveries(&s, &id).await.is_empty().then_some(())
+    })
+    .await;
+    post(&s.app, &ping, &s.admin, json!({})).await.expect(StatusCode::ACCEPTED);
+    s.receiver.wait_for(2).await;
+    assert_eq!(deliveries(&s, &id).await.len(), 1, "a new one is kept");
+}
