@@ -6,7 +6,9 @@
 //! no redirects, 10 s). Each attempt is recorded on its row; a failure is
 //! scheduled again by `domain::webhook::next_attempt` on the server's
 //! clock; a 410 turns the endpoint off. The attempts that ended meanwhile
-//! are recorded together, in one transaction. The worker wakes when a write
+//! are recorded together, in one transaction; an endpoint gets nothing more
+//! until its attempt is recorded (should that write fail, it is tried
+//! again, and the endpoint waits). The worker wakes when a write
 //! that queued a delivery or a mail commits (`Db::outbox_filled`), when a
 //! delivery ends (its endpoint's next one goes at once), and every second
 //! for retries falling due. A restart resumes from the table:
@@ -38,11 +40,13 @@ const MAX_RESPONSE_BYTES: usize = 1024;
 
 /// Runs until the server stops.
 pub async fn run(state: Arc<AppState>) {
-    // Endpoints with a delivery in flight (or its attempt not yet recorded).
+    // Endpoints with a delivery in flight, or its attempt not yet recorded:
+    // none of their deliveries is sent meanwhile.
     let mut busy: HashSet<String> = HashSet::new();
-    // Each delivery's attempt, sent back to be recorded with the others
-    // that ended meanwhile, in one transaction.
-    let (done, mut ended) = tokio::sync::mpsc::unbounded_channel::<(String, Option<Recorded>)>();
+    // Attempts that ended and are not yet written down, recorded together
+    // in one transaction; kept (with their endpoints busy) while that fails.
+    let mut unrecorded: Vec<Recorded> = Vec::new();
+    let (done, mut ended) = tokio::sync::mpsc::unbounded_channel::<Recorded>();
     let mailing = Arc::new(AtomicBool::new(false));
     loop {
         if state.mailer.is_some() && !mailing.swap(true, Ordering::AcqRel) {
@@ -51,6 +55,21 @@ pub async fn run(state: Arc<AppState>) {
                 send_due_mail(&state).await;
                 mailing.store(false, Ordering::Release);
             });
+        }
+        while let Ok(attempt) = ended.try_recv() {
+            unrecorded.push(attempt);
+        }
+        // While a long write (a big upload) holds the writer, this waits,
+        // and no new delivery starts: the endpoints stay in order.
+        if !unrecorded.is_empty() {
+            match record(&state, &unrecorded).await {
+                Ok(()) => {
+                    for r in unrecorded.drain(..) {
+                        busy.remove(&r.hook);
+                    }
+                }
+                Err(e) => log::warn!("webhooks: recording {} deliveries failed, trying again: {e}", unrecorded.len()),
+            }
         }
         let room = GLOBAL_CAP.saturating_sub(busy.len()) as u32;
         if room > 0 {
@@ -61,8 +80,7 @@ pub async fn run(state: Arc<AppState>) {
                         busy.insert(hook.id.clone());
                         let (state, done) = (state.clone(), done.clone());
                         tokio::task::spawn_local(async move {
-                            let id = hook.id.clone();
-                            let _ = done.send((id, deliver(&state, hook, delivery).await));
+                            let _ = done.send(deliver(&state, hook, delivery).await);
                         });
                     }
                 }
@@ -71,16 +89,7 @@ pub async fn run(state: Arc<AppState>) {
         }
         tokio::select! {
             () = state.db.outbox_filled() => {}
-            Some(first) = ended.recv() => {
-                let mut batch = vec![first];
-                while let Ok(next) = ended.try_recv() {
-                    batch.push(next);
-                }
-                for (hook, _) in &batch {
-                    busy.remove(hook);
-                }
-                record(&state, batch.into_iter().filter_map(|(_, r)| r).collect()).await;
-            }
+            Some(attempt) = ended.recv() => unrecorded.push(attempt),
             () = tokio::time::sleep(POLL) => {}
         }
     }
@@ -107,10 +116,10 @@ fn body(format: Format, delivery: &Delivery, public_url: Option<&str>) -> Vec<u8
 }
 
 /// One attempt of `delivery` to `hook`, for [`record`] to write down.
-async fn deliver(state: &AppState, hook: Webhook, delivery: Delivery) -> Option<Recorded> {
+async fn deliver(state: &AppState, hook: Webhook, delivery: Delivery) -> Recorded {
     let Some(secret) = state.key.open(SECRET_PURPOSE, &hook.sealed_secret) else {
         log::warn!("webhooks: the secret of webhook {} does not open with this instance's key", hook.id);
-        return Some(Recorded::new(&hook, &delivery, Result::Refused("the webhook's secret is unreadable".into())));
+        return Recorded::new(&hook, &delivery, Answer::Refused("the webhook's secret is unreadable".into()));
     };
     let secret = String::from_utf8_lossy(&secret).into_owned();
     let payload = body(hook.format, &delivery, state.config.public_url.as_deref());
@@ -126,16 +135,16 @@ async fn deliver(state: &AppState, hook: Webhook, delivery: Delivery) -> Option<
         Ok(response) => {
             let code = response.status().as_u16();
             let text = read_capped(response).await;
-            Result::Answered { code, body: text, latency: started.elapsed() }
+            Answer::Answered { code, body: text, latency: started.elapsed() }
         }
-        Err(Outcome::Refused(why)) => Result::Refused(why),
-        Err(Outcome::Failed(why)) => Result::Failed { error: why, latency: started.elapsed() },
+        Err(Outcome::Refused(why)) => Answer::Refused(why),
+        Err(Outcome::Failed(why)) => Answer::Failed { error: why, latency: started.elapsed() },
     };
-    Some(Recorded::new(&hook, &delivery, outcome))
+    Recorded::new(&hook, &delivery, outcome)
 }
 
 /// What one attempt came to.
-enum Result {
+enum Answer {
     Answered { code: u16, body: String, latency: Duration },
     Failed { error: String, latency: Duration },
     Refused(String),
@@ -155,6 +164,7 @@ async fn read_capped(mut response: reqwest::Response) -> String {
 
 /// One attempt as its delivery's row will say it: the status, the answer,
 /// the next attempt (if any), and whether the endpoint said 410 Gone.
+#[derive(Clone)]
 struct Recorded {
     delivery: String,
     hook: String,
@@ -170,28 +180,28 @@ struct Recorded {
 impl Recorded {
     /// The attempt that came to `outcome`, its retry (if any) scheduled on
     /// the server's clock.
-    fn new(hook: &Webhook, delivery: &Delivery, outcome: Result) -> Recorded {
+    fn new(hook: &Webhook, delivery: &Delivery, outcome: Answer) -> Recorded {
         let now = unix_now();
         let attempt = delivery.attempt + 1;
         let retry = || next_attempt(attempt, delivery.created_at, now, jitter());
         let ms = |d: Duration| Some(u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
-        let gone = matches!(outcome, Result::Answered { code: 410, .. });
+        let gone = matches!(outcome, Answer::Answered { code: 410, .. });
         let (status, code, body, error, latency_ms, next) = match outcome {
-            Result::Answered { code, body, latency } if (200..300).contains(&code) => {
+            Answer::Answered { code, body, latency } if (200..300).contains(&code) => {
                 ("succeeded", Some(code), Some(body), None, ms(latency), None)
             }
-            Result::Answered { code: 410, body, latency } => {
+            Answer::Answered { code: 410, body, latency } => {
                 ("failed", Some(410), Some(body), Some("the endpoint answered 410 Gone".to_string()), ms(latency), None)
             }
-            Result::Answered { code, body, latency } => {
+            Answer::Answered { code, body, latency } => {
                 let next = retry();
                 (if next.is_some() { "pending" } else { "failed" }, Some(code), Some(body), None, ms(latency), next)
             }
-            Result::Failed { error, latency } => {
+            Answer::Failed { error, latency } => {
                 let next = retry();
                 (if next.is_some() { "pending" } else { "failed" }, None, None, Some(error), ms(latency), next)
             }
-            Result::Refused(why) => ("refused", None, None, Some(why), None, None),
+            Answer::Refused(why) => ("refused", None, None, Some(why), None, None),
         };
         Recorded {
             delivery: delivery.id.clone(),
@@ -208,33 +218,30 @@ impl Recorded {
 }
 
 /// Writes down the attempts of `batch` in one transaction: each schedules
-/// its delivery's next attempt or ends it, and a 410 turns its endpoint
-/// off. Should the write fail, the deliveries stay pending and are sent
-/// again (at least once).
-async fn record(state: &AppState, batch: Vec<Recorded>) {
-    if batch.is_empty() {
-        return;
-    }
-    let written = state.db.write(move |tx| -> std::result::Result<(), crate::db::DbError> {
-        for r in &batch {
-            let attempt = Attempt {
-                status: r.status,
-                response_code: r.code,
-                response_body: r.body.as_deref(),
-                error: r.error.as_deref(),
-                latency_ms: r.latency_ms,
-                next_attempt_at: r.next,
-            };
-            webhooks::record_attempt(tx, &r.delivery, &attempt)?;
-            if r.gone {
-                webhooks::disable(tx, &r.hook, "the endpoint answered 410 Gone")?;
+/// its delivery's next attempt or ends it (unless it was ended meanwhile,
+/// its webhook turned off), and a 410 turns its endpoint off.
+async fn record(state: &AppState, batch: &[Recorded]) -> Result<(), crate::db::DbError> {
+    let batch: Vec<Recorded> = batch.to_vec();
+    state
+        .db
+        .write(move |tx| {
+            for r in &batch {
+                let attempt = Attempt {
+                    status: r.status,
+                    response_code: r.code,
+                    response_body: r.body.as_deref(),
+                    error: r.error.as_deref(),
+                    latency_ms: r.latency_ms,
+                    next_attempt_at: r.next,
+                };
+                webhooks::record_attempt(tx, &r.delivery, &attempt)?;
+                if r.gone {
+                    webhooks::disable(tx, &r.hook, "the endpoint answered 410 Gone")?;
+                }
             }
-        }
-        Ok(())
-    });
-    if let Err(e) = written.await {
-        log::warn!("webhooks: recording deliveries failed: {e}");
-    }
+            Ok(())
+        })
+        .await
 }
 
 /// A number in 0..1 for the back-off's jitter.

@@ -193,6 +193,10 @@ impl From<Refusal> for AppError {
             R::Policy(v) => AppError::unprocessable("policy_violation", format!("{} (rule: {})", v.message, v.rule)),
             R::InvalidPolicy(why) => AppError::unprocessable("invalid_policy", why),
             R::InvalidWebhook(why) => AppError::validation(why),
+            R::WebhookInactive => AppError::conflict(
+                "webhook_inactive",
+                "This webhook is turned off and gets nothing; turn it on (active: true) first.",
+            ),
             R::NoPermissions => AppError::validation("Choose at least one permission."),
             R::ProjectFromRestricted => AppError::forbidden(
                 "missing_permission",

@@ -258,7 +258,7 @@ pub fn due(conn: &Conn, now: i64, busy: &[String], limit: u32) -> Result<Vec<(De
 /// (index `webhook_deliveries_pending`), not the whole log.
 fn due_sql() -> String {
     format!(
-        "SELECT {}, {} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+        "SELECT {}, {} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.active = 1
          WHERE d.id IN (SELECT min(id) FROM webhook_deliveries WHERE status = 'pending' GROUP BY webhook_id)
            AND d.next_attempt_at <= ?1
            AND d.webhook_id NOT IN (SELECT value FROM json_each(?2))
@@ -266,12 +266,6 @@ fn due_sql() -> String {
         prefixed(DELIVERY_COLUMNS, "d"),
         prefixed(COLUMNS, "w"),
     )
-}
-
-/// When the next pending delivery falls due, for the worker's sleep.
-pub fn next_due(conn: &Conn) -> Result<Option<i64>, DbError> {
-    Ok(conn
-        .query_row("SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'", [], |r| r.get(0))?)
 }
 
 /// The outcome of one attempt.
@@ -284,10 +278,12 @@ pub struct Attempt<'a> {
     pub next_attempt_at: Option<i64>,
 }
 
+/// Writes attempt `a` on delivery `id`, unless the delivery was ended
+/// meanwhile (its webhook turned off or deleted while it was in flight).
 pub fn record_attempt(tx: &Tx, id: &str, a: &Attempt) -> Result<(), DbError> {
     tx.execute(
         "UPDATE webhook_deliveries SET attempt = attempt + 1, status = ?2, response_code = ?3, response_body = ?4,
-            error = ?5, latency_ms = ?6, next_attempt_at = ?7 WHERE id = ?1",
+            error = ?5, latency_ms = ?6, next_attempt_at = ?7 WHERE id = ?1 AND status = 'pending'",
         params![id, a.status, a.response_code, a.response_body, a.error, a.latency_ms, a.next_attempt_at],
     )?;
     Ok(())
@@ -339,6 +335,10 @@ mod tests {
             plan.iter().any(|step| step.starts_with("SCAN webhook_deliveries")
                 && step.ends_with("INDEX webhook_deliveries_pending")),
             "the subquery scans the pending index, not the log: {plan:#?}"
+        );
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN d") && !step.ends_with("SCAN webhook_deliveries")),
+            "no delivery is read but by its id or the pending index: {plan:#?}"
         );
     }
 }

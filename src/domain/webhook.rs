@@ -97,6 +97,23 @@ pub fn events(raw: &[String]) -> Result<Vec<&'static str>, WebhookError> {
     Ok(EVENTS.iter().copied().filter(|e| raw.iter().any(|r| r == e)).collect())
 }
 
+/// `url` as pages and the audit log show it: scheme, host and port, and of
+/// the rest only its last four characters, because a chat app's
+/// incoming-webhook URL (`https://hooks.slack.com/services/…`) is its
+/// credential. The full URL is in the edit form and the API only.
+pub fn redacted_url(raw: &str) -> String {
+    let Ok(url) = url::Url::parse(raw) else { return "(not a URL)".into() };
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let rest = &url[url::Position::BeforePath..];
+    let tail = if rest.len() <= 1 {
+        String::new()
+    } else {
+        let last: String = rest.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        format!("/…{last}")
+    };
+    format!("{}://{}{port}{tail}", url.scheme(), url.host_str().unwrap_or(""))
+}
+
 /// A new endpoint secret, `whsec_` and 32 random bytes in base64, as the
 /// Standard Webhooks libraries read it.
 pub fn generate_secret() -> String {
@@ -193,5 +210,15 @@ mod tests {
             attempts += 1;
         }
         assert!((12..=20).contains(&attempts), "{attempts}");
+    }
+
+    #[test]
+    fn urls_are_shown_without_what_makes_them_a_credential() {
+        let slack = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXsecret";
+        assert_eq!(redacted_url(slack), "https://hooks.slack.com/…cret");
+        assert_eq!(redacted_url("http://127.0.0.1:8080/hook?key=abcd1234"), "http://127.0.0.1:8080/…1234");
+        assert_eq!(redacted_url("https://example.com/"), "https://example.com");
+        assert_eq!(redacted_url("https://example.com/é"), "https://example.com/…3%A9", "cut in characters");
+        assert_eq!(redacted_url("nonsense"), "(not a URL)");
     }
 }

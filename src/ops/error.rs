@@ -63,6 +63,8 @@ pub enum Refusal {
     ReportTooLarge { max: u64 },
     /// A webhook field that is not valid (the sentence says which).
     InvalidWebhook(String),
+    /// A ping or redelivery to a webhook that is turned off.
+    WebhookInactive,
 }
 
 impl OpsError {

@@ -89,13 +89,15 @@ impl Draft {
     }
 }
 
+/// The audit log names a webhook by its URL redacted (a chat app's URL is
+/// its credential).
 fn target(hook: &Webhook) -> Target {
-    Target::new("webhook", hook.id.clone(), hook.url.clone())
+    Target::new("webhook", hook.id.clone(), rules::redacted_url(&hook.url))
 }
 
 fn details(hook: &Webhook) -> Value {
-    json!({"url": hook.url, "events": hook.events, "format": hook.format, "only_changes": hook.only_changes,
-           "active": hook.active})
+    json!({"url": rules::redacted_url(&hook.url), "events": hook.events, "format": hook.format,
+           "only_changes": hook.only_changes, "active": hook.active})
 }
 
 /// A new webhook and its secret (shown this once).
@@ -188,7 +190,7 @@ pub fn rotate_secret(
 pub fn delete(tx: &Tx, ctx: &AuditContext, by: &Principal, scope: &Scope, id: &str) -> Result<(), OpsError> {
     let hook = get(tx, by, scope, id)?;
     webhooks::delete(tx, &hook.id)?;
-    audit::record(tx, ctx, "webhook.deleted", Some(&target(&hook)), json!({"url": hook.url}))?;
+    audit::record(tx, ctx, "webhook.deleted", Some(&target(&hook)), json!({"url": rules::redacted_url(&hook.url)}))?;
     Ok(())
 }
 
@@ -209,9 +211,18 @@ fn new_message_id() -> String {
     format!("msg_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// Webhook `id` of the scope, refused when it is turned off (it gets nothing).
+fn active(conn: &Conn, by: &Principal, scope: &Scope, id: &str) -> Result<Webhook, OpsError> {
+    let hook = get(conn, by, scope, id)?;
+    if !hook.active {
+        return Err(Refusal::WebhookInactive.into());
+    }
+    Ok(hook)
+}
+
 /// Queues a `webhook.ping` to webhook `id`, whatever its events; returns the delivery.
 pub fn ping(tx: &Tx, by: &Principal, scope: &Scope, id: &str) -> Result<Delivery, OpsError> {
-    let hook = get(tx, by, scope, id)?;
+    let hook = active(tx, by, scope, id)?;
     let data = json!({"webhook": hook.id, "url": hook.url});
     let now = unix_now();
     let delivery = webhooks::enqueue(tx, &hook.id, &new_message_id(), "webhook.ping", &data.to_string(), now)?;
@@ -221,7 +232,7 @@ pub fn ping(tx: &Tx, by: &Principal, scope: &Scope, id: &str) -> Result<Delivery
 /// Queues delivery `delivery` of webhook `id` again: a new delivery with
 /// the same message id (receivers deduplicate on it) and payload.
 pub fn redeliver(tx: &Tx, by: &Principal, scope: &Scope, id: &str, delivery: &str) -> Result<Delivery, OpsError> {
-    let hook = get(tx, by, scope, id)?;
+    let hook = active(tx, by, scope, id)?;
     let old = webhooks::delivery(tx, &hook.id, delivery)?;
     let again = webhooks::enqueue(tx, &hook.id, &old.message_id, &old.event, &old.payload, unix_now())?;
     Ok(webhooks::delivery(tx, &hook.id, &again)?)

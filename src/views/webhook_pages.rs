@@ -12,7 +12,7 @@ use crate::auth::session::SessionUser;
 use crate::db::webhooks::{self as store, Delivery, Webhook};
 use crate::db::{self, Conn, Db};
 use crate::domain::principal::Principal;
-use crate::domain::webhook::{Format, Scope, EVENTS};
+use crate::domain::webhook::{redacted_url, Format, Scope, EVENTS};
 use crate::error::AppError;
 
 /// Webhooks on the list page (the API pages through any number).
@@ -210,6 +210,8 @@ impl DeliveryRow {
 /// One webhook, display-ready.
 pub struct HookRow {
     pub id: String,
+    /// Redacted (`domain::webhook::redacted_url`): a chat app's URL is its
+    /// credential, so titles, lists and headings never show it whole.
     pub url: String,
     pub events: Vec<String>,
     pub format: &'static str,
@@ -229,7 +231,7 @@ impl HookRow {
             created_by: hook.created_by.name.clone().unwrap_or_else(|| hook.created_by.kind.as_str().into()),
             last: last.map(DeliveryRow::new),
             id: hook.id,
-            url: hook.url,
+            url: redacted_url(&hook.url),
             events: hook.events,
             only_changes: hook.only_changes,
             active: hook.active,
@@ -244,6 +246,8 @@ pub struct WebhooksPage {
     pub layout: Layout,
     pub place: Place,
     pub hooks: Vec<HookRow>,
+    /// More webhooks than the page lists (the API pages through them all).
+    pub more: bool,
     pub form: HookForm,
 }
 
@@ -257,10 +261,10 @@ pub async fn webhooks_page(
     form: HookForm,
 ) -> Result<WebhooksPage, AppError> {
     let by = user.principal.clone();
-    let (place, hooks) = db
+    let (place, mut hooks) = db
         .read(move |c| -> Result<_, AppError> {
             let place = Place::checked(c, &by, scope)?;
-            let rows = store::list(c, place.project_id, None, SHOWN)?
+            let rows = store::list(c, place.project_id, None, SHOWN + 1)?
                 .into_iter()
                 .map(|h| {
                     let last = store::deliveries(c, &h.id, None, 1)?.pop();
@@ -270,12 +274,15 @@ pub async fn webhooks_page(
             Ok((place, rows))
         })
         .await?;
+    let more = hooks.len() > SHOWN as usize;
+    hooks.truncate(SHOWN as usize);
     Ok(WebhooksPage {
         layout: Layout::new(user, format!("Webhooks of {}", place.owner), place.section)
             .with_notice(notice)
             .with_error(error),
         place,
         hooks,
+        more,
         form,
     })
 }
@@ -327,10 +334,11 @@ pub async fn webhook_page(
         deliveries.truncate(DELIVERIES_SHOWN as usize);
         deliveries.last().map(|d| d.id.clone()).unwrap_or_default()
     });
-    let pending = deliveries.iter().any(|d| d.status == "pending");
+    // Reloading a page that came back from a refused save would post it again.
+    let live = form.is_none() && deliveries.iter().any(|d| d.status == "pending");
     let form = form.unwrap_or_else(|| HookForm::of(&hook));
     Ok(WebhookPage {
-        layout: Layout::new(user, format!("Webhook {}", hook.url), place.section).live(pending),
+        layout: Layout::new(user, format!("Webhook {}", redacted_url(&hook.url)), place.section).live(live),
         place,
         hook: HookRow::new(hook, None),
         form,

@@ -276,7 +276,8 @@ async fn rotate_project(
 ///
 /// Queues a `webhook.ping` delivery, whatever the webhook's events.
 #[utoipa::path(tag = "webhooks", operation_id = "ping_project_webhook", params(ProjectItemPath),
-    responses((status = 202, description = "The queued delivery.", body = Delivery)))]
+    responses((status = 202, description = "The queued delivery.", body = Delivery),
+        (status = 409, description = "The webhook is turned off: it gets nothing, pings included.", body = ErrorBody)))]
 #[post("/webhooks/{id}/ping")]
 async fn ping_project(
     state: web::Data<AppState>,
@@ -307,7 +308,8 @@ async fn deliveries_project(
 ///
 /// Queues it again with the same message id.
 #[utoipa::path(tag = "webhooks", operation_id = "redeliver_project_webhook", params(ProjectDeliveryPath),
-    responses((status = 202, description = "The new delivery.", body = Delivery)))]
+    responses((status = 202, description = "The new delivery.", body = Delivery),
+        (status = 409, description = "The webhook is turned off: it gets nothing, pings included.", body = ErrorBody)))]
 #[post("/webhooks/{id}/deliveries/{delivery}/redeliver")]
 async fn redeliver_project(
     state: web::Data<AppState>,
@@ -399,7 +401,8 @@ async fn rotate_instance(
 /// Queues a `webhook.ping` delivery, whatever the webhook's events. Needs `users:admin`.
 #[utoipa::path(tag = "webhooks", operation_id = "ping_webhook", params(IdPath),
     responses((status = 202, description = "The queued delivery.", body = Delivery),
-        (status = 404, description = "No such webhook (or delivery).", body = ErrorBody)))]
+        (status = 404, description = "No such webhook (or delivery).", body = ErrorBody),
+        (status = 409, description = "The webhook is turned off: it gets nothing, pings included.", body = ErrorBody)))]
 #[post("/webhooks/{id}/ping")]
 async fn ping_instance(
     state: web::Data<AppState>,
@@ -430,7 +433,8 @@ async fn deliveries_instance(
 /// Queues it again with the same message id. Needs `users:admin`.
 #[utoipa::path(tag = "webhooks", operation_id = "redeliver_webhook", params(DeliveryPath),
     responses((status = 202, description = "The new delivery.", body = Delivery),
-        (status = 404, description = "No such webhook (or delivery).", body = ErrorBody)))]
+        (status = 404, description = "No such webhook (or delivery).", body = ErrorBody),
+        (status = 409, description = "The webhook is turned off: it gets nothing, pings included.", body = ErrorBody)))]
 #[post("/webhooks/{id}/deliveries/{delivery}/redeliver")]
 async fn redeliver_instance(
     state: web::Data<AppState>,

@@ -313,8 +313,8 @@ mod tests {
     }
 
     #[test]
-    fn addresses_escape_the_slug() {
+    fn addresses_are_the_scopes_pages() {
         assert_eq!(url_of(&Scope::Instance, None, "?notice=x"), "/settings/admin/webhooks?notice=x");
-        assert_eq!(url_of(&Scope::Project("a b".into()), Some("id"), ""), "/projects/a+b/settings/webhooks/id");
+        assert_eq!(url_of(&Scope::Project("web.app".into()), Some("id"), ""), "/projects/web.app/settings/webhooks/id");
     }
 }

@@ -1,7 +1,8 @@
 //! The outbox across a `kill -9`: events committed while the worker is
 //! stuck on an earlier delivery are sent after the restart; the one that
-//! was in flight arrives once or twice (same `webhook-id`), none is lost,
-//! and one endpoint's events still arrive in order.
+//! was in flight (sent, its answer never recorded) arrives again with the
+//! same `webhook-id` (at least once), none is lost, and one endpoint's
+//! events still arrive in order.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use crate::api_helpers::*;
 const RUNS: usize = 8;
 
 #[tokio::test]
-async fn events_committed_before_a_kill_9_arrive_after_the_restart_once_or_twice_and_in_order() {
+async fn events_committed_before_a_kill_9_arrive_after_the_restart_in_order_the_one_in_flight_again() {
     let s = setup().await;
     let hook = add_hook(&s, json!({"url": s.receiver.url("/d"), "events": ["run.finished"]})).await;
     let hook = hook["id"].as_str().unwrap().to_string();

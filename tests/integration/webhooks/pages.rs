@@ -2,8 +2,9 @@
 //! Webhooks and Settings → Webhooks add a webhook (its secret shown once,
 //! never cached, and the one the receiver verifies with), refuse a bad
 //! form keeping what was typed, send a test event, show the delivery,
-//! redeliver, save, make a new secret and delete; and every route checks
-//! its permission and the CSRF token.
+//! redeliver, save (turned off, a webhook gets no test), make a new secret
+//! and delete; every form checks the CSRF token, and every page and form
+//! its permission.
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -75,7 +76,9 @@ async fn a_project_webhook_is_added_pinged_redelivered_saved_and_deleted_from_it
     assert!(page.contains(&format!("href=\"{hook_page}\"")));
     let shown = s.app.get(&session, &hook_page).await.text().await.unwrap();
     assert!(!shown.contains(&secret), "the webhook's page never shows the secret");
-    assert!(s.app.get(&session, PROJECT_PAGE).await.text().await.unwrap().contains(&url));
+    let listing = s.app.get(&session, PROJECT_PAGE).await.text().await.unwrap();
+    let shown = url.rsplit_once('/').unwrap().0.to_string() + "/…page";
+    assert!(listing.contains(&shown) && !listing.contains(&url), "listed redacted: {shown}");
 
     // Send a test event: the receiver gets it signed, the page shows it.
     s.receiver.expect_secret(&secret);
@@ -111,6 +114,11 @@ async fn a_project_webhook_is_added_pinged_redelivered_saved_and_deleted_from_it
     let hook = &hooks(&s, "/api/v1/projects/web/webhooks").await[0];
     assert_eq!((hook["active"].as_bool(), hook["format"].as_str()), (Some(false), Some("slack")));
     assert_eq!(hook["only_changes"], true);
+    // Turned off, it gets nothing: no test button, and a ping is refused.
+    let off = s.app.get(&session, &hook_page).await.text().await.unwrap();
+    assert!(!off.contains("/ping\"") && !off.contains("/redeliver\"") && off.contains("turned off"), "{off}");
+    let ping = format!("/api/v1/projects/web/webhooks/{id}/ping");
+    post(&s.app, &ping, &s.admin, serde_json::json!({})).await.expect_code(StatusCode::CONFLICT, "webhook_inactive");
     let bad_save = s.app.submit(&session, &hook_page, &hook_page, &[("url", "nope"), ("event", "run.finished")]).await;
     assert_eq!(bad_save.status(), StatusCode::BAD_REQUEST);
     assert!(bad_save.text().await.unwrap().contains("value=\"nope\""), "the edit form keeps what was typed");
@@ -156,11 +164,26 @@ async fn the_instance_page_is_for_user_admins_and_every_form_needs_its_csrf_toke
     );
 
     // Without the CSRF token: 403, nothing changed.
-    for action in [INSTANCE_PAGE.to_string(), format!("{hook_page}/ping"), format!("{hook_page}/delete")] {
-        let response = admin.post(s.app.url(&action)).form(&fields).send().await.unwrap();
+    let delivery = post(&s.app, &format!("/api/v1/webhooks/{id}/ping"), &s.admin, serde_json::json!({}))
+        .await
+        .expect(StatusCode::ACCEPTED)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let actions = [
+        INSTANCE_PAGE.to_string(),
+        hook_page.clone(),
+        format!("{hook_page}/ping"),
+        format!("{hook_page}/rotate-secret"),
+        format!("{hook_page}/deliveries/{delivery}/redeliver"),
+        format!("{hook_page}/delete"),
+    ];
+    for action in &actions {
+        let response = admin.post(s.app.url(action)).form(&fields).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "POST {action}");
     }
-    assert_eq!(hooks(&s, "/api/v1/webhooks").await.len(), 1);
+    let unchanged = &hooks(&s, "/api/v1/webhooks").await;
+    assert_eq!((unchanged.len(), &unchanged[0]["events"]), (1, &instance[0]["events"]));
 
     // A member manages neither the project's nor the instance's webhooks.
     let member = s.app.user_session(&admin, "mia@example.com", "member").await;
@@ -168,9 +191,12 @@ async fn the_instance_page_is_for_user_admins_and_every_form_needs_its_csrf_toke
         assert_eq!(s.app.get(&member, &page).await.status(), StatusCode::FORBIDDEN, "GET {page}");
     }
     let csrf = s.app.csrf(&member, "/projects").await;
-    let response =
-        member.post(s.app.url(&format!("{hook_page}/delete"))).form(&[("csrf_token", csrf.as_str())]).send().await;
-    assert_eq!(response.unwrap().status(), StatusCode::FORBIDDEN);
+    for action in &actions {
+        let mut form = fields.to_vec();
+        form.push(("csrf_token", csrf.as_str()));
+        let response = member.post(s.app.url(action)).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "a member's POST {action}");
+    }
     let nav = s.app.get(&member, "/projects").await.text().await.unwrap();
     assert!(!nav.contains(INSTANCE_PAGE), "no Webhooks link for a member");
     assert_eq!(hooks(&s, "/api/v1/webhooks").await.len(), 1);
