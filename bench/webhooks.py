@@ -106,8 +106,8 @@ class Client:
 def report(name, cases, seq):
     """A JUnit report of `cases` testcases: every 50th failing in every run,
     and one more, a different one each run (a new failure to report, and
-    in time flips that make tests flaky)."""
-    moving = (seq * 131) % cases
+    in time flips that make tests flaky); none more for a negative `seq`."""
+    moving = (seq * 131) % cases if seq >= 0 else -1
     rows = []
     for i in range(cases):
         head = f'<testcase classname="com.example.Suite{i // 100:03d}" name="test_{i:05d}" time="0.{(i * 7919) % 997 + 1:03d}"'
@@ -183,24 +183,29 @@ def drain(client, receiver, hooks):
 
 def ingestion(client, receiver, hooks, label, rounds, per_round, cases, body):
     """Rounds of `per_round` uploads of `body(seq)` to each project, in
-    alternating order; a hooked round is timed until its deliveries arrived."""
+    alternating order; a hooked round is timed until its deliveries arrived.
+    A round's bodies are made before its clock starts."""
     times = {"quiet": [], "hooked": []}
+    uploading = {"quiet": [], "hooked": []}  # the uploads alone, before the deliveries are waited for
     cpus = {"quiet": [], "hooked": []}
     seq = 0
     for r in range(rounds + 1):  # round 0 warms up, uncounted
         order = ["quiet", "hooked"] if r % 2 == 0 else ["hooked", "quiet"]
         for project in order:
+            bodies = [(seq + i + 1, body(seq + i + 1)) for i in range(per_round)]
+            seq += per_round
             cpu = server_cpu(PID)
             start = time.perf_counter()
-            for _ in range(per_round):
-                seq += 1
-                upload(client, project, label, body(seq), f"{label}-{seq}")
+            for n, data in bodies:
+                upload(client, project, label, data, f"{label}-{n}")
+            uploaded = time.perf_counter() - start
             if project == "hooked":
                 drain(client, receiver, hooks)
             elapsed = time.perf_counter() - start
             cpu = server_cpu(PID) - cpu
             if r > 0:
                 times[project].append(elapsed)
+                uploading[project].append(uploaded)
                 cpus[project].append(cpu / per_round * 1000)
     rate = {p: [per_round * cases / t for t in ts] for p, ts in times.items()}
     print(f"\n{label}: {rounds} rounds of {per_round} uploads of {cases:,} testcases to each project, interleaved")
@@ -211,12 +216,23 @@ def ingestion(client, receiver, hooks, label, rounds, per_round, cases, body):
     ratios = [h / q for q, h in zip(times["quiet"], times["hooked"])]
     print(f"time with / without, per round: " + ", ".join(f"{x:.3f}" for x in ratios)
           + f"; median {statistics.median(ratios):.3f} ({(statistics.median(ratios) - 1) * 100:+.1f} %)")
+    alone = [h / q for q, h in zip(uploading["quiet"], uploading["hooked"])]
+    print(f"the uploads alone (not waiting for deliveries), with / without: median {statistics.median(alone):.3f}"
+          f" ({(statistics.median(alone) - 1) * 100:+.1f} %)")
 
 
 def big_body(cases):
-    """bench/ingest.sh's report size: one template, its first suite renamed per upload."""
-    template = report("big", cases, 0)
-    return lambda seq: template.replace(b'<testsuite name="big"', f'<testsuite name="big{seq:06d}"'.encode(), 1)
+    """bench/ingest.sh's report size with the same tests every upload: one
+    template, in which the moving failure of upload `seq` is switched on
+    (and a comment makes each upload's bytes its own)."""
+    template = report("big", cases, -1)
+
+    def body(seq):
+        i = (seq * 131) % cases
+        passing = f'name="test_{i:05d}" time="0.{(i * 7919) % 997 + 1:03d}"/>'.encode()
+        failing = passing[:-2] + f'><failure message="expected {i} but was {i + 1}"/></testcase>'.encode()
+        return template.replace(passing, failing, 1) + f"<!-- upload {seq} -->".encode()
+    return body
 
 
 def main():

@@ -17,7 +17,8 @@ small_rounds=${3:-8}
 cargo build --release --quiet
 bin=${CARGO_TARGET_DIR:-./target}/release/proctor
 dir=$(mktemp -d)
-trap 'kill $server 2>/dev/null; rm -rf "$dir"' EXIT
+server=
+trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$dir"' EXIT
 
 port=$((20000 + RANDOM % 20000))
 echo "benchmark passphrase" | $bin --data-dir "$dir/data" admin create-user --email bench@example.com --name Bench --role admin --password-stdin >/dev/null 2>&1
@@ -29,5 +30,6 @@ done
 RUST_LOG=warn $bin serve --data-dir "$dir/data" --bind 127.0.0.1:$port --rate-limit-per-minute 1000000000 \
   --webhook-allow-hosts loopback &
 server=$!
-until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
+for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { echo "the server did not start" >&2; exit 1; }
 python3 bench/webhooks.py "http://127.0.0.1:$port" "$admin" "$events" "$big_rounds" "$small_rounds" "$server"
