@@ -358,23 +358,20 @@ pub struct WebhookSecretPage {
     pub signed: bool,
 }
 
-/// The page that shows `hook`'s new `secret` once.
-pub async fn webhook_secret_page(
-    db: &Db,
+/// The page that shows `hook`'s new `secret` once, at `place`.
+pub fn webhook_secret_page(
     user: &SessionUser,
-    scope: Scope,
+    place: Place,
     heading: &'static str,
     hook: Webhook,
     secret: String,
-) -> Result<WebhookSecretPage, AppError> {
-    let by = user.principal.clone();
-    let place = db.read(move |c| Place::checked(c, &by, scope)).await?;
-    Ok(WebhookSecretPage {
+) -> WebhookSecretPage {
+    WebhookSecretPage {
         layout: Layout::new(user, heading, place.section),
         place,
         heading,
         signed: hook.format == Format::Standard,
         hook: HookRow::new(hook, None),
         secret,
-    })
+    }
 }

@@ -17,7 +17,7 @@ use crate::domain::webhook::Format;
 use crate::error::{AppError, AppResult, PageResult};
 use crate::ops::webhooks::{self as ops, Draft, Scope};
 use crate::state::AppState;
-use crate::views::{webhook_page, webhook_secret_page, webhooks_base, webhooks_page, HookForm};
+use crate::views::{webhook_page, webhook_secret_page, webhooks_base, webhooks_page, HookForm, Place};
 
 const BASES: [&str; 2] = ["/projects/{slug}/settings/webhooks", "/settings/admin/webhooks"];
 
@@ -154,7 +154,7 @@ async fn create(
     let input = HookInput::parse(&body);
     user.verify_csrf(&state, &input.csrf)?;
     match add(&state, &user, &client, scope.clone(), &input).await {
-        Ok((hook, secret)) => secret_response(&state, &user, scope, "Webhook added", hook, secret).await,
+        Ok((place, hook, secret)) => secret_response(&user, place, "Webhook added", hook, secret),
         Err(e) => {
             let e = e.on_form()?;
             let page = webhooks_page(&state.db, &user, scope, None, Some(e.form_sentence()), input.form).await?;
@@ -163,18 +163,24 @@ async fn create(
     }
 }
 
-/// Adds the webhook the add form `input` asks for; returns it with its secret.
+/// Adds the webhook the add form `input` asks for; returns it with its
+/// secret, and the place of the page that shows it (read in the same
+/// transaction, so that nothing can fail between the two).
 async fn add(
     state: &AppState,
     user: &SessionUser,
     client: &ClientInfo,
     scope: Scope,
     input: &HookInput,
-) -> AppResult<(Webhook, String)> {
+) -> AppResult<(Place, Webhook, String)> {
     let draft = input.draft(false)?;
     let (ctx, by) = (client.audit(user.principal.actor.clone()), user.principal.clone());
     let (key, outbound) = (state.key.clone(), state.webhook_client.clone());
-    Ok(state.db.write(move |tx| ops::create(tx, &key, outbound.policy(), &ctx, &by, &scope, draft)).await?)
+    let added = state.db.write(move |tx| -> AppResult<_> {
+        let (hook, secret) = ops::create(tx, &key, outbound.policy(), &ctx, &by, &scope, draft)?;
+        Ok((Place::checked(tx, &by, scope)?, hook, secret))
+    });
+    added.await
 }
 
 async fn update(
@@ -216,15 +222,14 @@ async fn save(
 }
 
 /// The secret page, never cached.
-async fn secret_response(
-    state: &AppState,
+fn secret_response(
     user: &SessionUser,
-    scope: Scope,
+    place: Place,
     heading: &'static str,
     hook: Webhook,
     secret: String,
 ) -> PageResult<HttpResponse> {
-    let page = webhook_secret_page(&state.db, user, scope, heading, hook, secret).await?;
+    let page = webhook_secret_page(user, place, heading, hook, secret);
     let mut response = HttpResponse::Ok();
     response.insert_header((header::CACHE_CONTROL, "no-store"));
     html(response, &page)
@@ -267,9 +272,12 @@ async fn rotate(
     let scope = scope(slug);
     let (ctx, by, key) = (submitted.audit(), submitted.user.principal.clone(), state.key.clone());
     by.require(scope.permission())?;
-    let on = scope.clone();
-    let (hook, secret) = state.db.write(move |tx| ops::rotate_secret(tx, &key, &ctx, &by, &on, &id)).await?;
-    secret_response(&state, &submitted.user, scope, "New webhook secret", hook, secret).await
+    let rotated = state.db.write(move |tx| -> AppResult<_> {
+        let (hook, secret) = ops::rotate_secret(tx, &key, &ctx, &by, &scope, &id)?;
+        Ok((Place::checked(tx, &by, scope)?, hook, secret))
+    });
+    let (place, hook, secret) = rotated.await?;
+    secret_response(&submitted.user, place, "New webhook secret", hook, secret)
 }
 
 async fn delete(
