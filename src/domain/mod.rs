@@ -24,6 +24,7 @@ pub mod quarantine;
 pub mod report;
 pub mod secrets;
 pub mod session_id;
+pub mod sketch;
 pub mod test_identity;
 pub mod time;
 pub mod token;
