@@ -211,6 +211,8 @@ pub struct LoginPage {
 pub struct ProjectRow {
     pub project: Project,
     pub created: When,
+    /// Its newest run (running or finished): one index seek per project.
+    pub last_run: Option<RunRow>,
 }
 
 #[derive(Template, WebTemplate)]

@@ -80,3 +80,34 @@ async fn the_flaky_flip_threshold_is_set_on_project_settings() {
     let audit = app.audit_page(&admin, "?action=project.updated").await;
     assert!(audit.contains("flaky_flip_threshold"), "{audit}");
 }
+
+#[tokio::test]
+async fn the_project_list_shows_each_projects_newest_run() {
+    let app = TestApp::spawn().await;
+    let token = crate::api_helpers::admin_token(&app).await;
+    let (admin, _) = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    crate::api_helpers::create_project(&app, "web");
+    crate::api_helpers::create_project(&app, "api");
+    let page = app.get(&admin, "/projects").await.text().await.unwrap();
+    assert_eq!(page.matches("no runs yet").count(), 2, "{page}");
+
+    let report = |failing: bool| {
+        let failure = if failing { r#"<failure message="boom"/>"# } else { "" };
+        format!(
+            r#"<testsuite name="s"><testcase classname="C" name="a">{failure}</testcase><testcase classname="C" name="b"/></testsuite>"#
+        )
+    };
+    for (name, failing) in [("nightly", false), ("unit", true)] {
+        let path = format!("/api/v1/projects/web/results?name={name}&branch=main");
+        let request = crate::api_helpers::api(&app, reqwest::Method::POST, &path, &token)
+            .header("content-type", "application/xml")
+            .body(report(failing));
+        crate::api_helpers::send(request).await.expect(StatusCode::CREATED);
+    }
+    let page = app.get(&admin, "/projects").await.text().await.unwrap();
+    let web = page.split("/projects/web\"").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(web.contains("<span class=\"badge err\">failed</span>"), "{web}");
+    assert!(web.contains(">unit</a>") && web.contains("2 tests") && web.contains("1 failed"), "the newest run: {web}");
+    assert!(!web.contains("nightly"), "only the newest");
+    assert_eq!(page.matches("no runs yet").count(), 1, "api has none");
+}

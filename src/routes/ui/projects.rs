@@ -15,7 +15,7 @@ use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
 use crate::state::AppState;
 use crate::views::RunsQuery;
-use crate::views::{Layout, ProjectRow, ProjectSettingsPage, ProjectsPage, RunsPage, When};
+use crate::views::{Layout, ProjectRow, ProjectSettingsPage, ProjectsPage, RunRow, RunsPage, When};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/projects", web::get().to(list))
@@ -33,10 +33,20 @@ async fn projects_page(
     error: Option<String>,
     form: (String, String),
 ) -> Result<ProjectsPage, AppError> {
-    let projects = state.db.read(|c| db::projects::list(c, None, u32::MAX)).await?;
+    let projects = state
+        .db
+        .read(|c| -> Result<Vec<ProjectRow>, AppError> {
+            let newest = |p: &db::projects::Project| db::runs::list(c, p.id, &Default::default(), None, 1);
+            let rows = db::projects::list(c, None, u32::MAX)?.into_iter().map(|p| {
+                let last_run = newest(&p)?.first().map(RunRow::new);
+                Ok(ProjectRow { created: When::at(p.created_at), project: p, last_run })
+            });
+            rows.collect()
+        })
+        .await?;
     Ok(ProjectsPage {
         layout: Layout::new(user, "Projects", "projects").with_notice(notice).with_error(error),
-        projects: projects.into_iter().map(|p| ProjectRow { created: When::at(p.created_at), project: p }).collect(),
+        projects,
         can_manage: user.principal.may(Permission::ProjectsManage),
         form_slug: form.0,
         form_name: form.1,
