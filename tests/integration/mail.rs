@@ -10,8 +10,6 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -54,30 +52,6 @@ struct Sink {
     _dir: tempfile::TempDir,
 }
 
-/// A test CA and a certificate for 127.0.0.1 signed by it: the TLS
-/// configuration of the sink, and the CA written to `dir/ca.pem`.
-fn tls_config(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, PathBuf) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf =
-        CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&leaf_key, &ca, &ca_key).unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-        )
-        .unwrap();
-    (Arc::new(config), ca_file)
-}
-
 impl Sink {
     fn start() -> Sink {
         Sink::start_with(SinkTls::None)
@@ -85,7 +59,8 @@ impl Sink {
 
     fn start_with(mode: SinkTls) -> Sink {
         let dir = tempfile::tempdir().unwrap();
-        let (tls, ca_file) = tls_config(dir.path());
+        let (tls, ca_file) = crate::test_ca::server_tls(dir.path());
+        let tls = Arc::new(tls);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let url = match mode {

@@ -29,6 +29,7 @@ mod projects_api;
 mod quarantine;
 mod results_api;
 mod run;
+mod test_ca;
 mod trusted_publishers;
 mod ui_runs;
 mod ui_tokens;

@@ -13,6 +13,7 @@ use super::{html, see_other, CsrfOnly, Notice, RawForm, Submitted};
 use crate::auth::client::ClientInfo;
 use crate::auth::session::SessionUser;
 use crate::db::webhooks::Webhook;
+use crate::domain::principal::Principal;
 use crate::domain::webhook::Format;
 use crate::error::{AppError, AppResult, PageResult};
 use crate::ops::webhooks::{self as ops, Draft, Scope};
@@ -57,6 +58,13 @@ fn scope(slug: Option<String>) -> Scope {
     slug.map_or(Scope::Instance, Scope::Project)
 }
 
+/// The scope `slug` names and who asks, once `user` may manage its webhooks.
+fn managed_by(user: &SessionUser, slug: Option<String>) -> Result<(Scope, Principal), AppError> {
+    let scope = scope(slug);
+    user.principal.require(scope.permission())?;
+    Ok((scope, user.principal.clone()))
+}
+
 /// `base[/id]rest` of `scope`'s pages.
 fn url_of(scope: &Scope, id: Option<&str>, rest: &str) -> String {
     let base = webhooks_base(scope);
@@ -78,8 +86,7 @@ async fn index(
     path: web::Path<ListPath>,
     query: web::Query<Notice>,
 ) -> PageResult<HttpResponse> {
-    let scope = scope(path.into_inner().slug);
-    user.principal.require(scope.permission())?;
+    let (scope, _) = managed_by(&user, path.into_inner().slug)?;
     let page = webhooks_page(&state.db, &user, scope, query.text(), None, HookForm::default()).await?;
     html(HttpResponse::Ok(), &page)
 }
@@ -91,8 +98,7 @@ async fn show(
     query: web::Query<ShowQuery>,
 ) -> PageResult<HttpResponse> {
     let HookPath { slug, id } = path.into_inner();
-    let scope = scope(slug);
-    user.principal.require(scope.permission())?;
+    let (scope, _) = managed_by(&user, slug)?;
     let ShowQuery { notice, before } = query.into_inner();
     let notice = Notice { notice }.text();
     let page = webhook_page(&state.db, &user, scope, id, before, None).await?;
@@ -149,8 +155,7 @@ async fn create(
     path: web::Path<ListPath>,
     RawForm(body): RawForm,
 ) -> PageResult<HttpResponse> {
-    let scope = scope(path.into_inner().slug);
-    user.principal.require(scope.permission())?;
+    let (scope, _) = managed_by(&user, path.into_inner().slug)?;
     let input = HookInput::parse(&body);
     user.verify_csrf(&state, &input.csrf)?;
     match add(&state, &user, &client, scope.clone(), &input).await {
@@ -191,8 +196,7 @@ async fn update(
     RawForm(body): RawForm,
 ) -> PageResult<HttpResponse> {
     let HookPath { slug, id } = path.into_inner();
-    let scope = scope(slug);
-    user.principal.require(scope.permission())?;
+    let (scope, _) = managed_by(&user, slug)?;
     let input = HookInput::parse(&body);
     user.verify_csrf(&state, &input.csrf)?;
     match save(&state, &user, &client, scope.clone(), id.clone(), &input).await {
@@ -241,9 +245,7 @@ async fn ping(
     submitted: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
     let HookPath { slug, id } = path.into_inner();
-    let scope = scope(slug);
-    let by = submitted.user.principal.clone();
-    by.require(scope.permission())?;
+    let (scope, by) = managed_by(&submitted.user, slug)?;
     let (on, hook) = (scope.clone(), id.clone());
     state.db.write(move |tx| ops::ping(tx, &by, &on, &hook)).await?;
     Ok(see_other(&url_of(&scope, Some(&id), "?notice=webhook_pinged#deliveries")))
@@ -255,9 +257,7 @@ async fn redeliver(
     submitted: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
     let DeliveryPath { slug, id, delivery } = path.into_inner();
-    let scope = scope(slug);
-    let by = submitted.user.principal.clone();
-    by.require(scope.permission())?;
+    let (scope, by) = managed_by(&submitted.user, slug)?;
     let (on, hook) = (scope.clone(), id.clone());
     state.db.write(move |tx| ops::redeliver(tx, &by, &on, &hook, &delivery)).await?;
     Ok(see_other(&url_of(&scope, Some(&id), "?notice=delivery_queued#deliveries")))
@@ -269,9 +269,8 @@ async fn rotate(
     submitted: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
     let HookPath { slug, id } = path.into_inner();
-    let scope = scope(slug);
-    let (ctx, by, key) = (submitted.audit(), submitted.user.principal.clone(), state.key.clone());
-    by.require(scope.permission())?;
+    let (scope, by) = managed_by(&submitted.user, slug)?;
+    let (ctx, key) = (submitted.audit(), state.key.clone());
     let rotated = state.db.write(move |tx| -> AppResult<_> {
         let (hook, secret) = ops::rotate_secret(tx, &key, &ctx, &by, &scope, &id)?;
         Ok((Place::checked(tx, &by, scope)?, hook, secret))
@@ -286,10 +285,8 @@ async fn delete(
     submitted: Submitted<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
     let HookPath { slug, id } = path.into_inner();
-    let scope = scope(slug);
-    let (ctx, by) = (submitted.audit(), submitted.user.principal.clone());
-    by.require(scope.permission())?;
-    let on = scope.clone();
+    let (scope, by) = managed_by(&submitted.user, slug)?;
+    let (ctx, on) = (submitted.audit(), scope.clone());
     state.db.write(move |tx| ops::delete(tx, &ctx, &by, &on, &id)).await?;
     Ok(see_other(&url_of(&scope, None, "?notice=webhook_deleted")))
 }
