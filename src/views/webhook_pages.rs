@@ -18,11 +18,10 @@ use crate::error::AppError;
 /// Webhooks on the list page (the API pages through any number).
 const SHOWN: u32 = 100;
 /// Deliveries per page of a webhook's log.
-pub const DELIVERIES_SHOWN: u32 = 50;
+const DELIVERIES_SHOWN: u32 = 50;
 
 /// Where the pages are: whose webhooks, their address, the breadcrumbs.
 pub struct Place {
-    pub scope: Scope,
     /// The project's id; `None` for the instance's webhooks.
     project_id: Option<i64>,
     /// `/projects/{slug}/settings/webhooks` or `/settings/admin/webhooks`.
@@ -37,9 +36,9 @@ pub struct Place {
 impl Place {
     /// The place of `scope`, once `by` may manage its webhooks (a missing
     /// or invisible project is a 404).
-    pub fn checked(conn: &Conn, by: &Principal, scope: Scope) -> Result<Place, AppError> {
-        let base = webhooks_base(&scope);
-        let place = match &scope {
+    pub fn checked(conn: &Conn, by: &Principal, scope: &Scope) -> Result<Place, AppError> {
+        let (base, permission) = (webhooks_base(scope), scope.permission());
+        let place = match scope {
             Scope::Project(slug) => {
                 let project = db::projects::require(conn, slug)?;
                 by.require_project(project.id)?;
@@ -54,19 +53,13 @@ impl Place {
                     owner: project.name,
                     section: "projects",
                     base,
-                    scope,
                 }
             }
-            Scope::Instance => Place {
-                project_id: None,
-                crumbs: Vec::new(),
-                owner: "this Proctor".into(),
-                section: "webhooks",
-                base,
-                scope,
-            },
+            Scope::Instance => {
+                Place { project_id: None, crumbs: Vec::new(), owner: "this Proctor".into(), section: "webhooks", base }
+            }
         };
-        by.require(place.scope.permission())?;
+        by.require(permission)?;
         Ok(place)
     }
 }
@@ -263,7 +256,7 @@ pub async fn webhooks_page(
     let by = user.principal.clone();
     let (place, mut hooks) = db
         .read(move |c| -> Result<_, AppError> {
-            let place = Place::checked(c, &by, scope)?;
+            let place = Place::checked(c, &by, &scope)?;
             let rows = store::list(c, place.project_id, None, SHOWN + 1)?
                 .into_iter()
                 .map(|h| {
@@ -324,7 +317,7 @@ pub async fn webhook_page(
     let by = user.principal.clone();
     let (place, hook, mut deliveries) = db
         .read(move |c| -> Result<_, AppError> {
-            let place = Place::checked(c, &by, scope)?;
+            let place = Place::checked(c, &by, &scope)?;
             let hook = store::get(c, place.project_id, &id)?;
             let deliveries = store::deliveries(c, &hook.id, before.as_deref(), DELIVERIES_SHOWN + 1)?;
             Ok((place, hook, deliveries))

@@ -183,7 +183,7 @@ async fn add(
     let (key, outbound) = (state.key.clone(), state.webhook_client.clone());
     let added = state.db.write(move |tx| -> AppResult<_> {
         let (hook, secret) = ops::create(tx, &key, outbound.policy(), &ctx, &by, &scope, draft)?;
-        Ok((Place::checked(tx, &by, scope)?, hook, secret))
+        Ok((Place::checked(tx, &by, &scope)?, hook, secret))
     });
     added.await
 }
@@ -273,7 +273,7 @@ async fn rotate(
     let (ctx, key) = (submitted.audit(), state.key.clone());
     let rotated = state.db.write(move |tx| -> AppResult<_> {
         let (hook, secret) = ops::rotate_secret(tx, &key, &ctx, &by, &scope, &id)?;
-        Ok((Place::checked(tx, &by, scope)?, hook, secret))
+        Ok((Place::checked(tx, &by, &scope)?, hook, secret))
     });
     let (place, hook, secret) = rotated.await?;
     secret_response(&submitted.user, place, "New webhook secret", hook, secret)
