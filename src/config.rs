@@ -13,6 +13,8 @@ pub const DEFAULT_DATA_DIR: &str = "./proctor-data";
 pub const DEFAULT_MAX_REPORT_BYTES: u64 = 100 * 1024 * 1024;
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 1200;
 pub const DEFAULT_STALE_RUN_HOURS: u32 = 24;
+/// Days of analytics rollups kept: trends outlive the raw results they came from.
+pub const DEFAULT_ROLLUP_RETENTION_DAYS: u32 = 400;
 pub const DEFAULT_BODY_TIMEOUT_SECONDS: u64 = 30;
 
 /// `synchronous` pragma: NORMAL is safe in WAL mode (a power loss can lose
@@ -46,6 +48,8 @@ pub struct Config {
     pub synchronous: Synchronous,
     pub trusted_proxies: Vec<IpAddr>,
     pub retention_days: Option<u32>,
+    /// Rollups of days older than this are deleted (`db::rollups::prune`).
+    pub rollup_retention_days: u32,
     /// A run still `running` with no report for this long is marked `errored`.
     pub stale_run_hours: u32,
     pub session_idle_minutes: u32,
@@ -109,6 +113,7 @@ impl Config {
             synchronous: Synchronous::Normal,
             trusted_proxies: Vec::new(),
             retention_days: None,
+            rollup_retention_days: DEFAULT_ROLLUP_RETENTION_DAYS,
             stale_run_hours: DEFAULT_STALE_RUN_HOURS,
             session_idle_minutes: 12 * 60,
             session_max_hours: 7 * 24,
@@ -143,6 +148,8 @@ impl Config {
             given.trusted_proxies.clone()
         };
         config.retention_days = given.retention_days.or(file.retention_days);
+        config.rollup_retention_days =
+            given.rollup_retention_days.or(file.rollup_retention_days).unwrap_or(DEFAULT_ROLLUP_RETENTION_DAYS);
         config.stale_run_hours = given.stale_run_hours.or(file.stale_run_hours).unwrap_or(DEFAULT_STALE_RUN_HOURS);
         if let Some(m) = given.session_idle_minutes.or(file.session_idle_minutes) {
             config.session_idle_minutes = m;
@@ -190,6 +197,9 @@ impl Config {
         if self.stale_run_hours == 0 {
             return Err(ConfigError::Invalid("stale run hours must be at least 1".into()));
         }
+        if !(1..=36_500).contains(&self.rollup_retention_days) {
+            return Err(ConfigError::Invalid("rollup retention must be between 1 and 36500 days".into()));
+        }
         if !(1..=3600).contains(&self.body_timeout_seconds) {
             return Err(ConfigError::Invalid("body timeout must be between 1 and 3600 seconds".into()));
         }
@@ -236,6 +246,7 @@ pub struct Overrides {
     pub rate_limit_per_minute: Option<u32>,
     pub trusted_proxies: Vec<IpAddr>,
     pub retention_days: Option<u32>,
+    pub rollup_retention_days: Option<u32>,
     pub stale_run_hours: Option<u32>,
     pub session_idle_minutes: Option<u32>,
     pub session_max_hours: Option<u32>,
@@ -272,6 +283,7 @@ struct FileConfig {
     synchronous: Option<Synchronous>,
     trusted_proxies: Option<Vec<IpAddr>>,
     retention_days: Option<u32>,
+    rollup_retention_days: Option<u32>,
     stale_run_hours: Option<u32>,
     session_idle_minutes: Option<u32>,
     session_max_hours: Option<u32>,

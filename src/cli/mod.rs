@@ -119,6 +119,9 @@ pub struct ServeArgs {
     /// Delete runs older than this many days [default: keep everything]
     #[arg(long, env = "PROCTOR_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
+    /// Delete analytics rollups (the per-test daily totals behind the flaky, slowest and errors pages) of days older than this; they outlive the runs they came from [default: 400]
+    #[arg(long, env = "PROCTOR_ROLLUP_RETENTION_DAYS")]
+    pub rollup_retention_days: Option<u32>,
     /// Mark a run `errored` when it is still running with no report for this many hours [default: 24]
     #[arg(long, env = "PROCTOR_STALE_RUN_HOURS")]
     pub stale_run_hours: Option<u32>,
@@ -372,6 +375,7 @@ impl CommonArgs {
             rate_limit_per_minute: serve.rate_limit_per_minute,
             trusted_proxies: serve.trusted_proxies.clone(),
             retention_days: serve.retention_days,
+            rollup_retention_days: serve.rollup_retention_days,
             stale_run_hours: serve.stale_run_hours,
             session_idle_minutes: serve.session_idle_minutes,
             session_max_hours: serve.session_max_hours,

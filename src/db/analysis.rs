@@ -1,25 +1,25 @@
-//! The SQL behind test analytics: flaky and slowest tests in a window of
-//! days, one test's history and the run trend for charts (a run compared
-//! with its base is in `db::compare`). The rules themselves live in
-//! `domain::analysis`.
+//! The SQL behind test analytics: slowest tests in a window of days, one
+//! test's history and the run trend for charts (flaky tests are
+//! `db::flaky`'s, a run compared with its base `db::compare`'s). The rules
+//! themselves live in `domain::analysis`.
 //!
-//! Window analytics read the newest [`MAX_WINDOW_RUNS`] runs created in the
-//! window, stopping once [`MAX_WINDOW_RESULTS`] results were read, so one
-//! request's work and memory stay bounded however busy the project is.
-
-use std::collections::HashMap;
+//! Windows are whole UTC days (`domain::time::window_start`) and read from
+//! the rollups (`db::rollups`), so their cost does not grow with the
+//! results a project keeps; a test's history walks only the days its
+//! rollups say it ran on.
 
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
-use crate::db::results::stored_outcome;
+use crate::db::rollups::{self, Tests};
 use crate::db::runs::RunStatus;
 use crate::db::{Conn, DbError};
-use crate::domain::analysis::{self as rules, Outcome, Trend};
-use crate::domain::time::unix_now;
+use crate::domain::analysis::{self as rules, Trend};
+use crate::domain::rollup::{day_of, day_start};
 
-pub const MAX_WINDOW_RUNS: u32 = 2000;
-pub const MAX_WINDOW_RESULTS: usize = 2_000_000;
+/// A slow test's trend compares the older and newer halves of at most
+/// this many of its newest timed results in the window.
+pub const TREND_RESULTS: usize = 40;
 
 /// A test's identity, as every analytics object shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -47,83 +47,51 @@ pub struct SlowTest {
     pub trend_ratio: Option<f64>,
 }
 
-/// Tests by p95 duration among runs created in the last `days`, slowest
-/// first; and whether every run of the window was read (see the module's
-/// bounds).
-pub fn slowest_tests(conn: &Conn, project_id: i64, days: u32, limit: u32) -> Result<(Vec<SlowTest>, bool), DbError> {
-    let window = scan_window(conn, project_id, days)?;
-    let complete = window.complete;
-    let mut found: Vec<(i64, rules::DurationStats)> = window
-        .tests
-        .into_iter()
-        .filter_map(|(test, results)| {
-            let durations: Vec<i64> =
-                results.iter().rev().filter(|w| w.outcome != Outcome::Skipped).filter_map(|w| w.duration_ms).collect();
-            rules::duration_stats(&durations).map(|s| (test, s))
+/// Tests by p95 duration among runs created since `since` (the start of a
+/// day), slowest first, at most `limit`.
+pub fn slowest_tests(conn: &Conn, project_id: i64, since: i64, limit: u32) -> Result<Vec<SlowTest>, DbError> {
+    let window = rollups::window(conn, project_id, day_of(since), Tests::All)?;
+    let mut found: Vec<(i64, u64, u64, u64)> = window
+        .iter()
+        .filter_map(|(test, t)| {
+            let d = &t.durations;
+            Some((*test, d.count(), d.percentile(50.0)?, d.percentile(95.0)?))
         })
         .collect();
-    found.sort_by(|a, b| b.1.p95_ms.cmp(&a.1.p95_ms).then(b.1.p50_ms.cmp(&a.1.p50_ms)).then(a.0.cmp(&b.0)));
+    found.sort_by(|a, b| b.3.cmp(&a.3).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
     found.truncate(limit as usize);
     let mut out = Vec::with_capacity(found.len());
-    for (test, s) in found {
+    for (test, runs, p50, p95) in found {
         let Some(t) = test_by_key(conn, project_id, test)? else { continue };
+        let (trend, trend_ratio) = rules::trend(&recent_durations(conn, project_id, test, since)?);
         out.push(SlowTest {
             test_id: t.test_id,
             suite: t.suite,
             classname: t.classname,
             name: t.name,
             file: t.file,
-            runs: s.runs,
-            p50_ms: s.p50_ms,
-            p95_ms: s.p95_ms,
-            trend: s.trend,
-            trend_ratio: s.trend_ratio,
+            runs: runs.min(u64::from(u32::MAX)) as u32,
+            p50_ms: p50.min(i64::MAX as u64) as i64,
+            p95_ms: p95.min(i64::MAX as u64) as i64,
+            trend,
+            trend_ratio,
         });
     }
-    Ok((out, complete))
+    Ok(out)
 }
 
-/// One result: its outcome and duration.
-struct WindowResult {
-    outcome: Outcome,
-    duration_ms: Option<i64>,
-}
-
-/// Every result read from the window by test (its key in `tests`), each
-/// test's results newest first.
-struct Window {
-    tests: HashMap<i64, Vec<WindowResult>>,
-    /// Whether every run created in the window was read.
-    complete: bool,
-}
-
-fn scan_window(conn: &Conn, project_id: i64, days: u32) -> Result<Window, DbError> {
-    let since = crate::domain::time::days_before(unix_now(), days);
-    // One more run than is read, to know whether the window holds more.
-    let runs: Vec<i64> = conn
-        .prepare_cached(
-            "SELECT seq FROM runs WHERE project_id = ?1 AND created_at >= ?2
-             ORDER BY created_at DESC, id DESC LIMIT CAST(?3 AS INTEGER)",
-        )?
-        .query_map(params![project_id, since, MAX_WINDOW_RUNS + 1], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut tests: HashMap<i64, Vec<WindowResult>> = HashMap::new();
-    let mut read = 0usize;
-    let mut stmt = conn.prepare_cached("SELECT test, status, duration_ms FROM results WHERE run = ?1")?;
-    let mut kept = 0;
-    for (index, seq) in runs.iter().enumerate() {
-        if read >= MAX_WINDOW_RESULTS || index == MAX_WINDOW_RUNS as usize {
-            break;
+/// The test's newest [`TREND_RESULTS`] timed, not skipped, durations in
+/// runs created since `since`, oldest first.
+fn recent_durations(conn: &Conn, project_id: i64, test: i64, since: i64) -> Result<Vec<i64>, DbError> {
+    let mut durations = Vec::with_capacity(TREND_RESULTS);
+    walk(conn, project_id, test, None, since, |e| {
+        if let (Some(ms), false) = (e.duration_ms, e.status == "skipped") {
+            durations.push(ms);
         }
-        let mut rows = stmt.query([seq])?;
-        while let Some(r) = rows.next()? {
-            let outcome = Outcome::from_status(stored_outcome(r.get_ref(1)?).as_str());
-            tests.entry(r.get(0)?).or_default().push(WindowResult { outcome, duration_ms: r.get(2)? });
-            read += 1;
-        }
-        kept = index + 1;
-    }
-    Ok(Window { tests, complete: kept == runs.len() })
+        durations.len() < TREND_RESULTS
+    })?;
+    durations.reverse();
+    Ok(durations)
 }
 
 fn info_from_row(r: &Row) -> rusqlite::Result<TestInfo> {
@@ -173,26 +141,71 @@ pub fn history(
     before: Option<&str>,
 ) -> Result<Option<(TestInfo, Vec<HistoryEntry>)>, DbError> {
     let Some((key, info)) = test_info(conn, project_id, test_id)? else { return Ok(None) };
-    // The project's runs newest first, each probed for the test: results
-    // have no by-test index (it would make every upload rewrite pages all
-    // over it), and a probe by (run, test) is one B-tree descent.
+    let below = match before {
+        Some(id) => conn
+            .prepare_cached("SELECT created_at FROM runs WHERE id = ?1 AND project_id = ?2")?
+            .query_row(params![id, project_id], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|at| (at, id.to_string())),
+        None => None,
+    };
+    if before.is_some() && below.is_none() {
+        return Ok(Some((info, Vec::new())));
+    }
+    let mut entries = Vec::new();
+    walk(conn, project_id, key, below, i64::MIN, |e| {
+        entries.push(e);
+        entries.len() < limit as usize
+    })?;
+    Ok(Some((info, entries)))
+}
+
+/// Calls `each` with the test's results newest first (by run creation,
+/// then run id), below the run `below` if given and in runs created since
+/// `since`, until it answers false. Only the days the rollups say the test
+/// ran on are read, each through the runs' (project, created) index.
+fn walk(
+    conn: &Conn,
+    project_id: i64,
+    test: i64,
+    below: Option<(i64, String)>,
+    since: i64,
+    mut each: impl FnMut(HistoryEntry) -> bool,
+) -> Result<(), DbError> {
+    let oldest: Option<i64> = conn
+        .prepare_cached("SELECT min(created_at) FROM runs WHERE project_id = ?1")?
+        .query_row([project_id], |r| r.get(0))?;
+    let Some(oldest) = oldest else { return Ok(()) };
+    let last_day = below.as_ref().map_or(i64::MAX, |(at, _)| day_of(*at));
+    let (below_at, below_id) = below.map_or((i64::MAX, None), |(at, id)| (at, Some(id)));
     let mut stmt = conn.prepare_cached(
         "SELECT ru.id, r.status, r.duration_ms, ru.commit_sha, ru.branch, ru.created_at
-         FROM runs ru INDEXED BY runs_by_project JOIN results r ON r.run = ru.seq AND r.test = ?1
-         WHERE ru.project_id = ?2 AND (?3 IS NULL OR ru.id < ?3)
-         ORDER BY ru.id DESC LIMIT CAST(?4 AS INTEGER)",
+         FROM runs ru INDEXED BY runs_by_project_created JOIN results r ON r.run = ru.seq AND r.test = ?1
+         WHERE ru.project_id = ?2 AND ru.created_at >= ?3 AND ru.created_at < ?4
+           AND (ru.created_at < ?5 OR (ru.created_at = ?5 AND (?6 IS NULL OR ru.id < ?6)))
+         ORDER BY ru.created_at DESC, ru.id DESC",
     )?;
-    let rows = stmt.query_map(params![key, project_id, before, limit], |r| {
-        Ok(HistoryEntry {
-            run_id: r.get(0)?,
-            status: r.get(1)?,
-            duration_ms: r.get(2)?,
-            commit: r.get(3)?,
-            branch: r.get(4)?,
-            created_at: r.get(5)?,
-        })
-    })?;
-    Ok(Some((info, rows.collect::<Result<_, _>>()?)))
+    for day in rollups::days_of(conn, project_id, test, last_day)? {
+        if day_start(day + 1) <= oldest.max(since) {
+            break;
+        }
+        let from = day_start(day).max(since);
+        let mut rows = stmt.query(params![test, project_id, from, day_start(day + 1), below_at, below_id])?;
+        while let Some(r) = rows.next()? {
+            let entry = HistoryEntry {
+                run_id: r.get(0)?,
+                status: r.get(1)?,
+                duration_ms: r.get(2)?,
+                commit: r.get(3)?,
+                branch: r.get(4)?,
+                created_at: r.get(5)?,
+            };
+            if !each(entry) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One finished run, as a chart point.

@@ -77,7 +77,7 @@ pub fn context(
     }
     let earlier = earlier_runs(conn, run)?;
     let failing: Vec<i64> = results.iter().filter(|r| is_failing(&r.status)).map(|r| r.key).collect();
-    let flaky = flaky::states(conn, project, &failing, crate::domain::time::days_before(now, FLAKY_WINDOW_DAYS), now)?;
+    let flaky = flaky::states(conn, project, &failing, crate::domain::time::window_start(now, FLAKY_WINDOW_DAYS), now)?;
     let rules = quarantine::active(conn, project.id, now)?;
     let mut briefs: HashMap<String, RuleBrief> = HashMap::new();
     let mut out = Vec::with_capacity(results.len());
@@ -190,9 +190,9 @@ pub struct TestRef {
 /// Tests named per group.
 pub const GROUP_TESTS: u32 = 5;
 
-/// The project's failure groups among runs created since `since`, most
-/// failures first (at most `limit`). One pass over the window's failures,
-/// through the partial index of failing results.
+/// The project's failure groups among runs created since `since` (the
+/// start of a day), most failures first (at most `limit`), from the
+/// rollups' failures per day, group and test (`db::rollups::failures`).
 pub fn groups(conn: &Conn, project_id: i64, since: i64, limit: u32) -> Result<Vec<ErrorGroup>, DbError> {
     struct Tally {
         failures: u32,
@@ -201,20 +201,16 @@ pub fn groups(conn: &Conn, project_id: i64, since: i64, limit: u32) -> Result<Ve
         last: i64,
     }
     let mut by_print: HashMap<i64, Tally> = HashMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.fingerprint, r.test, ru.created_at
-         FROM runs ru INDEXED BY runs_by_project_created
-         JOIN results r INDEXED BY results_failing ON r.run = ru.seq
-         WHERE ru.project_id = ?1 AND ru.created_at >= ?2
-           AND r.status <> 'passed' AND r.status <> 'skipped' AND r.status <> 'flaky' AND r.fingerprint IS NOT NULL",
-    )?;
-    let mut rows = stmt.query(params![project_id, since])?;
-    while let Some(r) = rows.next()? {
-        let (print, test, at): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        let tally = by_print.entry(print).or_insert(Tally { failures: 0, tests: BTreeSet::new(), first: at, last: at });
-        tally.failures += 1;
+    for ((print, test), f) in crate::db::rollups::failures(conn, project_id, crate::domain::rollup::day_of(since))? {
+        let tally = by_print.entry(print).or_insert(Tally {
+            failures: 0,
+            tests: BTreeSet::new(),
+            first: f.first_at,
+            last: f.last_at,
+        });
+        tally.failures += f.failures.clamp(0, i64::from(u32::MAX)) as u32;
         tally.tests.insert(test);
-        (tally.first, tally.last) = (tally.first.min(at), tally.last.max(at));
+        (tally.first, tally.last) = (tally.first.min(f.first_at), tally.last.max(f.last_at));
     }
     let mut found: Vec<(i64, Tally)> = by_print.into_iter().collect();
     found.sort_by(|(a, x), (b, y)| (y.failures, y.last, a).cmp(&(x.failures, x.last, b)));

@@ -3,8 +3,7 @@
 //! cost grows with the events in the window and the tests listed.
 //!
 //! Each listed test's `runs` and `failure_rate` count its results in the
-//! newest [`MAX_RATE_RUNS`] runs of the window; when the window holds more,
-//! [`FlakyList::complete`] is false and the API and page say so.
+//! whole window, read from the rollups (`db::rollups`).
 
 use std::collections::HashMap;
 
@@ -14,11 +13,10 @@ use serde::Serialize;
 use crate::db::analysis::{history, test_by_key, test_info, HistoryEntry, TestInfo};
 use crate::db::projects::Project;
 use crate::db::quarantine::{self, Rule};
+use crate::db::rollups::{self, Tests};
 use crate::db::{Conn, DbError};
 use crate::domain::flaky::{self as rules, Signal, Signals, State, FLAKY_WINDOW_DAYS};
-
-/// Runs read for a listed test's `runs` and `failure_rate`.
-pub const MAX_RATE_RUNS: u32 = 2000;
+use crate::domain::rollup::{day_of, day_start};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FlakyTest {
@@ -53,9 +51,6 @@ pub struct FlakyList {
     pub tests: Vec<FlakyTest>,
     /// Runs created in the window.
     pub window_runs: u32,
-    /// False when `runs` and `failure_rate` were counted over the newest
-    /// [`MAX_RATE_RUNS`] runs only (the signals always cover the window).
-    pub complete: bool,
 }
 
 /// The project's flaky tests among runs created since `since`, most flaky
@@ -101,7 +96,7 @@ pub fn test_standing(
     info: &TestInfo,
     now: i64,
 ) -> Result<TestStanding, DbError> {
-    let flaky = one(conn, project, test, crate::domain::time::days_before(now, FLAKY_WINDOW_DAYS), now)?;
+    let flaky = one(conn, project, test, crate::domain::time::window_start(now, FLAKY_WINDOW_DAYS), now)?;
     let quarantine = match flaky.as_ref().and_then(|f| f.quarantine.clone()) {
         Some(rule) => Some(rule),
         None => {
@@ -291,19 +286,25 @@ fn finish(
             last_flaky_at,
         });
     }
-    Ok(FlakyList { tests, window_runs, complete: window_runs <= MAX_RATE_RUNS })
+    Ok(FlakyList { tests, window_runs })
 }
 
-/// A test's results and failing (failed, errored, flaky) results in the
-/// newest [`MAX_RATE_RUNS`] runs created since `since`.
+/// A test's results and failing (failed, errored, flaky) results in runs
+/// created since `since`: whole days from the rollups, and the runs of a
+/// day that `since` cuts (after a fixed mark) from the results themselves.
 fn rate(conn: &Conn, project_id: i64, test: i64, since: i64) -> Result<(u32, u32), DbError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT count(*), coalesce(sum(r.status <> 'passed' AND r.status <> 'skipped'), 0) FROM (
-                 SELECT seq FROM runs INDEXED BY runs_by_project_created
-                 WHERE project_id = ?1 AND created_at >= ?2
-                 ORDER BY created_at DESC LIMIT CAST(?4 AS INTEGER)
-             ) ru JOIN results r ON r.run = ru.seq AND r.test = ?3",
-        )?
-        .query_row(params![project_id, since, test, MAX_RATE_RUNS], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    let first_full_day = day_of(since - 1) + 1;
+    let window = rollups::window(conn, project_id, first_full_day, Tests::Only(&[test]))?;
+    let (mut runs, mut failing) = window.get(&test).map_or((0, 0), |t| (t.results(), t.failing()));
+    if day_start(first_full_day) > since {
+        let (n, f): (i64, i64) = conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum(r.status <> 'passed' AND r.status <> 'skipped'), 0)
+                 FROM runs ru INDEXED BY runs_by_project_created JOIN results r ON r.run = ru.seq AND r.test = ?3
+                 WHERE ru.project_id = ?1 AND ru.created_at >= ?2 AND ru.created_at < ?4",
+            )?
+            .query_row(params![project_id, since, test, day_start(first_full_day)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        (runs, failing) = (runs + n, failing + f);
+    }
+    Ok((runs.clamp(0, i64::from(u32::MAX)) as u32, failing.clamp(0, i64::from(u32::MAX)) as u32))
 }

@@ -30,6 +30,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0016_mail.sql"),
     include_str!("migrations/0017_pending_deliveries.sql"),
     include_str!("migrations/0018_unused_due_index.sql"),
+    include_str!("migrations/0019_rollups.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");

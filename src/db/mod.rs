@@ -33,6 +33,7 @@ pub mod publishers;
 pub mod quarantine;
 pub mod results;
 pub mod roles;
+pub mod rollups;
 pub mod runs;
 pub mod sessions;
 pub mod settings;

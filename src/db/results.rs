@@ -12,6 +12,7 @@ use crate::db::runs::{self, Counts};
 use crate::db::{Conn, DbError, Tx};
 use crate::domain::fingerprint;
 use crate::domain::report::{Merged, Outcome, TestCase};
+use crate::domain::rollup::{DigestWriter, Entry};
 use crate::domain::test_identity::TestKey;
 use crate::domain::time::unix_now;
 
@@ -36,6 +37,10 @@ pub struct ResultWriter<'t> {
     fingerprints: HashSet<i64>,
     project_id: i64,
     run_seq: i64,
+    /// When the run was created (the day its results roll up into).
+    run_at: i64,
+    /// What the cases written, and merges undone, add to the rollups.
+    digest: DigestWriter,
     /// What the cases written so far changed in the run's counts and total
     /// duration (negative where a merge moved a test to another outcome).
     counts: Counts,
@@ -56,6 +61,7 @@ struct Stored {
     attempt_bits: u8,
     duration_ms: Option<i64>,
     quarantined: bool,
+    fingerprint: Option<i64>,
 }
 
 /// A rule's run of consecutive passes after a report, to store (and to
@@ -67,13 +73,13 @@ pub struct Passes {
 }
 
 impl<'t> ResultWriter<'t> {
-    /// A writer into run `run_seq` of the project, marking failures `rules`
-    /// cover as quarantined; `count_passes` when the run is on the default
-    /// branch.
+    /// A writer into run `run_seq` of the project (created at `run_at`),
+    /// marking failures `rules` cover as quarantined; `count_passes` when
+    /// the run is on the default branch.
     pub fn new(
         tx: &Tx<'t>,
         project_id: i64,
-        run_seq: i64,
+        (run_seq, run_at): (i64, i64),
         rules: ActiveRules,
         count_passes: bool,
     ) -> Result<ResultWriter<'t>, DbError> {
@@ -89,7 +95,8 @@ impl<'t> ResultWriter<'t> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (run, test) DO NOTHING",
             )?,
             find_result: tx.prepare_cached(
-                "SELECT status, attempt_bits, duration_ms, quarantined FROM results WHERE run = ?1 AND test = ?2",
+                "SELECT status, attempt_bits, duration_ms, quarantined, fingerprint FROM results
+                 WHERE run = ?1 AND test = ?2",
             )?,
             update_result: tx.prepare_cached(
                 "UPDATE results SET status = ?3, attempt_bits = ?4, duration_ms = coalesce(?5, duration_ms),
@@ -105,6 +112,8 @@ impl<'t> ResultWriter<'t> {
             fingerprints: HashSet::new(),
             project_id,
             run_seq,
+            run_at,
+            digest: DigestWriter::default(),
             counts: Counts::default(),
             duration_ms: 0,
             rules,
@@ -133,6 +142,7 @@ impl<'t> ResultWriter<'t> {
             fingerprint,
         ])?;
         if inserted == 1 {
+            self.digest.push(&entry(test, case.outcome, false, duration, fingerprint));
             self.counts.tests += 1;
             self.counts.add(case.outcome, 1);
             self.counts.quarantined += i64::from(quarantined);
@@ -146,6 +156,7 @@ impl<'t> ResultWriter<'t> {
                 attempt_bits: r.get(1)?,
                 duration_ms: r.get(2)?,
                 quarantined: r.get(3)?,
+                fingerprint: r.get(4)?,
             })
         })?;
         let mut merged = Merged::stored(old.status, old.attempt_bits);
@@ -165,6 +176,9 @@ impl<'t> ResultWriter<'t> {
             quarantined,
             fingerprint,
         ])?;
+        self.digest.push(&entry(test, old.status, true, old.duration_ms, old.fingerprint));
+        let stored_duration = duration.or(old.duration_ms);
+        self.digest.push(&entry(test, status, false, stored_duration, fingerprint.or(old.fingerprint)));
         self.counts.add(old.status, -1);
         self.counts.add(status, 1);
         self.counts.quarantined += i64::from(quarantined) - i64::from(old.quarantined);
@@ -215,6 +229,7 @@ impl<'t> ResultWriter<'t> {
     /// rules whose consecutive passes changed.
     pub fn finish(self, tx: &Tx) -> Result<Vec<Passes>, DbError> {
         runs::add_counts(tx, self.run_seq, &self.counts, self.duration_ms)?;
+        crate::db::rollups::queue(tx, self.project_id, self.run_at, self.digest)?;
         let changed = self.rules.rules().iter().zip(&self.tallies).filter(|(_, (reset, passes))| *reset || *passes > 0);
         Ok(changed
             .map(|(rule, (reset, passes))| Passes {
@@ -239,6 +254,19 @@ impl<'t> ResultWriter<'t> {
             case.name,
             case.file
         ])?)
+    }
+}
+
+/// A result as its digest entry: durations clamped at zero, the failure
+/// group kept for failed and errored results only (what failure groups
+/// count).
+fn entry(test: i64, outcome: Outcome, removed: bool, duration_ms: Option<i64>, fingerprint: Option<i64>) -> Entry {
+    Entry {
+        test,
+        outcome,
+        removed,
+        duration_ms: duration_ms.map(|d| d.max(0) as u64),
+        fingerprint: fingerprint.filter(|_| is_failure(outcome)),
     }
 }
 

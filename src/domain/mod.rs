@@ -22,6 +22,7 @@ pub mod provenance;
 pub mod publisher;
 pub mod quarantine;
 pub mod report;
+pub mod rollup;
 pub mod secrets;
 pub mod session_id;
 pub mod sketch;

@@ -77,6 +77,22 @@ impl Sketch {
         *self.buckets.entry(index(ms)).or_default() += 1;
     }
 
+    /// Takes one `ms` away; false (and unchanged) when its bucket is empty.
+    pub fn remove(&mut self, ms: u64) -> bool {
+        let i = index(ms);
+        match self.buckets.get_mut(&i) {
+            Some(1) => {
+                self.buckets.remove(&i);
+                true
+            }
+            Some(n) => {
+                *n -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds every duration of `other`.
     pub fn merge(&mut self, other: &Sketch) {
         for (i, n) in &other.buckets {

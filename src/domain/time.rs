@@ -35,6 +35,13 @@ pub fn days_before(now: i64, days: u32) -> i64 {
     now - i64::from(days) * 86_400
 }
 
+/// Where a window of `days` ending at `now` starts: 00:00 UTC of the day
+/// that held the instant `days` days before (windows are whole days, so
+/// that the rollups by day answer them exactly).
+pub fn window_start(now: i64, days: u32) -> i64 {
+    days_before(now, days).div_euclid(86_400) * 86_400
+}
+
 pub fn from_unix(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

@@ -10,7 +10,7 @@ use crate::db::{audit, signals, DbError, Missing, Tx};
 use crate::domain::audit::{AuditContext, Target};
 use crate::domain::permission::Permission;
 use crate::domain::principal::Principal;
-use crate::domain::time::{days_before, unix_now};
+use crate::domain::time::{unix_now, window_start};
 use crate::ops::{visible_project, OpsError};
 
 /// The window a test must be listed in to be marked (the longest the flaky
@@ -31,7 +31,7 @@ pub fn mark_fixed(
     by.require(Permission::TestsManage)?;
     let (test, info) = test_info(tx, project.id, test_id)?.ok_or(DbError::NotFound(Missing::Test))?;
     let now = unix_now();
-    let since = days_before(now, MARK_WINDOW_DAYS);
+    let since = window_start(now, MARK_WINDOW_DAYS);
     let before = flaky::one(tx, &project, test, since, now)?.ok_or(DbError::NotFound(Missing::Test))?;
     signals::mark_fixed(tx, project.id, test, now, &ctx.actor)?;
     let details = json!({

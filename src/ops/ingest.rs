@@ -71,7 +71,7 @@ fn ingest_under_savepoint(tx: &Tx, project: &Project, run: &Run, upload: &Upload
     }
     let rules = quarantine::active(tx, project_id, unix_now())?;
     let on_default_branch = run.branch.as_deref() == Some(project.default_branch.as_str());
-    let mut writer = ResultWriter::new(tx, project_id, run.seq, rules, on_default_branch)?;
+    let mut writer = ResultWriter::new(tx, project_id, (run.seq, run.created_at), rules, on_default_branch)?;
     let parsed = parse_alongside(project_id, upload, |key, case| Ok(writer.write(key, case)?))?;
     let passes = writer.finish(tx)?;
     if let Some((report_id, counts)) = runs::find_report(tx, &run.id, &parsed.sha256)? {
@@ -304,7 +304,7 @@ fn announce_flaky(tx: &Tx, run: &Run) -> Result<(), OpsError> {
         return Ok(());
     }
     let project = crate::db::projects::require(tx, &run.project)?;
-    let since = crate::domain::time::days_before(run.created_at, crate::domain::flaky::FLAKY_WINDOW_DAYS);
+    let since = crate::domain::time::window_start(run.created_at, crate::domain::flaky::FLAKY_WINDOW_DAYS);
     let threshold = project.flaky_flip_threshold;
     for test in signals::signalled_in(tx, run, since)? {
         let fired = test.with_run.fired(threshold);

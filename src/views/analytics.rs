@@ -9,7 +9,7 @@ use super::charts::{human_ms, Chart};
 use super::{test_href, test_name, Layout, Tab, When};
 use crate::auth::session::SessionUser;
 use crate::db::analysis;
-use crate::db::flaky::{self, FlakyTest, MAX_RATE_RUNS};
+use crate::db::flaky::{self, FlakyTest};
 use crate::db::projects::Project;
 use crate::db::quarantine::Rule;
 use crate::db::{self, Db};
@@ -109,8 +109,6 @@ pub struct FlakyPage {
     pub windows: &'static [u32],
     pub rows: Vec<FlakyRow>,
     pub flip_threshold: u32,
-    /// Set when failure rates were counted over part of the window.
-    pub partial: Option<String>,
     pub notice: Option<&'static str>,
 }
 
@@ -139,8 +137,6 @@ pub struct SlowestPage {
     pub days: u32,
     pub windows: &'static [u32],
     pub rows: Vec<SlowRow>,
-    /// Set when the window held more runs or results than one page reads.
-    pub partial: Option<String>,
 }
 
 /// One result of a test.
@@ -195,18 +191,12 @@ pub async fn flaky_page(
         .read(move |c| -> AppResult<_> {
             let project = db::projects::require(c, &slug)?;
             let now = unix_now();
-            let list = flaky::list(c, &project, crate::domain::time::days_before(now, days), now, TOP)?;
+            let list = flaky::list(c, &project, crate::domain::time::window_start(now, days), now, TOP)?;
             Ok((project, list))
         })
         .await?;
     let may_manage = user.principal.may(crate::domain::permission::Permission::TestsManage);
     let rows = list.tests.into_iter().map(|t| flaky_row(&project, t, may_manage)).collect();
-    let partial = (!list.complete).then(|| {
-        format!(
-            "The window holds {} runs: failure rates and run counts are of the newest {MAX_RATE_RUNS}; the signals cover every run.",
-            list.window_runs
-        )
-    });
     Ok(FlakyPage {
         layout: Layout::new(user, format!("Flaky tests · {}", project.name), "projects"),
         flip_threshold: project.flaky_flip_threshold,
@@ -215,7 +205,6 @@ pub async fn flaky_page(
         days,
         windows: WINDOW_DAYS,
         rows,
-        partial,
         notice,
     })
 }
@@ -286,11 +275,11 @@ pub async fn slowest_page(db: &Db, user: &SessionUser, slug: String, days: u32) 
     let (project, tests) = db
         .read(move |c| -> AppResult<_> {
             let project = db::projects::require(c, &slug)?;
-            let tests = analysis::slowest_tests(c, project.id, days, TOP)?;
+            let since = crate::domain::time::window_start(unix_now(), days);
+            let tests = analysis::slowest_tests(c, project.id, since, TOP)?;
             Ok((project, tests))
         })
         .await?;
-    let (tests, complete) = tests;
     let rows = tests
         .into_iter()
         .map(|t| {
@@ -316,13 +305,6 @@ pub async fn slowest_page(db: &Db, user: &SessionUser, slug: String, days: u32) 
         days,
         windows: WINDOW_DAYS,
         rows,
-        partial: (!complete).then(|| {
-            format!(
-                "Read from part of the window: the newest {} runs or {} results.",
-                analysis::MAX_WINDOW_RUNS,
-                analysis::MAX_WINDOW_RESULTS
-            )
-        }),
     })
 }
 
@@ -353,7 +335,7 @@ pub async fn errors_page(db: &Db, user: &SessionUser, slug: String, days: u32) -
     let (project, groups) = db
         .read(move |c| -> AppResult<_> {
             let project = db::projects::require(c, &slug)?;
-            let groups = db::failures::groups(c, project.id, crate::domain::time::days_before(unix_now(), days), TOP)?;
+            let groups = db::failures::groups(c, project.id, crate::domain::time::window_start(unix_now(), days), TOP)?;
             Ok((project, groups))
         })
         .await?;

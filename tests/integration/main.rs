@@ -28,6 +28,7 @@ mod projects;
 mod projects_api;
 mod quarantine;
 mod results_api;
+mod rollups;
 mod run;
 mod test_ca;
 mod trusted_publishers;

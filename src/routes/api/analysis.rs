@@ -38,7 +38,8 @@ struct Window {
     /// Runs created in the window (flaky tests only).
     #[serde(skip_serializing_if = "Option::is_none")]
     runs: Option<u32>,
-    /// False when some figures were counted over the window's newest runs only.
+    /// Always true: every figure covers the whole window (kept for clients
+    /// of versions that could stop early).
     complete: bool,
 }
 
@@ -102,10 +103,10 @@ async fn flaky_tests(
     let (days, limit) = query.window()?;
     let list = read_project(&state, caller, slug, move |c, p| {
         let now = unix_now();
-        flaky::list(c, p, crate::domain::time::days_before(now, days), now, limit)
+        flaky::list(c, p, crate::domain::time::window_start(now, days), now, limit)
     })
     .await?;
-    let window = Window { days, runs: Some(list.window_runs), complete: list.complete };
+    let window = Window { days, runs: Some(list.window_runs), complete: true };
     Ok(HttpResponse::Ok().json(FlakyTests { tests: list.tests, days, window, next_cursor: None }))
 }
 
@@ -122,9 +123,11 @@ async fn slowest(
 ) -> Result<HttpResponse, AppError> {
     let slug = path.into_inner().project;
     let (days, limit) = query.window()?;
-    let (tests, complete) =
-        read_project(&state, caller, slug, move |c, p| analysis::slowest_tests(c, p.id, days, limit)).await?;
-    let window = Window { days, runs: None, complete };
+    let tests = read_project(&state, caller, slug, move |c, p| {
+        analysis::slowest_tests(c, p.id, crate::domain::time::window_start(unix_now(), days), limit)
+    })
+    .await?;
+    let window = Window { days, runs: None, complete: true };
     Ok(HttpResponse::Ok().json(SlowTests { tests, days, window, next_cursor: None }))
 }
 
@@ -143,7 +146,7 @@ async fn errors(
     let slug = path.into_inner().project;
     let (days, limit) = query.window()?;
     let groups = read_project(&state, caller, slug, move |c, p| {
-        failures::groups(c, p.id, crate::domain::time::days_before(unix_now(), days), limit)
+        failures::groups(c, p.id, crate::domain::time::window_start(unix_now(), days), limit)
     })
     .await?;
     Ok(HttpResponse::Ok().json(ErrorGroups { errors: groups, days, next_cursor: None }))
