@@ -259,6 +259,9 @@ fn finish(
     let window_runs: u32 = conn
         .prepare_cached("SELECT count(*) FROM runs WHERE project_id = ?1 AND created_at >= ?2")?
         .query_row(params![project.id, since], |r| r.get(0))?;
+    let starts: Vec<(i64, i64)> =
+        found.iter().map(|(s, ..)| (s.test, s.fixed_at.map_or(since, |f| since.max(f + 1)))).collect();
+    let mut rates = rates(conn, project.id, &starts)?;
     let mut tests = Vec::with_capacity(found.len());
     for (s, state, rule) in found {
         let Some(test) = test_by_key(conn, project.id, s.test)? else { continue };
@@ -266,7 +269,7 @@ fn finish(
             Some(id) => Some(quarantine::get(conn, project.id, &id, now)?),
             None => None,
         };
-        let (runs, failing) = rate(conn, project.id, s.test, since.max(s.fixed_at.map_or(since, |f| f + 1)))?;
+        let (runs, failing) = rates.remove(&s.test).unwrap_or((0, 0));
         let (first_flaky_at, last_flaky_at) = s.span(project.flaky_flip_threshold);
         tests.push(FlakyTest {
             test,
@@ -289,22 +292,35 @@ fn finish(
     Ok(FlakyList { tests, window_runs })
 }
 
-/// A test's results and failing (failed, errored, flaky) results in runs
-/// created since `since`: whole days from the rollups, and the runs of a
-/// day that `since` cuts (after a fixed mark) from the results themselves.
-fn rate(conn: &Conn, project_id: i64, test: i64, since: i64) -> Result<(u32, u32), DbError> {
-    let first_full_day = day_of(since - 1) + 1;
-    let window = rollups::window(conn, project_id, first_full_day, Tests::Only(&[test]))?;
-    let (mut runs, mut failing) = window.get(&test).map_or((0, 0), |t| (t.results(), t.failing()));
-    if day_start(first_full_day) > since {
-        let (n, f): (i64, i64) = conn
-            .prepare_cached(
-                "SELECT count(*), coalesce(sum(r.status <> 'passed' AND r.status <> 'skipped'), 0)
-                 FROM runs ru INDEXED BY runs_by_project_created JOIN results r ON r.run = ru.seq AND r.test = ?3
-                 WHERE ru.project_id = ?1 AND ru.created_at >= ?2 AND ru.created_at < ?4",
-            )?
-            .query_row(params![project_id, since, test, day_start(first_full_day)], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        (runs, failing) = (runs + n, failing + f);
+/// Per test, its results and failing (failed, errored, flaky) results in
+/// runs created since its start (the window's, or just after its fixed
+/// mark): whole days from the rollups, one window for the tests that start
+/// on the same day; the runs of a day a start cuts, from the results.
+fn rates(conn: &Conn, project_id: i64, starts: &[(i64, i64)]) -> Result<HashMap<i64, (u32, u32)>, DbError> {
+    let mut by_day: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (test, since) in starts {
+        by_day.entry(day_of(since - 1) + 1).or_default().push(*test);
     }
-    Ok((runs.clamp(0, i64::from(u32::MAX)) as u32, failing.clamp(0, i64::from(u32::MAX)) as u32))
+    let mut counts: HashMap<i64, (i64, i64)> = HashMap::new();
+    for (first_full_day, tests) in by_day {
+        for (test, t) in rollups::window(conn, project_id, first_full_day, Tests::Only(&tests))? {
+            counts.insert(test, (t.results(), t.failing()));
+        }
+    }
+    let mut cut = conn.prepare_cached(
+        "SELECT count(*), coalesce(sum(r.status <> 'passed' AND r.status <> 'skipped'), 0)
+         FROM runs ru INDEXED BY runs_by_project_created JOIN results r ON r.run = ru.seq AND r.test = ?3
+         WHERE ru.project_id = ?1 AND ru.created_at >= ?2 AND ru.created_at < ?4",
+    )?;
+    for (test, since) in starts {
+        let day_end = day_start(day_of(since - 1) + 1);
+        if day_end > *since {
+            let (n, f): (i64, i64) =
+                cut.query_row(params![project_id, since, test, day_end], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let c = counts.entry(*test).or_default();
+            (c.0, c.1) = (c.0 + n, c.1 + f);
+        }
+    }
+    let clamp = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
+    Ok(counts.into_iter().map(|(test, (n, f))| (test, (clamp(n), clamp(f)))).collect())
 }

@@ -10,7 +10,7 @@
 //! folded (a minute's uploads at most, or [`FOLD_ENTRIES`] results). None
 //! of it grows with the results a project keeps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rusqlite::{params, OptionalExtension, Row};
 
@@ -224,15 +224,6 @@ pub enum Tests<'a> {
     Only(&'a [i64]),
 }
 
-impl Tests<'_> {
-    fn has(&self, test: i64) -> bool {
-        match self {
-            Tests::All => true,
-            Tests::Only(tests) => tests.contains(&test),
-        }
-    }
-}
-
 /// Per test, its results in runs created from the start of `first_day` to
 /// now (tests without any are absent).
 pub fn window(conn: &Conn, project_id: i64, first_day: i64, tests: Tests) -> Result<HashMap<i64, Tally>, DbError> {
@@ -274,8 +265,12 @@ pub fn window(conn: &Conn, project_id: i64, first_day: i64, tests: Tests) -> Res
             }
         }
     }
+    let only: Option<HashSet<i64>> = match tests {
+        Tests::All => None,
+        Tests::Only(keys) => Some(keys.iter().copied().collect()),
+    };
     queued(conn, project_id, first_day, |e, _| {
-        if tests.has(e.test) {
+        if only.as_ref().is_none_or(|keys| keys.contains(&e.test)) {
             out.entry(e.test).or_default().apply(&e);
         }
     })?;
