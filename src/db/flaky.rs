@@ -1,9 +1,12 @@
-//! The flaky list and one test's flakiness (API.md section 9), read from the
-//! signal events `db::signals` keeps, not from the window's results: the
-//! cost grows with the events in the window and the tests listed.
+//! The flaky list and one test's flakiness (API.md section 9), from the
+//! signal events `db::signals` keeps as runs close, not from the window's
+//! results. The list reads them rolled up per test, signal and day
+//! (`db::rollups::signals`: one row per test and signal, whatever the
+//! window holds); one test's standing, and the tests marked fixed inside
+//! the window, read their events after the mark.
 //!
 //! Each listed test's `runs` and `failure_rate` count its results in the
-//! whole window, read from the rollups (`db::rollups`).
+//! whole window, read from the rollups (`db::rollups::window`).
 
 use std::collections::HashMap;
 
@@ -190,8 +193,24 @@ fn collect(conn: &Conn, project: &Project, since: i64, scope: Scope) -> Result<H
     };
     match scope {
         Scope::Project => {
-            events(project.id, PROJECT_EVENTS, &mut by_test)?;
+            // Tests marked fixed inside the window count their events after
+            // the mark, read one by one; the others' come from the rollups.
             marks(project.id, PROJECT_MARKS, &mut by_test)?;
+            let marked: Vec<i64> = by_test.keys().copied().collect();
+            for s in rollups::signals(conn, project.id, day_of(since))? {
+                let Some(signal) = Signal::parse(&s.kind) else { continue };
+                if marked.contains(&s.test) {
+                    continue;
+                }
+                let count = s.events.clamp(0, i64::from(u32::MAX)) as u32;
+                by_test
+                    .entry(s.test)
+                    .or_insert_with(|| Standing::new(s.test))
+                    .add(signal, count, s.first_at, s.last_at);
+            }
+            for test in marked {
+                events(test, TEST_EVENTS, &mut by_test)?;
+            }
         }
         Scope::Tests(tests) => {
             for &test in tests {
@@ -203,10 +222,6 @@ fn collect(conn: &Conn, project: &Project, since: i64, scope: Scope) -> Result<H
     Ok(by_test)
 }
 
-const PROJECT_EVENTS: &str = "SELECT s.test, s.kind, count(*), min(s.at), max(s.at)
-    FROM flaky_signals s INDEXED BY flaky_signals_by_project LEFT JOIN test_marks m ON m.test = s.test
-    WHERE s.project_id = ?1 AND s.at >= ?2 AND (m.fixed_at IS NULL OR s.at > m.fixed_at)
-    GROUP BY s.test, s.kind";
 const TEST_EVENTS: &str = "SELECT s.test, s.kind, count(*), min(s.at), max(s.at)
     FROM flaky_signals s LEFT JOIN test_marks m ON m.test = s.test
     WHERE s.test = ?1 AND s.at >= ?2 AND (m.fixed_at IS NULL OR s.at > m.fixed_at)

@@ -31,6 +31,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0017_pending_deliveries.sql"),
     include_str!("migrations/0018_unused_due_index.sql"),
     include_str!("migrations/0019_rollups.sql"),
+    include_str!("migrations/0020_signal_rollups.sql"),
 ];
 
 pub const SCHEMA_V1: &str = include_str!("../../schema.sql");
@@ -237,6 +238,20 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(standing, vec![(1, false)], "test 1 failed on main once and passes there now");
+        // Version 20 rolls them up: the flips are one day's two events.
+        let totals: Vec<(i64, String, i64, i64, i64)> = conn
+            .prepare("SELECT test, kind, total, first_at, last_at FROM signal_totals ORDER BY test, kind")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            totals,
+            vec![(1, s("flip"), 2, 20, 30), (1, s("retry"), 1, 40, 40), (2, s("same_commit"), 1, 60, 60)]
+        );
+        let days: i64 = conn.query_row("SELECT count(*) FROM signal_days WHERE day = 0", [], |r| r.get(0)).unwrap();
+        assert_eq!(days, 3);
     }
 
     /// Version 12 rebuilds `tokens` to admit `oidc`: every token survives

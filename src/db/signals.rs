@@ -103,7 +103,8 @@ impl<'a, 't> Closing<'a, 't> {
         if !self.counts(test, self.run.created_at) {
             return Ok(());
         }
-        self.tx
+        let new = self
+            .tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO flaky_signals (test, kind, run, project_id, at, commit_sha)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -116,6 +117,9 @@ impl<'a, 't> Closing<'a, 't> {
                 self.run.created_at,
                 if signal == Signal::SameCommit { self.run.commit.as_deref() } else { None },
             ])?;
+        if new == 1 {
+            crate::db::rollups::signal(self.tx, self.run.project_id, test, signal.as_str(), self.run.created_at)?;
+        }
         Ok(())
     }
 

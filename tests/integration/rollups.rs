@@ -252,6 +252,19 @@ async fn compare(h: &History, label: &str) {
             assert_eq!(t["runs"], results.len(), "{what}: {name}'s results");
             let rate = (failing as f64 / results.len() as f64 * 10_000.0).round() / 10_000.0;
             assert_eq!(t["failure_rate"].as_f64(), Some(rate), "{what}: {name}'s failure rate");
+            // The signals rolled up by day equal the events kept one by one
+            // (read from the database: the events are storage's record).
+            for (signal, kind) in [("retry", "retry"), ("same_commit", "same_commit"), ("flips", "flip")] {
+                let events = sql_count(
+                    &h.app,
+                    &format!(
+                        "SELECT count(*) FROM flaky_signals s JOIN tests t ON t.id = s.test
+                         WHERE t.name = '{name}' AND s.kind = '{kind}' AND s.at >= {}",
+                        first_day * DAY
+                    ),
+                );
+                assert_eq!(t["signals"][signal], events, "{what}: {name}'s {signal} events");
+            }
         }
 
         // Errors: per message, its failed and errored results and tests.
