@@ -131,8 +131,18 @@ pub struct HistoryEntry {
     pub created_at: i64,
 }
 
-/// A test and its results, newest run first; `before` continues below a run
-/// id. `None` when the project has no such test.
+impl HistoryEntry {
+    /// Where the page after this entry starts (`before` of [`history`]):
+    /// its run's creation and id, so a page goes on even when retention
+    /// deleted the run in between.
+    pub fn page_key(&self) -> String {
+        format!("{}.{}", self.created_at, self.run_id)
+    }
+}
+
+/// A test and its results, newest run first; `before` continues below an
+/// entry's [`HistoryEntry::page_key`] (or a run id). `None` when the
+/// project has no such test.
 pub fn history(
     conn: &Conn,
     project_id: i64,
@@ -141,13 +151,15 @@ pub fn history(
     before: Option<&str>,
 ) -> Result<Option<(TestInfo, Vec<HistoryEntry>)>, DbError> {
     let Some((key, info)) = test_info(conn, project_id, test_id)? else { return Ok(None) };
-    let below = match before {
-        Some(id) => conn
+    let page_key = before.and_then(|b| b.split_once('.')).and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)));
+    let below = match (page_key, before) {
+        (Some((at, id)), _) => Some((at, id.to_string())),
+        (None, Some(id)) => conn
             .prepare_cached("SELECT created_at FROM runs WHERE id = ?1 AND project_id = ?2")?
             .query_row(params![id, project_id], |r| r.get::<_, i64>(0))
             .optional()?
             .map(|at| (at, id.to_string())),
-        None => None,
+        (None, None) => None,
     };
     if before.is_some() && below.is_none() {
         return Ok(Some((info, Vec::new())));

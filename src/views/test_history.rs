@@ -61,7 +61,7 @@ pub async fn test_history_page(
     let more = entries.len() > HISTORY_PAGE as usize;
     entries.truncate(HISTORY_PAGE as usize);
     let base = test_href(&project.slug, &test.test_id);
-    let older = if more { entries.last().map(|e| format!("{base}?before={}", e.run_id)) } else { None };
+    let older = if more { entries.last().map(|e| format!("{base}?before={}", e.page_key())) } else { None };
     let points: Vec<Point> = entries.iter().rev().map(|e| history_point(&project.slug, e)).collect();
     let rows = entries
         .into_iter()

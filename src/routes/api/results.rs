@@ -311,7 +311,7 @@ async fn test_history(
     let (test, mut history, standing) = found.ok_or_else(|| AppError::from(DbError::NotFound(Missing::Test)))?;
     let next = if history.len() > limit as usize {
         history.truncate(limit as usize);
-        history.last().map(|h| cursor(&h.run_id))
+        history.last().map(|h| cursor(&h.page_key()))
     } else {
         None
     };
