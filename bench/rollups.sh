@@ -74,4 +74,4 @@ start=$(date +%s.%N)
 PID=$(serve base "$BIN" "$BASE_PORT"); pids+=("$PID")
 ready=$(date +%s.%N)
 python3 bench/rollups.py folded "$DATA/base/proctor.db" "$start" "$ready"
-grep -E "rollups: (digested|backfill)" "$DATA/base.log" | sed 's/^/  log: /' | tail -3
+grep -aE "rollups: (digested|backfill)" "$DATA/base.log" | sed 's/^/  log: /' | tail -3

@@ -131,6 +131,17 @@ pub struct HistoryEntry {
     pub created_at: i64,
 }
 
+fn history_entry(r: &Row) -> rusqlite::Result<HistoryEntry> {
+    Ok(HistoryEntry {
+        run_id: r.get(0)?,
+        status: r.get(1)?,
+        duration_ms: r.get(2)?,
+        commit: r.get(3)?,
+        branch: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
 impl HistoryEntry {
     /// Where the page after this entry starts (`before` of [`history`]):
     /// its run's creation and id, so a page goes on even when retention
@@ -197,22 +208,26 @@ fn walk(
            AND (ru.created_at < ?5 OR (ru.created_at = ?5 AND (?6 IS NULL OR ru.id < ?6)))
          ORDER BY ru.created_at DESC, ru.id DESC",
     )?;
+    let horizon = day_start(rollups::horizon(conn)?.max(day_of(oldest)));
     for day in rollups::days_of(conn, project_id, test, last_day)? {
-        if day_start(day + 1) <= oldest.max(since) {
+        if day_start(day + 1) <= horizon.max(since) {
             break;
         }
         let from = day_start(day).max(since);
         let mut rows = stmt.query(params![test, project_id, from, day_start(day + 1), below_at, below_id])?;
         while let Some(r) = rows.next()? {
-            let entry = HistoryEntry {
-                run_id: r.get(0)?,
-                status: r.get(1)?,
-                duration_ms: r.get(2)?,
-                commit: r.get(3)?,
-                branch: r.get(4)?,
-                created_at: r.get(5)?,
-            };
-            if !each(entry) {
+            if !each(history_entry(r)?) {
+                return Ok(());
+            }
+        }
+    }
+    // Runs older than the rollups' horizon (kept longer than rollups are):
+    // no days to go by, so one walk over them.
+    if oldest < horizon && since < horizon {
+        let mut rows =
+            stmt.query(params![test, project_id, oldest.max(since), horizon.min(below_at + 1), below_at, below_id])?;
+        while let Some(r) = rows.next()? {
+            if !each(history_entry(r)?) {
                 return Ok(());
             }
         }

@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension};
 use crate::db::{Conn, DbError};
 
 /// Runs looked at for recent branches and names.
-pub const RECENT_RUNS: u32 = 1000;
+pub const RECENT_RUNS: u32 = 200;
 
 /// Branches of the project's newest runs, most recently used first.
 pub fn recent_branches(conn: &Conn, project_id: i64, limit: u32) -> Result<Vec<String>, DbError> {

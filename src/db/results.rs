@@ -39,7 +39,9 @@ pub struct ResultWriter<'t> {
     run_seq: i64,
     /// When the run was created (the day its results roll up into).
     run_at: i64,
-    /// What the cases written, and merges undone, add to the rollups.
+    /// What the cases written, and merges undone, add to the rollups: full
+    /// digests of [`DIGEST_ENTRIES`] each, then the one being written.
+    digests: Vec<DigestWriter>,
     digest: DigestWriter,
     /// What the cases written so far changed in the run's counts and total
     /// duration (negative where a merge moved a test to another outcome).
@@ -113,6 +115,7 @@ impl<'t> ResultWriter<'t> {
             project_id,
             run_seq,
             run_at,
+            digests: Vec::new(),
             digest: DigestWriter::default(),
             counts: Counts::default(),
             duration_ms: 0,
@@ -142,7 +145,7 @@ impl<'t> ResultWriter<'t> {
             fingerprint,
         ])?;
         if inserted == 1 {
-            self.digest.push(&entry(test, case.outcome, false, duration, fingerprint));
+            self.digest(entry(test, case.outcome, false, duration, fingerprint));
             self.counts.tests += 1;
             self.counts.add(case.outcome, 1);
             self.counts.quarantined += i64::from(quarantined);
@@ -176,9 +179,9 @@ impl<'t> ResultWriter<'t> {
             quarantined,
             fingerprint,
         ])?;
-        self.digest.push(&entry(test, old.status, true, old.duration_ms, old.fingerprint));
+        self.digest(entry(test, old.status, true, old.duration_ms, old.fingerprint));
         let stored_duration = duration.or(old.duration_ms);
-        self.digest.push(&entry(test, status, false, stored_duration, fingerprint.or(old.fingerprint)));
+        self.digest(entry(test, status, false, stored_duration, fingerprint.or(old.fingerprint)));
         self.counts.add(old.status, -1);
         self.counts.add(status, 1);
         self.counts.quarantined += i64::from(quarantined) - i64::from(old.quarantined);
@@ -186,6 +189,15 @@ impl<'t> ResultWriter<'t> {
             self.duration_ms += d - old.duration_ms.unwrap_or(0);
         }
         Ok(())
+    }
+
+    /// Adds an entry to the digest, starting a new one when it is full (a
+    /// fold takes whole digests, so their size bounds its transactions).
+    fn digest(&mut self, e: Entry) {
+        if self.digest.len() >= DIGEST_ENTRIES {
+            self.digests.push(std::mem::take(&mut self.digest));
+        }
+        self.digest.push(&e);
     }
 
     /// A failing case's failure group (see `domain::fingerprint`), its
@@ -229,7 +241,9 @@ impl<'t> ResultWriter<'t> {
     /// rules whose consecutive passes changed.
     pub fn finish(self, tx: &Tx) -> Result<Vec<Passes>, DbError> {
         runs::add_counts(tx, self.run_seq, &self.counts, self.duration_ms)?;
-        crate::db::rollups::queue(tx, self.project_id, self.run_at, self.digest)?;
+        for digest in self.digests.into_iter().chain([self.digest]) {
+            crate::db::rollups::queue(tx, self.project_id, self.run_at, digest)?;
+        }
         let changed = self.rules.rules().iter().zip(&self.tallies).filter(|(_, (reset, passes))| *reset || *passes > 0);
         Ok(changed
             .map(|(rule, (reset, passes))| Passes {
@@ -256,6 +270,9 @@ impl<'t> ResultWriter<'t> {
         ])?)
     }
 }
+
+/// Results per digest.
+const DIGEST_ENTRIES: u32 = 50_000;
 
 /// A result as its digest entry: durations clamped at zero, the failure
 /// group kept for failed and errored results only (what failure groups

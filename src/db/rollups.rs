@@ -22,10 +22,10 @@ use crate::domain::sketch::Sketch;
 /// Digests wait at most this long (seconds) before they are folded…
 pub const FOLD_AFTER_SECS: i64 = 60;
 /// …or until a project has this many results waiting.
-pub const FOLD_ENTRIES: i64 = 250_000;
+pub const FOLD_ENTRIES: i64 = 500_000;
 /// Results folded per transaction (at least one digest), so a fold never
-/// holds the writer long.
-const FOLD_BATCH: i64 = 200_000;
+/// holds the writer long: uploads wait for one batch at most.
+const FOLD_BATCH: i64 = 50_000;
 
 /// Queues what a report added to run results (`digest`) for the run's
 /// project and day, in the ingest transaction.
@@ -129,48 +129,81 @@ impl FailureDelta {
 }
 
 /// Applies `entries` to the test's totals through `day` and every later
-/// day's, then points its `test_totals` at the newest; returns how many
-/// removals found nothing to remove.
+/// day's, and keeps its `test_totals` on the newest; returns how many
+/// removals found nothing to remove. The common case, a day no earlier
+/// than the test's newest, reads one row and writes two.
 fn fold_test_day(tx: &Tx, project_id: i64, test: i64, day: i64, entries: &[Entry]) -> Result<u32, DbError> {
-    let base: Tally = tx
+    let newest: Option<(i64, Tally)> = tx
+        .prepare_cached(
+            "SELECT last_day, passed, failed, errors, skipped, flaky, durations FROM test_totals
+             WHERE project_id = ?1 AND test = ?2",
+        )?
+        .query_row(params![project_id, test], |r| Ok((r.get(0)?, tally(r, 1)?)))
+        .optional()?;
+    let (base, later) = match newest {
+        Some((last_day, totals)) if last_day <= day => (totals, false),
+        None => (Tally::default(), false),
+        // Rare: a report to a run created on an earlier day than the
+        // test's newest folded one.
+        Some(_) => (totals_through(tx, project_id, test, day)?, true),
+    };
+    let mut totals = base.clone();
+    let lost = entries.iter().filter(|e| !totals.apply(e)).count() as u32;
+    put_day(tx, project_id, test, day, &totals)?;
+    let mut newest = (day, totals);
+    if later {
+        // Every later day's totals change by as much.
+        let rows: Vec<(i64, Tally)> = tx
+            .prepare_cached(
+                "SELECT day, passed, failed, errors, skipped, flaky, durations FROM test_days
+                 WHERE project_id = ?1 AND test = ?2 AND day > ?3 ORDER BY day",
+            )?
+            .query_map(params![project_id, test, day], |r| Ok((r.get(0)?, tally(r, 1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (later_day, mut t) in rows {
+            t.merge(&newest.1);
+            if t.subtract(&base).is_err() {
+                log::warn!("rollups: the totals of test {test} on day {later_day} did not hold those of day {day}");
+            }
+            put_day(tx, project_id, test, later_day, &t)?;
+            newest = (later_day, t);
+        }
+    }
+    let [passed, failed, errors, skipped, flaky] = newest.1.counts();
+    tx.prepare_cached(
+        "INSERT INTO test_totals (project_id, test, first_day, last_day, passed, failed, errors, skipped, flaky,
+                                  durations)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (project_id, test) DO UPDATE SET first_day = min(first_day, excluded.first_day),
+             last_day = excluded.last_day, passed = excluded.passed, failed = excluded.failed,
+             errors = excluded.errors, skipped = excluded.skipped, flaky = excluded.flaky,
+             durations = excluded.durations",
+    )?
+    .execute(params![
+        project_id,
+        test,
+        day,
+        newest.0,
+        passed,
+        failed,
+        errors,
+        skipped,
+        flaky,
+        newest.1.durations.encode()
+    ])?;
+    Ok(lost)
+}
+
+/// The test's running totals through the end of `day`.
+fn totals_through(tx: &Tx, project_id: i64, test: i64, day: i64) -> Result<Tally, DbError> {
+    Ok(tx
         .prepare_cached(
             "SELECT passed, failed, errors, skipped, flaky, durations FROM test_days
              WHERE project_id = ?1 AND test = ?2 AND day <= ?3 ORDER BY day DESC LIMIT 1",
         )?
         .query_row(params![project_id, test, day], |r| tally(r, 0))
         .optional()?
-        .unwrap_or_default();
-    let mut totals = base.clone();
-    let lost = entries.iter().filter(|e| !totals.apply(e)).count() as u32;
-    put_day(tx, project_id, test, day, &totals)?;
-    // Rare: a report to a run created on an earlier day than the newest
-    // folded one. Every later day's totals change by as much.
-    let later: Vec<(i64, Tally)> = tx
-        .prepare_cached(
-            "SELECT day, passed, failed, errors, skipped, flaky, durations FROM test_days
-             WHERE project_id = ?1 AND test = ?2 AND day > ?3",
-        )?
-        .query_map(params![project_id, test, day], |r| Ok((r.get(0)?, tally(r, 1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (later_day, mut t) in later {
-        t.merge(&totals);
-        if t.subtract(&base).is_err() {
-            log::warn!("rollups: the totals of test {test} on day {later_day} did not hold those of day {day}");
-        }
-        put_day(tx, project_id, test, later_day, &t)?;
-    }
-    tx.prepare_cached(
-        "INSERT INTO test_totals (project_id, test, first_day, last_day, passed, failed, errors, skipped, flaky,
-                                  durations)
-         SELECT project_id, test, ?3, day, passed, failed, errors, skipped, flaky, durations FROM test_days
-         WHERE project_id = ?1 AND test = ?2 ORDER BY day DESC LIMIT 1
-         ON CONFLICT (project_id, test) DO UPDATE SET first_day = min(first_day, excluded.first_day),
-             last_day = excluded.last_day, passed = excluded.passed, failed = excluded.failed,
-             errors = excluded.errors, skipped = excluded.skipped, flaky = excluded.flaky,
-             durations = excluded.durations",
-    )?
-    .execute(params![project_id, test, day])?;
-    Ok(lost)
+        .unwrap_or_default())
 }
 
 fn put_day(tx: &Tx, project_id: i64, test: i64, day: i64, t: &Tally) -> Result<(), DbError> {
@@ -217,6 +250,19 @@ fn read_digest(bytes: &[u8], each: impl FnMut(Entry)) -> Result<(), DbError> {
     rollup::read_digest(bytes, each).map_err(|_| DbError::Internal("a rollup digest is corrupt".into()))
 }
 
+/// Where the `settings` table keeps the first day rollups cover.
+const HORIZON: &str = "rollup_horizon_day";
+
+/// The first day the rollups cover in full: retention deleted what came
+/// before (`i64::MIN` until it has). Windows start there at the earliest.
+pub fn horizon(conn: &Conn) -> Result<i64, DbError> {
+    let stored: Option<String> = conn
+        .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+        .query_row([HORIZON], |r| r.get(0))
+        .optional()?;
+    Ok(stored.and_then(|v| v.parse().ok()).unwrap_or(i64::MIN))
+}
+
 /// Which tests a window covers.
 #[derive(Debug, Clone, Copy)]
 pub enum Tests<'a> {
@@ -227,6 +273,7 @@ pub enum Tests<'a> {
 /// Per test, its results in runs created from the start of `first_day` to
 /// now (tests without any are absent).
 pub fn window(conn: &Conn, project_id: i64, first_day: i64, tests: Tests) -> Result<HashMap<i64, Tally>, DbError> {
+    let first_day = first_day.max(horizon(conn)?);
     let mut out: HashMap<i64, Tally> = HashMap::new();
     let mut before = conn.prepare_cached(
         "SELECT passed, failed, errors, skipped, flaky, durations FROM test_days
@@ -305,6 +352,7 @@ pub struct Failures {
 /// By (fingerprint, test), the failed and errored results with a failure
 /// group in runs created from the start of `first_day` to now.
 pub fn failures(conn: &Conn, project_id: i64, first_day: i64) -> Result<HashMap<(i64, i64), Failures>, DbError> {
+    let first_day = first_day.max(horizon(conn)?);
     let mut out: HashMap<(i64, i64), Failures> = HashMap::new();
     let mut merge = |key: (i64, i64), n: i64, first: i64, last: i64| {
         let f = out.entry(key).or_insert(Failures { failures: 0, first_at: first, last_at: last });
@@ -396,6 +444,7 @@ pub struct SignalEvents {
 /// those older than the window two seeks (the total before it, its first
 /// event in it).
 pub fn signals(conn: &Conn, project_id: i64, first_day: i64) -> Result<Vec<SignalEvents>, DbError> {
+    let first_day = first_day.max(horizon(conn)?);
     let mut before = conn.prepare_cached(
         "SELECT total FROM signal_days WHERE project_id = ?1 AND test = ?2 AND kind = ?3 AND day < ?4
          ORDER BY day DESC LIMIT 1",
@@ -480,9 +529,14 @@ pub fn backfill(tx: &Tx, batch: u64) -> Result<Option<Backfill>, DbError> {
 }
 
 /// Deletes rollups of days before `first_kept_day`, keeping per test (and
-/// signal) the newest totals before it, which windows subtract; returns
-/// the rows gone.
+/// signal) the newest totals before it, which windows starting there
+/// subtract, and makes it the [`horizon`]; returns the rows gone.
 pub fn prune(tx: &Tx, first_kept_day: i64) -> Result<usize, DbError> {
+    let first_kept_day = first_kept_day.max(horizon(tx)?);
+    tx.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![HORIZON, first_kept_day.to_string()],
+    )?;
     let old: Vec<(i64, i64)> = tx
         .prepare_cached("SELECT project_id, test FROM test_totals WHERE first_day < ?1")?
         .query_map([first_kept_day], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -101,6 +101,10 @@ impl DigestWriter {
         self.entries == 0
     }
 
+    pub fn len(&self) -> u32 {
+        self.entries
+    }
+
     /// The digest and how many entries it holds.
     pub fn finish(self) -> (Vec<u8>, u32) {
         (self.bytes, self.entries)

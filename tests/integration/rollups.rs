@@ -417,3 +417,65 @@ async fn results_stored_before_rollups_are_backfilled_at_start_resuming_where_it
     .await;
     assert_eq!(answers(&h).await, before);
 }
+
+/// Each test's timed results by name, from the slowest list of `days`.
+async fn timed_results(h: &History, days: u32) -> BTreeMap<String, u64> {
+    let body = get(&h.app, &format!("/api/v1/projects/eq/tests/slowest?days={days}&limit=200"), &h.token)
+        .await
+        .expect(StatusCode::OK);
+    let tests = body["tests"].as_array().unwrap().iter();
+    tests.map(|t| (t["name"].as_str().unwrap().to_string(), t["runs"].as_u64().unwrap())).collect()
+}
+
+#[tokio::test]
+async fn rollups_outlive_the_runs_retention_deletes_and_windows_stop_at_their_own_horizon() {
+    let app = TestApp::spawn_with(SpawnOptions { args: args(0), ..Default::default() }).await;
+    let token = admin_token(&app).await;
+    create_project(&app, "eq");
+    let mut h = History { app, token, model: Model::default(), rng: Rng(0x0de1_e7ed), offset: 0 };
+    for day in 0..3 {
+        if day > 0 {
+            h = h.restart(day as i64 * DAY).await;
+        }
+        h.day(day).await;
+    }
+    let first_day = sql_count(&h.app, "SELECT min(day) FROM test_days");
+    // What the runs of the third day hold, by test.
+    let mut third: BTreeMap<String, u64> = BTreeMap::new();
+    for (name, results) in &h.model.tests {
+        let n = results
+            .iter()
+            .filter(|s| s.created_at.div_euclid(DAY) == first_day + 2)
+            .filter(|s| s.status != "skipped" && s.duration_ms.is_some())
+            .count() as u64;
+        if n > 0 {
+            third.insert(name.clone(), n);
+        }
+    }
+
+    // Nine days on, runs are kept two days and rollups seven, which reach
+    // back to the third day: every run is deleted; of the rollups before
+    // the third day only each test's newest totals stay (the second day's,
+    // which windows subtract).
+    let mut args = args(9 * DAY);
+    args.extend(["--retention-days".into(), "2".into(), "--rollup-retention-days".into(), "7".into()]);
+    h.app = h.app.restart_with(args).await;
+    h.offset = 9 * DAY;
+    poll(std::time::Duration::from_secs(10), "runs and old rollups deleted", || async {
+        let runs = sql_count(&h.app, "SELECT count(*) FROM runs");
+        let old = sql_count(&h.app, &format!("SELECT count(*) FROM test_days WHERE day = {first_day}"));
+        (runs == 0 && old == 0).then_some(())
+    })
+    .await;
+    assert!(sql_count(&h.app, &format!("SELECT count(*) FROM test_days WHERE day = {}", first_day + 1)) > 0);
+    // Windows from the horizon on count the deleted runs' results; longer
+    // ones stop at the horizon; shorter ones see nothing.
+    assert_eq!(timed_results(&h, 7).await, third);
+    assert_eq!(timed_results(&h, 30).await, third);
+    assert_eq!(timed_results(&h, 5).await, BTreeMap::new());
+    let errors = get(&h.app, "/api/v1/projects/eq/errors?days=30", &h.token).await.expect(StatusCode::OK);
+    let failures: u64 = errors["errors"].as_array().unwrap().iter().map(|g| g["failures"].as_u64().unwrap()).sum();
+    let want = h.model.tests.values().flatten();
+    let want = want.filter(|s| s.created_at.div_euclid(DAY) == first_day + 2 && matches!(s.status, "failed" | "error"));
+    assert_eq!(failures, want.count() as u64, "failure groups from the horizon on");
+}
