@@ -171,13 +171,19 @@ pub async fn flush_last_used(state: &AppState) {
 /// Results digested per transaction by the backfill.
 const BACKFILL_BATCH: u64 = 200_000;
 
-/// Digests the runs stored before rollups existed (migration 19), before
-/// the server answers: batch by batch, each its own transaction, so an
-/// interrupted backfill resumes where it stopped.
+/// Digests the runs stored before rollups existed (migration 19) and folds
+/// the digests, before the server answers (so no read decodes a backlog):
+/// batch by batch, each its own transaction, so an interrupted backfill
+/// resumes where it stopped.
 fn backfill_rollups(state: &AppState) -> Result<(), crate::db::DbError> {
+    use crate::db::rollups;
     let started = std::time::Instant::now();
     let mut results = 0u64;
-    while let Some(step) = state.db.write_blocking(|tx| crate::db::rollups::backfill(tx, BACKFILL_BATCH))? {
+    while let Some(step) = state.db.write_blocking(|tx| rollups::backfill(tx, BACKFILL_BATCH))? {
+        let now = crate::domain::time::unix_now();
+        for project_id in state.db.read_blocking(|c| rollups::due(c, now, true))? {
+            while state.db.write_blocking(|tx| rollups::fold(tx, project_id))?.more {}
+        }
         results += step.results;
         let share = if step.last_seq > 0 { step.done_seq * 100 / step.last_seq } else { 100 };
         log::info!(

@@ -18,8 +18,11 @@ use crate::domain::analysis::{self as rules, Trend};
 use crate::domain::rollup::{day_of, day_start};
 
 /// A slow test's trend compares the older and newer halves of at most
-/// this many of its newest timed results in the window.
+/// this many of its newest timed results in the window…
 pub const TREND_RESULTS: usize = 40;
+/// …found among at most this many of its newest results (a test mostly
+/// skipped or untimed does not make the walk long).
+pub const TREND_READ: usize = 400;
 
 /// A test's identity, as every analytics object shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -81,14 +84,17 @@ pub fn slowest_tests(conn: &Conn, project_id: i64, since: i64, limit: u32) -> Re
 }
 
 /// The test's newest [`TREND_RESULTS`] timed, not skipped, durations in
-/// runs created since `since`, oldest first.
+/// runs created since `since` (among its newest [`TREND_READ`] results),
+/// oldest first.
 fn recent_durations(conn: &Conn, project_id: i64, test: i64, since: i64) -> Result<Vec<i64>, DbError> {
     let mut durations = Vec::with_capacity(TREND_RESULTS);
+    let mut read = 0;
     walk(conn, project_id, test, None, since, |e| {
         if let (Some(ms), false) = (e.duration_ms, e.status == "skipped") {
             durations.push(ms);
         }
-        durations.len() < TREND_RESULTS
+        read += 1;
+        durations.len() < TREND_RESULTS && read < TREND_READ
     })?;
     durations.reverse();
     Ok(durations)
@@ -224,8 +230,7 @@ fn walk(
     // Runs older than the rollups' horizon (kept longer than rollups are):
     // no days to go by, so one walk over them.
     if oldest < horizon && since < horizon {
-        let mut rows =
-            stmt.query(params![test, project_id, oldest.max(since), horizon.min(below_at + 1), below_at, below_id])?;
+        let mut rows = stmt.query(params![test, project_id, oldest.max(since), horizon, below_at, below_id])?;
         while let Some(r) = rows.next()? {
             if !each(history_entry(r)?) {
                 return Ok(());

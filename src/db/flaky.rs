@@ -8,7 +8,7 @@
 //! Each listed test's `runs` and `failure_rate` count its results in the
 //! whole window, read from the rollups (`db::rollups::window`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::params;
 use serde::Serialize;
@@ -191,33 +191,29 @@ fn collect(conn: &Conn, project: &Project, since: i64, scope: Scope) -> Result<H
         }
         Ok(())
     };
-    match scope {
+    // Tests marked fixed inside the window count their events after the
+    // mark, read one by one; the others' come from the rollups.
+    let rolled = match scope {
         Scope::Project => {
-            // Tests marked fixed inside the window count their events after
-            // the mark, read one by one; the others' come from the rollups.
             marks(project.id, PROJECT_MARKS, &mut by_test)?;
-            let marked: Vec<i64> = by_test.keys().copied().collect();
-            for s in rollups::signals(conn, project.id, day_of(since))? {
-                let Some(signal) = Signal::parse(&s.kind) else { continue };
-                if marked.contains(&s.test) {
-                    continue;
-                }
-                let count = s.events.clamp(0, i64::from(u32::MAX)) as u32;
-                by_test
-                    .entry(s.test)
-                    .or_insert_with(|| Standing::new(s.test))
-                    .add(signal, count, s.first_at, s.last_at);
-            }
-            for test in marked {
-                events(test, TEST_EVENTS, &mut by_test)?;
-            }
+            rollups::signals(conn, project.id, day_of(since), Tests::All)?
         }
         Scope::Tests(tests) => {
             for &test in tests {
-                events(test, TEST_EVENTS, &mut by_test)?;
                 marks(test, TEST_MARKS, &mut by_test)?;
             }
+            let unmarked: Vec<i64> = tests.iter().copied().filter(|t| !by_test.contains_key(t)).collect();
+            rollups::signals(conn, project.id, day_of(since), Tests::Only(&unmarked))?
         }
+    };
+    let marked: HashSet<i64> = by_test.keys().copied().collect();
+    for s in rolled.into_iter().filter(|s| !marked.contains(&s.test)) {
+        let Some(signal) = Signal::parse(&s.kind) else { continue };
+        let count = s.events.clamp(0, i64::from(u32::MAX)) as u32;
+        by_test.entry(s.test).or_insert_with(|| Standing::new(s.test)).add(signal, count, s.first_at, s.last_at);
+    }
+    for test in marked {
+        events(test, TEST_EVENTS, &mut by_test)?;
     }
     Ok(by_test)
 }

@@ -40,7 +40,7 @@ pub struct ResultWriter<'t> {
     /// When the run was created (the day its results roll up into).
     run_at: i64,
     /// What the cases written, and merges undone, add to the rollups: full
-    /// digests of [`DIGEST_ENTRIES`] each, then the one being written.
+    /// digests of `rollups::DIGEST_ENTRIES` each, then the one being written.
     digests: Vec<DigestWriter>,
     digest: DigestWriter,
     /// What the cases written so far changed in the run's counts and total
@@ -194,7 +194,7 @@ impl<'t> ResultWriter<'t> {
     /// Adds an entry to the digest, starting a new one when it is full (a
     /// fold takes whole digests, so their size bounds its transactions).
     fn digest(&mut self, e: Entry) {
-        if self.digest.len() >= DIGEST_ENTRIES {
+        if self.digest.len() >= crate::db::rollups::DIGEST_ENTRIES {
             self.digests.push(std::mem::take(&mut self.digest));
         }
         self.digest.push(&e);
@@ -270,9 +270,6 @@ impl<'t> ResultWriter<'t> {
         ])?)
     }
 }
-
-/// Results per digest.
-const DIGEST_ENTRIES: u32 = 50_000;
 
 /// A result as its digest entry: durations clamped at zero, the failure
 /// group kept for failed and errored results only (what failure groups

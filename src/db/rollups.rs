@@ -26,6 +26,10 @@ pub const FOLD_ENTRIES: i64 = 500_000;
 /// Results folded per transaction (at least one digest), so a fold never
 /// holds the writer long: uploads wait for one batch at most.
 const FOLD_BATCH: i64 = 50_000;
+/// Results per digest, at most: a fold takes whole digests.
+pub const DIGEST_ENTRIES: u32 = 50_000;
+/// Runs read per backfill step, at most.
+const BACKFILL_RUNS: u32 = 10_000;
 
 /// Queues what a report added to run results (`digest`) for the run's
 /// project and day, in the ingest transaction.
@@ -79,14 +83,14 @@ pub fn fold(tx: &Tx, project_id: i64) -> Result<Folded, DbError> {
                 folded.more = true;
                 break;
             }
-            let (id, day, run_at, entries): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-            read_digest(r.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?, |e| {
+            let (id, day, run_at, count): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            for e in entries(id, r.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?) {
                 by_test.entry((e.test, day)).or_default().push(e);
                 if let Some(print) = e.fingerprint {
                     failures.entry((day, print, e.test)).or_default().add(e.removed, run_at);
                 }
-            })?;
-            (last_id, folded.digests, folded.entries) = (id, folded.digests + 1, folded.entries + entries);
+            }
+            (last_id, folded.digests, folded.entries) = (id, folded.digests + 1, folded.entries + count);
         }
     }
     let mut lost = 0;
@@ -150,9 +154,11 @@ fn fold_test_day(tx: &Tx, project_id: i64, test: i64, day: i64, entries: &[Entry
     let mut totals = base.clone();
     let lost = entries.iter().filter(|e| !totals.apply(e)).count() as u32;
     put_day(tx, project_id, test, day, &totals)?;
-    let mut newest = (day, totals);
+    let mut newest = (day, totals.clone());
     if later {
-        // Every later day's totals change by as much.
+        // Every later day's totals change by as much as this day's did:
+        // later + (totals - base), added before it is taken away so that
+        // nothing goes below zero.
         let rows: Vec<(i64, Tally)> = tx
             .prepare_cached(
                 "SELECT day, passed, failed, errors, skipped, flaky, durations FROM test_days
@@ -161,10 +167,10 @@ fn fold_test_day(tx: &Tx, project_id: i64, test: i64, day: i64, entries: &[Entry
             .query_map(params![project_id, test, day], |r| Ok((r.get(0)?, tally(r, 1)?)))?
             .collect::<Result<_, _>>()?;
         for (later_day, mut t) in rows {
-            t.merge(&newest.1);
-            if t.subtract(&base).is_err() {
-                log::warn!("rollups: the totals of test {test} on day {later_day} did not hold those of day {day}");
-            }
+            t.merge(&totals);
+            t.subtract(&base).map_err(|_| {
+                DbError::Internal(format!("the totals of test {test} on day {later_day} do not hold day {day}'s"))
+            })?;
             put_day(tx, project_id, test, later_day, &t)?;
             newest = (later_day, t);
         }
@@ -223,12 +229,21 @@ fn store_failures(tx: &Tx, project_id: i64, failures: HashMap<(i64, i64, i64), F
          ON CONFLICT DO UPDATE SET failures = failures + excluded.failures,
              first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)",
     )?;
+    // Merges took back more than this fold adds: the row stored holds them.
+    let mut take_back = tx.prepare_cached(
+        "UPDATE failure_days SET failures = failures + ?5
+         WHERE project_id = ?1 AND day = ?2 AND fingerprint = ?3 AND test = ?4",
+    )?;
     let mut emptied = tx.prepare_cached(
         "DELETE FROM failure_days
          WHERE project_id = ?1 AND day = ?2 AND fingerprint = ?3 AND test = ?4 AND failures <= 0",
     )?;
     for ((day, print, test), d) in failures {
-        upsert.execute(params![project_id, day, print, test, d.failures, d.first_at, d.last_at])?;
+        if d.failures > 0 || d.first_at <= d.last_at {
+            upsert.execute(params![project_id, day, print, test, d.failures, d.first_at, d.last_at])?;
+        } else {
+            take_back.execute(params![project_id, day, print, test, d.failures])?;
+        }
         if d.failures < 0 {
             emptied.execute(params![project_id, day, print, test])?;
         }
@@ -246,8 +261,15 @@ fn tally(r: &Row, at: usize) -> rusqlite::Result<Tally> {
     Ok(Tally::from_parts(counts, durations))
 }
 
-fn read_digest(bytes: &[u8], each: impl FnMut(Entry)) -> Result<(), DbError> {
-    rollup::read_digest(bytes, each).map_err(|_| DbError::Internal("a rollup digest is corrupt".into()))
+/// A digest's entries; none, with a warning, when it is not a digest (a
+/// damaged row must not stop folding or fail every read of its project).
+fn entries(id: i64, bytes: &[u8]) -> Vec<Entry> {
+    let mut out = Vec::new();
+    if rollup::read_digest(bytes, |e| out.push(e)).is_err() {
+        log::warn!("rollups: digest {id} is not a digest; its results are left out of the rollups");
+        out.clear();
+    }
+    out
 }
 
 /// Where the `settings` table keeps the first day rollups cover.
@@ -261,6 +283,12 @@ pub fn horizon(conn: &Conn) -> Result<i64, DbError> {
         .query_row([HORIZON], |r| r.get(0))
         .optional()?;
     Ok(stored.and_then(|v| v.parse().ok()).unwrap_or(i64::MIN))
+}
+
+/// Whether the rollups cover a window starting at `since` in full (it
+/// does not reach back past the [`horizon`]).
+pub fn covers(conn: &Conn, since: i64) -> Result<bool, DbError> {
+    Ok(day_of(since) >= horizon(conn)?)
 }
 
 /// Which tests a window covers.
@@ -330,13 +358,15 @@ pub fn window(conn: &Conn, project_id: i64, first_day: i64, tests: Tests) -> Res
 /// creation.
 fn queued(conn: &Conn, project_id: i64, first_day: i64, mut each: impl FnMut(Entry, i64)) -> Result<(), DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT run_at, digest FROM rollup_digests INDEXED BY rollup_digests_by_project
+        "SELECT id, run_at, digest FROM rollup_digests INDEXED BY rollup_digests_by_project
          WHERE project_id = ?1 AND day >= ?2 ORDER BY id",
     )?;
     let mut rows = stmt.query(params![project_id, first_day])?;
     while let Some(r) = rows.next()? {
-        let run_at: i64 = r.get(0)?;
-        read_digest(r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?, |e| each(e, run_at))?;
+        let (id, run_at): (i64, i64) = (r.get(0)?, r.get(1)?);
+        for e in entries(id, r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?) {
+            each(e, run_at);
+        }
     }
     Ok(())
 }
@@ -443,7 +473,7 @@ pub struct SignalEvents {
 /// `first_day` on: one pass over the project's signal totals, and for
 /// those older than the window two seeks (the total before it, its first
 /// event in it).
-pub fn signals(conn: &Conn, project_id: i64, first_day: i64) -> Result<Vec<SignalEvents>, DbError> {
+pub fn signals(conn: &Conn, project_id: i64, first_day: i64, tests: Tests) -> Result<Vec<SignalEvents>, DbError> {
     let first_day = first_day.max(horizon(conn)?);
     let mut before = conn.prepare_cached(
         "SELECT total FROM signal_days WHERE project_id = ?1 AND test = ?2 AND kind = ?3 AND day < ?4
@@ -453,13 +483,8 @@ pub fn signals(conn: &Conn, project_id: i64, first_day: i64) -> Result<Vec<Signa
         "SELECT first_at FROM signal_days WHERE project_id = ?1 AND test = ?2 AND kind = ?3 AND day >= ?4
          ORDER BY day LIMIT 1",
     )?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT test, kind, first_day, total, first_at, last_at FROM signal_totals
-         WHERE project_id = ?1 AND last_day >= ?2",
-    )?;
-    let mut rows = stmt.query(params![project_id, first_day])?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
+    let mut add = |r: &Row| -> Result<(), DbError> {
         let (test, kind, oldest, total): (i64, String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
         let (mut events, mut first_at, last_at) = (total, r.get(4)?, r.get(5)?);
         if oldest < first_day {
@@ -469,6 +494,27 @@ pub fn signals(conn: &Conn, project_id: i64, first_day: i64) -> Result<Vec<Signa
         }
         if events > 0 {
             out.push(SignalEvents { test, kind, events, first_at, last_at });
+        }
+        Ok(())
+    };
+    const TOTALS: &str = "SELECT test, kind, first_day, total, first_at, last_at FROM signal_totals";
+    match tests {
+        Tests::All => {
+            let mut stmt = conn.prepare_cached(&format!("{TOTALS} WHERE project_id = ?1 AND last_day >= ?2"))?;
+            let mut rows = stmt.query(params![project_id, first_day])?;
+            while let Some(r) = rows.next()? {
+                add(r)?;
+            }
+        }
+        Tests::Only(keys) => {
+            let mut stmt =
+                conn.prepare_cached(&format!("{TOTALS} WHERE project_id = ?1 AND test = ?2 AND last_day >= ?3"))?;
+            for key in keys {
+                let mut rows = stmt.query(params![project_id, key, first_day])?;
+                while let Some(r) = rows.next()? {
+                    add(r)?;
+                }
+            }
         }
     }
     Ok(out)
@@ -491,17 +537,22 @@ pub fn backfill(tx: &Tx, batch: u64) -> Result<Option<Backfill>, DbError> {
     let Some((next_seq, last_seq)) = marker else { return Ok(None) };
     let runs: Vec<(i64, i64, i64)> = tx
         .prepare_cached(
-            "SELECT seq, project_id, created_at FROM runs WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT 10000",
+            "SELECT seq, project_id, created_at FROM runs WHERE seq >= ?1 AND seq <= ?2
+             ORDER BY seq LIMIT CAST(?3 AS INTEGER)",
         )?
-        .query_map(params![next_seq, last_seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(params![next_seq, last_seq, BACKFILL_RUNS], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
+    // With no run left in the range, every one is done.
+    let mut done_seq = if runs.is_empty() { last_seq } else { next_seq - 1 };
     let mut results = 0u64;
-    let mut done_seq = last_seq;
     let mut stmt = tx.prepare_cached("SELECT test, status, duration_ms, fingerprint FROM results WHERE run = ?1")?;
     for (seq, project_id, created_at) in runs {
         let mut digest = DigestWriter::default();
         let mut rows = stmt.query([seq])?;
         while let Some(r) = rows.next()? {
+            if digest.len() >= DIGEST_ENTRIES {
+                queue(tx, project_id, created_at, std::mem::take(&mut digest))?;
+            }
             let status = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
             let outcome = Outcome::parse(status).unwrap_or(Outcome::Skipped);
             let failing = matches!(outcome, Outcome::Failed | Outcome::Error);
@@ -515,8 +566,8 @@ pub fn backfill(tx: &Tx, batch: u64) -> Result<Option<Backfill>, DbError> {
             results += 1;
         }
         queue(tx, project_id, created_at, digest)?;
+        done_seq = seq;
         if results >= batch {
-            done_seq = seq;
             break;
         }
     }
@@ -537,8 +588,14 @@ pub fn prune(tx: &Tx, first_kept_day: i64) -> Result<usize, DbError> {
         "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         params![HORIZON, first_kept_day.to_string()],
     )?;
+    // Tests whose oldest row is before the cut-off, and not already the
+    // base kept by an earlier pass (its day is then the test's first).
     let old: Vec<(i64, i64)> = tx
-        .prepare_cached("SELECT project_id, test FROM test_totals WHERE first_day < ?1")?
+        .prepare_cached(
+            "SELECT t.project_id, t.test FROM test_totals t WHERE t.first_day < ?1
+               AND EXISTS (SELECT 1 FROM test_days d WHERE d.project_id = t.project_id AND d.test = t.test
+                             AND d.day > t.first_day AND d.day < ?1)",
+        )?
         .query_map([first_kept_day], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let mut gone = 0;
@@ -553,9 +610,18 @@ pub fn prune(tx: &Tx, first_kept_day: i64) -> Result<usize, DbError> {
         gone += delete.execute(params![project_id, test, kept])?;
         first.execute(params![project_id, test, kept])?;
     }
-    gone += tx.execute("DELETE FROM failure_days WHERE day < ?1", [first_kept_day])?;
+    let projects: Vec<i64> =
+        tx.prepare_cached("SELECT id FROM projects")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut failures = tx.prepare_cached("DELETE FROM failure_days WHERE project_id = ?1 AND day < ?2")?;
+    for project_id in projects {
+        gone += failures.execute(params![project_id, first_kept_day])?;
+    }
     let old: Vec<(i64, i64, String)> = tx
-        .prepare_cached("SELECT project_id, test, kind FROM signal_totals WHERE first_day < ?1")?
+        .prepare_cached(
+            "SELECT t.project_id, t.test, t.kind FROM signal_totals t WHERE t.first_day < ?1
+               AND EXISTS (SELECT 1 FROM signal_days d WHERE d.project_id = t.project_id AND d.test = t.test
+                             AND d.kind = t.kind AND d.day > t.first_day AND d.day < ?1)",
+        )?
         .query_map([first_kept_day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let mut base = tx.prepare_cached(
@@ -627,6 +693,76 @@ mod tests {
         // A window from day 2 holds run 3 only.
         let day2 = db.read_blocking(|c| window(c, 1, 2, Tests::Only(&[1, 2]))).unwrap();
         assert_eq!((day2[&1].results(), day2[&2].results()), (1, 1));
+    }
+
+    fn passed(test: i64, ms: u64) -> DigestWriter {
+        let mut digest = DigestWriter::default();
+        digest.push(&Entry {
+            test,
+            outcome: Outcome::Passed,
+            removed: false,
+            duration_ms: Some(ms),
+            fingerprint: None,
+        });
+        digest
+    }
+
+    #[test]
+    fn a_late_report_moves_every_later_days_totals_by_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir.path().join("t.db"));
+        let results =
+            |db: &Db, first_day: i64| db.read_blocking(|c| window(c, 1, first_day, Tests::All)).unwrap()[&1].results();
+        db.write_blocking(|tx| {
+            tx.execute("INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'web', 'Web', 1)", [])?;
+            for day in 1..=4 {
+                queue(tx, 1, day * 86_400, passed(1, day as u64))?;
+                while fold(tx, 1)?.more {}
+            }
+            // A run of day 1 gets a report after days 2 to 4 were folded.
+            queue(tx, 1, 86_400 + 5, passed(1, 500))?;
+            while fold(tx, 1)?.more {}
+            Ok::<_, DbError>(())
+        })
+        .unwrap();
+        assert_eq!((results(&db, 1), results(&db, 2), results(&db, 3), results(&db, 4)), (5, 3, 2, 1));
+        let totals: Vec<i64> = db
+            .read_blocking(|c| {
+                let mut stmt = c.prepare_cached("SELECT passed FROM test_days WHERE test = 1 ORDER BY day")?;
+                let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                Ok::<_, DbError>(rows)
+            })
+            .unwrap();
+        assert_eq!(totals, [2, 3, 4, 5], "running totals through each day");
+    }
+
+    #[test]
+    fn a_backfill_goes_on_past_a_step_of_runs_with_few_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir.path().join("t.db"));
+        let runs = i64::from(BACKFILL_RUNS) + 5;
+        db.write_blocking(|tx| {
+            tx.execute("INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'web', 'Web', 1)", [])?;
+            tx.execute(
+                "WITH RECURSIVE n(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM n WHERE seq < ?1)
+                 INSERT INTO runs (seq, id, project_id, created_at) SELECT seq, 'r' || seq, 1, 86400 + seq FROM n",
+                [runs],
+            )?;
+            tx.execute(
+                "INSERT INTO results (run, test, status, duration_ms) SELECT seq, 1, 'passed', 3 FROM runs",
+                [],
+            )?;
+            tx.execute("INSERT INTO rollup_backfill (id, next_seq, last_seq) VALUES (1, 0, ?1)", [runs])?;
+            Ok::<_, DbError>(())
+        })
+        .unwrap();
+        let step = || db.write_blocking(|tx| backfill(tx, 1_000_000)).unwrap();
+        assert_eq!(step(), Some(Backfill { done_seq: i64::from(BACKFILL_RUNS), last_seq: runs, results: 10_000 }));
+        assert_eq!(step(), Some(Backfill { done_seq: runs, last_seq: runs, results: 5 }));
+        assert_eq!(step(), None);
+        while db.write_blocking(|tx| fold(tx, 1)).unwrap().more {}
+        let all = db.read_blocking(|c| window(c, 1, 0, Tests::All)).unwrap();
+        assert_eq!(all[&1].results(), runs);
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl Tally {
             }
             return true;
         }
-        if self.counts[i] == 0 {
+        if self.counts[i] == 0 || timed.is_some_and(|ms| !self.durations.holds(ms)) {
             return false;
         }
         self.counts[i] -= 1;
@@ -233,7 +233,10 @@ fn take(input: &mut &[u8]) -> Result<u64, NotADigest> {
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = input.split_first().ok_or(NotADigest)?;
         *input = rest;
-        value |= u64::from(byte & 0x7f).checked_shl(shift).ok_or(NotADigest)?;
+        if shift == 63 && byte > 1 {
+            return Err(NotADigest);
+        }
+        value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             return Ok(value);
         }

@@ -77,6 +77,11 @@ impl Sketch {
         *self.buckets.entry(index(ms)).or_default() += 1;
     }
 
+    /// Whether it holds a duration in `ms`'s bucket.
+    pub fn holds(&self, ms: u64) -> bool {
+        self.buckets.contains_key(&index(ms))
+    }
+
     /// Takes one `ms` away; false (and unchanged) when its bucket is empty.
     pub fn remove(&mut self, ms: u64) -> bool {
         let i = index(ms);
@@ -185,7 +190,10 @@ fn take(input: &mut &[u8]) -> Result<u64, NotASketch> {
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = input.split_first().ok_or(NotASketch)?;
         *input = rest;
-        value |= u64::from(byte & 0x7f).checked_shl(shift).ok_or(NotASketch)?;
+        if shift == 63 && byte > 1 {
+            return Err(NotASketch);
+        }
+        value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             return Ok(value);
         }

@@ -290,37 +290,44 @@ async fn compare(h: &History, label: &str) {
 
     // A common and a rare test's whole history, newest first, in pages.
     for name in ["t03", "t27"] {
-        let mut want: Vec<&Stored> = h.model.tests[name].iter().collect();
-        want.sort_by(|a, b| (b.created_at, &b.run).cmp(&(a.created_at, &a.run)));
-        let listed =
-            get(&h.app, "/api/v1/projects/eq/tests/slowest?days=30&limit=200", &h.token).await.expect(StatusCode::OK);
-        let id = listed["tests"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()["test_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let mut got = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let after = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
-            let page = get(&h.app, &format!("/api/v1/projects/eq/tests/{id}?limit=4{after}"), &h.token)
-                .await
-                .expect(StatusCode::OK);
-            got.extend(page["history"].as_array().unwrap().iter().map(|e| {
-                (
-                    e["run_id"].as_str().unwrap().to_string(),
-                    e["status"].as_str().unwrap().to_string(),
-                    e["duration_ms"].as_u64(),
-                )
-            }));
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
-                None => break,
-            }
-        }
-        let want: Vec<(String, String, Option<u64>)> =
-            want.iter().map(|s| (s.run.clone(), s.status.to_string(), s.duration_ms)).collect();
-        assert_eq!(got, want, "{label}: {name}'s history");
+        assert_history(h, name, label).await;
     }
+}
+
+/// The test's whole history through the API, page by page, equals the model's.
+async fn assert_history(h: &History, name: &str, label: &str) {
+    let mut want: Vec<&Stored> = h.model.tests[name].iter().collect();
+    want.sort_by(|a, b| (b.created_at, &b.run).cmp(&(a.created_at, &a.run)));
+    let id = sql_hex_id(h, name);
+    let mut got = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let after = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let page = get(&h.app, &format!("/api/v1/projects/eq/tests/{id}?limit=4{after}"), &h.token)
+            .await
+            .expect(StatusCode::OK);
+        got.extend(page["history"].as_array().unwrap().iter().map(|e| {
+            (
+                e["run_id"].as_str().unwrap().to_string(),
+                e["status"].as_str().unwrap().to_string(),
+                e["duration_ms"].as_u64(),
+            )
+        }));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let want: Vec<(String, String, Option<u64>)> =
+        want.iter().map(|s| (s.run.clone(), s.status.to_string(), s.duration_ms)).collect();
+    assert_eq!(got, want, "{label}: {name}'s history");
+}
+
+/// A test's public id, read from the database (the API lists tests by
+/// window, and a history may be older than any window).
+fn sql_hex_id(h: &History, name: &str) -> String {
+    let conn = rusqlite::Connection::open(h.app.data_dir.join("proctor.db")).unwrap();
+    conn.query_row("SELECT lower(hex(test_id)) FROM tests WHERE name = ?1", [name], |r| r.get(0)).unwrap()
 }
 
 #[tokio::test]
@@ -478,4 +485,30 @@ async fn rollups_outlive_the_runs_retention_deletes_and_windows_stop_at_their_ow
     let want = h.model.tests.values().flatten();
     let want = want.filter(|s| s.created_at.div_euclid(DAY) == first_day + 2 && matches!(s.status, "failed" | "error"));
     assert_eq!(failures, want.count() as u64, "failure groups from the horizon on");
+}
+
+#[tokio::test]
+async fn a_history_reaches_runs_kept_longer_than_the_rollups() {
+    let app = TestApp::spawn_with(SpawnOptions { args: args(0), ..Default::default() }).await;
+    let token = admin_token(&app).await;
+    create_project(&app, "eq");
+    let mut h = History { app, token, model: Model::default(), rng: Rng(0x0001_0b57), offset: 0 };
+    for day in 0..3 {
+        if day > 0 {
+            h = h.restart(day as i64 * DAY).await;
+        }
+        h.day(day).await;
+    }
+    let first_day = sql_count(&h.app, "SELECT min(day) FROM test_days");
+    let mut args = args(9 * DAY);
+    args.extend(["--rollup-retention-days".into(), "7".into()]);
+    h.app = h.app.restart_with(args).await;
+    h.offset = 9 * DAY;
+    poll(std::time::Duration::from_secs(10), "the first day's rollups pruned", || async {
+        (sql_count(&h.app, &format!("SELECT count(*) FROM test_days WHERE day = {first_day}")) == 0).then_some(())
+    })
+    .await;
+    for name in ["t03", "t27"] {
+        assert_history(&h, name, "rollups pruned, runs kept").await;
+    }
 }

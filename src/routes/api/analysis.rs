@@ -12,6 +12,7 @@ use crate::auth::api::ApiCaller;
 use crate::db::analysis::{self, SlowTest};
 use crate::db::failures::{self, ErrorGroup};
 use crate::db::flaky::{self, FlakyTest};
+use crate::db::{rollups, DbError};
 use crate::domain::time::unix_now;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -38,8 +39,8 @@ struct Window {
     /// Runs created in the window (flaky tests only).
     #[serde(skip_serializing_if = "Option::is_none")]
     runs: Option<u32>,
-    /// Always true: every figure covers the whole window (kept for clients
-    /// of versions that could stop early).
+    /// False when the window reaches back past the rollups kept
+    /// (`--rollup-retention-days`): then it starts where they do.
     complete: bool,
 }
 
@@ -101,12 +102,13 @@ async fn flaky_tests(
 ) -> Result<HttpResponse, AppError> {
     let slug = path.into_inner().project;
     let (days, limit) = query.window()?;
-    let list = read_project(&state, caller, slug, move |c, p| {
+    let (list, complete) = read_project(&state, caller, slug, move |c, p| {
         let now = unix_now();
-        flaky::list(c, p, crate::domain::time::window_start(now, days), now, limit)
+        let since = crate::domain::time::window_start(now, days);
+        Ok::<_, DbError>((flaky::list(c, p, since, now, limit)?, rollups::covers(c, since)?))
     })
     .await?;
-    let window = Window { days, runs: Some(list.window_runs), complete: true };
+    let window = Window { days, runs: Some(list.window_runs), complete };
     Ok(HttpResponse::Ok().json(FlakyTests { tests: list.tests, days, window, next_cursor: None }))
 }
 
@@ -123,11 +125,12 @@ async fn slowest(
 ) -> Result<HttpResponse, AppError> {
     let slug = path.into_inner().project;
     let (days, limit) = query.window()?;
-    let tests = read_project(&state, caller, slug, move |c, p| {
-        analysis::slowest_tests(c, p.id, crate::domain::time::window_start(unix_now(), days), limit)
+    let (tests, complete) = read_project(&state, caller, slug, move |c, p| {
+        let since = crate::domain::time::window_start(unix_now(), days);
+        Ok::<_, DbError>((analysis::slowest_tests(c, p.id, since, limit)?, rollups::covers(c, since)?))
     })
     .await?;
-    let window = Window { days, runs: None, complete: true };
+    let window = Window { days, runs: None, complete };
     Ok(HttpResponse::Ok().json(SlowTests { tests, days, window, next_cursor: None }))
 }
 
