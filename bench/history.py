@@ -17,10 +17,12 @@ five on main, the rest on a feature branch; every tenth run retries the
 previous commit (same-commit flakiness).
 
 At each checkpoint (after the days that make about 1.5 M, 5 M and 15 M
-results with the defaults) it measures p50 and p95 over REQUESTS
-sequential requests of each API route and UI page below, the ingestion
-throughput of the days since the previous checkpoint, and the database's
-bytes per result.
+results with the defaults) it waits until the server has folded its
+rollup digests (within about a minute of the uploads: the state a server
+spends its time in), then measures p50 and p95 over REQUESTS sequential
+requests of each API route and UI page below, the ingestion throughput of
+the days since the previous checkpoint, and the database's bytes per
+result.
 
 Usage: history.py BIN DATA_DIR TOKEN DAYS RUNS_PER_DAY TESTS CHECKPOINTS(comma-separated days) REQUESTS
 """
@@ -189,6 +191,26 @@ def count_results(data):
     return n
 
 
+def wait_folded(data, limit=120):
+    """Waits until the server has folded every rollup digest (it does within
+    about a minute of the uploads), so that reads are measured in the state a
+    server spends its time in; seconds waited (0 for a build without rollups)."""
+    import sqlite3
+    start = time.time()
+    while time.time() - start < limit:
+        conn = sqlite3.connect(f"file:{os.path.join(data, 'data', 'proctor.db')}?mode=ro", uri=True, timeout=30)
+        try:
+            waiting = conn.execute("SELECT count(*) FROM rollup_digests").fetchone()[0]
+        except sqlite3.OperationalError:  # no rollups in this build
+            waiting = 0
+        finally:
+            conn.close()
+        if waiting == 0:
+            return time.time() - start
+        time.sleep(1)
+    sys.exit("the server did not fold its rollup digests within two minutes")
+
+
 def database_bytes(data):
     base = os.path.join(data, "data", "proctor.db")
     return sum(os.path.getsize(base + s) for s in ("", "-wal") if os.path.exists(base + s))
@@ -218,10 +240,11 @@ def main():
             if status != 201:
                 sys.exit(f"upload: {status} {answer[:300]!r}")
         if day + 1 in checkpoints:
+            waited = wait_folded(data)
             results = count_results(data)
             print(f"\nafter day {day + 1}: {results:,} results; ingestion {ingested / ingest_seconds:,.0f} testcases/s"
-                  f" since the last checkpoint; {database_bytes(data) / results:.0f} database bytes per result",
-                  flush=True)
+                  f" since the last checkpoint; {database_bytes(data) / results:.0f} database bytes per result;"
+                  f" digests folded {waited:.0f} s after the last upload", flush=True)
             rows = measure(server, token, requests)
             for label, p50, p95 in rows:
                 print(f"  {label:32} p50 {p50:9.1f} ms   p95 {p95:9.1f} ms", flush=True)

@@ -61,14 +61,17 @@ pub struct FlakyList {
 pub fn list(conn: &Conn, project: &Project, since: i64, now: i64, limit: u32) -> Result<FlakyList, DbError> {
     let mut found = judge(conn, project, now, collect(conn, project, since, Scope::Project)?)?;
     found.truncate(limit as usize);
-    finish(conn, project, since, now, found)
+    let window_runs: u32 = conn
+        .prepare_cached("SELECT count(*) FROM runs WHERE project_id = ?1 AND created_at >= ?2")?
+        .query_row(params![project.id, since], |r| r.get(0))?;
+    Ok(FlakyList { tests: finish(conn, project, since, now, found)?, window_runs })
 }
 
 /// One test's standing in the window, `None` when it is not listed (no
 /// signal fired and no fixed mark in the window).
 pub fn one(conn: &Conn, project: &Project, test: i64, since: i64, now: i64) -> Result<Option<FlakyTest>, DbError> {
     let found = judge(conn, project, now, collect(conn, project, since, Scope::Tests(&[test]))?)?;
-    Ok(finish(conn, project, since, now, found)?.tests.pop())
+    Ok(finish(conn, project, since, now, found)?.pop())
 }
 
 /// The state and signals of those of `tests` that are listed, by key (for
@@ -266,10 +269,7 @@ fn finish(
     since: i64,
     now: i64,
     found: Vec<(Standing, State, Option<String>)>,
-) -> Result<FlakyList, DbError> {
-    let window_runs: u32 = conn
-        .prepare_cached("SELECT count(*) FROM runs WHERE project_id = ?1 AND created_at >= ?2")?
-        .query_row(params![project.id, since], |r| r.get(0))?;
+) -> Result<Vec<FlakyTest>, DbError> {
     let starts: Vec<(i64, i64)> =
         found.iter().map(|(s, ..)| (s.test, s.fixed_at.map_or(since, |f| since.max(f + 1)))).collect();
     let mut rates = rates(conn, project.id, &starts)?;
@@ -300,7 +300,7 @@ fn finish(
             last_flaky_at,
         });
     }
-    Ok(FlakyList { tests, window_runs })
+    Ok(tests)
 }
 
 /// Per test, its results and failing (failed, errored, flaky) results in

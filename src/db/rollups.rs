@@ -23,9 +23,13 @@ use crate::domain::sketch::Sketch;
 pub const FOLD_AFTER_SECS: i64 = 60;
 /// …or until a project has this many results waiting.
 pub const FOLD_ENTRIES: i64 = 500_000;
-/// Results folded per transaction (at least one digest), so a fold never
-/// holds the writer long: uploads wait for one batch at most.
-const FOLD_BATCH: i64 = 50_000;
+/// A fold transaction takes digests until they hold this many distinct
+/// tests and days (each a row read and two written: what a fold costs)…
+const FOLD_KEYS: usize = 50_000;
+/// …or this many results (the memory it holds), at least one digest. Many
+/// runs of the same tests fold into one row each: 50 runs of a
+/// 10,000-test suite are one transaction writing 20,000 rows.
+const FOLD_RESULTS: i64 = 2_000_000;
 /// Results per digest, at most: a fold takes whole digests.
 pub const DIGEST_ENTRIES: u32 = 50_000;
 /// Runs read per backfill step, at most.
@@ -67,7 +71,8 @@ pub struct Folded {
     pub more: bool,
 }
 
-/// Folds the project's oldest digests, about [`FOLD_BATCH`] results' worth.
+/// Folds the project's oldest digests, up to [`FOLD_KEYS`] tests and days
+/// or [`FOLD_RESULTS`] results.
 pub fn fold(tx: &Tx, project_id: i64) -> Result<Folded, DbError> {
     let mut by_test: BTreeMap<(i64, i64), Vec<Entry>> = BTreeMap::new();
     let mut failures: HashMap<(i64, i64, i64), FailureDelta> = HashMap::new();
@@ -79,7 +84,7 @@ pub fn fold(tx: &Tx, project_id: i64) -> Result<Folded, DbError> {
         )?;
         let mut rows = stmt.query([project_id])?;
         while let Some(r) = rows.next()? {
-            if folded.entries >= FOLD_BATCH {
+            if by_test.len() >= FOLD_KEYS || folded.entries >= FOLD_RESULTS {
                 folded.more = true;
                 break;
             }
