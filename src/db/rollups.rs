@@ -312,7 +312,7 @@ pub fn window(conn: &Conn, project_id: i64, first_day: i64, tests: Tests) -> Res
         "SELECT passed, failed, errors, skipped, flaky, durations FROM test_days
          WHERE project_id = ?1 AND test = ?2 AND day < ?3 ORDER BY day DESC LIMIT 1",
     )?;
-    let mut add = |r: &Row| -> Result<(), DbError> {
+    let add = |r: &Row| -> Result<(), DbError> {
         let (test, first, mut t): (i64, i64, Tally) = (r.get(0)?, r.get(1)?, tally(r, 2)?);
         if first < first_day {
             let earlier = before.query_row(params![project_id, test, first_day], |r| tally(r, 0)).optional()?;
@@ -325,26 +325,8 @@ pub fn window(conn: &Conn, project_id: i64, first_day: i64, tests: Tests) -> Res
         }
         Ok(())
     };
-    const TOTALS: &str = "SELECT test, first_day, passed, failed, errors, skipped, flaky, durations FROM test_totals";
-    match tests {
-        Tests::All => {
-            let mut stmt = conn.prepare_cached(&format!("{TOTALS} WHERE project_id = ?1 AND last_day >= ?2"))?;
-            let mut rows = stmt.query(params![project_id, first_day])?;
-            while let Some(r) = rows.next()? {
-                add(r)?;
-            }
-        }
-        Tests::Only(keys) => {
-            let mut stmt =
-                conn.prepare_cached(&format!("{TOTALS} WHERE project_id = ?1 AND test = ?2 AND last_day >= ?3"))?;
-            for key in keys {
-                let mut rows = stmt.query(params![project_id, key, first_day])?;
-                if let Some(r) = rows.next()? {
-                    add(r)?;
-                }
-            }
-        }
-    }
+    let totals = "SELECT test, first_day, passed, failed, errors, skipped, flaky, durations FROM test_totals";
+    each_total(conn, totals, project_id, first_day, tests, add)?;
     let only: Option<HashSet<i64>> = match tests {
         Tests::All => None,
         Tests::Only(keys) => Some(keys.iter().copied().collect()),
@@ -356,6 +338,40 @@ pub fn window(conn: &Conn, project_id: i64, first_day: i64, tests: Tests) -> Res
     })?;
     out.retain(|_, t| !t.is_empty());
     Ok(out)
+}
+
+/// Calls `each` with the rows of `select` (a `SELECT … FROM` a table of
+/// per-test totals keyed by project and test, with a `last_day`) that have
+/// results on `first_day` or later: of every test of the project in one
+/// pass, or of `tests` one seek each.
+fn each_total(
+    conn: &Conn,
+    select: &str,
+    project_id: i64,
+    first_day: i64,
+    tests: Tests,
+    mut each: impl FnMut(&Row) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    match tests {
+        Tests::All => {
+            let mut stmt = conn.prepare_cached(&format!("{select} WHERE project_id = ?1 AND last_day >= ?2"))?;
+            let mut rows = stmt.query(params![project_id, first_day])?;
+            while let Some(r) = rows.next()? {
+                each(r)?;
+            }
+        }
+        Tests::Only(keys) => {
+            let mut stmt =
+                conn.prepare_cached(&format!("{select} WHERE project_id = ?1 AND test = ?2 AND last_day >= ?3"))?;
+            for key in keys {
+                let mut rows = stmt.query(params![project_id, key, first_day])?;
+                while let Some(r) = rows.next()? {
+                    each(r)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Calls `each` with every entry of the project's digests not yet folded
@@ -489,7 +505,7 @@ pub fn signals(conn: &Conn, project_id: i64, first_day: i64, tests: Tests) -> Re
          ORDER BY day LIMIT 1",
     )?;
     let mut out = Vec::new();
-    let mut add = |r: &Row| -> Result<(), DbError> {
+    let add = |r: &Row| -> Result<(), DbError> {
         let (test, kind, oldest, total): (i64, String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
         let (mut events, mut first_at, last_at) = (total, r.get(4)?, r.get(5)?);
         if oldest < first_day {
@@ -502,26 +518,8 @@ pub fn signals(conn: &Conn, project_id: i64, first_day: i64, tests: Tests) -> Re
         }
         Ok(())
     };
-    const TOTALS: &str = "SELECT test, kind, first_day, total, first_at, last_at FROM signal_totals";
-    match tests {
-        Tests::All => {
-            let mut stmt = conn.prepare_cached(&format!("{TOTALS} WHERE project_id = ?1 AND last_day >= ?2"))?;
-            let mut rows = stmt.query(params![project_id, first_day])?;
-            while let Some(r) = rows.next()? {
-                add(r)?;
-            }
-        }
-        Tests::Only(keys) => {
-            let mut stmt =
-                conn.prepare_cached(&format!("{TOTALS} WHERE project_id = ?1 AND test = ?2 AND last_day >= ?3"))?;
-            for key in keys {
-                let mut rows = stmt.query(params![project_id, key, first_day])?;
-                while let Some(r) = rows.next()? {
-                    add(r)?;
-                }
-            }
-        }
-    }
+    let totals = "SELECT test, kind, first_day, total, first_at, last_at FROM signal_totals";
+    each_total(conn, totals, project_id, first_day, tests, add)?;
     Ok(out)
 }
 

@@ -30,4 +30,5 @@ pub mod test_identity;
 pub mod time;
 pub mod token;
 pub mod usage;
+pub mod varint;
 pub mod webhook;

@@ -14,6 +14,7 @@
 
 use crate::domain::report::Outcome;
 use crate::domain::sketch::{NotASketch, Sketch};
+use crate::domain::varint;
 
 const DAY: i64 = 86_400;
 
@@ -81,7 +82,7 @@ pub struct DigestWriter {
 impl DigestWriter {
     pub fn push(&mut self, e: &Entry) {
         let step = e.test.wrapping_sub(self.previous);
-        put(&mut self.bytes, ((step << 1) ^ (step >> 63)) as u64);
+        varint::put(&mut self.bytes, ((step << 1) ^ (step >> 63)) as u64);
         self.previous = e.test;
         let mut flags = outcome_index(e.outcome) as u8;
         flags |= if e.removed { REMOVED } else { 0 };
@@ -89,7 +90,7 @@ impl DigestWriter {
         flags |= if e.fingerprint.is_some() { GROUPED } else { 0 };
         self.bytes.push(flags);
         if let Some(ms) = e.duration_ms {
-            put(&mut self.bytes, ms);
+            varint::put(&mut self.bytes, ms);
         }
         if let Some(print) = e.fingerprint {
             self.bytes.extend_from_slice(&print.to_le_bytes());
@@ -116,7 +117,7 @@ pub fn read_digest(bytes: &[u8], mut each: impl FnMut(Entry)) -> Result<(), NotA
     let mut input = bytes;
     let mut previous = 0i64;
     while !input.is_empty() {
-        let zigzag = take(&mut input)?;
+        let zigzag = varint::take(&mut input).ok_or(NotADigest)?;
         let step = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
         previous = previous.wrapping_add(step);
         let (&flags, rest) = input.split_first().ok_or(NotADigest)?;
@@ -125,7 +126,7 @@ pub fn read_digest(bytes: &[u8], mut each: impl FnMut(Entry)) -> Result<(), NotA
         if flags & !(0x07 | REMOVED | TIMED | GROUPED) != 0 {
             return Err(NotADigest);
         }
-        let duration_ms = if flags & TIMED != 0 { Some(take(&mut input)?) } else { None };
+        let duration_ms = if flags & TIMED != 0 { Some(varint::take(&mut input).ok_or(NotADigest)?) } else { None };
         let fingerprint = if flags & GROUPED != 0 {
             let (print, rest) = input.split_first_chunk::<8>().ok_or(NotADigest)?;
             input = rest;
@@ -214,34 +215,6 @@ impl Tally {
     pub fn from_parts(counts: [i64; 5], durations: Sketch) -> Tally {
         Tally { counts, durations }
     }
-}
-
-fn put(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn take(input: &mut &[u8]) -> Result<u64, NotADigest> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = input.split_first().ok_or(NotADigest)?;
-        *input = rest;
-        if shift == 63 && byte > 1 {
-            return Err(NotADigest);
-        }
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(NotADigest)
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@
 //! its last bucket, and answered as about 37 hours. 1 ms to 24 hours use
 //! buckets 1 to 1,362 of 1,408; only filled buckets are stored.
 
+use crate::domain::varint;
+
 /// Durations under this have a bucket each.
 const EXACT: u64 = 128;
 /// Buckets per octave above [`EXACT`].
@@ -179,8 +181,8 @@ impl Sketch {
         let mut out = Vec::with_capacity(self.buckets.len() * 3);
         let mut previous = -1i64;
         for (i, n) in &self.buckets {
-            put(&mut out, (i64::from(*i) - previous) as u64);
-            put(&mut out, *n);
+            varint::put(&mut out, (i64::from(*i) - previous) as u64);
+            varint::put(&mut out, *n);
             previous = i64::from(*i);
         }
         out
@@ -191,8 +193,8 @@ impl Sketch {
         let mut buckets = Vec::with_capacity(bytes.len() / 2);
         let mut previous = -1i64;
         while !input.is_empty() {
-            let step = take(&mut input)?;
-            let n = take(&mut input)?;
+            let step = varint::take(&mut input).ok_or(NotASketch)?;
+            let n = varint::take(&mut input).ok_or(NotASketch)?;
             let i = i64::try_from(step).ok().and_then(|s| previous.checked_add(s)).ok_or(NotASketch)?;
             if step == 0 || n == 0 || i >= i64::from(BUCKETS) {
                 return Err(NotASketch);
@@ -202,34 +204,6 @@ impl Sketch {
         }
         Ok(Sketch { buckets })
     }
-}
-
-fn put(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn take(input: &mut &[u8]) -> Result<u64, NotASketch> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = input.split_first().ok_or(NotASketch)?;
-        *input = rest;
-        if shift == 63 && byte > 1 {
-            return Err(NotASketch);
-        }
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(NotASketch)
 }
 
 #[cfg(test)]

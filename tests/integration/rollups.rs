@@ -178,6 +178,24 @@ impl History {
     }
 }
 
+impl History {
+    /// A project `eq` grown over `days` days (the server restarted each day
+    /// with its clock moved on), from `seed`.
+    async fn grown(days: usize, seed: u64) -> History {
+        let app = TestApp::spawn_with(SpawnOptions { args: args(0), ..Default::default() }).await;
+        let token = admin_token(&app).await;
+        create_project(&app, "eq");
+        let mut h = History { app, token, model: Model::default(), rng: Rng(seed), offset: 0 };
+        for day in 0..days {
+            if day > 0 {
+                h = h.restart(day as i64 * DAY).await;
+            }
+            h.day(day).await;
+        }
+        h
+    }
+}
+
 fn nearest_rank(sorted: &[u64], p: f64) -> u64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil().clamp(1.0, sorted.len() as f64) as usize;
     sorted[rank - 1]
@@ -332,16 +350,7 @@ fn sql_hex_id(h: &History, name: &str) -> String {
 
 #[tokio::test]
 async fn analytics_from_rollups_equal_a_full_scan_before_and_after_folding() {
-    let app = TestApp::spawn_with(SpawnOptions { args: args(0), ..Default::default() }).await;
-    let token = admin_token(&app).await;
-    create_project(&app, "eq");
-    let mut h = History { app, token, model: Model::default(), rng: Rng(0x5eed_1414), offset: 0 };
-    for day in 0..4 {
-        if day > 0 {
-            h = h.restart(day as i64 * DAY).await;
-        }
-        h.day(day).await;
-    }
+    let mut h = History::grown(4, 0x5eed_1414).await;
     // A run of day 3 gets its second shard on day 4, after day 3 was folded
     // and after day 4 was: its merge takes back a folded result.
     let (late, late_at) = h.open_run(99).await;
@@ -379,13 +388,7 @@ async fn answers(h: &History) -> Vec<Value> {
 
 #[tokio::test]
 async fn results_stored_before_rollups_are_backfilled_at_start_resuming_where_it_stopped() {
-    let app = TestApp::spawn_with(SpawnOptions { args: args(0), ..Default::default() }).await;
-    let token = admin_token(&app).await;
-    create_project(&app, "eq");
-    let mut h = History { app, token, model: Model::default(), rng: Rng(0x0bac_f111), offset: 0 };
-    h.day(0).await;
-    h = h.restart(DAY).await;
-    h.day(1).await;
+    let mut h = History::grown(2, 0x0bac_f111).await;
     let before = answers(&h).await;
 
     // As a database of version 18 would be after migrating: no rollups, and
@@ -436,16 +439,7 @@ async fn timed_results(h: &History, days: u32) -> BTreeMap<String, u64> {
 
 #[tokio::test]
 async fn rollups_outlive_the_runs_retention_deletes_and_windows_stop_at_their_own_horizon() {
-    let app = TestApp::spawn_with(SpawnOptions { args: args(0), ..Default::default() }).await;
-    let token = admin_token(&app).await;
-    create_project(&app, "eq");
-    let mut h = History { app, token, model: Model::default(), rng: Rng(0x0de1_e7ed), offset: 0 };
-    for day in 0..3 {
-        if day > 0 {
-            h = h.restart(day as i64 * DAY).await;
-        }
-        h.day(day).await;
-    }
+    let mut h = History::grown(3, 0x0de1_e7ed).await;
     let first_day = sql_count(&h.app, "SELECT min(day) FROM test_days");
     // What the runs of the third day hold, by test.
     let mut third: BTreeMap<String, u64> = BTreeMap::new();
@@ -489,16 +483,7 @@ async fn rollups_outlive_the_runs_retention_deletes_and_windows_stop_at_their_ow
 
 #[tokio::test]
 async fn a_history_reaches_runs_kept_longer_than_the_rollups() {
-    let app = TestApp::spawn_with(SpawnOptions { args: args(0), ..Default::default() }).await;
-    let token = admin_token(&app).await;
-    create_project(&app, "eq");
-    let mut h = History { app, token, model: Model::default(), rng: Rng(0x0001_0b57), offset: 0 };
-    for day in 0..3 {
-        if day > 0 {
-            h = h.restart(day as i64 * DAY).await;
-        }
-        h.day(day).await;
-    }
+    let mut h = History::grown(3, 0x0001_0b57).await;
     let first_day = sql_count(&h.app, "SELECT min(day) FROM test_days");
     let mut args = args(9 * DAY);
     args.extend(["--rollup-retention-days".into(), "7".into()]);
