@@ -14,6 +14,8 @@ use actix_web::{middleware, web, App, HttpServer};
 use crate::config::Config;
 use crate::state::AppState;
 
+mod rollups;
+
 /// One line per request. Its request line is the client's, redacted: a
 /// token put in a query string (`?token=prc_…`) never reaches the log.
 fn request_log() -> middleware::Logger {
@@ -50,7 +52,7 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
         _ => None,
     };
     let state = web::Data::new(AppState::open(config).map_err(std::io::Error::other)?);
-    backfill_rollups(&state).map_err(std::io::Error::other)?;
+    rollups::backfill(&state).map_err(std::io::Error::other)?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let shown = state.config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
@@ -77,7 +79,7 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
     let housekeeping = actix_web::rt::spawn(housekeeping(state.clone()));
     let flusher = actix_web::rt::spawn(flush_last_used_every(state.clone(), LAST_USED_FLUSH));
     let deliveries = actix_web::rt::spawn(crate::delivery::run(state.clone().into_inner()));
-    let folder = actix_web::rt::spawn(fold_rollups(state.clone()));
+    let folder = actix_web::rt::spawn(rollups::fold_every(state.clone()));
     let sampler = state.config.metrics_token.is_some().then(|| actix_web::rt::spawn(sample_sizes(state.clone())));
     let result = server.await;
     housekeeping.abort();
@@ -168,76 +170,6 @@ pub async fn flush_last_used(state: &AppState) {
     }
 }
 
-/// Results digested per transaction by the backfill.
-const BACKFILL_BATCH: u64 = 200_000;
-
-/// Digests the runs stored before rollups existed (migration 19) and folds
-/// the digests, before the server answers (so no read decodes a backlog):
-/// batch by batch, each its own transaction, so an interrupted backfill
-/// resumes where it stopped.
-fn backfill_rollups(state: &AppState) -> Result<(), crate::db::DbError> {
-    use crate::db::rollups;
-    let started = std::time::Instant::now();
-    let mut results = 0u64;
-    while let Some(step) = state.db.write_blocking(|tx| rollups::backfill(tx, BACKFILL_BATCH))? {
-        let now = crate::domain::time::unix_now();
-        for project_id in state.db.read_blocking(|c| rollups::due(c, now, true))? {
-            while state.db.write_blocking(|tx| rollups::fold(tx, project_id))?.more {}
-        }
-        results += step.results;
-        let share = if step.last_seq > 0 { step.done_seq * 100 / step.last_seq } else { 100 };
-        log::info!(
-            "rollups: digested {results} stored result(s), runs up to #{} of {} ({share}%)",
-            step.done_seq,
-            step.last_seq
-        );
-    }
-    if results > 0 {
-        log::info!("rollups: backfill done in {:.1} s", started.elapsed().as_secs_f64());
-    }
-    Ok(())
-}
-
-/// How often the folder looks for digests due.
-const FOLD_EVERY: Duration = Duration::from_secs(5);
-
-/// Folds queued digests into the rollups (`db::rollups`): at start all of
-/// them, then every few seconds those due, a batch per transaction,
-/// yielding in between so uploads get the writer.
-async fn fold_rollups(state: web::Data<AppState>) {
-    let mut tick = actix_web::rt::time::interval(FOLD_EVERY);
-    let mut all = true;
-    loop {
-        tick.tick().await;
-        let now = crate::domain::time::unix_now();
-        let due = match state.db.read(move |c| crate::db::rollups::due(c, now, all)).await {
-            Ok(due) => due,
-            Err(e) => {
-                log::warn!("looking for rollup digests to fold failed: {e}");
-                continue;
-            }
-        };
-        all = false;
-        let mut failed = false;
-        for project_id in due {
-            loop {
-                match state.db.write(move |tx| crate::db::rollups::fold(tx, project_id)).await {
-                    Ok(folded) if folded.more => actix_web::rt::time::sleep(Duration::from_millis(5)).await,
-                    Ok(_) => break,
-                    Err(e) => {
-                        log::warn!("folding rollup digests of project {project_id} failed: {e}");
-                        failed = true;
-                        break;
-                    }
-                }
-            }
-        }
-        if !failed {
-            done(&state, "rollups");
-        }
-    }
-}
-
 /// Periodic chores: expired sessions, tokens unused past the policy's
 /// limit, quarantine rules past their expiry, idle rate-limit buckets,
 /// runs past the retention period and attachment directories of runs that
@@ -252,7 +184,7 @@ async fn housekeeping(state: web::Data<AppState>) {
         if let Some(days) = state.config.retention_days {
             prune_runs(&state, days).await;
         }
-        prune_rollups(&state, &mut rollups_kept_from).await;
+        rollups::prune(&state, &mut rollups_kept_from).await;
         let hours = state.config.stale_run_hours;
         match state.db.write(move |tx| crate::ops::ingest::fail_stale(tx, hours, STALE_BATCH)).await {
             Ok(n) => {
@@ -366,26 +298,6 @@ async fn prune_runs(state: &AppState, days: u32) {
     }
     if total > 0 {
         log::info!("retention: deleted {total} run(s) older than {days} days");
-    }
-}
-
-/// Deletes rollups older than `--rollup-retention-days`, once per day
-/// (`kept_from` remembers the first day kept by the last pass).
-async fn prune_rollups(state: &AppState, kept_from: &mut i64) {
-    let now = crate::domain::time::unix_now();
-    let first = crate::domain::rollup::window_start_day(now, state.config.rollup_retention_days);
-    if first <= *kept_from {
-        return;
-    }
-    match state.db.write(move |tx| crate::db::rollups::prune(tx, first)).await {
-        Ok(rows) => {
-            *kept_from = first;
-            done(state, "rollup_retention");
-            if rows > 0 {
-                log::info!("rollup retention: deleted {rows} row(s) of days before day {first}");
-            }
-        }
-        Err(e) => log::warn!("pruning rollups failed: {e}"),
     }
 }
 
