@@ -82,7 +82,8 @@ pub(super) async fn fold_every(state: web::Data<AppState>) {
 /// (`kept_from` remembers the first day kept by the last pass).
 pub(super) async fn prune(state: &AppState, kept_from: &mut i64) {
     let now = crate::domain::time::unix_now();
-    let first = crate::domain::rollup::window_start_day(now, state.config.rollup_retention_days);
+    let first =
+        crate::domain::rollup::day_of(crate::domain::time::window_start(now, state.config.rollup_retention_days));
     if first <= *kept_from {
         return;
     }

@@ -28,13 +28,6 @@ pub fn day_start(day: i64) -> i64 {
     day * DAY
 }
 
-/// The first day of a window of `days` ending now: the UTC day that held
-/// the instant `days` days ago (windows are whole days, so that rollups by
-/// day answer them exactly).
-pub fn window_start_day(now: i64, days: u32) -> i64 {
-    day_of(now - i64::from(days) * DAY)
-}
-
 /// One result in a digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
@@ -293,6 +286,6 @@ mod tests {
         // 2026-12-04 10:00 UTC, 30 days back: 2026-11-04 10:00, so the
         // window starts at 2026-11-04 00:00.
         let now = 1_796_378_400;
-        assert_eq!(day_start(window_start_day(now, 30)), now - 30 * 86_400 - 10 * 3600);
+        assert_eq!(crate::domain::time::window_start(now, 30), now - 30 * 86_400 - 10 * 3600);
     }
 }
