@@ -1,7 +1,7 @@
 # Sourced by the bench scripts (needs BIN): a release server on a fresh
 # data directory with an admin, a token and the project `bench`.
 #
-#   start_server    sets BASE, TOKEN, SERVER_PID, DATA
+#   start_server    sets BASE, TOKEN, SERVER_PID, DATA (SERVER_ARGS: more flags)
 #   stop_server     stops it and removes its data directory
 
 SERVER_PID=
@@ -24,7 +24,7 @@ start_server() {
     --permissions runs:write,runs:read,projects:read --expires-in-days 7)
   "${cli[@]}" project create --slug bench --name Bench >/dev/null
   RUST_LOG=warn,proctor=info "$BIN" serve --bind 127.0.0.1:0 --data-dir "$DATA/data" \
-    --max-report-bytes 200000000 --rate-limit-per-minute 100000 >"$DATA/server.log" 2>&1 &
+    --max-report-bytes 200000000 --rate-limit-per-minute 100000 ${SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
   SERVER_PID=$!
   BASE=
   for _ in $(seq 1 300); do

@@ -53,6 +53,7 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
     };
     let state = web::Data::new(AppState::open(config).map_err(std::io::Error::other)?);
     rollups::backfill(&state).map_err(std::io::Error::other)?;
+    clear_spools(&state.config)?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let shown = state.config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
@@ -93,6 +94,17 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
     flush_last_used(&state).await;
     log::info!("Proctor stopped");
     result
+}
+
+/// Removes upload bodies a previous process was receiving when it stopped.
+fn clear_spools(config: &Config) -> std::io::Result<()> {
+    for dir in [config.spool_dir(), config.attachment_spool_dir()] {
+        let removed = crate::spool::clear(&dir)?;
+        if removed > 0 {
+            log::info!("removed {removed} unfinished uploads from {}", dir.display());
+        }
+    }
+    Ok(())
 }
 
 /// How often the metrics' sizes are sampled (a scrape never waits for the

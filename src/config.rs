@@ -16,6 +16,9 @@ pub const DEFAULT_STALE_RUN_HOURS: u32 = 24;
 /// Days of analytics rollups kept: trends outlive the raw results they came from.
 pub const DEFAULT_ROLLUP_RETENTION_DAYS: u32 = 400;
 pub const DEFAULT_BODY_TIMEOUT_SECONDS: u64 = 30;
+/// Memory for upload bodies being received at once: 64 one-MiB shares, a
+/// sixteenth of a 1 GiB VM.
+pub const DEFAULT_INGEST_MEMORY_MIB: u32 = 64;
 
 /// `synchronous` pragma: NORMAL is safe in WAL mode (a power loss can lose
 /// the last commits, never corrupt); FULL also survives power loss.
@@ -56,6 +59,8 @@ pub struct Config {
     pub session_max_hours: u32,
     /// A request body that sends nothing for this long is answered 408.
     pub body_timeout_seconds: u64,
+    /// Memory upload bodies being received may hold together (MiB).
+    pub ingest_memory_mib: u32,
     /// The bearer token of `GET /metrics`; none: metrics are off (404).
     pub metrics_token: Option<MetricsToken>,
     /// PEM certificates outbound HTTPS trusts beside the built-in roots.
@@ -118,6 +123,7 @@ impl Config {
             session_idle_minutes: 12 * 60,
             session_max_hours: 7 * 24,
             body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
+            ingest_memory_mib: DEFAULT_INGEST_MEMORY_MIB,
             metrics_token: None,
             extra_ca_file: None,
             oidc_allow_hosts: "external".into(),
@@ -159,6 +165,8 @@ impl Config {
         }
         config.body_timeout_seconds =
             given.body_timeout_seconds.or(file.body_timeout_seconds).unwrap_or(DEFAULT_BODY_TIMEOUT_SECONDS);
+        config.ingest_memory_mib =
+            given.ingest_memory_mib.or(file.ingest_memory_mib).unwrap_or(DEFAULT_INGEST_MEMORY_MIB);
         config.metrics_token = given.metrics_token.clone().or(file.metrics_token).as_deref().map(MetricsToken::new);
         config.extra_ca_file = given.extra_ca_file.clone().or(file.extra_ca_file);
         if let Some(list) = given.oidc_allow_hosts.clone().or(file.oidc_allow_hosts) {
@@ -203,6 +211,9 @@ impl Config {
         if !(1..=3600).contains(&self.body_timeout_seconds) {
             return Err(ConfigError::Invalid("body timeout must be between 1 and 3600 seconds".into()));
         }
+        if !(1..=65_536).contains(&self.ingest_memory_mib) {
+            return Err(ConfigError::Invalid("ingest memory must be between 1 and 65536 MiB".into()));
+        }
         if self.session_idle_minutes == 0 || self.session_max_hours == 0 {
             return Err(ConfigError::Invalid("session timeouts must be positive".into()));
         }
@@ -228,6 +239,17 @@ impl Config {
     pub fn attachments_dir(&self) -> PathBuf {
         self.data_dir.join("attachments")
     }
+
+    /// Where report bodies are received before they are parsed.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+
+    /// Where attachments are received: inside `attachments/`, so that one
+    /// is renamed into its run's directory on the same file system.
+    pub fn attachment_spool_dir(&self) -> PathBuf {
+        self.attachments_dir().join(".incoming")
+    }
 }
 
 /// Settings given on the command line or in the environment; `None` (or an
@@ -251,6 +273,7 @@ pub struct Overrides {
     pub session_idle_minutes: Option<u32>,
     pub session_max_hours: Option<u32>,
     pub body_timeout_seconds: Option<u64>,
+    pub ingest_memory_mib: Option<u32>,
     pub metrics_token: Option<String>,
     pub extra_ca_file: Option<PathBuf>,
     pub oidc_allow_hosts: Option<String>,
@@ -288,6 +311,7 @@ struct FileConfig {
     session_idle_minutes: Option<u32>,
     session_max_hours: Option<u32>,
     body_timeout_seconds: Option<u64>,
+    ingest_memory_mib: Option<u32>,
     metrics_token: Option<String>,
     extra_ca_file: Option<PathBuf>,
     oidc_allow_hosts: Option<String>,

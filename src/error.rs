@@ -28,6 +28,10 @@ pub enum AppError {
     Forbidden(String),
     #[error("Too many requests; try again in {retry_after} seconds.")]
     RateLimited { retry_after: u64 },
+    /// 503 `server_busy`: the server cannot take this now (uploads beyond
+    /// `--ingest-memory-mib`); the client should send it again later.
+    #[error("{message} Try again in {retry_after} seconds.")]
+    Busy { retry_after: u64, message: &'static str },
     /// A page that needs a session was requested without one.
     #[error("login required")]
     LoginRequired,
@@ -91,6 +95,7 @@ impl AppError {
             AppError::Unauthenticated { .. } | AppError::LoginRequired => StatusCode::UNAUTHORIZED,
             AppError::MissingPermission(_) | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +106,7 @@ impl AppError {
             AppError::MissingPermission(_) => "missing_permission",
             AppError::Forbidden(_) => "forbidden",
             AppError::RateLimited { .. } => "rate_limited",
+            AppError::Busy { .. } => "server_busy",
             AppError::LoginRequired => "credentials_required",
             AppError::Internal(_) => "internal_error",
         }
@@ -324,7 +330,7 @@ impl ResponseError for AppError {
                 let value = format!(r#"Bearer realm="proctor", error="insufficient_scope", scope="{permission}""#);
                 response.insert_header((header::WWW_AUTHENTICATE, value));
             }
-            AppError::RateLimited { retry_after } => {
+            AppError::RateLimited { retry_after } | AppError::Busy { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             AppError::Client { status, .. } if *status == StatusCode::FORBIDDEN => {
@@ -407,7 +413,7 @@ impl ResponseError for PageError {
         let page = ErrorPage { status: status.as_u16(), title, message };
         let body = page.render().unwrap_or_else(|_| page.message.clone());
         let mut response = HttpResponse::build(status);
-        if let AppError::RateLimited { retry_after } = self.0 {
+        if let AppError::RateLimited { retry_after } | AppError::Busy { retry_after, .. } = self.0 {
             response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         if status == StatusCode::REQUEST_TIMEOUT {

@@ -14,5 +14,6 @@ pub mod metrics;
 pub mod ops;
 pub mod outbound;
 pub mod routes;
+pub mod spool;
 pub mod state;
 pub mod views;

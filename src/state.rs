@@ -23,6 +23,7 @@ use crate::domain::instance_key::{InstanceKey, KEY_LEN};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::outbound::{GuardedClient, Mailer};
+use crate::spool::Budget;
 
 /// Everything a request handler may need; shared by all workers.
 pub struct AppState {
@@ -46,6 +47,8 @@ pub struct AppState {
     pub webhook_client: GuardedClient,
     /// Mail through `--smtp-url`; none: no mail.
     pub mailer: Option<Mailer>,
+    /// The memory of upload bodies being received (`--ingest-memory-mib`).
+    pub uploads: Budget,
 }
 
 /// How long one webhook delivery may take.
@@ -108,6 +111,7 @@ impl AppState {
             ),
             None => None,
         };
+        let config_mib = config.ingest_memory_mib;
         let webhook_client = guarded(&config.webhook_allow_hosts, "--webhook-allow-hosts", ca, WEBHOOK_TIMEOUT, false)?;
         Ok(AppState {
             config,
@@ -124,6 +128,7 @@ impl AppState {
             webhook_client,
             mailer,
             exchange_limits: ExchangeLimits::default(),
+            uploads: Budget::new(config_mib),
         })
     }
 }

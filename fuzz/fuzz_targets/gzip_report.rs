@@ -13,7 +13,7 @@ use proctor::db::runs::Counts;
 use proctor::domain::report::{ReportFormat, TestCase};
 use proctor::domain::secrets::contains_token;
 use proctor::domain::test_identity::TestKey;
-use proctor::ops::ingest::{read_upload, Upload};
+use proctor::ops::ingest::{read_upload, Distinct, Upload};
 use proctor::ops::{OpsError, Refusal};
 use sha2::{Digest, Sha256};
 
@@ -28,14 +28,17 @@ struct Read {
 }
 
 fn read(bytes: &[u8], format: ReportFormat, gzip: bool, max_bytes: u64) -> Result<Read, Refusal> {
-    let upload = Upload { bytes, format, gzip, max_bytes };
+    let upload = Upload { body: Box::new(bytes), len: bytes.len() as u64, format, gzip, max_bytes };
     let mut cases = Vec::new();
-    let parsed = read_upload(7, &upload, |key, case| {
+    let parsed = read_upload(7, upload, Distinct::Counted, |key, case| {
         cases.push((key, case));
         Ok(())
     });
     match parsed {
-        Ok(p) => Ok(Read { sha256: p.sha256, bytes: p.bytes, counts: p.counts, warnings: p.warnings, cases }),
+        Ok(p) => {
+            let counts = p.counts.expect("counted while reading");
+            Ok(Read { sha256: p.sha256, bytes: p.bytes, counts, warnings: p.warnings, cases })
+        }
         // A bad upload is refused for what it is, never as anything else.
         Err(OpsError::Refused(r @ (Refusal::InvalidReport(_) | Refusal::ReportTooLarge { .. }))) => Err(r),
         Err(other) => panic!("an upload was refused as {other:?}"),

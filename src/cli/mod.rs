@@ -134,6 +134,9 @@ pub struct ServeArgs {
     /// Answer 408 when a request body sends nothing for this many seconds [default: 30]
     #[arg(long, env = "PROCTOR_BODY_TIMEOUT_SECONDS")]
     pub body_timeout_seconds: Option<u64>,
+    /// Memory upload bodies being received may hold together, in MiB (1 per upload; more are answered 503) [default: 64]
+    #[arg(long, env = "PROCTOR_INGEST_MEMORY_MIB")]
+    pub ingest_memory_mib: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -380,6 +383,7 @@ impl CommonArgs {
             session_idle_minutes: serve.session_idle_minutes,
             session_max_hours: serve.session_max_hours,
             body_timeout_seconds: serve.body_timeout_seconds,
+            ingest_memory_mib: serve.ingest_memory_mib,
             metrics_token: serve.metrics_token.clone(),
             extra_ca_file: serve.extra_ca_file.clone(),
             oidc_allow_hosts: serve.oidc_allow_hosts.clone(),

@@ -33,15 +33,17 @@ pub struct ResultWriter<'t> {
     find_result: CachedStatement<'t>,
     update_result: CachedStatement<'t>,
     insert_fingerprint: CachedStatement<'t>,
-    /// The fingerprints this writer stored (or found stored).
+    /// Fingerprints this writer stored (or found stored), at most
+    /// [`FINGERPRINTS_KEPT`]: a cache, so that a suite failing with one
+    /// message does not insert it a thousand times.
     fingerprints: HashSet<i64>,
     project_id: i64,
     run_seq: i64,
     /// When the run was created (the day its results roll up into).
     run_at: i64,
-    /// What the cases written, and merges undone, add to the rollups: full
-    /// digests of `rollups::DIGEST_ENTRIES` each, then the one being written.
-    digests: Vec<DigestWriter>,
+    /// What the cases written, and merges undone, add to the rollups: the
+    /// digest being written (queued whenever it holds
+    /// `rollups::DIGEST_ENTRIES`, so memory does not grow with the report).
     digest: DigestWriter,
     /// What the cases written so far changed in the run's counts and total
     /// duration (negative where a merge moved a test to another outcome).
@@ -56,6 +58,10 @@ pub struct ResultWriter<'t> {
     /// passes since the last reset (or since the report began).
     tallies: Vec<(bool, u32)>,
 }
+
+/// How many fingerprints a writer remembers having stored; past that it
+/// starts over (storing one again is harmless: `INSERT OR IGNORE`).
+const FINGERPRINTS_KEPT: usize = 4096;
 
 /// A result already stored in the run, as merging needs it.
 struct Stored {
@@ -115,7 +121,6 @@ impl<'t> ResultWriter<'t> {
             project_id,
             run_seq,
             run_at,
-            digests: Vec::new(),
             digest: DigestWriter::default(),
             counts: Counts::default(),
             duration_ms: 0,
@@ -126,7 +131,7 @@ impl<'t> ResultWriter<'t> {
     }
 
     /// Stores one case under its test id.
-    pub fn write(&mut self, test_id: &TestKey, case: &TestCase) -> Result<(), DbError> {
+    pub fn write(&mut self, tx: &Tx, test_id: &TestKey, case: &TestCase) -> Result<(), DbError> {
         let test = self.test_key(test_id, case)?;
         let covered = self.covered(test, case);
         let duration = case.duration_ms.map(|d| d.min(i64::MAX as u64) as i64);
@@ -145,7 +150,7 @@ impl<'t> ResultWriter<'t> {
             fingerprint,
         ])?;
         if inserted == 1 {
-            self.digest(entry(test, case.outcome, false, duration, fingerprint));
+            self.digest(tx, entry(test, case.outcome, false, duration, fingerprint))?;
             self.counts.tests += 1;
             self.counts.add(case.outcome, 1);
             self.counts.quarantined += i64::from(quarantined);
@@ -179,9 +184,9 @@ impl<'t> ResultWriter<'t> {
             quarantined,
             fingerprint,
         ])?;
-        self.digest(entry(test, old.status, true, old.duration_ms, old.fingerprint));
+        self.digest(tx, entry(test, old.status, true, old.duration_ms, old.fingerprint))?;
         let stored_duration = duration.or(old.duration_ms);
-        self.digest(entry(test, status, false, stored_duration, fingerprint.or(old.fingerprint)));
+        self.digest(tx, entry(test, status, false, stored_duration, fingerprint.or(old.fingerprint)))?;
         self.counts.add(old.status, -1);
         self.counts.add(status, 1);
         self.counts.quarantined += i64::from(quarantined) - i64::from(old.quarantined);
@@ -191,13 +196,14 @@ impl<'t> ResultWriter<'t> {
         Ok(())
     }
 
-    /// Adds an entry to the digest, starting a new one when it is full (a
+    /// Adds an entry to the digest, queueing it first when it is full (a
     /// fold takes whole digests, so their size bounds its transactions).
-    fn digest(&mut self, e: Entry) {
+    fn digest(&mut self, tx: &Tx, e: Entry) -> Result<(), DbError> {
         if self.digest.len() >= crate::db::rollups::DIGEST_ENTRIES {
-            self.digests.push(std::mem::take(&mut self.digest));
+            crate::db::rollups::queue(tx, self.project_id, self.run_at, std::mem::take(&mut self.digest))?;
         }
         self.digest.push(&e);
+        Ok(())
     }
 
     /// A failing case's failure group (see `domain::fingerprint`), its
@@ -211,6 +217,9 @@ impl<'t> ResultWriter<'t> {
         };
         let print = fingerprint::fingerprint(&message);
         // A failing suite repeats one message many times: store it once.
+        if self.fingerprints.len() >= FINGERPRINTS_KEPT {
+            self.fingerprints.clear();
+        }
         if self.fingerprints.insert(print) {
             self.insert_fingerprint.execute(params![self.project_id, print, message, unix_now()])?;
         }
@@ -237,13 +246,16 @@ impl<'t> ResultWriter<'t> {
         !covering.is_empty()
     }
 
+    /// What the cases written so far changed in the run's counts.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
     /// Applies the counts of what was written to the run; returns the
     /// rules whose consecutive passes changed.
     pub fn finish(self, tx: &Tx) -> Result<Vec<Passes>, DbError> {
         runs::add_counts(tx, self.run_seq, &self.counts, self.duration_ms)?;
-        for digest in self.digests.into_iter().chain([self.digest]) {
-            crate::db::rollups::queue(tx, self.project_id, self.run_at, digest)?;
-        }
+        crate::db::rollups::queue(tx, self.project_id, self.run_at, self.digest)?;
         let changed = self.rules.rules().iter().zip(&self.tallies).filter(|(_, (reset, passes))| *reset || *passes > 0);
         Ok(changed
             .map(|(rule, (reset, passes))| Passes {

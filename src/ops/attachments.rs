@@ -1,13 +1,13 @@
 //! Attachments: storing one (file, then row; neither without the other),
 //! and their files on disk: `attachments/<run id>/<attachment id>` under
-//! the data directory. A file is written to a temporary name, synced and
-//! renamed before its row is inserted; a row is deleted before its file. A
-//! run's directory goes once the transaction deleting the run committed
-//! (project deletion, retention), and the housekeeping sweep removes any
-//! directory whose run no longer exists (say, after a crash in between).
+//! the data directory. A file is received into `attachments/.incoming/`
+//! (`crate::spool`), synced and renamed into place before its row is
+//! inserted; a row is deleted before its file. A run's directory goes once
+//! the transaction deleting the run committed (project deletion,
+//! retention), and the housekeeping sweep removes any directory whose run
+//! no longer exists (say, after a crash in between).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::db;
@@ -15,6 +15,7 @@ use crate::db::{DbError, Missing};
 use crate::domain::attachment::safe_content_type;
 use crate::domain::time::unix_now;
 use crate::ops::OpsError;
+use crate::spool::Spooled;
 use crate::state::AppState;
 
 /// Run and attachment ids are ours (UUIDs); anything else never reaches a path.
@@ -31,30 +32,37 @@ pub fn file_path(root: &Path, run_id: &str, id: &str) -> Option<PathBuf> {
 }
 
 /// An attachment as it arrived: its run (of `project_id`), the name and
-/// content type the client gave, and the body.
+/// content type the client gave, and the body, received into the
+/// attachments' spool and hashed (`crate::spool`).
 pub struct NewAttachment {
     pub project_id: i64,
     pub run_id: String,
     pub filename: String,
     pub declared_type: Option<String>,
-    pub bytes: Vec<u8>,
+    pub body: Spooled,
 }
 
-/// Stores an attachment: its file first, written durably, then its row, if
-/// the run is still there; when the row cannot be written the file goes
-/// too, so neither is left without the other.
+/// Stores an attachment: its file first, renamed durably into place from
+/// the spool, then its row, if the run is still there; when the row cannot
+/// be written the file goes too, so neither is left without the other.
 pub fn store(db: &db::Db, root: &Path, new: NewAttachment) -> Result<db::attachments::Attachment, OpsError> {
-    use sha2::{Digest, Sha256};
+    let sha256 = new.body.sha256.clone().ok_or_else(|| OpsError::internal("an attachment was spooled unhashed"))?;
     let attachment = db::attachments::Attachment {
         id: uuid::Uuid::now_v7().to_string(),
         run_id: new.run_id,
         content_type: safe_content_type(new.declared_type.as_deref(), &new.filename).to_string(),
         filename: new.filename,
-        bytes: new.bytes.len() as i64,
-        sha256: Sha256::digest(&new.bytes).to_vec(),
+        bytes: new.body.bytes as i64,
+        sha256,
         created_at: unix_now(),
     };
-    write_file(root, &attachment.run_id, &attachment.id, &new.bytes)?;
+    let (Some(dir), Some(path)) =
+        (run_dir(root, &attachment.run_id), file_path(root, &attachment.run_id, &attachment.id))
+    else {
+        return Err(OpsError::internal("not an id"));
+    };
+    fs::create_dir_all(dir)?;
+    new.body.persist(&path)?;
     let inserted = db.write_blocking(|tx| -> Result<_, DbError> {
         db::runs::get(tx, new.project_id, &attachment.run_id)?;
         db::attachments::insert(tx, &attachment)
@@ -79,27 +87,6 @@ pub fn read_file(root: &Path, found: &db::attachments::Attachment) -> Result<Vec
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Writes `bytes` as attachment `id` of run `run_id`, durably: a temporary
-/// file, fsync, rename, fsync of the directory.
-pub fn write_file(root: &Path, run_id: &str, id: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let (Some(dir), Some(path)) = (run_dir(root, run_id), file_path(root, run_id, id)) else {
-        return Err(std::io::Error::other("not an id"));
-    };
-    fs::create_dir_all(&dir)?;
-    let tmp = dir.join(format!(".{id}.tmp"));
-    let written = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        fs::File::open(&dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
 }
 
 pub fn remove_file(root: &Path, run_id: &str, id: &str) {

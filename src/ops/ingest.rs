@@ -1,8 +1,9 @@
 //! Ingestion: runs are created (or joined by every shard of a CI job),
-//! reports are parsed as a stream straight into the run's results inside one
-//! write transaction (stored whole or not at all), runs are finalized or
-//! failed. Reports are identified by the SHA-256 of their decompressed bytes:
-//! the same bytes twice in a run count once.
+//! reports (received into a file by `crate::spool`) are parsed as a stream
+//! straight into the run's results inside one write transaction (stored
+//! whole or not at all), runs are finalized or failed. Reports are
+//! identified by the SHA-256 of their decompressed bytes: the same bytes
+//! twice in a run count once.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
@@ -15,7 +16,7 @@ use crate::db::projects::Project;
 use crate::db::quarantine::{self, ReleaseReason};
 use crate::db::results::{Passes, ResultWriter};
 use crate::db::runs::{self, Counts, Run, RunMeta, RunStatus};
-use crate::db::{signals, Tx};
+use crate::db::{signals, Conn, Tx};
 use crate::domain::audit::{Actor, AuditContext, Target};
 use crate::domain::report::{self, Limits, Merged, ParseError, ReportFormat, TestCase};
 use crate::domain::secrets::redact_owned;
@@ -35,9 +36,25 @@ pub fn create_run(tx: &Tx, project_id: i64, meta: &RunMeta) -> Result<(Run, bool
     Ok((runs::get(tx, project_id, &id)?, true))
 }
 
+/// Run `run_id` of the project, if it still takes reports (404, 409).
+pub fn open_run(conn: &Conn, project_id: i64, run_id: &str) -> Result<Run, OpsError> {
+    let run = runs::get(conn, project_id, run_id)?;
+    takes_reports(&run)?;
+    Ok(run)
+}
+
+fn takes_reports(run: &Run) -> Result<(), OpsError> {
+    match run.status {
+        RunStatus::Running => Ok(()),
+        _ => Err(Refusal::RunTakesNoReports { run: run.id.clone(), status: run.status.as_str() }.into()),
+    }
+}
+
 /// The body of an upload as it arrived.
 pub struct Upload<'a> {
-    pub bytes: &'a [u8],
+    pub body: Box<dyn Read + Send + 'a>,
+    /// Its size as received (an empty body is refused).
+    pub len: u64,
     pub format: ReportFormat,
     pub gzip: bool,
     /// Cap on the decompressed size.
@@ -57,28 +74,32 @@ pub struct Ingested {
 /// Parses `upload` into run `run`, in the caller's write transaction. A
 /// duplicate is only known once every byte was hashed, so the results are
 /// written under a savepoint that a duplicate rolls back.
-pub fn ingest(tx: &Tx, project: &Project, run: &Run, upload: &Upload) -> Result<Ingested, OpsError> {
+pub fn ingest(tx: &Tx, project: &Project, run: &Run, upload: Upload) -> Result<Ingested, OpsError> {
     tx.savepoint(|tx| ingest_under_savepoint(tx, project, run, upload), |done| !done.duplicate)
 }
 
-fn ingest_under_savepoint(tx: &Tx, project: &Project, run: &Run, upload: &Upload) -> Result<Ingested, OpsError> {
+fn ingest_under_savepoint(tx: &Tx, project: &Project, run: &Run, upload: Upload) -> Result<Ingested, OpsError> {
     let project_id = project.id;
-    if run.status != RunStatus::Running {
-        return Err(Refusal::RunTakesNoReports { run: run.id.clone(), status: run.status.as_str() }.into());
-    }
-    if upload.bytes.is_empty() {
+    takes_reports(run)?;
+    if upload.len == 0 {
         return Err(Refusal::EmptyReport.into());
     }
     let rules = quarantine::active(tx, project_id, unix_now())?;
     let on_default_branch = run.branch.as_deref() == Some(project.default_branch.as_str());
     let mut writer = ResultWriter::new(tx, project_id, (run.seq, run.created_at), rules, on_default_branch)?;
-    let parsed = parse_alongside(project_id, upload, |key, case| Ok(writer.write(key, case)?))?;
+    // Into a run without results, what the writer adds to the run is the
+    // report's own merge of its tests: no map of them is needed.
+    let distinct = if run.counts.tests == 0 { Distinct::Written } else { Distinct::Counted };
+    let format = upload.format;
+    let parsed = parse_alongside(project_id, upload, distinct, |key, case| Ok(writer.write(tx, key, case)?))?;
+    let written = writer.counts();
     let passes = writer.finish(tx)?;
     if let Some((report_id, counts)) = runs::find_report(tx, &run.id, &parsed.sha256)? {
         return Ok(Ingested { report_id, counts, duplicate: true, warnings: parsed.warnings });
     }
     count_passes(tx, project, &passes)?;
-    let format = match upload.format {
+    let counts = parsed.counts.unwrap_or(Counts { quarantined: 0, ..written });
+    let format = match format {
         ReportFormat::JUnit => "junit",
         ReportFormat::Ctrf => "ctrf",
     };
@@ -89,11 +110,11 @@ fn ingest_under_savepoint(tx: &Tx, project: &Project, run: &Run, upload: &Upload
             sha256: &parsed.sha256,
             format,
             bytes: parsed.bytes,
-            counts: parsed.counts,
+            counts,
             now: unix_now(),
         },
     )?;
-    Ok(Ingested { report_id, counts: parsed.counts, duplicate: false, warnings: parsed.warnings })
+    Ok(Ingested { report_id, counts, duplicate: false, warnings: parsed.warnings })
 }
 
 /// Stores the rules' runs of consecutive passes on the default branch, and
@@ -125,10 +146,20 @@ pub struct Parsed {
     pub sha256: Vec<u8>,
     /// Decompressed size.
     pub bytes: u64,
-    /// The report's distinct tests by result.
-    pub counts: Counts,
+    /// The report's distinct tests by result, when [`Distinct::Counted`].
+    pub counts: Option<Counts>,
     /// What the parser read past, as sentences.
     pub warnings: Vec<String>,
+}
+
+/// How the report's counts of distinct tests are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Distinct {
+    /// While reading, in a map of its tests (about 17 bytes each).
+    Counted,
+    /// Not while reading: they are what the writer adds to a run that held
+    /// no results before ([`Parsed::counts`] is `None`).
+    Written,
 }
 
 /// Cases handed from the parsing thread to the writer at a time.
@@ -140,14 +171,15 @@ const BATCH: usize = 1024;
 /// keeps memory flat; when `store` fails, the parser stops at its next batch.
 fn parse_alongside(
     project_id: i64,
-    upload: &Upload,
+    upload: Upload,
+    distinct: Distinct,
     mut store: impl FnMut(&TestKey, &TestCase) -> Result<(), OpsError>,
 ) -> Result<Parsed, OpsError> {
     let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(TestKey, TestCase)>>(4);
     std::thread::scope(|scope| {
         let parser = std::thread::Builder::new()
             .name("report-parser".into())
-            .spawn_scoped(scope, move || parse_upload(project_id, upload, send))
+            .spawn_scoped(scope, move || parse_upload(project_id, upload, distinct, send))
             .map_err(OpsError::internal)?;
         let mut stored = Ok(());
         'batches: for batch in &receive {
@@ -168,11 +200,12 @@ fn parse_alongside(
 /// The parsing thread: reads the whole upload, sending cases in batches.
 fn parse_upload(
     project_id: i64,
-    upload: &Upload,
+    upload: Upload,
+    distinct: Distinct,
     send: std::sync::mpsc::SyncSender<Vec<(TestKey, TestCase)>>,
 ) -> Result<Parsed, OpsError> {
     let mut batch = Vec::with_capacity(BATCH);
-    let parsed = read_upload(project_id, upload, |key, case| {
+    let parsed = read_upload(project_id, upload, distinct, |key, case| {
         batch.push((key, case));
         if batch.len() == BATCH {
             // Fails only when the writer stopped; its error is the one reported.
@@ -194,11 +227,12 @@ fn parse_upload(
 /// the `gzip_report` fuzz target (fuzz/).
 pub fn read_upload(
     project_id: i64,
-    upload: &Upload,
+    upload: Upload,
+    distinct: Distinct,
     mut each: impl FnMut(TestKey, TestCase) -> Result<(), OpsError>,
 ) -> Result<Parsed, OpsError> {
     let source: Box<dyn Read + Send + '_> =
-        if upload.gzip { Box::new(flate2::read::GzDecoder::new(upload.bytes)) } else { Box::new(upload.bytes) };
+        if upload.gzip { Box::new(flate2::read::GzDecoder::new(upload.body)) } else { upload.body };
     let mut input = BufReader::with_capacity(
         64 * 1024,
         Tap { inner: source, max: upload.max_bytes, exceeded: false, hasher: Sha256::new(), total: 0 },
@@ -206,14 +240,16 @@ pub fn read_upload(
     // The report's counts are of its distinct tests: a test repeated in the
     // report counts once, merged like the run's results. Keyed by the first
     // 64 bits of the test id so a 200,000-test report's map stays a few MB.
-    let mut distinct: HashMap<u64, Merged> = HashMap::new();
+    let mut tests: HashMap<u64, Merged> = HashMap::new();
     let parsed = report::parse(upload.format, &mut input, &Limits::default(), |mut case| {
         // A test that prints the CI's environment must not store its token.
         case.message = case.message.map(redact_owned);
         case.details = case.details.map(redact_owned);
         let key = test_key(project_id, &case.suite, &case.classname, &case.name, case.file.as_deref());
-        let short = u64::from_be_bytes([key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7]]);
-        distinct.entry(short).and_modify(|m| m.add(case.outcome)).or_insert_with(|| Merged::new(case.outcome));
+        if distinct == Distinct::Counted {
+            let short = u64::from_be_bytes([key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7]]);
+            tests.entry(short).and_modify(|m| m.add(case.outcome)).or_insert_with(|| Merged::new(case.outcome));
+        }
         each(key, case)
     });
     let tap = input.into_inner();
@@ -226,11 +262,14 @@ pub fn read_upload(
         Err(ParseError::Sink(e)) => return Err(e),
         Err(ParseError::Invalid(e)) => return Err(Refusal::InvalidReport(e.to_string()).into()),
     };
-    let mut counts = Counts::default();
-    for outcome in distinct.into_values().map(Merged::outcome) {
-        counts.tests += 1;
-        counts.add(outcome, 1);
-    }
+    let counts = (distinct == Distinct::Counted).then(|| {
+        let mut counts = Counts::default();
+        for outcome in tests.into_values().map(Merged::outcome) {
+            counts.tests += 1;
+            counts.add(outcome, 1);
+        }
+        counts
+    });
     let warnings = summary.warnings.sentences(summary.cases);
     Ok(Parsed { sha256: tap.hasher.finalize().to_vec(), bytes: tap.total, counts, warnings })
 }

@@ -21,6 +21,7 @@ use futures_util::stream::{Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::{AppError, PageError};
+use crate::spool::{Spool, Spooled, RETRY_AFTER_SECS};
 use crate::state::AppState;
 
 /// Middleware: refuses a query string that is not UTF-8 (400 naming the
@@ -202,6 +203,58 @@ pub async fn read_capped(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// Receives an upload's body (a report, an attachment) of at most `max`
+/// bytes into a temporary file in `dir` (`crate::spool`), hashed when
+/// `hash`, chunk by chunk as it arrives. Refused before a byte is read:
+/// a declared length over `max` (`too_large`'s 413), and a body beyond
+/// the memory budget of bodies being received (503 `server_busy` with
+/// `Retry-After`); refused the moment it crosses `max`: 413. Whatever goes
+/// wrong, nothing of the body is left on disk.
+pub async fn receive_upload(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    payload: Payload,
+    (dir, hash): (std::path::PathBuf, bool),
+    max: u64,
+    too_large: impl Fn() -> AppError,
+) -> Result<Spooled, AppError> {
+    if declared_length(req.headers()) as u64 > max {
+        return Err(too_large());
+    }
+    let _share = state.uploads.try_reserve().ok_or(AppError::Busy {
+        retry_after: RETRY_AFTER_SECS,
+        message: "The server is receiving as many uploads as its memory for them allows (--ingest-memory-mib).",
+    })?;
+    receive(payload, max, too_large, Spool::start(dir, hash)).await
+}
+
+async fn receive(
+    mut payload: Payload,
+    max: u64,
+    too_large: impl Fn() -> AppError,
+    mut spool: Spool,
+) -> Result<Spooled, AppError> {
+    let mut total = 0u64;
+    while let Some(chunk) = payload.next().await {
+        let refused = match chunk {
+            Err(e) => Some(read_error(&e, max as usize)),
+            Ok(chunk) => {
+                total += chunk.len() as u64;
+                if total > max {
+                    Some(too_large())
+                } else {
+                    spool.write(chunk).await.err().map(AppError::from)
+                }
+            }
+        };
+        if let Some(refused) = refused {
+            spool.abandon().await;
+            return Err(refused);
+        }
+    }
+    Ok(spool.finish().await?)
 }
 
 #[cfg(test)]

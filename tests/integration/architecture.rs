@@ -51,6 +51,11 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "config defines plain settings; the CLI fills them",
     ),
     (
+        "spool",
+        &["delivery", "db", "auth", "ops", "outbound", "routes", "views", "state", "app", "cli", "config", "error"],
+        "the spool writes upload bodies to files and bounds their memory; it knows nothing of the server",
+    ),
+    (
         "outbound",
         &["delivery", "db", "auth", "ops", "routes", "views", "state", "app", "cli", "config", "error"],
         "the outbound client knows the host policy and HTTP, nothing of the server",

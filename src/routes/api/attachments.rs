@@ -19,7 +19,8 @@ use crate::domain::attachment::parse_filename;
 use crate::domain::permission::Permission;
 use crate::error::{AppError, ErrorBody};
 use crate::ops::attachments as files;
-use crate::routes::input::{declared_length, read_capped};
+use crate::routes::input::receive_upload;
+use crate::spool::Spooled;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -82,6 +83,8 @@ struct UploadQuery {
         ),
         (status = 400, description = "A missing or unusable `filename` (`invalid_filename`), or an empty body (`empty_attachment`).", body = ErrorBody),
         (status = 404, description = "No such run (`not_found`), or no such project.", body = ErrorBody),
+        (status = 413, description = "Larger than `--max-report-bytes` (`payload_too_large`).", body = ErrorBody),
+        (status = 503, description = "The server is receiving as many uploads as `--ingest-memory-mib` allows (`server_busy`); send it again after `Retry-After` seconds.", body = ErrorBody),
     )
 )]
 #[post("/runs/{run}/attachments")]
@@ -101,24 +104,26 @@ async fn upload(
         let run_id = run_id.clone();
         state.db.read(move |c| runs::get(c, project.id, &run_id)).await?
     };
-    let body = read_file(&req, payload, state.config.max_report_bytes).await?;
+    let body = receive_file(&state, &req, payload).await?;
     let new = files::NewAttachment {
         project_id: project.id,
         run_id: run.id,
         filename,
         declared_type: req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
-        bytes: Vec::from(body),
+        body,
     };
     let (db, root) = (state.db.clone(), state.config.attachments_dir());
     let attachment = web::block(move || files::store(&db, &root, new)).await??;
     Ok(HttpResponse::Created().json(attachment))
 }
 
-/// The uploaded file: at most `max` bytes (413), at least one (400).
-async fn read_file(req: &HttpRequest, payload: web::Payload, max: u64) -> Result<web::Bytes, AppError> {
-    let declared = declared_length(req.headers());
-    let body = read_capped(&mut payload.into_inner(), declared, max as usize, || too_large(max)).await?;
-    if body.is_empty() {
+/// The uploaded file, received and hashed into the attachments' spool as
+/// it arrives: at most `--max-report-bytes` (413), at least one byte (400).
+async fn receive_file(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Spooled, AppError> {
+    let max = state.config.max_report_bytes;
+    let spool = (state.config.attachment_spool_dir(), true);
+    let body = receive_upload(state, req, payload.into_inner(), spool, max, || too_large(max)).await?;
+    if body.bytes == 0 {
         return Err(AppError::bad_request("empty_attachment", "The attachment is empty: send the file as the body."));
     }
     Ok(body)

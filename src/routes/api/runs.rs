@@ -15,7 +15,9 @@ use crate::domain::permission::Permission;
 use crate::domain::report::ReportFormat;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::ops::ingest::{self, Upload};
-use crate::routes::input::{declared_length, read_capped};
+use crate::ops::OpsError;
+use crate::routes::input::receive_upload;
+use crate::spool::Spooled;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -103,10 +105,17 @@ fn too_large(max: u64) -> AppError {
     AppError::payload_too_large(format!("The report is larger than {max} bytes."))
 }
 
-/// Reads the report into memory, refusing more than `max` bytes (413).
-async fn read_body(req: &actix_web::HttpRequest, payload: web::Payload, max: u64) -> Result<web::Bytes, AppError> {
-    let declared = declared_length(req.headers());
-    read_capped(&mut payload.into_inner(), declared, max as usize, || too_large(max)).await
+/// Receives the report into the spool as it arrives (413 past the cap,
+/// 503 `server_busy` beyond `--ingest-memory-mib`).
+async fn receive_report(state: &AppState, req: &actix_web::HttpRequest, payload: web::Payload) -> AppResult<Spooled> {
+    let max = state.config.max_report_bytes;
+    let spool = (state.config.spool_dir(), false);
+    counted(state, receive_upload(state, req, payload.into_inner(), spool, max, || too_large(max)).await)
+}
+
+/// The spooled report as ingestion reads it.
+fn upload_of(body: &Spooled, format: ReportFormat, gzip: bool, max_bytes: u64) -> Result<Upload<'static>, OpsError> {
+    Ok(Upload { body: Box::new(body.reader()?), len: body.bytes, format, gzip, max_bytes })
 }
 
 /// Upload a report into a run
@@ -132,6 +141,8 @@ async fn read_body(req: &actix_web::HttpRequest, payload: web::Payload, max: u64
         (status = 200, description = "The same bytes were stored in this run before (`duplicate: true`).", body = ReportStored),
         (status = 400, description = "Not a readable report (`invalid_report`, with the line and column).", body = ErrorBody),
         (status = 409, description = "The run is no longer running (`run_closed`).", body = ErrorBody),
+        (status = 413, description = "Larger than `--max-report-bytes`, as sent or decompressed (`payload_too_large`).", body = ErrorBody),
+        (status = 503, description = "The server is receiving as many uploads as `--ingest-memory-mib` allows (`server_busy`); send it again after `Retry-After` seconds.", body = ErrorBody),
     )
 )]
 #[post("/runs/{run}/reports")]
@@ -147,15 +158,23 @@ async fn upload(
     let (format, gzip) = counted(&state, body_kind(req.headers()))?;
     let max = state.config.max_report_bytes;
     let principal = caller.principal.clone();
-    let project = state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?;
-    caller.principal.require(Permission::RunsWrite)?;
-    let body = counted(&state, read_body(&req, payload, max).await)?;
-    let bytes = body.len() as u64;
+    let (project, run_id) = state
+        .db
+        .read(move |c| -> AppResult<_> {
+            let project = crate::ops::visible_project(c, &principal, &slug)?;
+            principal.require(Permission::RunsWrite)?;
+            // A closed or unknown run is refused before its report is read.
+            let run = ingest::open_run(c, project.id, &run_id)?;
+            Ok((project, run.id))
+        })
+        .await?;
+    let body = receive_report(&state, &req, payload).await?;
+    let bytes = body.bytes;
     let done = state
         .db
         .write(move |tx| {
             let run = runs::get(tx, project.id, &run_id)?;
-            ingest::ingest(tx, &project, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })
+            ingest::ingest(tx, &project, &run, upload_of(&body, format, gzip, max)?)
         })
         .await
         .map_err(AppError::from);
@@ -298,6 +317,8 @@ struct RunStored {
         (status = 201, description = "The finalized run.", body = RunStored),
         (status = 400, description = "Not a readable report (`invalid_report`, with the line and column).", body = ErrorBody),
         (status = 409, description = "The run of this `build_id` and `name` is closed (`run_closed`).", body = ErrorBody),
+        (status = 413, description = "Larger than `--max-report-bytes`, as sent or decompressed (`payload_too_large`).", body = ErrorBody),
+        (status = 503, description = "The server is receiving as many uploads as `--ingest-memory-mib` allows (`server_busy`); send it again after `Retry-After` seconds.", body = ErrorBody),
     )
 )]
 #[post("/results")]
@@ -315,13 +336,13 @@ async fn results(
     let (principal, slug) = (caller.principal.clone(), path.into_inner().project);
     let project = state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?;
     caller.principal.require(Permission::RunsWrite)?;
-    let body = counted(&state, read_body(&req, payload, max).await)?;
-    let bytes = body.len() as u64;
+    let body = receive_report(&state, &req, payload).await?;
+    let bytes = body.bytes;
     let stored = state
         .db
         .write(move |tx| -> AppResult<_> {
             let (run, _) = ingest::create_run(tx, project.id, &meta)?;
-            let done = ingest::ingest(tx, &project, &run, &Upload { bytes: &body, format, gzip, max_bytes: max })?;
+            let done = ingest::ingest(tx, &project, &run, upload_of(&body, format, gzip, max)?)?;
             Ok((ingest::finalize(tx, project.id, &run.id)?, done))
         })
         .await;

@@ -9,6 +9,7 @@ mod concurrency;
 mod dialects;
 mod fixtures;
 mod runs;
+mod streaming;
 mod upload_cli;
 
 use std::io::Write;
