@@ -68,7 +68,8 @@ impl TokenOutcome {
 
 /// Why a report was refused: the API error codes that refuse a report
 /// itself (other errors of an upload, such as a bad token, are not counted).
-pub const REJECT_REASONS: &[&str] = &["invalid_report", "payload_too_large", "unsupported_media_type", "run_closed"];
+pub const REJECT_REASONS: &[&str] =
+    &["invalid_report", "payload_too_large", "unsupported_media_type", "run_closed", "server_busy"];
 
 /// What the database files measure and what is open, sampled in the
 /// background (a scrape never waits for the database).

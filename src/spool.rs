@@ -4,7 +4,7 @@
 //! hashes) each chunk as it arrives. An upload therefore holds a few chunks
 //! in memory whatever its size, and the single database writer is only
 //! taken once the whole body is on disk: a client on a slow link never
-//! keeps every other write waiting (see docs/performance.md, "Streaming").
+//! keeps every other write waiting (docs/performance.md, "Streaming uploads").
 //!
 //! [`Budget`] bounds the memory of all the bodies being received at once
 //! (`--ingest-memory-mib`): an upload reserves [`RESERVATION_MIB`] before

@@ -66,7 +66,7 @@ pub struct Db {
 }
 
 const BUSY_TIMEOUT_MS: u64 = 5000;
-const WRITER_CACHE_KIB: i64 = 12 * 1024;
+const WRITER_CACHE_KIB: i64 = 10 * 1024;
 
 /// Pragmas every connection needs (WAL itself is persistent and set once).
 fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
@@ -91,11 +91,13 @@ impl Db {
         )?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         configure(&writer, sync)?;
-        // Storing a report probes the tests index once per case; 12 MiB keeps
+        // Storing a report probes the tests index once per case; 10 MiB keeps
         // most of a 200,000-test project's index in memory (bench/ingest.sh:
-        // ~0.37 s instead of ~0.5 s with the 2 MiB default; 16 MiB gained
-        // little more and pushed peak memory past twice the report's size).
-        // The cache only grows as pages are used.
+        // ~0.37 s instead of ~0.5 s with the 2 MiB default). It is most of
+        // what an upload adds to the server's memory (docs/performance.md,
+        // "Streaming uploads": 12 MiB was 3–5% faster but took one 28 MB
+        // upload past half its size; 8 MiB lost 12%). The cache only grows
+        // as pages are used.
         writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         migrate::migrate(&mut writer).map_err(DbError::internal)?;
         let manager = SqliteConnectionManager::file(path)

@@ -41,6 +41,24 @@ impl Partial {
         Partial { stream, rest: body[sent..].to_vec() }
     }
 
+    /// The answer given without the rest of the body: its status and body.
+    fn answer_now(mut self) -> (u16, String) {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && self.stream.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let length = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        self.stream.read_exact(&mut body).unwrap();
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
     /// Sends the rest of the body; the answer's status and body.
     fn finish(mut self) -> (u16, String) {
         self.stream.write_all(&self.rest).unwrap();
@@ -106,6 +124,37 @@ fn assert_nothing_stored(s: &Ingest) {
         assert_eq!(sql_count(&s.app, &format!("SELECT count(*) FROM {table}")), 0, "rows in {table}");
     }
     assert_eq!(files_in(&spool(s)), 0, "a body left in the spool");
+}
+
+#[tokio::test]
+async fn the_token_project_permission_and_run_are_answered_before_a_byte_of_the_body() {
+    let s = Ingest::start_with(SpawnOptions {
+        args: vec!["--max-report-bytes".into(), "1000000".into()],
+        ..Default::default()
+    })
+    .await;
+    let run = s.new_run(json!({"name": "open"})).await;
+    let closed = s.new_run(json!({"name": "closed"})).await;
+    post(&s.app, &format!("/api/v1/projects/web/runs/{closed}/fail"), &s.token, json!({})).await.expect(StatusCode::OK);
+    let reader = cli_token(&s.app, ADMIN_EMAIL, "reader", "runs:read,projects:read", &[]);
+    let body = vec![b' '; 900_000]; // announced, never sent
+    let reports = |run: &str| format!("/api/v1/projects/web/runs/{run}/reports");
+    let cases = [
+        ("prc_pat_not-a-token", reports(&run), 401, "invalid_token"),
+        (s.token.as_str(), "/api/v1/projects/nope/runs/x/reports".to_string(), 404, "project_not_found"),
+        (reader.as_str(), reports(&run), 403, "missing_permission"),
+        (s.token.as_str(), reports("no-such-run"), 404, "not_found"),
+        (s.token.as_str(), reports(&closed), 409, "run_closed"),
+    ];
+    for (token, path, status, code) in cases {
+        let (got, answer) = Partial::start(&s.app, token, &path, "application/xml", &body, 0).answer_now();
+        assert_eq!((got, answer.contains(code)), (status, true), "{path}: {answer}");
+    }
+    let over = vec![b' '; 1_000_001];
+    let (got, answer) = Partial::start(&s.app, &s.token, &reports(&run), "application/xml", &over, 0).answer_now();
+    assert_eq!(got, 413, "{answer}");
+    assert_eq!(files_in(&spool(&s)), 0, "none of them was received");
+    assert_nothing_stored(&s);
 }
 
 #[tokio::test]
