@@ -53,7 +53,7 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
     };
     let state = web::Data::new(AppState::open(config).map_err(std::io::Error::other)?);
     rollups::backfill(&state).map_err(std::io::Error::other)?;
-    clear_spools(&state.config)?;
+    clear_spools(&state.config);
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let shown = state.config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
@@ -69,7 +69,8 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
             .wrap(middleware::from_fn(crate::routes::metrics::record))
             .configure(crate::routes::configure)
     })
-    .shutdown_timeout(30);
+    .shutdown_timeout(30)
+    .worker_max_blocking_threads(blocking_threads(&state.config));
     let server = match tls {
         Some(tls) => server.listen_rustls_0_23(listener, tls)?,
         None => server.listen(listener)?,
@@ -96,15 +97,26 @@ pub async fn run(config: Config, listener: TcpListener) -> std::io::Result<()> {
     result
 }
 
-/// Removes upload bodies a previous process was receiving when it stopped.
-fn clear_spools(config: &Config) -> std::io::Result<()> {
+/// Removes upload bodies a previous process was receiving when it stopped
+/// (a file it cannot remove is left, and said so: not worth not starting).
+fn clear_spools(config: &Config) {
     for dir in [config.spool_dir(), config.attachment_spool_dir()] {
-        let removed = crate::spool::clear(&dir)?;
-        if removed > 0 {
-            log::info!("removed {removed} unfinished uploads from {}", dir.display());
+        match crate::spool::clear(&dir) {
+            Ok(0) => {}
+            Ok(removed) => log::info!("removed {removed} unfinished uploads from {}", dir.display()),
+            Err(e) => log::warn!("could not clear unfinished uploads from {}: {e}", dir.display()),
         }
     }
-    Ok(())
+}
+
+/// Blocking threads per worker: actix's default (512 shared by the
+/// workers), plus one for every upload the budget admits. A body being
+/// received parks a thread (`spool::Spool`) while the client sends, and
+/// they may all land on one worker: the database's reads and writes must
+/// still find threads.
+fn blocking_threads(config: &Config) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (512 / cores).max(1) + (config.ingest_memory_mib / crate::spool::RESERVATION_MIB) as usize
 }
 
 /// How often the metrics' sizes are sampled (a scrape never waits for the

@@ -59,7 +59,7 @@ pub struct Config {
     pub session_max_hours: u32,
     /// A request body that sends nothing for this long is answered 408.
     pub body_timeout_seconds: u64,
-    /// Memory upload bodies being received may hold together (MiB).
+    /// Memory for upload bodies being received, 1 MiB each (`spool::Budget`).
     pub ingest_memory_mib: u32,
     /// The bearer token of `GET /metrics`; none: metrics are off (404).
     pub metrics_token: Option<MetricsToken>,

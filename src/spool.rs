@@ -8,8 +8,12 @@
 //!
 //! [`Budget`] bounds the memory of all the bodies being received at once
 //! (`--ingest-memory-mib`): an upload reserves [`RESERVATION_MIB`] before
-//! its first byte is read, and one that finds the budget spent is answered
-//! 503 with `Retry-After` instead of queueing without bound.
+//! its first byte is read, until its body is whole, and one that finds the
+//! budget spent is answered 503 with `Retry-After` instead of queueing
+//! without bound. A whole body waiting for the writer holds no memory (it
+//! is a file) and no share: were the writer's queue counted too, its length
+//! would become 503s, and a client whose retries run out before the queue
+//! drains would give up (docs/performance.md, "Streaming uploads").
 //!
 //! A temporary file is removed when its [`Spooled`] is dropped, whatever
 //! happened (a body cut off, too large, a report refused); a crash leaves
@@ -44,7 +48,9 @@ pub struct Budget {
 }
 
 /// One upload's share of the [`Budget`], given back when dropped.
-pub struct Reservation(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Reservation {
+    _permit: OwnedSemaphorePermit,
+}
 
 impl Budget {
     pub fn new(mib: u32) -> Budget {
@@ -53,7 +59,8 @@ impl Budget {
 
     /// A reservation for one more body, or `None` when the budget is spent.
     pub fn try_reserve(&self) -> Option<Reservation> {
-        self.permits.clone().try_acquire_many_owned(RESERVATION_MIB).ok().map(Reservation)
+        let permit = self.permits.clone().try_acquire_many_owned(RESERVATION_MIB).ok()?;
+        Some(Reservation { _permit: permit })
     }
 }
 
@@ -68,6 +75,12 @@ pub struct Spooled {
 }
 
 impl Spooled {
+    /// Removes the file off the async executor: unlinking a large file
+    /// takes the file system a while.
+    pub async fn discard(self) {
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
+    }
+
     /// The body, read from its start.
     pub fn reader(&self) -> io::Result<File> {
         let mut file = self.file.as_file().try_clone()?;
@@ -91,8 +104,10 @@ impl Spooled {
 /// A body being received: chunks go to [`Spool::write`], and
 /// [`Spool::finish`] hands the file over once the last one is written.
 pub struct Spool {
-    chunks: mpsc::Sender<Bytes>,
-    done: JoinHandle<io::Result<Spooled>>,
+    /// `None` once the last chunk was sent.
+    chunks: Option<mpsc::Sender<Bytes>>,
+    /// `None` once the writing thread's end was awaited.
+    done: Option<JoinHandle<io::Result<Spooled>>>,
 }
 
 impl Spool {
@@ -114,35 +129,48 @@ impl Spool {
             }
             Ok(Spooled { file, bytes, sha256: hasher.map(|h| h.finalize().to_vec()) })
         });
-        Spool { chunks, done }
+        Spool { chunks: Some(chunks), done: Some(done) }
     }
 
     /// Hands `chunk` to the writing thread, waiting while
     /// [`CHUNKS_IN_FLIGHT`] chunks are ahead of it (so the client waits
     /// too). Fails with the thread's error when it stopped (a full disk).
     pub async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
-        if self.chunks.send(chunk).await.is_ok() {
+        let sent = match &self.chunks {
+            Some(chunks) => chunks.send(chunk).await.is_ok(),
+            None => false,
+        };
+        if sent {
             return Ok(());
         }
-        match (&mut self.done).await {
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(_)) => Err(io::Error::other("the spool stopped early")),
-            Err(e) => Err(io::Error::other(e)),
+        self.chunks = None;
+        match self.join().await {
+            Err(e) => Err(e),
+            Ok(spooled) => {
+                spooled.discard().await;
+                Err(io::Error::other("the spool stopped early"))
+            }
         }
     }
 
     /// The whole body, once every chunk is written.
-    pub async fn finish(self) -> io::Result<Spooled> {
-        drop(self.chunks);
-        self.done.await.map_err(io::Error::other)?
+    pub async fn finish(mut self) -> io::Result<Spooled> {
+        self.chunks = None;
+        self.join().await
     }
 
     /// Stops receiving; the temporary file is removed before this returns.
     pub async fn abandon(self) {
         if let Ok(spooled) = self.finish().await {
-            // Dropping removes the file, off the async executor.
-            let _ = tokio::task::spawn_blocking(move || drop(spooled)).await;
+            spooled.discard().await;
         }
+    }
+
+    /// The writing thread's end (once: a failed [`Spool::write`] may have
+    /// awaited it already, and then says why).
+    async fn join(&mut self) -> io::Result<Spooled> {
+        let done = self.done.take().ok_or_else(|| io::Error::other("the spool stopped"))?;
+        done.await.map_err(io::Error::other)?
     }
 }
 

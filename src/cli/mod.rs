@@ -134,7 +134,7 @@ pub struct ServeArgs {
     /// Answer 408 when a request body sends nothing for this many seconds [default: 30]
     #[arg(long, env = "PROCTOR_BODY_TIMEOUT_SECONDS")]
     pub body_timeout_seconds: Option<u64>,
-    /// Memory upload bodies being received may hold together, in MiB (1 per upload; more are answered 503) [default: 64]
+    /// Memory for upload bodies being received at once, in MiB (1 each; more are answered 503) [default: 64]
     #[arg(long, env = "PROCTOR_INGEST_MEMORY_MIB")]
     pub ingest_memory_mib: Option<u32>,
 }

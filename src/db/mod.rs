@@ -95,9 +95,9 @@ impl Db {
         // most of a 200,000-test project's index in memory (bench/ingest.sh:
         // ~0.37 s instead of ~0.5 s with the 2 MiB default). It is most of
         // what an upload adds to the server's memory (docs/performance.md,
-        // "Streaming uploads": 12 MiB was 3–5% faster but took one 28 MB
-        // upload past half its size; 8 MiB lost 12%). The cache only grows
-        // as pages are used.
+        // "Streaming uploads": 12 MiB was up to a tenth faster but took one
+        // 28 MB upload past half its size; 8 MiB lost 12%). The cache only
+        // grows as pages are used.
         writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         migrate::migrate(&mut writer).map_err(DbError::internal)?;
         let manager = SqliteConnectionManager::file(path)

@@ -205,21 +205,29 @@ pub async fn read_capped(
     Ok(body.freeze())
 }
 
-/// Receives an upload's body (a report, an attachment) of at most `max`
-/// bytes into a temporary file in `dir` (`crate::spool`), hashed when
-/// `hash`, chunk by chunk as it arrives. Refused before a byte is read:
-/// a declared length over `max` (`too_large`'s 413), and a body beyond
-/// the memory budget of bodies being received (503 `server_busy` with
-/// `Retry-After`); refused the moment it crosses `max`: 413. Whatever goes
-/// wrong, nothing of the body is left on disk.
+/// What an upload's body is.
+pub enum Incoming {
+    /// A report: received into `spool/`, hashed later (decompressed).
+    Report,
+    /// An attachment: received into `attachments/.incoming/` (to be
+    /// renamed into its run's directory), hashed as it arrives.
+    Attachment,
+}
+
+/// Receives an upload's body of at most `--max-report-bytes` into a
+/// temporary file (`crate::spool`), chunk by chunk as it arrives. Refused
+/// before a byte is read: a declared length over the cap (`too_large`'s
+/// 413), and a body beyond the memory budget of bodies being received (503
+/// `server_busy` with `Retry-After`); refused the moment it crosses the
+/// cap: 413. Whatever goes wrong, nothing of the body is left on disk.
 pub async fn receive_upload(
     state: &AppState,
     req: &actix_web::HttpRequest,
     payload: Payload,
-    (dir, hash): (std::path::PathBuf, bool),
-    max: u64,
+    kind: Incoming,
     too_large: impl Fn() -> AppError,
 ) -> Result<Spooled, AppError> {
+    let max = state.config.max_report_bytes;
     if declared_length(req.headers()) as u64 > max {
         return Err(too_large());
     }
@@ -227,7 +235,11 @@ pub async fn receive_upload(
         retry_after: RETRY_AFTER_SECS,
         message: "The server is receiving as many uploads as its memory for them allows (--ingest-memory-mib).",
     })?;
-    receive(payload, max, too_large, Spool::start(dir, hash)).await
+    let spool = match kind {
+        Incoming::Report => Spool::start(state.config.spool_dir(), false),
+        Incoming::Attachment => Spool::start(state.config.attachment_spool_dir(), true),
+    };
+    receive(payload, max, too_large, spool).await
 }
 
 async fn receive(

@@ -19,7 +19,7 @@ use crate::domain::attachment::parse_filename;
 use crate::domain::permission::Permission;
 use crate::error::{AppError, ErrorBody};
 use crate::ops::attachments as files;
-use crate::routes::input::receive_upload;
+use crate::routes::input::{receive_upload, Incoming};
 use crate::spool::Spooled;
 use crate::state::AppState;
 
@@ -121,9 +121,9 @@ async fn upload(
 /// it arrives: at most `--max-report-bytes` (413), at least one byte (400).
 async fn receive_file(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Spooled, AppError> {
     let max = state.config.max_report_bytes;
-    let spool = (state.config.attachment_spool_dir(), true);
-    let body = receive_upload(state, req, payload.into_inner(), spool, max, || too_large(max)).await?;
+    let body = receive_upload(state, req, payload.into_inner(), Incoming::Attachment, || too_large(max)).await?;
     if body.bytes == 0 {
+        body.discard().await;
         return Err(AppError::bad_request("empty_attachment", "The attachment is empty: send the file as the body."));
     }
     Ok(body)

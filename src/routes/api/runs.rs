@@ -16,7 +16,7 @@ use crate::domain::report::ReportFormat;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::ops::ingest::{self, Upload};
 use crate::ops::OpsError;
-use crate::routes::input::receive_upload;
+use crate::routes::input::{receive_upload, Incoming};
 use crate::spool::Spooled;
 use crate::state::AppState;
 
@@ -109,8 +109,7 @@ fn too_large(max: u64) -> AppError {
 /// 503 `server_busy` beyond `--ingest-memory-mib`).
 async fn receive_report(state: &AppState, req: &actix_web::HttpRequest, payload: web::Payload) -> AppResult<Spooled> {
     let max = state.config.max_report_bytes;
-    let spool = (state.config.spool_dir(), false);
-    counted(state, receive_upload(state, req, payload.into_inner(), spool, max, || too_large(max)).await)
+    counted(state, receive_upload(state, req, payload.into_inner(), Incoming::Report, || too_large(max)).await)
 }
 
 /// The spooled report as ingestion reads it.
@@ -158,27 +157,22 @@ async fn upload(
     let (format, gzip) = counted(&state, body_kind(req.headers()))?;
     let max = state.config.max_report_bytes;
     let principal = caller.principal.clone();
-    let (project, run_id) = state
-        .db
-        .read(move |c| -> AppResult<_> {
-            let project = crate::ops::visible_project(c, &principal, &slug)?;
-            principal.require(Permission::RunsWrite)?;
-            // A closed or unknown run is refused before its report is read.
-            let run = ingest::open_run(c, project.id, &run_id)?;
-            Ok((project, run.id))
-        })
-        .await?;
+    let open = state.db.read(move |c| -> AppResult<_> {
+        let project = crate::ops::visible_project(c, &principal, &slug)?;
+        principal.require(Permission::RunsWrite)?;
+        // A closed or unknown run is refused before its report is read.
+        Ok((ingest::open_run(c, project.id, &run_id)?.id, project))
+    });
+    let (run_id, project) = counted(&state, open.await)?;
     let body = receive_report(&state, &req, payload).await?;
-    let bytes = body.bytes;
-    let done = state
-        .db
-        .write(move |tx| {
-            let run = runs::get(tx, project.id, &run_id)?;
-            ingest::ingest(tx, &project, &run, upload_of(&body, format, gzip, max)?)
-        })
-        .await
-        .map_err(AppError::from);
-    let done = counted(&state, done)?;
+    let (bytes, report) = (body.bytes, upload_of(&body, format, gzip, max)?);
+    let done = state.db.write(move |tx| {
+        let run = runs::get(tx, project.id, &run_id)?;
+        ingest::ingest(tx, &project, &run, report)
+    });
+    let done = counted(&state, done.await.map_err(AppError::from));
+    body.discard().await; // after the writer's transaction, off the executor
+    let done = done?;
     count_stored(&state, &done, bytes);
     Ok(if done.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() }.json(ReportStored::from(done)))
 }
@@ -337,16 +331,15 @@ async fn results(
     let project = state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?;
     caller.principal.require(Permission::RunsWrite)?;
     let body = receive_report(&state, &req, payload).await?;
-    let bytes = body.bytes;
-    let stored = state
-        .db
-        .write(move |tx| -> AppResult<_> {
-            let (run, _) = ingest::create_run(tx, project.id, &meta)?;
-            let done = ingest::ingest(tx, &project, &run, upload_of(&body, format, gzip, max)?)?;
-            Ok((ingest::finalize(tx, project.id, &run.id)?, done))
-        })
-        .await;
-    let (run, done) = counted(&state, stored)?;
+    let (bytes, report) = (body.bytes, upload_of(&body, format, gzip, max)?);
+    let stored = state.db.write(move |tx| -> AppResult<_> {
+        let (run, _) = ingest::create_run(tx, project.id, &meta)?;
+        let done = ingest::ingest(tx, &project, &run, report)?;
+        Ok((ingest::finalize(tx, project.id, &run.id)?, done))
+    });
+    let stored = counted(&state, stored.await);
+    body.discard().await; // after the writer's transaction, off the executor
+    let (run, done) = stored?;
     count_stored(&state, &done, bytes);
     Ok(HttpResponse::Created().json(RunStored { run, warnings: done.warnings }))
 }

@@ -1,8 +1,8 @@
 //! Bodies received as a stream (`proctor::spool`): a body cut off half-way,
 //! a gzip body that crosses the cap once decompressed, a duplicate found
 //! only at the end, the memory budget's 503 that `proctor upload` waits
-//! out, a slow upload that never holds the database writer, and
-//! attachments received the same way.
+//! out, a slow upload that never holds the database writer, a spool that
+//! cannot be written, and attachments received the same way.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -177,6 +177,26 @@ async fn a_body_cut_off_half_way_stores_nothing() {
     // Sent whole, the same bytes are a new report, not a duplicate of anything.
     let stored = s.upload_xml(&run, body).await.expect(StatusCode::CREATED);
     assert_eq!(counts(&stored), [3000, 2700, 300, 0, 0, 0]);
+}
+
+#[tokio::test]
+async fn a_spool_that_cannot_be_written_answers_500_and_stores_nothing() {
+    // A budget of one body: the failed one must give its share back.
+    let s =
+        Ingest::start_with(SpawnOptions { args: vec!["--ingest-memory-mib".into(), "1".into()], ..Default::default() })
+            .await;
+    let run = s.new_run(json!({"name": "disk"})).await;
+    // Where the spool's directory should be, a file: creating the body's
+    // temporary file fails as on a full or read-only disk.
+    std::fs::write(spool(&s), "in the way").unwrap();
+    let body = junit_report("disk", 3000);
+    s.upload_xml(&run, body.clone()).await.expect_code(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+    for table in ["results", "tests", "reports"] {
+        assert_eq!(sql_count(&s.app, &format!("SELECT count(*) FROM {table}")), 0, "rows in {table}");
+    }
+    std::fs::remove_file(spool(&s)).unwrap();
+    let stored = s.upload_xml(&run, body).await.expect(StatusCode::CREATED);
+    assert_eq!(counts(&stored), [3000, 2700, 300, 0, 0, 0], "the budget's share was given back");
 }
 
 #[tokio::test]
