@@ -2,7 +2,8 @@
 //! a gzip body that crosses the cap once decompressed, a duplicate found
 //! only at the end, the memory budget's 503 that `proctor upload` waits
 //! out, a slow upload that never holds the database writer, a spool that
-//! cannot be written, and attachments received the same way.
+//! cannot be written, attachments received the same way, and what a killed
+//! server was receiving removed at its next start.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -351,4 +352,21 @@ async fn attachments_are_received_into_the_spool_hashed_and_capped() {
     assert_eq!(sql_count(&s.app, "SELECT count(*) FROM attachments"), 1);
     assert_eq!(files_in(&incoming), 0, "nothing left in the attachments' spool");
     assert_eq!(files_in(&s.app.data_dir.join("attachments").join(&run)), 1);
+}
+
+#[tokio::test]
+async fn bodies_a_killed_server_was_receiving_are_removed_at_the_next_start() {
+    let mut s = Ingest::start().await;
+    let run = s.new_run(json!({"name": "killed"})).await;
+    let body = junit_report("killed", 2000);
+    let path = format!("/api/v1/projects/web/runs/{run}/reports");
+    let _client = Partial::start(&s.app, &s.token, &path, "application/xml", body.as_bytes(), 1000);
+    wait_until("the body spooling", || files_in(&spool(&s)) == 1).await;
+    s.app.kill9();
+    assert_eq!(files_in(&spool(&s)), 1, "left behind by the kill");
+    let options = SpawnOptions { data_dir: Some(s.app.data_dir.clone()), ..Default::default() };
+    let app = TestApp::spawn_with(options).await;
+    assert_eq!(files_in(&app.data_dir.join("spool")), 0);
+    assert!(app.log().contains("removed 1 unfinished uploads"), "{}", app.log());
+    assert_eq!(report_rows(&app, &run), 0);
 }
