@@ -1,6 +1,8 @@
 // Conveniences only: every page works without this file.
 // - forms with data-confirm ask before submitting;
 // - buttons with data-copy copy the value of the element they name;
+// - a chart's point with data-href opens it (the table beside the chart
+//   has the same links);
 // - a body with data-refresh="N" reloads every N seconds (pages showing a
 //   running run), but not while the tab is hidden, a details element was
 //   opened or a form field has the focus: the reader's place wins.
@@ -9,6 +11,11 @@ document.addEventListener("submit", (event) => {
   if (message && !window.confirm(message)) {
     event.preventDefault();
   }
+});
+
+document.addEventListener("click", (event) => {
+  const point = event.target.closest && event.target.closest("svg.chart [data-href]");
+  if (point) window.location.assign(point.getAttribute("data-href"));
 });
 
 document.addEventListener("click", async (event) => {

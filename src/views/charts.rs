@@ -168,14 +168,17 @@ fn x_ticks(svg: &mut String, points: &[Point], height: f64, x: impl Fn(usize) ->
     }
 }
 
-/// A link around `shape`, with the point's tooltip inside the shape. Points
-/// are for the mouse: `tabindex="-1"` spares keyboard users thirty tab stops
-/// per chart, and the table beside every chart has the same links.
+/// `shape` with the point's tooltip, opened by a click (`data-href`, read by
+/// static/app.js). Points are for the mouse, and not links: a chart is an
+/// image to assistive technology (`role="img"` and its summary in words),
+/// and a link inside it would be an interactive element inside another.
+/// The table beside every chart has the same links for the keyboard and
+/// screen readers.
 fn linked(svg: &mut String, p: &Point, shape: &str, attrs: String) {
     svg.push_str(&format!(
-        "<a href=\"{}\" tabindex=\"-1\"><{shape} class=\"pt {}\" {attrs}><title>{}</title></{shape}></a>",
-        esc(&p.href),
+        "<{shape} class=\"pt {}\" data-href=\"{}\" {attrs}><title>{}</title></{shape}>",
         p.tone.class(),
+        esc(&p.href),
         esc(&p.label)
     ));
 }

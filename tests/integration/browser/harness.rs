@@ -157,6 +157,65 @@ pub async fn screenshot(c: &Client, dir: &Path, name: &str) {
     let path = dir.join(name);
     std::fs::write(&path, must(png, &format!("take {name}")))
         .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    assert_accessible(c, name).await;
+}
+
+// ---- accessibility: axe-core on every page a test looks at ----
+
+/// The axe-core release the checks run (npm; `.ci/run` reads this line and
+/// installs it, and so does [`axe_source`] when it is missing).
+const AXE_VERSION: &str = "4.14.1";
+
+/// Where axe-core is installed: `target/axe/`.
+fn axe_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/axe")
+}
+
+/// axe-core's script, read once; installed with npm (under a lock, as
+/// several tests may ask at once) when missing.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let script = axe_dir().join("node_modules/axe-core/axe.min.js");
+        if !script.is_file() {
+            let dir = axe_dir();
+            std::fs::create_dir_all(&dir).expect("create target/axe");
+            let install = format!(
+                "test -f {script} || npm install --silent --no-audit --no-fund --prefix {dir} axe-core@{AXE_VERSION}",
+                script = script.display(),
+                dir = dir.display()
+            );
+            let lock = dir.join(".install.lock");
+            let status = Command::new("flock").arg(&lock).args(["sh", "-c", &install]).status();
+            assert!(status.is_ok_and(|s| s.success()), "could not install axe-core {AXE_VERSION} with npm");
+        }
+        std::fs::read_to_string(&script).expect("read axe.min.js")
+    })
+}
+
+/// Runs axe-core's WCAG 2.1 A and AA rules on the page and fails listing
+/// every violation (rule, impact, the first elements and why). The script
+/// goes in through WebDriver, so the page's CSP is untouched.
+pub async fn assert_accessible(c: &Client, name: &str) {
+    let loaded = must(c.execute("return typeof window.axe !== 'undefined';", vec![]).await, "look for axe");
+    if loaded != json!(true) {
+        must(c.execute(axe_source(), vec![]).await, "inject axe-core");
+    }
+    let script = "const done = arguments[arguments.length - 1];
+        axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+          .then(r => done(r.violations.map(v => `${v.id} (${v.impact}): ${v.help}\\n` +
+              v.nodes.slice(0, 4).map(n => `    ${n.target.join(' ')}: ${n.failureSummary.replace(/\\n/g, ' ')}`).join('\\n'))))
+          .catch(e => done([`axe failed: ${e}`]));";
+    let violations = must(c.execute_async(script, vec![]).await, "run axe-core");
+    let violations: Vec<String> = serde_json::from_value(violations.clone())
+        .unwrap_or_else(|e| panic!("{name}: axe-core answered {violations} ({e})"));
+    assert!(
+        violations.is_empty(),
+        "{name}: axe-core found {} violations:\n{}\n{}",
+        violations.len(),
+        violations.join("\n"),
+        describe(c).await
+    );
 }
 
 /// Where the browser is and what it shows, for failure messages.

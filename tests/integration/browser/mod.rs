@@ -10,4 +10,5 @@ mod publishers;
 mod quarantine;
 mod results;
 mod tokens;
+mod tour;
 mod webhooks;

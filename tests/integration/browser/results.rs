@@ -62,7 +62,7 @@ fn flaky_report() -> String {
 
 /// The newest: `Checkout › pays` fails with a multi-line stack trace, and
 /// `Search › finds_by_name` is reported failed, then passed (a retry).
-fn failing_report() -> String {
+pub(super) fn failing_report() -> String {
     let pays = format!(
         r#"<testcase classname="Checkout" name="pays" time="1.240" file="tests/checkout.spec.ts">
   <failure message="{MESSAGE}" type="AssertionError">AssertionError: {MESSAGE}
@@ -182,6 +182,13 @@ async fn results_flow(c: Client, base: String, shots: PathBuf, seeded: Seeded) {
     let durations = assert_chart(&c, "svg.chart.durations", "rect.pt", 3, 600.0, 60.0).await;
     assert!(durations.starts_with("Duration of the last 3 runs"), "{durations}");
     screenshot(&c, &shots, "results-project.png").await;
+
+    // A chart's point opens its run when clicked (a convenience of app.js:
+    // the table has the same links).
+    click(&c, "svg.chart.pass-rate circle.pt:last-of-type").await;
+    wait_for_path(&c, &run_path(2)).await;
+    must(c.back().await, "go back");
+    wait_for_path(&c, &format!("/projects/{SLUG}")).await;
 
     // The newest run: its failure first, with the message.
     click(&c, &format!("table.runs tbody tr:first-child a[href='{}']", run_path(2))).await;
@@ -340,14 +347,15 @@ async fn wait_displayed(c: &Client, css: &str) {
 }
 
 /// The chart matching `css` is shown at least `min_w`×`min_h` CSS pixels,
-/// with `points` elements matching `point` (each linking to a run); returns
-/// its `aria-label`.
+/// with `points` elements matching `point` (each opening a run when
+/// clicked, `data-href`: no link inside the chart's image); returns its
+/// `aria-label`.
 async fn assert_chart(c: &Client, css: &str, point: &str, points: usize, min_w: f64, min_h: f64) -> String {
     let chart = wait_for(c, css).await;
     assert!(must(chart.is_displayed().await, &format!("look at {css}")), "{css} is hidden {}", describe(c).await);
     let script = "const [css, point] = arguments; const svg = document.querySelector(css);\
                   const box = svg.getBoundingClientRect();\
-                  const links = [...svg.querySelectorAll(point)].map(p => p.closest('a') ? p.closest('a').getAttribute('href') : null);\
+                  const links = [...svg.querySelectorAll(point)].map(p => p.closest('a') ? 'a link' : p.getAttribute('data-href'));\
                   return { width: box.width, height: box.height, label: svg.getAttribute('aria-label'), links };";
     let seen = must(c.execute(script, vec![json!(css), json!(point)]).await, &format!("measure {css}"));
     let (width, height) = (seen["width"].as_f64().unwrap_or(0.0), seen["height"].as_f64().unwrap_or(0.0));
