@@ -274,6 +274,10 @@ pub async fn grant_clipboard(c: &Client, origin: &str) {
         params: json!({ "origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"] }),
     };
     must(c.issue_cmd(grant).await, "grant clipboard permissions over CDP");
+    // The clipboard wants a focused document; a headless window that was
+    // only typed into (no click) may not count as focused.
+    let focus = Cdp { method: "Emulation.setFocusEmulationEnabled", params: json!({ "enabled": true }) };
+    must(c.issue_cmd(focus).await, "emulate a focused page over CDP");
 }
 
 /// The clipboard's text, as the page sees it (`navigator.clipboard.readText()`).

@@ -5,6 +5,7 @@
 
 mod first_run;
 mod harness;
+mod keyboard;
 mod live;
 mod publishers;
 mod quarantine;

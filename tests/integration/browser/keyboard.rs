@@ -1,0 +1,157 @@
+//! The token flow with the keyboard alone: the skip link first, log in,
+//! reach Access tokens, generate a token, copy it, rotate it and revoke it,
+//! pressing Tab, Enter and Space only (no clicks, no filling fields by
+//! script), with the focus visible at every step.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::Client;
+use serde_json::{json, Value};
+
+use super::harness::{
+    clipboard_text, describe, grant_clipboard, must, run_in_browser, screenshot, set_clipboard_text, wait_for,
+    wait_for_path, PAGE_TIMEOUT,
+};
+use crate::api_helpers::create_admin;
+use crate::helpers::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+const SPACE: &str = " ";
+
+#[tokio::test]
+async fn the_token_flow_works_with_the_keyboard_alone() {
+    let app = TestApp::spawn().await;
+    create_admin(&app);
+    run_in_browser(&app, "keyboard", keyboard_flow).await;
+}
+
+async fn keyboard_flow(c: Client, base: String, shots: PathBuf) {
+    must(c.goto(&format!("{base}/login")).await, "open /login");
+    wait_for(&c, "form[action='/login']").await;
+    tab_to(&c, "input[name='email']", 5).await;
+    typed(&c, ADMIN_EMAIL).await;
+    tab_to(&c, "input[name='password']", 2).await;
+    typed(&c, ADMIN_PASSWORD).await;
+    press(&c, ENTER).await;
+    wait_for_path(&c, "/projects").await;
+
+    // The skip link comes first and moves the focus to the page's content.
+    tab_to(&c, "a.skip-link", 1).await;
+    press(&c, ENTER).await;
+    wait_until(&c, "the focus in <main>", "return document.activeElement.id === 'main';").await;
+
+    // Back to the top: the main navigation's Access tokens.
+    must(c.goto(&format!("{base}/projects")).await, "open /projects");
+    wait_for(&c, "main").await;
+    tab_to(&c, "nav.mainnav a[href='/settings/tokens']", 8).await;
+    press(&c, ENTER).await;
+    wait_for_path(&c, "/settings/tokens").await;
+    tab_to(&c, "main a[href='/settings/tokens/new']", 20).await;
+    press(&c, ENTER).await;
+    wait_for_path(&c, "/settings/tokens/new").await;
+
+    // The name field has the focus already; one permission ticked with Space.
+    wait_until(&c, "the name field focused", "return document.activeElement.name === 'name';").await;
+    typed(&c, "keyboard token").await;
+    tab_to(&c, "input[name='permission'][value='runs:read']", 30).await;
+    press(&c, SPACE).await;
+    let ticked = must(c.execute("return document.activeElement.checked;", vec![]).await, "read the checkbox");
+    assert_eq!(ticked, json!(true), "Space ticks the permission {}", describe(&c).await);
+    tab_to(&c, "form[action='/settings/tokens'] button[type='submit']", 40).await;
+    press(&c, ENTER).await;
+    wait_for(&c, "input#new-token[readonly]").await;
+
+    // Copy with the keyboard.
+    grant_clipboard(&c, &base).await;
+    set_clipboard_text(&c, "nothing copied yet").await;
+    tab_to(&c, "button[data-copy='new-token']", 30).await;
+    press(&c, ENTER).await;
+    let secret = secret_field(&c).await;
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    while clipboard_text(&c).await.as_deref() != Ok(secret.as_str()) {
+        assert!(Instant::now() < deadline, "Enter on Copy did not copy the token");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    screenshot(&c, &shots, "keyboard-secret.png").await;
+
+    // Rotate: open the disclosure, keep the default grace, confirm.
+    must(c.goto(&format!("{base}/settings/tokens")).await, "open the token list");
+    wait_for(&c, "table.tokens").await;
+    tab_to(&c, "details.rotate summary", 30).await;
+    press(&c, ENTER).await;
+    tab_to(&c, "form[action$='/rotate'] button[type='submit']", 3).await;
+    press(&c, ENTER).await;
+    must(c.accept_alert().await, "accept the rotation's confirmation");
+    wait_for(&c, "input#new-token[readonly]").await;
+    assert_ne!(secret_field(&c).await, secret, "a new secret");
+
+    // Revoke, confirmed with the keyboard's Enter on the dialog.
+    must(c.goto(&format!("{base}/settings/tokens")).await, "open the token list");
+    wait_for(&c, "table.tokens").await;
+    tab_to(&c, "form[action$='/revoke'] button[type='submit']", 40).await;
+    press(&c, ENTER).await;
+    must(c.accept_alert().await, "accept the revocation's confirmation");
+    let notice = must(wait_for(&c, ".flash.ok").await.text().await, "read the notice");
+    assert_eq!(notice, "Token revoked; it stops working immediately.");
+    screenshot(&c, &shots, "keyboard-revoked.png").await;
+}
+
+/// Presses the keys of `keys` one after the other, as a keyboard does
+/// (WebDriver actions: to the page, wherever the focus is).
+async fn press(c: &Client, keys: &str) {
+    let mut actions = KeyActions::new("keyboard".to_string());
+    for key in keys.chars() {
+        actions = actions.then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
+    }
+    must(c.perform_actions(actions).await, "press keys");
+}
+
+/// Types `text` into the focused field.
+async fn typed(c: &Client, text: &str) {
+    press(c, text).await;
+}
+
+/// Presses Tab until the focus is on `css` (at most `max` times), checking
+/// at every stop that the focus is visible: an outline or a box shadow (or
+/// nowhere: the document itself, between its last element and its first).
+async fn tab_to(c: &Client, css: &str, max: usize) {
+    let script = "const e = document.activeElement, s = getComputedStyle(e);
+        const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
+        return {matches: e.matches(arguments[0]), visible: e === document.body || outline || s.boxShadow !== 'none',
+                what: e.tagName.toLowerCase() + (e.name ? `[name=${e.name}]` : '') + ' ' + (e.textContent || e.value || '').trim().slice(0, 40),
+                style: `${s.outlineStyle} ${s.outlineWidth} ${s.boxShadow} ${s.display} ${e.matches(':focus')} ${e.matches(':focus-visible')}`};";
+    let mut seen = Vec::new();
+    for _ in 0..max {
+        press(c, TAB).await;
+        let focus: Value = must(c.execute(script, vec![json!(css)]).await, "look at the focus");
+        let what = focus["what"].as_str().unwrap_or_default().to_string();
+        assert_eq!(
+            focus["visible"],
+            json!(true),
+            "the focus on {what:?} ({}) is not visible {}",
+            focus["style"],
+            describe(c).await
+        );
+        if focus["matches"] == json!(true) {
+            return;
+        }
+        seen.push(what);
+    }
+    panic!("{max} Tabs did not reach `{css}`; the focus went to {seen:?} {}", describe(c).await);
+}
+
+async fn wait_until(c: &Client, what: &str, script: &str) {
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    while must(c.execute(script, vec![]).await, what) != json!(true) {
+        assert!(Instant::now() < deadline, "never {what} {}", describe(c).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn secret_field(c: &Client) -> String {
+    let field = wait_for(c, "input#new-token[readonly]").await;
+    must(field.prop("value").await, "read the secret").unwrap_or_default()
+}
