@@ -158,6 +158,7 @@ pub async fn screenshot(c: &Client, dir: &Path, name: &str) {
     std::fs::write(&path, must(png, &format!("take {name}")))
         .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     assert_accessible(c, name).await;
+    assert_reflows(c, name).await;
 }
 
 // ---- accessibility: axe-core on every page a test looks at ----
@@ -216,6 +217,21 @@ pub async fn assert_accessible(c: &Client, name: &str) {
         violations.join("\n"),
         describe(c).await
     );
+}
+
+/// The page at 200% zoom in a 1280-pixel window (a 640-pixel-wide viewport
+/// in CSS pixels) has no horizontal scroll: what is wider (a table, a
+/// stack trace) wraps or scrolls inside its own box.
+pub async fn assert_reflows(c: &Client, name: &str) {
+    let (width, height) = must(c.get_window_size().await, "read the window size");
+    must(c.set_window_size(640, height as u32).await, "narrow the window");
+    let script = "const d = document.documentElement; return [d.scrollWidth, d.clientWidth,
+        [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > d.clientWidth + 1)
+          .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + e.className).join(', ')];";
+    let seen = must(c.execute(script, vec![]).await, "measure the page");
+    must(c.set_window_size(width as u32, height as u32).await, "restore the window");
+    let (scroll, client) = (seen[0].as_i64().unwrap_or(0), seen[1].as_i64().unwrap_or(0));
+    assert!(scroll <= client, "{name} scrolls sideways at 200% zoom ({scroll} > {client} px): {}", seen[2]);
 }
 
 /// Where the browser is and what it shows, for failure messages.
