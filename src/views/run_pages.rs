@@ -7,7 +7,8 @@ use serde::Deserialize;
 use super::charts::{self, human_ms, Point, Tone};
 use super::{
     percent, run_href, short_commit, short_date, stamp, test_href, test_title, AttachmentRow, ChangeList, ChangeRow,
-    ComparisonView, Layout, Notice, ResultLists, RunPage, RunRow, RunSummary, RunsPage, Tab, When, RUN_STATUSES,
+    ChartRow, ComparisonView, Layout, Notice, ResultLists, RunPage, RunRow, RunSummary, RunsPage, Tab, When,
+    RUN_STATUSES,
 };
 use crate::auth::session::SessionUser;
 use crate::db::analysis::{self, TrendPoint};
@@ -95,6 +96,19 @@ fn trend_point(slug: &str, p: &TrendPoint) -> Point {
     }
 }
 
+/// A run of the charts as a row of their data table.
+fn chart_row(slug: &str, p: &TrendPoint) -> ChartRow {
+    ChartRow {
+        href: run_href(slug, &p.run_id),
+        when: stamp(p.created_at),
+        status: p.status.as_str(),
+        pass_rate: percent(p.pass_rate),
+        failed: p.failed + p.errors,
+        flaky: p.flaky,
+        duration: p.duration_ms.map_or_else(|| "—".to_string(), human_ms),
+    }
+}
+
 /// The runs page of project `slug` (`server_url`: this server's address,
 /// for the upload instructions of an empty project).
 pub async fn runs_page(
@@ -137,6 +151,7 @@ pub async fn runs_page(
         tab: Tab::Runs,
         pass_chart: charts::pass_rate_chart(&points),
         duration_chart: charts::run_duration_chart(&points),
+        chart_rows: trend.iter().map(|p| chart_row(&project.slug, p)).collect(),
         chart_branch: branch.clone().unwrap_or_else(|| project.default_branch.clone()),
         chart_name: name.clone(),
         filter_branch: branch.clone().unwrap_or_default(),

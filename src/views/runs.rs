@@ -144,6 +144,17 @@ pub fn short_run_id(id: &str) -> String {
     tail.into_iter().rev().collect()
 }
 
+/// One run of the project page's charts, as their data table shows it.
+pub struct ChartRow {
+    pub href: String,
+    pub when: String,
+    pub status: &'static str,
+    pub pass_rate: String,
+    pub failed: i64,
+    pub flaky: i64,
+    pub duration: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "projects/show.html")]
 pub struct RunsPage {
@@ -152,6 +163,8 @@ pub struct RunsPage {
     pub tab: Tab,
     pub pass_chart: Chart,
     pub duration_chart: Chart,
+    /// The charts' data, oldest first: their text alternative as a table.
+    pub chart_rows: Vec<ChartRow>,
     /// The branch the charts show, and the run name when one is filtered.
     pub chart_branch: String,
     pub chart_name: Option<String>,

@@ -151,7 +151,7 @@ async fn results_pages_render_with_failures_first_charts_and_escaping() {
     assert!(charts[0].contains("Pass rate of the last 2 runs"), "{}", charts[0]);
     assert!(charts[0].contains(&format!("href=\"/projects/web/runs/{}\"", runs[1])));
     assert!(charts[0].contains("fill=\"#b42318\""), "the failed run is red");
-    let table = &body[body.find("<table").unwrap()..];
+    let table = &body[body.find("<table class=\"table runs").unwrap()..];
     assert!(table.find(&runs[2]).unwrap() < table.find(&runs[1]).unwrap(), "newest first");
     assert!(table.find(&runs[1]).unwrap() < table.find(&runs[0]).unwrap());
 

@@ -158,7 +158,7 @@ async fn results_flow(c: Client, base: String, shots: PathBuf, seeded: Seeded) {
     wait_for(&c, "table.runs").await;
     assert_styled(&c).await;
     assert_current_tab(&c, "Runs").await;
-    assert_text(&c, &["Last 30 finished runs on main", "each point links to its run"]).await;
+    assert_text(&c, &["Last 30 finished runs on main", "each point opens its run"]).await;
     assert_eq!(captions(&c).await, ["Pass rate", "Duration"], "the charts' captions");
     let rows = table_rows(&c, "table.runs").await;
     assert_eq!(rows.len(), 3, "three runs: {rows:#?}");
@@ -189,6 +189,17 @@ async fn results_flow(c: Client, base: String, shots: PathBuf, seeded: Seeded) {
     wait_for_path(&c, &run_path(2)).await;
     must(c.back().await, "go back");
     wait_for_path(&c, &format!("/projects/{SLUG}")).await;
+    // The charts' text alternative: their data as a table, behind a disclosure.
+    click(&c, "details.chart-data summary").await;
+    let links = must(c.find_all(Locator::Css("details.chart-data tbody a")).await, "find the chart data's runs");
+    let mut hrefs = Vec::new();
+    for link in links {
+        assert!(must(link.is_displayed().await, "look at a run link"), "the disclosure opened");
+        hrefs.push(must(link.attr("href").await, "read a run link").unwrap_or_default());
+    }
+    assert_eq!(hrefs, [run_path(0), run_path(1), run_path(2)], "the charts' runs, oldest first");
+    assert_text(&c, &["The charts' data as a table", "80%"]).await;
+    screenshot(&c, &shots, "results-chart-data.png").await;
 
     // The newest run: its failure first, with the message.
     click(&c, &format!("table.runs tbody tr:first-child a[href='{}']", run_path(2))).await;
