@@ -1,7 +1,8 @@
-//! The token flow with the keyboard alone: the skip link first, log in,
-//! reach Access tokens, generate a token, copy it, rotate it and revoke it,
-//! pressing Tab, Enter and Space only (no clicks, no filling fields by
-//! script), with the focus visible at every step.
+//! Flows with the keyboard alone, pressing Tab, Enter and Space only (no
+//! clicks, no filling fields by script), with the focus visible at every
+//! step: the token flow (the skip link first, log in, reach Access tokens,
+//! generate a token, copy it, rotate it, revoke it), quarantining a flaky
+//! test, and adding a webhook.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -14,8 +15,10 @@ use super::harness::{
     clipboard_text, describe, grant_clipboard, must, run_in_browser, screenshot, set_clipboard_text, wait_for,
     wait_for_path, PAGE_TIMEOUT,
 };
-use crate::api_helpers::create_admin;
-use crate::helpers::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::api_helpers::{api, cli_token, create_admin, create_project, send};
+use crate::helpers::{SpawnOptions, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::webhooks::receiver::Receiver;
+use reqwest::{Method, StatusCode};
 
 const TAB: &str = "\u{E004}";
 const ENTER: &str = "\u{E007}";
@@ -29,14 +32,7 @@ async fn the_token_flow_works_with_the_keyboard_alone() {
 }
 
 async fn keyboard_flow(c: Client, base: String, shots: PathBuf) {
-    must(c.goto(&format!("{base}/login")).await, "open /login");
-    wait_for(&c, "form[action='/login']").await;
-    tab_to(&c, "input[name='email']", 5).await;
-    typed(&c, ADMIN_EMAIL).await;
-    tab_to(&c, "input[name='password']", 2).await;
-    typed(&c, ADMIN_PASSWORD).await;
-    press(&c, ENTER).await;
-    wait_for_path(&c, "/projects").await;
+    log_in(&c, &base).await;
 
     // The skip link comes first and moves the focus to the page's content.
     tab_to(&c, "a.skip-link", 1).await;
@@ -97,6 +93,75 @@ async fn keyboard_flow(c: Client, base: String, shots: PathBuf) {
     let notice = must(wait_for(&c, ".flash.ok").await.text().await, "read the notice");
     assert_eq!(notice, "Token revoked; it stops working immediately.");
     screenshot(&c, &shots, "keyboard-revoked.png").await;
+}
+
+#[tokio::test]
+async fn quarantining_a_flaky_test_works_with_the_keyboard_alone() {
+    let app = TestApp::spawn().await;
+    create_admin(&app);
+    create_project(&app, "shop");
+    let token = cli_token(&app, ADMIN_EMAIL, "ci", "runs:write,runs:read", &[]);
+    let flaky = super::quarantine::report(r#"<flakyFailure message="card form did not load"/>"#);
+    let path = "/api/v1/projects/shop/results?branch=main&name=ci&commit=c1";
+    let request = api(&app, Method::POST, path, &token).header("content-type", "application/xml").body(flaky);
+    send(request).await.expect(StatusCode::CREATED);
+    run_in_browser(&app, "keyboard-quarantine", |c, base, shots| async move {
+        log_in(&c, &base).await;
+        must(c.goto(&format!("{base}/projects/shop/flaky")).await, "open the flaky tests");
+        wait_for(&c, "table.flaky").await;
+        tab_to(&c, "table.flaky a[href*='/quarantine/new?test_id=']", 40).await;
+        press(&c, ENTER).await;
+        wait_for(&c, "form input[name='reason']").await;
+        tab_to(&c, "form input[name='reason']", 40).await;
+        typed(&c, "card form races the payment iframe").await;
+        tab_to(&c, "form[action$='/quarantine'] button[type='submit']", 20).await;
+        press(&c, ENTER).await;
+        wait_for_path(&c, "/projects/shop/quarantine").await;
+        let text = must(wait_for(&c, "main").await.text().await, "read the page");
+        assert!(text.contains("card form races the payment iframe"), "the rule is listed {}", describe(&c).await);
+        screenshot(&c, &shots, "keyboard-quarantined.png").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn adding_a_webhook_works_with_the_keyboard_alone() {
+    let receiver = Receiver::start();
+    let args = vec!["--webhook-allow-hosts".to_string(), "loopback".to_string()];
+    let app = TestApp::spawn_with(SpawnOptions { args, ..Default::default() }).await;
+    create_admin(&app);
+    create_project(&app, "web");
+    let url = receiver.url("/ci-events");
+    run_in_browser(&app, "keyboard-webhook", |c, base, shots| async move {
+        log_in(&c, &base).await;
+        must(c.goto(&format!("{base}/projects/web/settings/webhooks")).await, "open the webhooks");
+        wait_for(&c, "form.webhook-form").await;
+        tab_to(&c, "form.webhook-form input[name='url']", 40).await;
+        typed(&c, &url).await;
+        tab_to(&c, "form.webhook-form input[name='event'][value='test.flaky']", 20).await;
+        press(&c, SPACE).await;
+        tab_to(&c, "form.webhook-form button[type='submit']", 20).await;
+        press(&c, ENTER).await;
+        let field = wait_for(&c, "#new-secret").await;
+        let secret = must(field.prop("value").await, "read the secret").unwrap_or_default();
+        assert!(secret.starts_with("whsec_"), "{secret}");
+        let text = must(wait_for(&c, "main").await.text().await, "read the page");
+        assert!(text.contains("test.flaky"), "the event ticked with Space {}", describe(&c).await);
+        screenshot(&c, &shots, "keyboard-webhook.png").await;
+    })
+    .await;
+}
+
+/// Logs in as the admin from `/login`, typing.
+async fn log_in(c: &Client, base: &str) {
+    must(c.goto(&format!("{base}/login")).await, "open /login");
+    wait_for(c, "form[action='/login']").await;
+    tab_to(c, "input[name='email']", 5).await;
+    typed(c, ADMIN_EMAIL).await;
+    tab_to(c, "input[name='password']", 2).await;
+    typed(c, ADMIN_PASSWORD).await;
+    press(c, ENTER).await;
+    wait_for_path(c, "/projects").await;
 }
 
 /// Presses the keys of `keys` one after the other, as a keyboard does

@@ -18,7 +18,7 @@ use crate::helpers::{TestApp, ADMIN_EMAIL};
 
 const SLUG: &str = "shop";
 
-fn report(checkout: &str) -> String {
+pub(super) fn report(checkout: &str) -> String {
     format!(
         r#"<testsuite name="web"><testcase classname="Cart" name="adds_item"/>
 <testcase classname="Checkout" name="pays">{checkout}</testcase></testsuite>"#
