@@ -72,6 +72,11 @@ async fn first_run_flow(c: Client, base: String, shots: PathBuf) {
     submit(&c, "form[action='/login']").await;
     let error = wait_for(&c, ".flash.err").await;
     assert_eq!(must(error.text().await, "read the login error"), "Wrong email or password.");
+    let focused = must(
+        c.execute("return document.activeElement.matches('.flash.err[role=alert]');", vec![]).await,
+        "find the focus",
+    );
+    assert_eq!(focused, serde_json::json!(true), "the error takes the focus, to be announced");
     assert_at(&c, "/login").await;
     assert_styled(&c).await;
     screenshot(&c, &shots, "login-error.png").await;

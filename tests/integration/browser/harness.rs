@@ -198,18 +198,25 @@ fn axe_source() -> &'static str {
 /// every violation (rule, impact, the first elements and why). The script
 /// goes in through WebDriver, so the page's CSP is untouched.
 pub async fn assert_accessible(c: &Client, name: &str) {
-    let loaded = must(c.execute("return typeof window.axe !== 'undefined';", vec![]).await, "look for axe");
-    if loaded != json!(true) {
-        must(c.execute(axe_source(), vec![]).await, "inject axe-core");
-    }
-    let script = "const done = arguments[arguments.length - 1];
+    // Injected and run in one script: a page that reloads itself (a running
+    // run's) cannot lose axe in between.
+    let run = "const done = arguments[arguments.length - 1];
         axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
-          .then(r => done(r.violations.map(v => `${v.id} (${v.impact}): ${v.help}\\n` +
-              v.nodes.slice(0, 4).map(n => `    ${n.target.join(' ')}: ${n.failureSummary.replace(/\\n/g, ' ')}`).join('\\n'))))
-          .catch(e => done([`axe failed: ${e}`]));";
-    let violations = must(c.execute_async(script, vec![]).await, "run axe-core");
-    let violations: Vec<String> = serde_json::from_value(violations.clone())
-        .unwrap_or_else(|e| panic!("{name}: axe-core answered {violations} ({e})"));
+          .then(r => done({version: r.testEngine.version, passes: r.passes.length, incomplete: r.incomplete.map(v => v.id),
+              violations: r.violations.map(v => `${v.id} (${v.impact}): ${v.help}\\n` +
+                v.nodes.slice(0, 4).map(n => `    ${n.target.join(' ')}: ${n.failureSummary.replace(/\\n/g, ' ')}`).join('\\n'))}))
+          .catch(e => done({error: String(e)}));";
+    let script = format!("{}\n{run}", axe_source());
+    let result = must(c.execute_async(&script, vec![]).await, "run axe-core");
+    assert!(result["error"].is_null(), "{name}: axe-core failed: {result}");
+    assert_eq!(result["version"], json!(AXE_VERSION), "{name}: axe-core's version");
+    assert!(result["passes"].as_u64().unwrap_or(0) > 0, "{name}: axe-core checked nothing: {result}");
+    let incomplete = &result["incomplete"];
+    if incomplete.as_array().is_some_and(|a| !a.is_empty()) {
+        eprintln!("{name}: axe-core could not decide {incomplete} (left to a person)");
+    }
+    let violations: Vec<String> = serde_json::from_value(result["violations"].clone())
+        .unwrap_or_else(|e| panic!("{name}: axe-core answered {result} ({e})"));
     assert!(
         violations.is_empty(),
         "{name}: axe-core found {} violations:\n{}\n{}",
@@ -225,13 +232,15 @@ pub async fn assert_accessible(c: &Client, name: &str) {
 pub async fn assert_reflows(c: &Client, name: &str) {
     let (width, height) = must(c.get_window_size().await, "read the window size");
     must(c.set_window_size(640, height as u32).await, "narrow the window");
-    let script = "const d = document.documentElement; return [d.scrollWidth, d.clientWidth,
+    let script = "const d = document.documentElement; return [d.scrollWidth, d.clientWidth, window.innerWidth,
         [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > d.clientWidth + 1)
           .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + e.className).join(', ')];";
     let seen = must(c.execute(script, vec![]).await, "measure the page");
     must(c.set_window_size(width as u32, height as u32).await, "restore the window");
-    let (scroll, client) = (seen[0].as_i64().unwrap_or(0), seen[1].as_i64().unwrap_or(0));
-    assert!(scroll <= client, "{name} scrolls sideways at 200% zoom ({scroll} > {client} px): {}", seen[2]);
+    let px = |i: usize| seen[i].as_i64().unwrap_or_else(|| panic!("{name}: no measure in {seen}"));
+    let (scroll, client, viewport) = (px(0), px(1), px(2));
+    assert!(viewport <= 640, "{name}: the window did not narrow ({viewport} px wide)");
+    assert!(scroll <= client, "{name} scrolls sideways at 200% zoom ({scroll} > {client} px): {}", seen[3]);
 }
 
 /// Where the browser is and what it shows, for failure messages.

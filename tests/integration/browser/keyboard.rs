@@ -34,8 +34,12 @@ async fn the_token_flow_works_with_the_keyboard_alone() {
 async fn keyboard_flow(c: Client, base: String, shots: PathBuf) {
     log_in(&c, &base).await;
 
-    // The skip link comes first and moves the focus to the page's content.
+    // The skip link comes first, shows itself, and moves the focus to the
+    // page's content.
     tab_to(&c, "a.skip-link", 1).await;
+    let shown =
+        "const r = document.activeElement.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight;";
+    wait_until(&c, "the focused skip link on screen", shown).await;
     press(&c, ENTER).await;
     wait_until(&c, "the focus in <main>", "return document.activeElement.id === 'main';").await;
 
@@ -80,16 +84,16 @@ async fn keyboard_flow(c: Client, base: String, shots: PathBuf) {
     press(&c, ENTER).await;
     tab_to(&c, "form[action$='/rotate'] button[type='submit']", 3).await;
     press(&c, ENTER).await;
-    must(c.accept_alert().await, "accept the rotation's confirmation");
+    confirm(&c).await;
     wait_for(&c, "input#new-token[readonly]").await;
     assert_ne!(secret_field(&c).await, secret, "a new secret");
 
-    // Revoke, confirmed with the keyboard's Enter on the dialog.
+    // Revoke (the browser's own confirmation dialog accepted through WebDriver).
     must(c.goto(&format!("{base}/settings/tokens")).await, "open the token list");
     wait_for(&c, "table.tokens").await;
     tab_to(&c, "form[action$='/revoke'] button[type='submit']", 40).await;
     press(&c, ENTER).await;
-    must(c.accept_alert().await, "accept the revocation's confirmation");
+    confirm(&c).await;
     let notice = must(wait_for(&c, ".flash.ok").await.text().await, "read the notice");
     assert_eq!(notice, "Token revoked; it stops working immediately.");
     screenshot(&c, &shots, "keyboard-revoked.png").await;
@@ -152,11 +156,22 @@ async fn adding_a_webhook_works_with_the_keyboard_alone() {
     .await;
 }
 
-/// Logs in as the admin from `/login`, typing.
+/// Waits for the confirmation dialog a form opens, and accepts it.
+async fn confirm(c: &Client) {
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    while c.get_alert_text().await.is_err() {
+        assert!(Instant::now() < deadline, "no confirmation dialog opened {}", describe(c).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    must(c.accept_alert().await, "accept the confirmation");
+}
+
+/// Logs in as the admin from `/login`, typing (the email field has the
+/// focus when the page opens).
 async fn log_in(c: &Client, base: &str) {
     must(c.goto(&format!("{base}/login")).await, "open /login");
     wait_for(c, "form[action='/login']").await;
-    tab_to(c, "input[name='email']", 5).await;
+    wait_until(c, "the email field focused", "return document.activeElement.name === 'email';").await;
     typed(c, ADMIN_EMAIL).await;
     tab_to(c, "input[name='password']", 2).await;
     typed(c, ADMIN_PASSWORD).await;

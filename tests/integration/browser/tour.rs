@@ -1,6 +1,7 @@
 //! Every page the other flows do not reach, with realistic content, checked
 //! by axe-core like every page a browser test looks at (`screenshot` runs
-//! it): the Errors tab, quarantine rules, a project's settings (and keys),
+//! it): the Errors tab, quarantine rules, a project's settings (with a
+//! project key listed),
 //! people and service accounts, roles, the audit log and the instance's
 //! webhooks. (A form sent back with its errors is the login page's, in
 //! `first_run`.)
@@ -12,8 +13,8 @@ use reqwest::{Method, StatusCode};
 
 use super::harness::{log_in_as_admin, must, run_in_browser, screenshot, wait_for, wait_for_path};
 use super::results::{baseline_report, failing_report, SLUG};
-use crate::api_helpers::{api, cli_ok, cli_token, create_admin, create_project, send};
-use crate::helpers::{TestApp, ADMIN_EMAIL};
+use crate::api_helpers::{api, cli_key, cli_ok, create_admin, create_project, send};
+use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn every_other_page_passes_axe_core() {
@@ -22,7 +23,8 @@ async fn every_other_page_passes_axe_core() {
     create_project(&app, SLUG);
     cli_ok(&app, &["admin", "create-user", "--email", "bea@example.com", "--name", "Bea Viewer", "--role", "viewer"]);
     cli_ok(&app, &["admin", "create-service-account", "--name", "nightly", "--role", "member"]);
-    let token = cli_token(&app, ADMIN_EMAIL, "ci upload", "runs:write,runs:read", &[]);
+    // A project key (listed in the project's settings) uploads the runs.
+    let token = cli_key(&app, SLUG, "runs:write,runs:read");
     // A failing run, so the Errors tab and the project have something to show.
     for (xml, commit) in [(baseline_report(), "aaa111"), (failing_report(), "bbb222")] {
         let path = format!("/api/v1/projects/{SLUG}/results?commit={commit}&branch=main&name=ci");
