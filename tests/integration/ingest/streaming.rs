@@ -65,9 +65,7 @@ impl Partial {
         self.stream.write_all(&self.rest).unwrap();
         let mut answer = Vec::new();
         self.stream.read_to_end(&mut answer).unwrap();
-        let answer = String::from_utf8_lossy(&answer).into_owned();
-        let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        (status, answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default())
+        status_and_body(&answer)
     }
 }
 
@@ -99,7 +97,13 @@ fn send_chunked(
     let _ = stream.write_all(b"0\r\n\r\n");
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer).into_owned();
+    status_and_body(&answer)
+}
+
+/// An HTTP/1.1 answer read to its end (`Connection: close`): its status
+/// (0 when there was none) and its body.
+fn status_and_body(answer: &[u8]) -> (u16, String) {
+    let answer = String::from_utf8_lossy(answer);
     let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default())
 }
