@@ -11,13 +11,12 @@ use super::run_meta::{short, MetaBody, MetaQuery};
 use super::{JsonBytes, ProjectPath, RunPath};
 use crate::auth::api::ApiCaller;
 use crate::db::runs::{self, Counts, Run};
+use crate::db::Tx;
 use crate::domain::permission::Permission;
 use crate::domain::report::ReportFormat;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::ops::ingest::{self, Upload};
-use crate::ops::OpsError;
 use crate::routes::input::{receive_upload, Incoming};
-use crate::spool::Spooled;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -106,15 +105,25 @@ fn too_large(max: u64) -> AppError {
 }
 
 /// Receives the report into the spool as it arrives (413 past the cap,
-/// 503 `server_busy` beyond `--ingest-memory-mib`).
-async fn receive_report(state: &AppState, req: &actix_web::HttpRequest, payload: web::Payload) -> AppResult<Spooled> {
+/// 503 `server_busy` beyond `--ingest-memory-mib`), then hands it to
+/// `store` in the writer's transaction, as ingestion reads it; the spooled
+/// file goes once the transaction is over, off the executor. Refusals are
+/// counted in the metrics. Returns what `store` did and the body's size.
+async fn store_report<T: Send + 'static>(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    payload: web::Payload,
+    (format, gzip): (ReportFormat, bool),
+    store: impl FnOnce(&Tx, Upload<'static>) -> AppResult<T> + Send + 'static,
+) -> AppResult<(T, u64)> {
     let max = state.config.max_report_bytes;
-    counted(state, receive_upload(state, req, payload.into_inner(), Incoming::Report, || too_large(max)).await)
-}
-
-/// The spooled report as ingestion reads it.
-fn upload_of(body: &Spooled, format: ReportFormat, gzip: bool, max_bytes: u64) -> Result<Upload<'static>, OpsError> {
-    Ok(Upload { body: Box::new(body.reader()?), len: body.bytes, format, gzip, max_bytes })
+    let received = receive_upload(state, req, payload.into_inner(), Incoming::Report, || too_large(max)).await;
+    let body = counted(state, received)?;
+    let report = Upload { body: Box::new(body.reader()?), len: body.bytes, format, gzip, max_bytes: max };
+    let stored = counted(state, state.db.write(move |tx| store(tx, report)).await);
+    let bytes = body.bytes;
+    body.discard().await;
+    Ok((stored?, bytes))
 }
 
 /// Upload a report into a run
@@ -154,8 +163,7 @@ async fn upload(
 ) -> Result<HttpResponse, AppError> {
     let RunPath { project: slug, run: run_id } = path.into_inner();
     // Cheap checks before reading a possibly large body.
-    let (format, gzip) = counted(&state, body_kind(req.headers()))?;
-    let max = state.config.max_report_bytes;
+    let kind = counted(&state, body_kind(req.headers()))?;
     let principal = caller.principal.clone();
     let open = state.db.read(move |c| -> AppResult<_> {
         let project = crate::ops::visible_project(c, &principal, &slug)?;
@@ -164,15 +172,11 @@ async fn upload(
         Ok((ingest::open_run(c, project.id, &run_id)?.id, project))
     });
     let (run_id, project) = counted(&state, open.await)?;
-    let body = receive_report(&state, &req, payload).await?;
-    let (bytes, report) = (body.bytes, upload_of(&body, format, gzip, max)?);
-    let done = state.db.write(move |tx| {
+    let (done, bytes) = store_report(&state, &req, payload, kind, move |tx, report| {
         let run = runs::get(tx, project.id, &run_id)?;
-        ingest::ingest(tx, &project, &run, report)
-    });
-    let done = counted(&state, done.await.map_err(AppError::from));
-    body.discard().await; // after the writer's transaction, off the executor
-    let done = done?;
+        Ok(ingest::ingest(tx, &project, &run, report)?)
+    })
+    .await?;
     count_stored(&state, &done, bytes);
     Ok(if done.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() }.json(ReportStored::from(done)))
 }
@@ -324,22 +328,17 @@ async fn results(
     req: actix_web::HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let (format, gzip) = counted(&state, body_kind(req.headers()))?;
+    let kind = counted(&state, body_kind(req.headers()))?;
     let meta = MetaBody::from(query.into_inner()).into_meta()?;
-    let max = state.config.max_report_bytes;
     let (principal, slug) = (caller.principal.clone(), path.into_inner().project);
     let project = state.db.read(move |c| crate::ops::visible_project(c, &principal, &slug)).await?;
     caller.principal.require(Permission::RunsWrite)?;
-    let body = receive_report(&state, &req, payload).await?;
-    let (bytes, report) = (body.bytes, upload_of(&body, format, gzip, max)?);
-    let stored = state.db.write(move |tx| -> AppResult<_> {
+    let ((run, done), bytes) = store_report(&state, &req, payload, kind, move |tx, report| {
         let (run, _) = ingest::create_run(tx, project.id, &meta)?;
         let done = ingest::ingest(tx, &project, &run, report)?;
         Ok((ingest::finalize(tx, project.id, &run.id)?, done))
-    });
-    let stored = counted(&state, stored.await);
-    body.discard().await; // after the writer's transaction, off the executor
-    let (run, done) = stored?;
+    })
+    .await?;
     count_stored(&state, &done, bytes);
     Ok(HttpResponse::Created().json(RunStored { run, warnings: done.warnings }))
 }
