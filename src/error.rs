@@ -11,13 +11,22 @@ use serde::Serialize;
 use crate::db::{Conflict, DbError, Missing};
 use crate::domain::permission::Permission;
 use crate::domain::principal::Denied;
+use crate::domain::publisher::PublisherError;
+use crate::domain::quarantine::RuleError;
+use crate::domain::webhook::WebhookError;
 use crate::ops::{OpsError, Refusal};
+
+/// The field a token's expiry refused by the policy is blamed on: the
+/// pages' expiration choice (the API's `expires_in_days` or `expires_at`).
+pub const EXPIRY_FIELD: &str = "expiration";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// A client mistake with a specific status and error code (400, 404, 409, 413, 415, 422).
+    /// A client mistake with a specific status and error code (400, 404,
+    /// 409, 413, 415, 422); `field` names the request's field at fault, when
+    /// one is (a page ties its form's field to the error with it).
     #[error("{message}")]
-    Client { status: StatusCode, code: &'static str, message: String },
+    Client { status: StatusCode, code: &'static str, message: String, field: Option<&'static str> },
     /// No valid credentials (API). `token_presented` decides the `WWW-Authenticate` error attribute.
     #[error("{message}")]
     Unauthenticated { code: &'static str, message: &'static str, token_presented: bool },
@@ -41,35 +50,46 @@ pub enum AppError {
 
 impl AppError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::BAD_REQUEST, code, message: message.into() }
+        AppError::Client { status: StatusCode::BAD_REQUEST, code, message: message.into(), field: None }
     }
     pub fn validation(message: impl Into<String>) -> AppError {
         AppError::bad_request("invalid_request", message)
     }
     pub fn not_found(message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
+        AppError::Client { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), field: None }
     }
     pub fn project_not_found() -> AppError {
         AppError::Client {
             status: StatusCode::NOT_FOUND,
             code: "project_not_found",
             message: "Project not found.".into(),
+            field: None,
         }
     }
     /// 403 with a code and sentence of its own (a rule, not one missing permission).
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::FORBIDDEN, code, message: message.into() }
+        AppError::Client { status: StatusCode::FORBIDDEN, code, message: message.into(), field: None }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::CONFLICT, code, message: message.into() }
+        AppError::Client { status: StatusCode::CONFLICT, code, message: message.into(), field: None }
     }
     /// 413 `payload_too_large`: a body over its limit.
     pub fn payload_too_large(message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::PAYLOAD_TOO_LARGE, code: "payload_too_large", message: message.into() }
+        AppError::Client {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message: message.into(),
+            field: None,
+        }
     }
     /// 408 `request_timeout`: a body that stopped arriving.
     pub fn request_timeout(message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::REQUEST_TIMEOUT, code: "request_timeout", message: message.into() }
+        AppError::Client {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "request_timeout",
+            message: message.into(),
+            field: None,
+        }
     }
     /// 415 `unsupported_media_type`: a body of a type the route does not take.
     pub fn unsupported_media_type(message: impl Into<String>) -> AppError {
@@ -77,16 +97,38 @@ impl AppError {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             code: "unsupported_media_type",
             message: message.into(),
+            field: None,
         }
     }
     pub fn method_not_allowed(message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::METHOD_NOT_ALLOWED, code: "method_not_allowed", message: message.into() }
+        AppError::Client {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            message: message.into(),
+            field: None,
+        }
     }
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::UNPROCESSABLE_ENTITY, code, message: message.into() }
+        AppError::Client { status: StatusCode::UNPROCESSABLE_ENTITY, code, message: message.into(), field: None }
     }
     pub fn internal(cause: impl std::fmt::Display) -> AppError {
         AppError::Internal(cause.to_string())
+    }
+
+    /// Names the request's field at fault (a client mistake's only).
+    pub fn for_field(mut self, name: &'static str) -> AppError {
+        if let AppError::Client { field, .. } = &mut self {
+            *field = Some(name);
+        }
+        self
+    }
+
+    /// The request's field at fault, if the error names one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            AppError::Client { field, .. } => *field,
+            _ => None,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -175,7 +217,11 @@ impl From<DbError> for AppError {
             DbError::NotFound(missing) => AppError::not_found(missing_sentence(&missing)),
             DbError::Conflict(conflict) => {
                 let (code, sentence) = conflict_code_and_sentence(&conflict);
-                AppError::conflict(code, sentence)
+                let error = AppError::conflict(code, sentence);
+                match conflict_field(&conflict) {
+                    Some(field) => error.for_field(field),
+                    None => error,
+                }
             }
             DbError::Internal(cause) => AppError::Internal(cause),
         }
@@ -196,14 +242,15 @@ impl From<Refusal> for AppError {
     fn from(refusal: Refusal) -> Self {
         use Refusal as R;
         match refusal {
-            R::Policy(v) => AppError::unprocessable("policy_violation", format!("{} (rule: {})", v.message, v.rule)),
-            R::InvalidPolicy(why) => AppError::unprocessable("invalid_policy", why),
-            R::InvalidWebhook(why) => AppError::validation(why),
+            R::Policy(v) => AppError::unprocessable("policy_violation", format!("{} (rule: {})", v.message, v.rule))
+                .for_field(EXPIRY_FIELD),
+            R::InvalidPolicy(e) => AppError::unprocessable("invalid_policy", e.message).for_field(e.field),
+            R::InvalidWebhook(e) => AppError::from(e),
             R::WebhookInactive => AppError::conflict(
                 "webhook_inactive",
                 "This webhook is turned off and gets nothing; turn it on (active: true) first.",
             ),
-            R::NoPermissions => AppError::validation("Choose at least one permission."),
+            R::NoPermissions => AppError::validation("Choose at least one permission.").for_field("permissions"),
             R::ProjectFromRestricted => AppError::forbidden(
                 "missing_permission",
                 "A token restricted to some projects cannot create projects: use one for all projects.",
@@ -215,11 +262,13 @@ impl From<Refusal> for AppError {
             R::NotAKeyPermission(p) => AppError::unprocessable(
                 "invalid_permission",
                 format!("A project API key cannot hold {p}; allowed: projects:read, runs:read, runs:write, artifacts:write."),
-            ),
-            R::GraceOutOfRange { max } => AppError::validation(format!("grace_seconds must be between 0 and {max}.")),
-            R::RateLimitOutOfRange => {
-                AppError::validation("rate_limit_per_minute must be between 1 and 1000000, or null.")
+            )
+            .for_field("permissions"),
+            R::GraceOutOfRange { max } => {
+                AppError::validation(format!("grace_seconds must be between 0 and {max}.")).for_field("grace_seconds")
             }
+            R::RateLimitOutOfRange => AppError::validation("rate_limit_per_minute must be between 1 and 1000000, or null.")
+                .for_field("rate_limit_per_minute"),
             R::TokenRevoked => {
                 AppError::conflict("token_revoked", "A revoked token cannot be rotated; create a new one.")
             }
@@ -230,7 +279,9 @@ impl From<Refusal> for AppError {
                 "not_rotatable",
                 "A token exchanged for an OpenID Connect ID token cannot be rotated; the CI job exchanges a new one.",
             ),
-            R::UnknownRole(role) => AppError::unprocessable("unknown_role", format!("There is no role named {role:?}.")),
+            R::UnknownRole(role) => {
+                AppError::unprocessable("unknown_role", format!("There is no role named {role:?}.")).for_field("role")
+            }
             R::AccountHoldsMore { account, permission } => AppError::forbidden(
                 "missing_permission",
                 format!("You cannot change {account}: it holds {permission}, which your own role does not include."),
@@ -252,6 +303,24 @@ impl From<Refusal> for AppError {
     }
 }
 
+impl From<RuleError> for AppError {
+    fn from(e: RuleError) -> Self {
+        AppError::validation(e.message).for_field(e.field)
+    }
+}
+
+impl From<PublisherError> for AppError {
+    fn from(e: PublisherError) -> Self {
+        AppError::validation(e.message).for_field(e.field)
+    }
+}
+
+impl From<WebhookError> for AppError {
+    fn from(e: WebhookError) -> Self {
+        AppError::validation(e.message).for_field(e.field)
+    }
+}
+
 fn missing_sentence(missing: &Missing) -> String {
     match missing {
         Missing::Project => "Project not found.".into(),
@@ -268,6 +337,16 @@ fn missing_sentence(missing: &Missing) -> String {
         Missing::Publisher => "No such trusted publisher in this project.".into(),
         Missing::Webhook => "No such webhook.".into(),
         Missing::Delivery => "No such delivery of this webhook.".into(),
+    }
+}
+
+/// The field whose value is already taken, for the conflicts that have one.
+fn conflict_field(conflict: &Conflict) -> Option<&'static str> {
+    match conflict {
+        Conflict::ProjectSlug(_) => Some("slug"),
+        Conflict::Email => Some("email"),
+        Conflict::RoleName(_) => Some("name"),
+        _ => None,
     }
 }
 
@@ -360,7 +439,7 @@ impl From<crate::ops::oidc::ExchangeError> for AppError {
 impl AppError {
     /// 401 `oidc_rejected`: an ID token the exchange refuses, and which check refused it.
     pub fn oidc_rejected(refused: crate::domain::oidc::Refused) -> AppError {
-        AppError::Client { status: StatusCode::UNAUTHORIZED, code: "oidc_rejected", message: refused.0 }
+        AppError::Client { status: StatusCode::UNAUTHORIZED, code: "oidc_rejected", message: refused.0, field: None }
     }
 }
 

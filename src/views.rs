@@ -15,6 +15,7 @@ mod all_tokens;
 mod analytics;
 mod audit_log;
 pub mod charts;
+mod form_error;
 mod publishers_page;
 mod quarantine_page;
 mod run_pages;
@@ -27,6 +28,7 @@ mod webhook_pages;
 pub use all_tokens::*;
 pub use analytics::*;
 pub use audit_log::*;
+pub use form_error::*;
 pub use publishers_page::*;
 pub use quarantine_page::*;
 pub use run_pages::*;
@@ -108,7 +110,7 @@ pub struct Layout {
     pub csrf: String,
     pub nav: Nav,
     pub notice: Option<&'static str>,
-    pub error: Option<String>,
+    pub error: Option<FormError>,
     /// Seconds after which `app.js` reloads the page (while something on it
     /// is still changing); pages without JavaScript are refreshed by hand.
     pub refresh: Option<u32>,
@@ -151,9 +153,27 @@ impl Layout {
         self
     }
 
-    pub fn with_error(mut self, error: Option<String>) -> Layout {
+    pub fn with_error(mut self, error: Option<FormError>) -> Layout {
         self.error = error;
         self
+    }
+
+    /// The attributes tying form field `name` to the page's error (see
+    /// [`field_attrs`]); `field_help` also names the field's help text.
+    pub fn field(&self, name: &str) -> String {
+        field_attrs(&self.error, name, "")
+    }
+
+    /// A field with help text: the help is its description, not part of its
+    /// name (the text sits inside the `<label>`, `aria-hidden`, and is read
+    /// once, as the description, when the field has the focus).
+    pub fn field_help(&self, name: &str, help: &str) -> String {
+        field_attrs(&self.error, name, help)
+    }
+
+    /// The attributes of a fieldset of checkboxes (see [`group_attrs`]).
+    pub fn group(&self, name: &str) -> String {
+        group_attrs(&self.error, name)
     }
 }
 
@@ -195,16 +215,27 @@ pub fn permission_choices(checked: PermissionSet, allowed: PermissionSet) -> Vec
 #[template(path = "auth/setup.html")]
 pub struct SetupPage {
     pub csrf: String,
-    pub error: Option<String>,
+    pub error: Option<FormError>,
     pub email: String,
     pub name: String,
+}
+
+impl SetupPage {
+    /// The attributes tying form field `name` to the page's error (see [`field_attrs`]).
+    pub fn field(&self, name: &str) -> String {
+        field_attrs(&self.error, name, "")
+    }
+
+    pub fn field_help(&self, name: &str, help: &str) -> String {
+        field_attrs(&self.error, name, help)
+    }
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "auth/login.html")]
 pub struct LoginPage {
     pub csrf: String,
-    pub error: Option<String>,
+    pub error: Option<FormError>,
     pub email: String,
 }
 
@@ -252,6 +283,22 @@ pub struct UsersPage {
     pub layout: Layout,
     pub users: Vec<AccountRow>,
     pub roles: Vec<String>,
+    pub new: NewAccountFields,
+}
+
+/// The fields of a form adding an account, as typed (shown again above its
+/// refusal); a service account has no email.
+#[derive(Debug, Clone)]
+pub struct NewAccountFields {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+}
+
+impl Default for NewAccountFields {
+    fn default() -> Self {
+        NewAccountFields { email: String::new(), name: String::new(), role: "member".into() }
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -260,6 +307,7 @@ pub struct ServiceAccountsPage {
     pub layout: Layout,
     pub accounts: Vec<AccountRow>,
     pub roles: Vec<String>,
+    pub new: NewAccountFields,
 }
 
 pub struct RoleRow {

@@ -12,16 +12,22 @@ pub struct NewUser {
     pub password: String,
 }
 
-/// The first rule a new user's details break, as a sentence.
+/// The first rule a new user's details break: the field (`email`, `name`
+/// or `password`) and a sentence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidUser(pub String);
+#[error("{message}")]
+pub struct InvalidUser {
+    pub field: &'static str,
+    pub message: String,
+}
 
 impl NewUser {
     pub fn parse(email: &str, name: &str, password: String) -> Result<NewUser, InvalidUser> {
-        let email = Email::parse(email).map_err(|e| InvalidUser(e.to_string()))?;
-        let name = DisplayName::parse(name).map_err(|e| InvalidUser(e.to_string()))?;
-        password::check_rules(&password).map_err(|e| InvalidUser(e.to_string()))?;
+        let invalid =
+            |field: &'static str| move |e: &dyn std::fmt::Display| InvalidUser { field, message: e.to_string() };
+        let email = Email::parse(email).map_err(|e| invalid("email")(&e))?;
+        let name = DisplayName::parse(name).map_err(|e| invalid("name")(&e))?;
+        password::check_rules(&password).map_err(|e| invalid("password")(&e))?;
         Ok(NewUser { email, name, password })
     }
 }
@@ -34,11 +40,10 @@ mod tests {
     fn each_field_is_checked_in_order() {
         let ok = NewUser::parse(" Ada@Example.com ", " Ada ", "a long enough passphrase".into()).unwrap();
         assert_eq!((ok.email.as_str(), ok.name.as_str()), ("ada@example.com", "Ada"));
-        assert!(NewUser::parse("ada", "Ada", "a long enough passphrase".into()).unwrap_err().0.contains("email"));
-        assert_eq!(
-            NewUser::parse("a@x.org", " ", "a long enough passphrase".into()).unwrap_err().0,
-            "Name must not be empty."
-        );
-        assert!(NewUser::parse("a@x.org", "Ada", "short".into()).is_err());
+        let bad_email = NewUser::parse("ada", "Ada", "a long enough passphrase".into()).unwrap_err();
+        assert!(bad_email.message.contains("email") && bad_email.field == "email", "{bad_email:?}");
+        let no_name = NewUser::parse("a@x.org", " ", "a long enough passphrase".into()).unwrap_err();
+        assert_eq!((no_name.field, no_name.message.as_str()), ("name", "Name must not be empty."));
+        assert_eq!(NewUser::parse("a@x.org", "Ada", "short".into()).unwrap_err().field, "password");
     }
 }

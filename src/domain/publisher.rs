@@ -62,13 +62,17 @@ pub const PRESETS: [Preset; 3] = [
     },
 ];
 
-/// Why a publisher is not valid; the API answers 400 with the sentence.
+/// Why a publisher is not valid: the field at fault (as the API names it)
+/// and a sentence; the API answers 400 with the sentence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PublisherError(pub String);
+#[error("{message}")]
+pub struct PublisherError {
+    pub field: &'static str,
+    pub message: String,
+}
 
-fn refuse(message: impl Into<String>) -> PublisherError {
-    PublisherError(message.into())
+pub fn refuse(field: &'static str, message: impl Into<String>) -> PublisherError {
+    PublisherError { field, message: message.into() }
 }
 
 /// An issuer as stored and compared with `iss`: an `https://` URL with a
@@ -76,7 +80,10 @@ fn refuse(message: impl Into<String>) -> PublisherError {
 pub fn issuer(raw: &str) -> Result<String, PublisherError> {
     let raw = raw.trim();
     let bad = || {
-        refuse(format!("issuer must be an https:// URL of at most {MAX_URL_CHARS} characters, e.g. {GITHUB_ISSUER}."))
+        refuse(
+            "issuer",
+            format!("issuer must be an https:// URL of at most {MAX_URL_CHARS} characters, e.g. {GITHUB_ISSUER}."),
+        )
     };
     if raw.is_empty() || raw.chars().count() > MAX_URL_CHARS {
         return Err(bad());
@@ -86,7 +93,7 @@ pub fn issuer(raw: &str) -> Result<String, PublisherError> {
         return Err(bad());
     }
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
-        return Err(refuse("issuer must not carry credentials, a query or a fragment."));
+        return Err(refuse("issuer", "issuer must not carry credentials, a query or a fragment."));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
@@ -96,7 +103,10 @@ pub fn audience(raw: &str) -> Result<String, PublisherError> {
     let raw = raw.trim();
     let n = raw.chars().count();
     if n == 0 || n > MAX_URL_CHARS || raw.chars().any(char::is_control) {
-        return Err(refuse(format!("audience must be 1-{MAX_URL_CHARS} characters without control characters.")));
+        return Err(refuse(
+            "audience",
+            format!("audience must be 1-{MAX_URL_CHARS} characters without control characters."),
+        ));
     }
     Ok(raw.to_string())
 }
@@ -110,10 +120,10 @@ fn matches_anything(glob: &str) -> bool {
 /// `.`, `-`, `:`) and a non-empty glob of at most 500 characters.
 pub fn claims(raw: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, PublisherError> {
     if raw.is_empty() {
-        return Err(refuse("claims must name at least one claim, e.g. {\"repository\": \"acme/web\"}."));
+        return Err(refuse("claims", "claims must name at least one claim, e.g. {\"repository\": \"acme/web\"}."));
     }
     if raw.len() > MAX_CLAIMS {
-        return Err(refuse(format!("claims may name at most {MAX_CLAIMS} claims.")));
+        return Err(refuse("claims", format!("claims may name at most {MAX_CLAIMS} claims.")));
     }
     let name_ok = |n: &str| {
         (1..=64).contains(&n.len())
@@ -121,13 +131,17 @@ pub fn claims(raw: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>
     };
     for (name, glob) in raw {
         if !name_ok(name) {
-            return Err(refuse(format!("claim name {name:?} must be 1-64 letters, digits, '_', '.', '-' or ':'.")));
+            return Err(refuse(
+                "claims",
+                format!("claim name {name:?} must be 1-64 letters, digits, '_', '.', '-' or ':'."),
+            ));
         }
         let n = glob.chars().count();
         if n == 0 || n > MAX_GLOB_CHARS || glob.chars().any(char::is_control) {
-            return Err(refuse(format!(
-                "claim {name}: the glob must be 1-{MAX_GLOB_CHARS} characters without control characters."
-            )));
+            return Err(refuse(
+                "claims",
+                format!("claim {name}: the glob must be 1-{MAX_GLOB_CHARS} characters without control characters."),
+            ));
         }
     }
     Ok(raw.clone())
@@ -137,12 +151,16 @@ pub fn claims(raw: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>
 /// `runs:write`, `artifacts:write`.
 pub fn permissions(set: PermissionSet) -> Result<PermissionSet, PublisherError> {
     if set.is_empty() {
-        return Err(refuse("permissions must name at least one of runs:read, runs:write, artifacts:write."));
+        return Err(refuse(
+            "permissions",
+            "permissions must name at least one of runs:read, runs:write, artifacts:write.",
+        ));
     }
     match set.iter().find(|p| !ALLOWED_PERMISSIONS.contains(p)) {
-        Some(p) => {
-            Err(refuse(format!("An exchanged token cannot hold {p}; allowed: runs:read, runs:write, artifacts:write.")))
-        }
+        Some(p) => Err(refuse(
+            "permissions",
+            format!("An exchanged token cannot hold {p}; allowed: runs:read, runs:write, artifacts:write."),
+        )),
         None => Ok(set),
     }
 }
@@ -151,7 +169,7 @@ pub fn token_minutes(minutes: u32) -> Result<u32, PublisherError> {
     if (MIN_MINUTES..=MAX_MINUTES).contains(&minutes) {
         Ok(minutes)
     } else {
-        Err(refuse(format!("token_minutes must be between {MIN_MINUTES} and {MAX_MINUTES}.")))
+        Err(refuse("token_minutes", format!("token_minutes must be between {MIN_MINUTES} and {MAX_MINUTES}.")))
     }
 }
 
@@ -168,19 +186,28 @@ pub fn check_scope(issuer: &str, claims: &BTreeMap<String, String>) -> Result<()
     if let Some(identity) = identity_claim(issuer) {
         match claims.get(identity) {
             None => {
-                return Err(refuse(format!(
+                return Err(refuse(
+                    "claims",
+                    format!(
                     "A publisher for {issuer} needs a rule on the claim {identity} (e.g. \"acme/web\"): without one, \
                      every {identity} on that issuer could upload."
-                )))
+                ),
+                ))
             }
             Some(glob) if matches_anything(glob) => {
-                return Err(refuse(format!("claim {identity}: {glob:?} would match every {identity}; name one.")))
+                return Err(refuse(
+                    "claims",
+                    format!("claim {identity}: {glob:?} would match every {identity}; name one."),
+                ))
             }
             Some(_) => {}
         }
     }
     if claims.values().all(|glob| matches_anything(glob)) {
-        return Err(refuse("At least one claim rule must name something: globs of only * and ? match any token."));
+        return Err(refuse(
+            "claims",
+            "At least one claim rule must name something: globs of only * and ? match any token.",
+        ));
     }
     Ok(())
 }
@@ -235,12 +262,12 @@ mod tests {
         let github = |pairs: &[(&str, &str)]| check_scope(GITHUB_ISSUER, &rules(pairs));
         assert!(github(&[("repository", "acme/web")]).is_ok());
         assert!(github(&[("repository", "acme/*"), ("ref", "refs/heads/main")]).is_ok());
-        assert!(github(&[("ref", "refs/heads/main")]).unwrap_err().0.contains("repository"));
-        assert!(github(&[("repository", "*")]).unwrap_err().0.contains("every repository"));
+        assert!(github(&[("ref", "refs/heads/main")]).unwrap_err().message.contains("repository"));
+        assert!(github(&[("repository", "*")]).unwrap_err().message.contains("every repository"));
         assert!(github(&[("repository", "**?")]).is_err());
         let gitlab = |pairs: &[(&str, &str)]| check_scope(GITLAB_ISSUER, &rules(pairs));
         assert!(gitlab(&[("project_path", "acme/web")]).is_ok());
-        assert!(gitlab(&[("repository", "acme/web")]).unwrap_err().0.contains("project_path"));
+        assert!(gitlab(&[("repository", "acme/web")]).unwrap_err().message.contains("project_path"));
         // Another issuer: any claim, as long as one names something.
         let other = |pairs: &[(&str, &str)]| check_scope("https://forgejo.example.com", &rules(pairs));
         assert!(other(&[("sub", "repo:acme/web:*")]).is_ok());
@@ -257,7 +284,7 @@ mod tests {
         assert!(claims(&many.into_iter().collect()).is_err());
         let set = |names: &[&str]| PermissionSet::parse(names.iter().copied()).unwrap();
         assert!(permissions(set(&["runs:write", "artifacts:write"])).is_ok());
-        assert!(permissions(set(&["runs:write", "projects:manage"])).unwrap_err().0.contains("projects:manage"));
+        assert!(permissions(set(&["runs:write", "projects:manage"])).unwrap_err().message.contains("projects:manage"));
         assert!(permissions(set(&[])).is_err());
         assert_eq!((token_minutes(5), token_minutes(60)), (Ok(5), Ok(60)));
         assert!(token_minutes(4).is_err() && token_minutes(61).is_err());

@@ -36,21 +36,21 @@ impl Pattern {
     ) -> Result<Pattern, RuleError> {
         let pattern = Pattern { suite, classname, name, file };
         let fields = [
-            ("suite", &pattern.suite),
-            ("classname", &pattern.classname),
-            ("name", &pattern.name),
-            ("file", &pattern.file),
+            ("pattern.suite", &pattern.suite),
+            ("pattern.classname", &pattern.classname),
+            ("pattern.name", &pattern.name),
+            ("pattern.file", &pattern.file),
         ];
         if fields.iter().all(|(_, v)| v.is_none()) {
-            return Err(RuleError("pattern needs at least one of suite, classname, name, file.".into()));
+            return Err(RuleError::new("pattern", "pattern needs at least one of suite, classname, name, file."));
         }
         for (field, value) in fields {
             match value.as_deref() {
                 Some("") => {
-                    return Err(RuleError(format!("pattern.{field} must not be empty; leave it out to match any.")))
+                    return Err(RuleError::new(field, format!("{field} must not be empty; leave it out to match any.")))
                 }
                 Some(v) if v.chars().count() > MAX_GLOB_CHARS => {
-                    return Err(RuleError(format!("pattern.{field} is longer than {MAX_GLOB_CHARS} characters.")))
+                    return Err(RuleError::new(field, format!("{field} is longer than {MAX_GLOB_CHARS} characters.")))
                 }
                 _ => {}
             }
@@ -81,17 +81,27 @@ impl Pattern {
     }
 }
 
-/// A new rule that breaks the contract; the sentence names the field.
+/// A new rule that breaks the contract: the field at fault (as the API
+/// names it) and a sentence that names it too.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct RuleError(pub String);
+#[error("{message}")]
+pub struct RuleError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl RuleError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> RuleError {
+        RuleError { field, message: message.into() }
+    }
+}
 
 /// A test id as the API shows it (32 hex characters), lower-cased.
 pub fn test_id(raw: &str) -> Result<String, RuleError> {
     if raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(raw.to_ascii_lowercase())
     } else {
-        Err(RuleError("test_id must be 32 hexadecimal characters.".into()))
+        Err(RuleError::new("test_id", "test_id must be 32 hexadecimal characters."))
     }
 }
 
@@ -99,9 +109,9 @@ pub fn test_id(raw: &str) -> Result<String, RuleError> {
 pub fn reason(raw: &str) -> Result<String, RuleError> {
     let reason = raw.trim();
     match reason.chars().count() {
-        0 => Err(RuleError("reason is required.".into())),
+        0 => Err(RuleError::new("reason", "reason is required.")),
         n if n > MAX_REASON_CHARS => {
-            Err(RuleError(format!("reason is longer than {MAX_REASON_CHARS} characters ({n}).")))
+            Err(RuleError::new("reason", format!("reason is longer than {MAX_REASON_CHARS} characters ({n}).")))
         }
         _ => Ok(reason.to_string()),
     }
@@ -115,10 +125,10 @@ pub fn issue_url(raw: Option<&str>) -> Result<Option<String>, RuleError> {
     let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
     let host_ok = rest.is_some_and(|r| r.split(['/', '?', '#']).next().is_some_and(|h| !h.is_empty()));
     if !host_ok || url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>') {
-        return Err(RuleError("issue_url must be an http:// or https:// address.".into()));
+        return Err(RuleError::new("issue_url", "issue_url must be an http:// or https:// address."));
     }
     if url.chars().count() > MAX_URL_CHARS {
-        return Err(RuleError(format!("issue_url is longer than {MAX_URL_CHARS} characters.")));
+        return Err(RuleError::new("issue_url", format!("issue_url is longer than {MAX_URL_CHARS} characters.")));
     }
     Ok(Some(url.to_string()))
 }
@@ -132,13 +142,15 @@ pub fn expires_at(
 ) -> Result<OffsetDateTime, RuleError> {
     let latest = now + time::Duration::days(MAX_DAYS);
     match (in_days, at) {
-        (Some(_), Some(_)) => Err(RuleError("Give expires_in_days or expires_at, not both.".into())),
+        (Some(_), Some(_)) => Err(RuleError::new("expires_at", "Give expires_in_days or expires_at, not both.")),
         (Some(days), None) if !(1..=MAX_DAYS).contains(&days) => {
-            Err(RuleError(format!("expires_in_days must be between 1 and {MAX_DAYS}.")))
+            Err(RuleError::new("expires_in_days", format!("expires_in_days must be between 1 and {MAX_DAYS}.")))
         }
         (Some(days), None) => Ok(now + time::Duration::days(days)),
-        (None, Some(at)) if at <= now => Err(RuleError("expires_at must be in the future.".into())),
-        (None, Some(at)) if at > latest => Err(RuleError(format!("expires_at must be at most {MAX_DAYS} days ahead."))),
+        (None, Some(at)) if at <= now => Err(RuleError::new("expires_at", "expires_at must be in the future.")),
+        (None, Some(at)) if at > latest => {
+            Err(RuleError::new("expires_at", format!("expires_at must be at most {MAX_DAYS} days ahead.")))
+        }
         (None, Some(at)) => Ok(at),
         (None, None) => Ok(now + time::Duration::days(DEFAULT_DAYS)),
     }
@@ -149,9 +161,10 @@ pub fn release_after_passes(raw: Option<i64>) -> Result<Option<u32>, RuleError> 
     match raw {
         None => Ok(None),
         Some(n) if (1..=i64::from(MAX_RELEASE_AFTER_PASSES)).contains(&n) => Ok(Some(n as u32)),
-        Some(_) => {
-            Err(RuleError(format!("release_after_passes must be between 1 and {MAX_RELEASE_AFTER_PASSES}, or null.")))
-        }
+        Some(_) => Err(RuleError::new(
+            "release_after_passes",
+            format!("release_after_passes must be between 1 and {MAX_RELEASE_AFTER_PASSES}, or null."),
+        )),
     }
 }
 
@@ -183,14 +196,14 @@ mod tests {
         assert!(by_file.matches("s", "c", "n", Some("e2e/login.spec.ts")));
         assert!(!by_file.matches("s", "c", "n", None), "a test without a file does not match a file glob");
         assert_eq!(p.describe(), "classname=Checkout* name=*timeout*");
-        assert!(Pattern::new(None, None, None, None).unwrap_err().0.contains("at least one"));
-        assert!(Pattern::new(Some(String::new()), None, None, None).unwrap_err().0.contains("pattern.suite"));
+        assert!(Pattern::new(None, None, None, None).unwrap_err().message.contains("at least one"));
+        assert!(Pattern::new(Some(String::new()), None, None, None).unwrap_err().message.contains("pattern.suite"));
     }
 
     #[test]
     fn reasons_links_expiries_and_release_counts_are_checked() {
-        assert!(reason("  ").unwrap_err().0.contains("reason is required"));
-        assert!(reason(&"x".repeat(501)).unwrap_err().0.contains("longer than 500"));
+        assert!(reason("  ").unwrap_err().message.contains("reason is required"));
+        assert!(reason(&"x".repeat(501)).unwrap_err().message.contains("longer than 500"));
         assert_eq!(reason(&"é".repeat(500)).unwrap().chars().count(), 500);
         assert_eq!(
             issue_url(Some("https://github.com/o/r/issues/1")).unwrap().as_deref(),
@@ -206,7 +219,10 @@ mod tests {
         assert!(expires_at(now, Some(181), None).is_err() && expires_at(now, Some(0), None).is_err());
         assert!(expires_at(now, None, Some(now)).is_err());
         assert!(expires_at(now, None, Some(now + time::Duration::days(181))).is_err());
-        assert!(expires_at(now, Some(3), Some(now + time::Duration::days(3))).unwrap_err().0.contains("not both"));
+        assert!(expires_at(now, Some(3), Some(now + time::Duration::days(3)))
+            .unwrap_err()
+            .message
+            .contains("not both"));
         assert_eq!(release_after_passes(Some(100)).unwrap(), Some(100));
         assert!(release_after_passes(Some(0)).is_err() && release_after_passes(Some(101)).is_err());
     }

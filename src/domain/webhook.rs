@@ -57,10 +57,20 @@ impl Format {
     }
 }
 
-/// Why a webhook's fields are not valid; the API answers 400 with it.
+/// Why a webhook's fields are not valid: the field at fault (as the API
+/// names it) and a sentence; the API answers 400 with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct WebhookError(pub String);
+#[error("{message}")]
+pub struct WebhookError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl WebhookError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> WebhookError {
+        WebhookError { field, message: message.into() }
+    }
+}
 
 pub const MAX_URL_CHARS: usize = 2000;
 
@@ -69,7 +79,12 @@ pub const MAX_URL_CHARS: usize = 2000;
 /// policy's to say, at creation and at every attempt.)
 pub fn url(raw: &str) -> Result<url::Url, WebhookError> {
     let raw = raw.trim();
-    let bad = || WebhookError(format!("url must be an http:// or https:// URL of at most {MAX_URL_CHARS} characters."));
+    let bad = || {
+        WebhookError::new(
+            "url",
+            format!("url must be an http:// or https:// URL of at most {MAX_URL_CHARS} characters."),
+        )
+    };
     if raw.is_empty() || raw.len() > MAX_URL_CHARS {
         return Err(bad());
     }
@@ -78,7 +93,7 @@ pub fn url(raw: &str) -> Result<url::Url, WebhookError> {
         return Err(bad());
     }
     if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
-        return Err(WebhookError("url must not carry credentials or a fragment.".into()));
+        return Err(WebhookError::new("url", "url must not carry credentials or a fragment."));
     }
     Ok(url)
 }
@@ -87,11 +102,11 @@ pub fn url(raw: &str) -> Result<url::Url, WebhookError> {
 /// the order of [`EVENTS`].
 pub fn events(raw: &[String]) -> Result<Vec<&'static str>, WebhookError> {
     if raw.is_empty() {
-        return Err(WebhookError(format!("events must name at least one of {}.", EVENTS.join(", "))));
+        return Err(WebhookError::new("events", format!("events must name at least one of {}.", EVENTS.join(", "))));
     }
     for e in raw {
         if !EVENTS.contains(&e.as_str()) {
-            return Err(WebhookError(format!("unknown event {e:?}; known: {}.", EVENTS.join(", "))));
+            return Err(WebhookError::new("events", format!("unknown event {e:?}; known: {}.", EVENTS.join(", "))));
         }
     }
     Ok(EVENTS.iter().copied().filter(|e| raw.iter().any(|r| r == e)).collect())
@@ -190,7 +205,7 @@ mod tests {
             ["run.finished", "token.revoked"]
         );
         assert!(events(&[]).is_err());
-        assert!(events(&["run.started".into()]).unwrap_err().0.contains("run.started"));
+        assert!(events(&["run.started".into()]).unwrap_err().message.contains("run.started"));
     }
 
     #[test]

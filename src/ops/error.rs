@@ -5,8 +5,9 @@
 
 use crate::db::DbError;
 use crate::domain::permission::Permission;
-use crate::domain::policy::PolicyViolation;
+use crate::domain::policy::{InvalidPolicy, PolicyViolation};
 use crate::domain::principal::Denied;
+use crate::domain::webhook::WebhookError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -24,7 +25,7 @@ pub enum Refusal {
     /// A new or rotated token breaks the global expiration policy.
     Policy(PolicyViolation),
     /// The expiration policy itself is not valid.
-    InvalidPolicy(String),
+    InvalidPolicy(InvalidPolicy),
     /// A token with no permission at all.
     NoPermissions,
     /// A token restricted to some projects asked for a token for all of them.
@@ -61,8 +62,8 @@ pub enum Refusal {
     InvalidReport(String),
     /// A report larger than `max` bytes once decompressed.
     ReportTooLarge { max: u64 },
-    /// A webhook field that is not valid (the sentence says which).
-    InvalidWebhook(String),
+    /// A webhook field that is not valid.
+    InvalidWebhook(WebhookError),
     /// A ping or redelivery to a webhook that is turned off.
     WebhookInactive,
 }

@@ -43,8 +43,9 @@ impl Draft {
             (Some(a), _) => rules::audience(&a)?,
             (None, Some(url)) => url.to_string(),
             (None, None) => {
-                return Err(PublisherError(
-                    "audience is required: this server has no --public-url to default to.".into(),
+                return Err(rules::refuse(
+                    "audience",
+                    "audience is required: this server has no --public-url to default to.",
                 ))
             }
         };

@@ -14,7 +14,7 @@ use crate::ops::{OpsError, Refusal};
 
 /// Replaces the global expiration policy.
 pub fn set_policy(tx: &Tx, ctx: &AuditContext, policy: &TokenPolicy) -> Result<(), OpsError> {
-    policy.validate().map_err(|e| Refusal::InvalidPolicy(e.to_string()))?;
+    policy.validate().map_err(Refusal::InvalidPolicy)?;
     let before = db::settings::token_policy(tx)?;
     db::settings::set_token_policy(tx, policy)?;
     audit::record(

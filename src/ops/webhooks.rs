@@ -42,7 +42,7 @@ pub struct Draft {
 }
 
 fn invalid(e: WebhookError) -> OpsError {
-    Refusal::InvalidWebhook(e.0).into()
+    Refusal::InvalidWebhook(e).into()
 }
 
 /// Checks the URL's syntax, and, when it names an address, that `policy`
@@ -56,9 +56,10 @@ fn checked_url(raw: &str, policy: &HostPolicy) -> Result<String, OpsError> {
     };
     if let Some(ip) = literal {
         if !policy.allows(&ip.to_string(), ip) {
-            return Err(invalid(WebhookError(format!(
-                "url points at {ip}, an address this server may not send to (see --webhook-allow-hosts)."
-            ))));
+            return Err(invalid(WebhookError::new(
+                "url",
+                format!("url points at {ip}, an address this server may not send to (see --webhook-allow-hosts)."),
+            )));
         }
     }
     Ok(url.to_string())
@@ -112,7 +113,7 @@ pub fn create(
 ) -> Result<(Webhook, String), OpsError> {
     let project_id = owner(tx, by, scope)?;
     if draft.url.is_none() {
-        return Err(invalid(WebhookError("url is required.".into())));
+        return Err(invalid(WebhookError::new("url", "url is required.")));
     }
     let secret = rules::generate_secret();
     let mut hook = Webhook {

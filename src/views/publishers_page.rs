@@ -5,6 +5,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
+use super::FormError;
 use super::{Layout, PermissionChoice, When};
 use crate::auth::session::SessionUser;
 use crate::db::projects::Project;
@@ -198,7 +199,7 @@ pub async fn publishers_page(
     user: &SessionUser,
     slug: String,
     notice: Option<&'static str>,
-    error: Option<String>,
+    error: Option<FormError>,
     form: PublisherForm,
 ) -> Result<PublishersPage, AppError> {
     let by = user.principal.clone();

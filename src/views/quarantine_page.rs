@@ -4,6 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
+use super::FormError;
 use super::{test_href, Layout, Tab, When};
 use crate::auth::session::SessionUser;
 use crate::db::projects::Project;
@@ -133,7 +134,7 @@ pub async fn quarantine_form_page(
     user: &SessionUser,
     slug: String,
     mut fields: QuarantineFields,
-    error: Option<String>,
+    error: Option<FormError>,
 ) -> Result<QuarantineFormPage, AppError> {
     let test_id = fields.test_id.to_ascii_lowercase();
     let (project, test) = db

@@ -2,6 +2,7 @@
 //! of a new secret, a project's settings with its API keys, and the
 //! expiration policy. The rows and template structs are `views::tokens`'.
 
+use super::FormError;
 use super::{
     ExpiringToken, KeyForm, Layout, PolicyPage, ProjectSettingsPage, SecretPage, TokenRow, TokensPage, When, DAY_SECS,
     WEEK_SECS,
@@ -23,7 +24,7 @@ pub async fn project_settings_page(
     user: &SessionUser,
     slug: String,
     notice: Option<&'static str>,
-    error: Option<String>,
+    error: Option<FormError>,
     key_form: impl FnOnce(&TokenPolicy) -> KeyForm,
 ) -> Result<ProjectSettingsPage, AppError> {
     let now = unix_now();
@@ -200,7 +201,7 @@ pub async fn policy_page(
     db: &Db,
     user: &SessionUser,
     notice: Option<&'static str>,
-    error: Option<String>,
+    error: Option<FormError>,
     typed: Option<PolicyFields>,
 ) -> Result<PolicyPage, AppError> {
     let now = unix_now();

@@ -7,6 +7,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
+use super::FormError;
 use super::{Layout, When};
 use crate::auth::session::SessionUser;
 use crate::db::webhooks::{self as store, Delivery, Webhook};
@@ -250,7 +251,7 @@ pub async fn webhooks_page(
     user: &SessionUser,
     scope: Scope,
     notice: Option<&'static str>,
-    error: Option<String>,
+    error: Option<FormError>,
     form: HookForm,
 ) -> Result<WebhooksPage, AppError> {
     let by = user.principal.clone();
@@ -298,7 +299,7 @@ impl WebhookPage {
         self
     }
 
-    pub fn with_error(mut self, error: String) -> WebhookPage {
+    pub fn with_error(mut self, error: FormError) -> WebhookPage {
         self.layout = self.layout.with_error(Some(error));
         self
     }

@@ -15,6 +15,7 @@ mod ci_feedback;
 mod download;
 mod failures;
 mod flaky;
+mod form_errors;
 mod ingest;
 mod ingest_bad_input;
 mod ingest_durability;

@@ -335,7 +335,13 @@ async fn a_flaky_test_is_quarantined_from_the_flaky_page() {
         let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let refused = r.app.submit(&admin, &link, "/projects/web/quarantine", &pairs).await;
         assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-        assert!(refused.text().await.unwrap().contains(says), "{says}");
+        let page = refused.text().await.unwrap();
+        assert!(page.contains(says), "{says}");
+        // The field at fault is marked and tied to the error (tests/integration/form_errors.rs).
+        let field = says.split(' ').next().unwrap();
+        let at = page.find(r#"id="invalid-field""#).expect("a field marked");
+        let tag = &page[page[..at].rfind('<').unwrap()..at + page[at..].find('>').unwrap()];
+        assert!(tag.contains(&format!(r#"name="{field}""#)) && tag.contains("form-error"), "{tag}");
     }
     let owned = fields("flaky on CI", "14");
     let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();

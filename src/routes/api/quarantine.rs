@@ -108,7 +108,7 @@ struct CreateBody {
 impl CreateBody {
     /// The rule asked for, every field checked (a 400 naming the field).
     fn quarantine(self) -> Result<Quarantine, AppError> {
-        let bad = |e: rules::RuleError| AppError::validation(e.0);
+        let bad = AppError::from;
         let covers = match (self.test_id, self.pattern) {
             (Some(_), Some(_)) => return Err(AppError::validation("Give test_id or pattern, not both.")),
             (None, None) => return Err(AppError::validation("Give test_id or pattern.")),
@@ -195,7 +195,7 @@ async fn mark_fixed(
     path: web::Path<TestPath>,
 ) -> Result<HttpResponse, AppError> {
     let TestPath { project: slug, test_id } = path.into_inner();
-    let test_id = rules::test_id(&test_id).map_err(|e| AppError::validation(e.0))?;
+    let test_id = rules::test_id(&test_id)?;
     let item = state
         .db
         .write(move |tx| crate::ops::flaky::mark_fixed(tx, &caller.audit(), &caller.principal, &slug, &test_id))

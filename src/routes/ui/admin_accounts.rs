@@ -15,7 +15,7 @@ use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
 use crate::ops::accounts::{AccountChanges, Granter};
 use crate::state::AppState;
-use crate::views::{AccountRow, Layout, ServiceAccountsPage, UsersPage, When};
+use crate::views::{AccountRow, FormError, Layout, NewAccountFields, ServiceAccountsPage, UsersPage, When};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/settings/admin/users", web::get().to(users))
@@ -49,13 +49,15 @@ async fn users_page(
     state: &AppState,
     user: &SessionUser,
     notice: Option<&'static str>,
-    error: Option<String>,
+    error: Option<FormError>,
+    new: NewAccountFields,
 ) -> Result<UsersPage, AppError> {
     let (accounts, roles) = load(state, AccountKind::User).await?;
     Ok(UsersPage {
         layout: Layout::new(user, "Users", "users").with_notice(notice).with_error(error),
         users: rows(accounts, &user.account.id),
         roles,
+        new,
     })
 }
 
@@ -63,19 +65,21 @@ async fn service_accounts_page(
     state: &AppState,
     user: &SessionUser,
     notice: Option<&'static str>,
-    error: Option<String>,
+    error: Option<FormError>,
+    new: NewAccountFields,
 ) -> Result<ServiceAccountsPage, AppError> {
     let (accounts, roles) = load(state, AccountKind::ServiceAccount).await?;
     Ok(ServiceAccountsPage {
         layout: Layout::new(user, "Service accounts", "service-accounts").with_notice(notice).with_error(error),
         accounts: rows(accounts, &user.account.id),
         roles,
+        new,
     })
 }
 
 async fn users(state: web::Data<AppState>, user: SessionUser, notice: web::Query<Notice>) -> PageResult<UsersPage> {
     user.principal.require(Permission::UsersAdmin)?;
-    Ok(users_page(&state, &user, notice.text(), None).await?)
+    Ok(users_page(&state, &user, notice.text(), None, NewAccountFields::default()).await?)
 }
 
 async fn service_accounts(
@@ -84,15 +88,19 @@ async fn service_accounts(
     notice: web::Query<Notice>,
 ) -> PageResult<ServiceAccountsPage> {
     user.principal.require(Permission::UsersAdmin)?;
-    Ok(service_accounts_page(&state, &user, notice.text(), None).await?)
+    Ok(service_accounts_page(&state, &user, notice.text(), None, NewAccountFields::default()).await?)
 }
 
 /// Client errors re-render the page with the message; others propagate.
+/// `typed` is the add form's fields when it was that form: it comes back
+/// filled in, its field at fault marked. A row's form (one action on one
+/// account) is not marked: the add form's fields share its names.
 async fn or_rerender(
     state: &AppState,
     user: &SessionUser,
     kind: AccountKind,
     result: Result<&'static str, AppError>,
+    typed: Option<NewAccountFields>,
 ) -> PageResult<HttpResponse> {
     let base = match kind {
         AccountKind::User => "/settings/admin/users",
@@ -103,13 +111,17 @@ async fn or_rerender(
         Err(e) => {
             let e = e.on_form_or_missing()?;
             let status = e.status();
-            let message = e.form_sentence();
+            let error = match typed {
+                Some(_) => FormError::of(&e),
+                None => FormError::general(e.form_sentence()),
+            };
+            let (error, new) = (Some(error), typed.unwrap_or_default());
             match kind {
                 AccountKind::User => {
-                    html(HttpResponse::build(status), &users_page(state, user, None, Some(message)).await?)
+                    html(HttpResponse::build(status), &users_page(state, user, None, error, new).await?)
                 }
                 AccountKind::ServiceAccount => {
-                    html(HttpResponse::build(status), &service_accounts_page(state, user, None, Some(message)).await?)
+                    html(HttpResponse::build(status), &service_accounts_page(state, user, None, error, new).await?)
                 }
             }
         }
@@ -131,7 +143,7 @@ async fn create_user(
     user.principal.require(Permission::UsersAdmin)?;
     let result = async {
         let NewUser { email, name, password } = NewUser::parse(&form.email, &form.name, form.password.clone())
-            .map_err(|e| AppError::validation(e.to_string()))?;
+            .map_err(|e| AppError::validation(e.message).for_field(e.field))?;
         let hash = state.passwords.hash(password).await?;
         let ctx = client.audit(user.principal.actor.clone());
         let held = user.principal.permissions;
@@ -146,7 +158,8 @@ async fn create_user(
         Ok("user_created")
     }
     .await;
-    or_rerender(&state, &user, AccountKind::User, result).await
+    let typed = NewAccountFields { email: form.email.clone(), name: form.name.clone(), role: form.role.clone() };
+    or_rerender(&state, &user, AccountKind::User, result, Some(typed)).await
 }
 
 #[derive(Deserialize)]
@@ -160,8 +173,9 @@ async fn create_service_account(
     Submitted { user, client, form }: Submitted<CreateServiceAccountForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
+    let typed = NewAccountFields { email: String::new(), name: form.name.clone(), role: form.role.clone() };
     let result = async {
-        let name = DisplayName::parse(&form.name).map_err(|e| AppError::validation(e.to_string()))?;
+        let name = DisplayName::parse(&form.name).map_err(|e| AppError::validation(e.to_string()).for_field("name"))?;
         let ctx = client.audit(user.principal.actor.clone());
         let held = user.principal.permissions;
         state
@@ -174,7 +188,7 @@ async fn create_service_account(
         Ok("sa_created")
     }
     .await;
-    or_rerender(&state, &user, AccountKind::ServiceAccount, result).await
+    or_rerender(&state, &user, AccountKind::ServiceAccount, result, Some(typed)).await
 }
 
 /// One form per row action: `role` to change the role, `active` to (de)activate.
@@ -204,7 +218,7 @@ async fn apply_update(
         .await
         .map_err(AppError::from)
         .map(|_| if kind == AccountKind::User { "user_updated" } else { "sa_updated" });
-    or_rerender(&state, &user, kind, result).await
+    or_rerender(&state, &user, kind, result, None).await
 }
 
 async fn update_user(
@@ -250,5 +264,5 @@ async fn reset_password(
         Ok("password_reset")
     }
     .await;
-    or_rerender(&state, &user, AccountKind::User, result).await
+    or_rerender(&state, &user, AccountKind::User, result, None).await
 }

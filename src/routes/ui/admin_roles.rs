@@ -13,7 +13,7 @@ use crate::domain::names::RoleName;
 use crate::domain::permission::{Permission, PermissionSet};
 use crate::error::{AppError, AppResult, PageResult};
 use crate::state::AppState;
-use crate::views::{permission_choices, Layout, RoleEditPage, RoleRow, RolesPage};
+use crate::views::{permission_choices, FormError, Layout, RoleEditPage, RoleRow, RolesPage};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/settings/admin/roles", web::get().to(list))
@@ -44,7 +44,7 @@ async fn roles_page(
     state: &AppState,
     user: &SessionUser,
     notice: Option<&'static str>,
-    error: Option<String>,
+    error: Option<FormError>,
     form: (String, PermissionSet),
 ) -> Result<RolesPage, AppError> {
     let roles = state
@@ -91,13 +91,13 @@ async fn create(
             .write(move |tx| crate::ops::roles::create(tx, &ctx, held, &name, permissions))
             .await
             .map_err(AppError::from),
-        Err(e) => Err(AppError::validation(e.to_string())),
+        Err(e) => Err(AppError::validation(e.to_string()).for_field("name")),
     };
     match result {
         Ok(_) => Ok(see_other("/settings/admin/roles?notice=role_created")),
         Err(e) => {
             let e = e.on_form()?;
-            let page = roles_page(&state, &user, None, Some(e.form_sentence()), (raw_name, permissions)).await?;
+            let page = roles_page(&state, &user, None, Some(FormError::of(&e)), (raw_name, permissions)).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }
@@ -107,7 +107,7 @@ async fn edit_page(
     state: &AppState,
     user: &SessionUser,
     name: String,
-    error: Option<String>,
+    error: Option<FormError>,
 ) -> Result<RoleEditPage, AppError> {
     let lookup = name.clone();
     let (role, holders) = state
@@ -154,7 +154,7 @@ async fn update(
         Ok(_) => Ok(see_other("/settings/admin/roles?notice=role_updated")),
         Err(e) => {
             let e = AppError::from(e).on_form()?;
-            let page = edit_page(&state, &user, name, Some(e.form_sentence())).await?;
+            let page = edit_page(&state, &user, name, Some(FormError::of(&e))).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }
@@ -172,7 +172,7 @@ async fn delete(
         Ok(()) => Ok(see_other("/settings/admin/roles?notice=role_deleted")),
         Err(e) => {
             let e = AppError::from(e).on_form()?;
-            let page = roles_page(&state, &user, None, Some(e.form_sentence()), Default::default()).await?;
+            let page = roles_page(&state, &user, None, Some(FormError::of(&e)), Default::default()).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }

@@ -13,7 +13,9 @@ use crate::domain::policy::{PolicyMode, TokenPolicy};
 use crate::error::{AppError, PageResult};
 use crate::ops::tokens as ops;
 use crate::state::AppState;
-use crate::views::{all_tokens_page, policy_page, AdminTokensPage, AllTokensQuery, PolicyFields, PolicyPage};
+use crate::views::{
+    all_tokens_page, policy_page, AdminTokensPage, AllTokensQuery, FormError, PolicyFields, PolicyPage,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/settings/admin/tokens", web::get().to(list))
@@ -62,13 +64,14 @@ pub(super) struct PolicyForm {
     revoke_unused_after_days: Option<String>,
 }
 
-fn days(field: &str, raw: &Option<String>) -> Result<Option<u32>, AppError> {
+/// A field of days: `label` in the sentence, `field` the form's name.
+fn days(label: &str, field: &'static str, raw: &Option<String>) -> Result<Option<u32>, AppError> {
     match raw.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => s
             .parse::<u32>()
             .map(Some)
-            .map_err(|_| AppError::validation(format!("{field} must be a whole number of days."))),
+            .map_err(|_| AppError::validation(format!("{label} must be a whole number of days.")).for_field(field)),
     }
 }
 
@@ -94,10 +97,14 @@ impl PolicyForm {
         };
         Ok(TokenPolicy {
             mode,
-            fixed_days: days("Fixed lifetime", &self.fixed_days)?.unwrap_or(defaults.fixed_days),
-            max_days: days("Maximum lifetime", &self.max_days)?.unwrap_or(defaults.max_days),
+            fixed_days: days("Fixed lifetime", "fixed_days", &self.fixed_days)?.unwrap_or(defaults.fixed_days),
+            max_days: days("Maximum lifetime", "max_days", &self.max_days)?.unwrap_or(defaults.max_days),
             allow_no_expiry: self.allow_no_expiry.as_deref().is_some_and(|v| v == "on" || v == "true"),
-            revoke_unused_after_days: days("Revoke unused tokens after", &self.revoke_unused_after_days)?,
+            revoke_unused_after_days: days(
+                "Revoke unused tokens after",
+                "revoke_unused_after_days",
+                &self.revoke_unused_after_days,
+            )?,
         })
     }
 }
@@ -127,7 +134,7 @@ async fn save_policy(
         Ok(()) => Ok(see_other("/settings/admin/policy?notice=policy_saved")),
         Err(e) => {
             let e = e.on_form()?;
-            let page = policy_page(&state.db, &user, None, Some(e.form_sentence()), Some(form.typed())).await?;
+            let page = policy_page(&state.db, &user, None, Some(FormError::of(&e)), Some(form.typed())).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }

@@ -11,11 +11,11 @@ use crate::auth::login::{self, Login};
 use crate::auth::session::{self, MaybeSession, PreSession};
 use crate::db;
 use crate::domain::new_user::NewUser;
-use crate::domain::secrets::redact_owned;
+use crate::domain::secrets::{redact, redact_owned};
 use crate::error::{AppError, PageResult};
 use crate::routes::extract;
 use crate::state::AppState;
-use crate::views::{LoginPage, SetupPage};
+use crate::views::{FormError, LoginPage, SetupPage};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -83,21 +83,22 @@ async fn setup_submit(
     }
     pre.verify_csrf(&state, &form.csrf_token)?;
     let form = form.into_inner();
-    let parsed = NewUser::parse(&form.email, &form.name, form.password.clone()).map_err(|e| e.to_string());
+    let parsed = NewUser::parse(&form.email, &form.name, form.password.clone())
+        .map_err(|e| FormError { sentence: redact(&e.message).into_owned(), field: Some(e.field) });
     match parsed.and_then(|new| same_twice(&form).map(|()| new)) {
         Ok(new) => Ok(signed_in(&state, login::set_up(&state, new, &client).await?)),
-        Err(message) => {
-            let page = SetupPage { csrf: pre.csrf.clone(), error: Some(message), email: form.email, name: form.name };
+        Err(error) => {
+            let page = SetupPage { csrf: pre.csrf.clone(), error: Some(error), email: form.email, name: form.name };
             pre_page(&state, &page, &pre, StatusCode::BAD_REQUEST)
         }
     }
 }
 
-pub(super) fn same_twice(form: &SetupForm) -> Result<(), String> {
+pub(super) fn same_twice(form: &SetupForm) -> Result<(), FormError> {
     if form.password == form.password_confirm {
         Ok(())
     } else {
-        Err("The two passwords differ.".into())
+        Err(FormError { sentence: "The two passwords differ.".into(), field: Some("password_confirm") })
     }
 }
 
@@ -132,8 +133,11 @@ async fn login_submit(
     match login::log_in(&state, &email, password, &client).await? {
         Login::SignedIn(session_value) => Ok(signed_in(&state, session_value)),
         Login::Refused => {
-            let page =
-                LoginPage { csrf: pre.csrf.clone(), error: Some(LOGIN_FAILED.into()), email: redact_owned(email) };
+            let page = LoginPage {
+                csrf: pre.csrf.clone(),
+                error: Some(FormError::general(LOGIN_FAILED)),
+                email: redact_owned(email),
+            };
             pre_page(&state, &page, &pre, StatusCode::UNAUTHORIZED)
         }
     }

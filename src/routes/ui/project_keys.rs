@@ -22,7 +22,9 @@ use crate::error::{AppError, AppResult, PageResult};
 use crate::ops::tokens::{self as ops, Issued, KeyRequest};
 use crate::ops::OpsError;
 use crate::state::AppState;
-use crate::views::{key_permission_choices, project_settings_page, KeyForm, ProjectSettingsPage, SecretContext};
+use crate::views::{
+    key_permission_choices, project_settings_page, FormError, KeyForm, ProjectSettingsPage, SecretContext,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/projects/{slug}/keys", web::post().to(create))
@@ -61,7 +63,7 @@ impl KeyInput {
     /// The name, once the permissions named exist.
     pub(super) fn name(&self) -> Result<DisplayName, AppError> {
         self.permissions.checked()?;
-        DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()))
+        DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()).for_field(KEY_NAME_FIELD))
     }
 
     pub(super) fn request(&self, policy: &TokenPolicy) -> Result<KeyRequest, AppError> {
@@ -76,7 +78,7 @@ pub(super) async fn settings_page(
     user: &SessionUser,
     slug: String,
     notice: Option<&'static str>,
-    error: Option<String>,
+    error: Option<FormError>,
     input: &KeyInput,
 ) -> Result<ProjectSettingsPage, AppError> {
     let held = user.principal.permissions;
@@ -88,15 +90,23 @@ pub(super) async fn settings_page(
     project_settings_page(&state.db, user, slug, notice, error, key_form).await
 }
 
+/// The new-key form's name field, as errors name it (the project's own
+/// form on the same page has a `name` too).
+pub(super) const KEY_NAME_FIELD: &str = "key_name";
+
 /// Re-renders the settings page with `e` above it, at `e`'s status.
+/// `input` is the new-key form as sent, which comes back filled in with its
+/// field at fault marked; `None` for a key's own row form, whose fields the
+/// page does not mark.
 async fn rerender(
     state: &AppState,
     user: &SessionUser,
     slug: String,
     e: AppError,
-    input: &KeyInput,
+    input: Option<&KeyInput>,
 ) -> PageResult<HttpResponse> {
-    let page = settings_page(state, user, slug, None, Some(e.form_sentence()), input).await?;
+    let error = if input.is_some() { FormError::of(&e) } else { FormError::general(e.form_sentence()) };
+    let page = settings_page(state, user, slug, None, Some(error), input.unwrap_or(&KeyInput::default())).await?;
     html(HttpResponse::build(e.status()), &page)
 }
 
@@ -137,7 +147,7 @@ async fn create(
     };
     match result {
         Ok(issued) => secret_response(&user, issued, back_to_settings("API key created", &state, &req, &slug)),
-        Err(e) => rerender(&state, &user, slug, e.on_form()?, &input).await,
+        Err(e) => rerender(&state, &user, slug, e.on_form()?, Some(&input)).await,
     }
 }
 
@@ -165,7 +175,7 @@ async fn update(
     };
     match result {
         Ok(_) => Ok(see_other(&settings_url(&slug, "key_updated"))),
-        Err(e) => rerender(&state, &user, slug, e.on_form()?, &KeyInput::default()).await,
+        Err(e) => rerender(&state, &user, slug, e.on_form()?, None).await,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::domain::permission::Permission;
 use crate::error::{AppError, PageResult};
 use crate::state::AppState;
 use crate::views::RunsQuery;
-use crate::views::{Layout, ProjectRow, ProjectSettingsPage, ProjectsPage, RunRow, RunsPage, When};
+use crate::views::{FormError, Layout, ProjectRow, ProjectSettingsPage, ProjectsPage, RunRow, RunsPage, When};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/projects", web::get().to(list))
@@ -30,7 +30,7 @@ async fn projects_page(
     state: &AppState,
     user: &SessionUser,
     notice: Option<&'static str>,
-    error: Option<String>,
+    error: Option<FormError>,
     form: (String, String),
 ) -> Result<ProjectsPage, AppError> {
     let projects = state
@@ -69,7 +69,11 @@ async fn create(
     Submitted { user, client, form }: Submitted<CreateForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
-    let parsed = ProjectSlug::parse(&form.slug).and_then(|s| Ok((s, DisplayName::parse(&form.name)?)));
+    let invalid =
+        |field| move |e: crate::domain::names::NameError| AppError::validation(e.to_string()).for_field(field);
+    let parsed = ProjectSlug::parse(&form.slug)
+        .map_err(invalid("slug"))
+        .and_then(|s| Ok((s, DisplayName::parse(&form.name).map_err(invalid("name"))?)));
     let result = match parsed {
         Ok((slug, name)) => {
             let ctx = client.audit(user.principal.actor.clone());
@@ -79,15 +83,15 @@ async fn create(
                 .await
                 .map_err(AppError::from)
         }
-        Err(e) => Err(AppError::validation(e.to_string())),
+        Err(e) => Err(e),
     };
     match result {
         Ok(project) => Ok(see_other(&format!("/projects/{}?notice=project_created", project.slug))),
-        Err(AppError::Client { status, message, .. }) => {
-            let page = projects_page(&state, &user, None, Some(message), (form.slug, form.name)).await?;
-            html(HttpResponse::build(status), &page)
+        Err(e) => {
+            let e = e.on_form()?;
+            let page = projects_page(&state, &user, None, Some(FormError::of(&e)), (form.slug, form.name)).await?;
+            html(HttpResponse::build(e.status()), &page)
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -126,10 +130,11 @@ impl UpdateForm {
     /// The name, default branch and (when the form had it) flip threshold,
     /// each checked: a 400 naming what is wrong.
     pub(super) fn parse(&self) -> Result<(DisplayName, String, Option<u32>), AppError> {
-        let name = DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()))?;
-        let branch = parse_branch(&self.default_branch).map_err(|e| AppError::validation(e.to_string()))?;
+        let invalid = |field| move |e: String| AppError::validation(e).for_field(field);
+        let name = DisplayName::parse(&self.name).map_err(|e| invalid("name")(e.to_string()))?;
+        let branch = parse_branch(&self.default_branch).map_err(|e| invalid("default_branch")(e.to_string()))?;
         let threshold = self.flaky_flip_threshold.as_deref().map(flip_threshold).transpose();
-        Ok((name, branch, threshold.map_err(AppError::validation)?))
+        Ok((name, branch, threshold.map_err(invalid("flaky_flip_threshold"))?))
     }
 }
 
@@ -155,7 +160,7 @@ async fn update(
         Ok(p) => Ok(see_other(&format!("/projects/{}/settings?notice=project_updated", p.slug))),
         Err(e) => {
             let e = e.on_form()?;
-            let page = settings_page(&state, &user, slug, None, Some(e.form_sentence()), &KeyInput::default()).await?;
+            let page = settings_page(&state, &user, slug, None, Some(FormError::of(&e)), &KeyInput::default()).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }

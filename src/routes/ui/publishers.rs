@@ -21,7 +21,7 @@ use crate::ops::publishers::{self as ops, Draft};
 use crate::ops::tokens;
 use crate::state::AppState;
 use crate::views::{
-    publisher_permission_choices, publishers_page, ClaimInput, PublisherForm, PublishersPage, CLAIM_ROWS,
+    publisher_permission_choices, publishers_page, ClaimInput, FormError, PublisherForm, PublishersPage, CLAIM_ROWS,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -90,10 +90,14 @@ impl PublisherInput {
         let names = self.claim_names.iter().map(String::as_str).chain(std::iter::repeat(""));
         for (name, glob) in names.zip(&self.claim_globs).filter(|(_, glob)| !glob.is_empty()) {
             if name.is_empty() {
-                return Err(AppError::validation(format!("Name the claim that must match {glob:?}.")));
+                return Err(
+                    AppError::validation(format!("Name the claim that must match {glob:?}.")).for_field("claims")
+                );
             }
             if claims.insert(name.to_string(), glob.clone()).is_some() {
-                return Err(AppError::validation(format!("Claim {name} is named twice; give it one glob.")));
+                return Err(
+                    AppError::validation(format!("Claim {name} is named twice; give it one glob.")).for_field("claims")
+                );
             }
         }
         Ok(claims)
@@ -105,6 +109,7 @@ impl PublisherInput {
             "" => None,
             m => Some(m.parse::<u32>().map_err(|_| {
                 AppError::validation(format!("Token lifetime must be a whole number of minutes, not {m:?}."))
+                    .for_field("token_minutes")
             })?),
         };
         let audience = Some(self.audience.clone()).filter(|a| !a.trim().is_empty());
@@ -154,7 +159,7 @@ async fn create(
         Err(e) => {
             let e = e.on_form()?;
             let form = input.refill(&server_url(&state, &req));
-            let page = publishers_page(&state.db, &user, slug, None, Some(e.form_sentence()), form).await?;
+            let page = publishers_page(&state.db, &user, slug, None, Some(FormError::of(&e)), form).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }
@@ -168,7 +173,7 @@ async fn save(
     slug: &str,
     input: &PublisherInput,
 ) -> AppResult<Publisher> {
-    let new = input.draft()?.checked(state.config.public_url.as_deref()).map_err(|e| AppError::validation(e.0))?;
+    let new = input.draft()?.checked(state.config.public_url.as_deref())?;
     let (ctx, by, target) = (client.audit(user.principal.actor.clone()), user.principal.clone(), slug.to_string());
     Ok(state.db.write(move |tx| ops::create(tx, &ctx, &by, &target, new)).await?)
 }

@@ -13,7 +13,7 @@ use crate::ops::quarantine::{self as ops, Covers, Quarantine};
 use crate::state::AppState;
 use crate::views::{
     errors_page, flaky_page, quarantine_form_page, quarantine_page, slowest_page, test_history_page, ErrorsPage,
-    FlakyPage, QuarantineFields, QuarantineFormPage, QuarantinePage, SlowestPage, TestPage, WINDOW_DAYS,
+    FlakyPage, FormError, QuarantineFields, QuarantineFormPage, QuarantinePage, SlowestPage, TestPage, WINDOW_DAYS,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -59,7 +59,7 @@ async fn mark_fixed(
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::TestsManage)?;
     let (slug, test_id) = path.into_inner();
-    let test_id = rules::test_id(&test_id).map_err(|e| AppError::validation(e.0))?;
+    let test_id = rules::test_id(&test_id)?;
     let (ctx, by, target) = (client.audit(user.principal.actor.clone()), user.principal.clone(), slug.clone());
     state
         .db
@@ -159,7 +159,7 @@ async fn create(
         Ok(_) => Ok(see_other(&format!("/projects/{slug}/quarantine?notice=rule_created"))),
         Err(e) => {
             let e = e.on_form()?;
-            let page = quarantine_form_page(&state.db, &user, slug, form, Some(e.form_sentence())).await?;
+            let page = quarantine_form_page(&state.db, &user, slug, form, Some(FormError::of(&e))).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }
@@ -167,13 +167,15 @@ async fn create(
 
 /// The rule the form asks for, each field checked as the API checks it.
 pub(super) fn rule_of(f: &QuarantineFields) -> Result<Quarantine, AppError> {
-    let bad = |e: rules::RuleError| AppError::validation(e.0);
-    let number = |field: &str, raw: &str| -> Result<Option<i64>, AppError> {
+    let bad = AppError::from;
+    let number = |field: &'static str, raw: &str| -> Result<Option<i64>, AppError> {
         let raw = raw.trim();
         if raw.is_empty() {
             return Ok(None);
         }
-        raw.parse().map(Some).map_err(|_| AppError::validation(format!("{field} must be a whole number.")))
+        raw.parse()
+            .map(Some)
+            .map_err(|_| AppError::validation(format!("{field} must be a whole number.")).for_field(field))
     };
     let covers = Covers::Test(rules::test_id(&f.test_id).map_err(bad)?);
     let (days, passes) =

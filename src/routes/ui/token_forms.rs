@@ -18,10 +18,13 @@ use crate::db::{self};
 use crate::domain::permission::{Permission, PermissionSet};
 use crate::domain::policy::{ExpiryRequest, PolicyMode, TokenPolicy};
 use crate::domain::time::now;
-use crate::error::{AppError, PageResult};
+use crate::error::{AppError, PageResult, EXPIRY_FIELD};
 use crate::ops::tokens::{self as ops, Issued};
 use crate::state::AppState;
 use crate::views::{secret_page, ExpiryField, SecretContext};
+
+/// The custom date of a token form's expiration.
+const CUSTOM_DATE_FIELD: &str = "expires_on";
 
 /// The expiration fields of a token form, as submitted.
 #[derive(Debug, Default, Clone)]
@@ -55,7 +58,7 @@ impl ExpiryInput {
             days => days
                 .parse::<u32>()
                 .map(ExpiryRequest::InDays)
-                .map_err(|_| AppError::validation("Choose an expiration from the list.")),
+                .map_err(|_| AppError::validation("Choose an expiration from the list.").for_field(EXPIRY_FIELD)),
         }
     }
 
@@ -67,7 +70,7 @@ impl ExpiryInput {
 /// A date means the end of that day in UTC; a date and time is taken as UTC.
 fn parse_custom_date(raw: &str) -> Result<OffsetDateTime, AppError> {
     if raw.is_empty() {
-        return Err(AppError::validation("Enter the custom expiration date."));
+        return Err(AppError::validation("Enter the custom expiration date.").for_field(CUSTOM_DATE_FIELD));
     }
     if let Ok(date) = Date::parse(raw, format_description!("[year]-[month]-[day]")) {
         let end = date.with_hms(23, 59, 59).map_err(AppError::internal)?;
@@ -78,7 +81,10 @@ fn parse_custom_date(raw: &str) -> Result<OffsetDateTime, AppError> {
     PrimitiveDateTime::parse(raw, with_seconds)
         .or_else(|_| PrimitiveDateTime::parse(raw, without))
         .map(PrimitiveDateTime::assume_utc)
-        .map_err(|_| AppError::validation(format!("{raw:?} is not a date; use the form 2030-12-31.")))
+        .map_err(|_| {
+            AppError::validation(format!("{raw:?} is not a date; use the form 2030-12-31."))
+                .for_field(CUSTOM_DATE_FIELD)
+        })
 }
 
 /// The `permission` checkboxes of a form (one key, repeated), collected as
@@ -102,7 +108,7 @@ impl PermissionChecks {
     /// The permissions ticked, or 400 naming one that does not exist.
     pub(super) fn checked(&self) -> Result<PermissionSet, AppError> {
         match &self.unknown {
-            Some(unknown) => Err(AppError::validation(unknown.clone())),
+            Some(unknown) => Err(AppError::validation(unknown.clone()).for_field("permissions")),
             None => Ok(self.set),
         }
     }
@@ -124,11 +130,9 @@ pub(super) fn server_url(state: &AppState, req: &HttpRequest) -> String {
 pub(super) fn parse_grace(raw: Option<&str>) -> Result<u32, AppError> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(0),
-        Some(s) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|g| *g <= ops::MAX_GRACE_SECONDS)
-            .ok_or_else(|| AppError::validation("The grace period must be between 0 and 86400 seconds.")),
+        Some(s) => s.parse::<u32>().ok().filter(|g| *g <= ops::MAX_GRACE_SECONDS).ok_or_else(|| {
+            AppError::validation("The grace period must be between 0 and 86400 seconds.").for_field("grace_seconds")
+        }),
     }
 }
 

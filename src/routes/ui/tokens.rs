@@ -20,7 +20,7 @@ use crate::error::{AppError, AppResult, PageResult};
 use crate::ops::tokens::{self as ops, Issued, PatRequest};
 use crate::state::AppState;
 use crate::views::{
-    own_tokens_page, permission_choices, Layout, NewTokenPage, ProjectChoice, SecretContext, TokensPage,
+    own_tokens_page, permission_choices, FormError, Layout, NewTokenPage, ProjectChoice, SecretContext, TokensPage,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -67,11 +67,11 @@ impl TokenForm {
 
     pub(super) fn request(&self, policy: &TokenPolicy) -> Result<PatRequest, AppError> {
         let permissions = self.permissions.checked()?;
-        let name = DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()))?;
+        let name = DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()).for_field("name"))?;
         ops::require_some(permissions)?;
         let projects = if self.only_selected {
             if self.projects.is_empty() {
-                return Err(AppError::validation("Choose at least one project, or All projects."));
+                return Err(AppError::validation("Choose at least one project, or All projects.").for_field("project"));
             }
             Some(self.projects.clone())
         } else {
@@ -85,7 +85,7 @@ async fn new_page(
     state: &AppState,
     user: &SessionUser,
     form: &TokenForm,
-    error: Option<String>,
+    error: Option<FormError>,
 ) -> Result<NewTokenPage, AppError> {
     let (policy, projects) = state
         .db
@@ -135,7 +135,7 @@ async fn create(
         Ok(issued) => secret_response(&user, issued, back_to_tokens("Token created", &state, &req)),
         Err(e) => {
             let e = e.on_form_or_missing()?;
-            let page = new_page(&state, &user, &form, Some(e.form_sentence())).await?;
+            let page = new_page(&state, &user, &form, Some(FormError::of(&e))).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }

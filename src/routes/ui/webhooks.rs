@@ -18,7 +18,7 @@ use crate::domain::webhook::Format;
 use crate::error::{AppError, AppResult, PageResult};
 use crate::ops::webhooks::{self as ops, Draft, Scope};
 use crate::state::AppState;
-use crate::views::{webhook_page, webhook_secret_page, webhooks_base, webhooks_page, HookForm, Place};
+use crate::views::{webhook_page, webhook_secret_page, webhooks_base, webhooks_page, FormError, HookForm, Place};
 
 const BASES: [&str; 2] = ["/projects/{slug}/settings/webhooks", "/settings/admin/webhooks"];
 
@@ -137,7 +137,7 @@ impl HookInput {
     fn draft(&self, editing: bool) -> Result<Draft, AppError> {
         let form = &self.form;
         let format = Format::parse(&form.format)
-            .ok_or_else(|| AppError::validation(format!("Unknown format {:?}.", form.format)))?;
+            .ok_or_else(|| AppError::validation(format!("Unknown format {:?}.", form.format)).for_field("format"))?;
         Ok(Draft {
             url: Some(form.url.clone()),
             events: Some(form.events.clone()),
@@ -162,7 +162,7 @@ async fn create(
         Ok((place, hook, secret)) => secret_response(&user, place, "Webhook added", hook, secret),
         Err(e) => {
             let e = e.on_form()?;
-            let page = webhooks_page(&state.db, &user, scope, None, Some(e.form_sentence()), input.form).await?;
+            let page = webhooks_page(&state.db, &user, scope, None, Some(FormError::of(&e)), input.form).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }
@@ -204,7 +204,7 @@ async fn update(
         Err(e) => {
             let e = e.on_form()?;
             let page = webhook_page(&state.db, &user, scope, id, None, Some(input.form)).await?;
-            html(HttpResponse::build(e.status()), &page.with_error(e.form_sentence()))
+            html(HttpResponse::build(e.status()), &page.with_error(FormError::of(&e)))
         }
     }
 }
