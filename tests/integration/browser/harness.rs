@@ -158,6 +158,7 @@ pub async fn screenshot(c: &Client, dir: &Path, name: &str) {
     std::fs::write(&path, must(png, &format!("take {name}")))
         .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     assert_accessible(c, name).await;
+    assert_reads_well(c, dir, name).await;
     assert_reflows(c, name).await;
 }
 
@@ -229,18 +230,101 @@ pub async fn assert_accessible(c: &Client, name: &str) {
 /// The page at 200% zoom in a 1280-pixel window (a 640-pixel-wide viewport
 /// in CSS pixels) has no horizontal scroll: what is wider (a table, a
 /// stack trace) wraps or scrolls inside its own box.
+/// axe-core runs again at that width: a box that scrolls now must take the
+/// focus and have a name (`app.js` sees to both).
 pub async fn assert_reflows(c: &Client, name: &str) {
     let (width, height) = must(c.get_window_size().await, "read the window size");
     must(c.set_window_size(640, height as u32).await, "narrow the window");
-    let script = "const d = document.documentElement; return [d.scrollWidth, d.clientWidth, window.innerWidth,
+    // Two frames: app.js's resize observers have run.
+    let frames = "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(null)));";
+    must(c.execute_async(frames, vec![]).await, "wait two frames");
+    let script = "const d = document.documentElement;
+        const scrolling = [...document.querySelectorAll('.table-box')]
+          .filter(b => b.checkVisibility() && b.scrollWidth > b.clientWidth + 1);
+        return [d.scrollWidth, d.clientWidth, window.innerWidth,
         [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > d.clientWidth + 1)
-          .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + e.className).join(', ')];";
+          .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + e.className).join(', '),
+        scrolling.filter(b => b.tabIndex !== 0 || b.getAttribute('role') !== 'region' || !b.getAttribute('aria-label'))
+          .map(b => b.outerHTML.slice(0, 80)), scrolling.length];";
     let seen = must(c.execute(script, vec![]).await, "measure the page");
+    let unmarked = &seen[4];
+    assert_eq!(unmarked, &json!([]), "{name}: a table box scrolls at 640 px without the focus and a name");
+    if seen[5].as_u64().unwrap_or(0) > 0 {
+        eprintln!("{name}: {} table box(es) scroll at 640 px, each a named, focusable region", seen[5]);
+    }
+    assert_accessible(c, &format!("{name} at 640 px")).await;
     must(c.set_window_size(width as u32, height as u32).await, "restore the window");
     let px = |i: usize| seen[i].as_i64().unwrap_or_else(|| panic!("{name}: no measure in {seen}"));
     let (scroll, client, viewport) = (px(0), px(1), px(2));
     assert!(viewport <= 640, "{name}: the window did not narrow ({viewport} px wide)");
     assert!(scroll <= client, "{name} scrolls sideways at 200% zoom ({scroll} > {client} px): {}", seen[3]);
+}
+
+/// What a screen reader is given: Chromium's accessibility tree (over CDP),
+/// the tree assistive technology reads. Every page has one main landmark
+/// and a level-1 heading; every control, link, table, image and region is
+/// named. The tree's outline (landmarks, headings, tables, controls with
+/// their names and descriptions) is written beside the screenshot
+/// (`<name>.ax.txt`) for a person's reading.
+pub async fn assert_reads_well(c: &Client, dir: &Path, name: &str) {
+    let tree = Cdp { method: "Accessibility.getFullAXTree", params: json!({}) };
+    let tree = must(c.issue_cmd(tree).await, "read the accessibility tree over CDP");
+    let nodes = tree["nodes"].as_array().unwrap_or_else(|| panic!("{name}: no accessibility tree: {tree}"));
+    let text = |node: &Value, key: &str| node[key]["value"].as_str().unwrap_or_default().trim().to_string();
+    let property = |node: &Value, key: &str| {
+        let properties = node["properties"].as_array().map(Vec::as_slice).unwrap_or_default();
+        properties.iter().find(|p| p["name"] == key).map(|p| p["value"]["value"].clone())
+    };
+    const NAMED: [&str; 15] = [
+        "link",
+        "button",
+        "textbox",
+        "searchbox",
+        "checkbox",
+        "radio",
+        "combobox",
+        "spinbutton",
+        "listbox",
+        "slider",
+        "switch",
+        "table",
+        "image",
+        "region",
+        "DisclosureTriangle",
+    ];
+    const OUTLINE: [&str; 7] = ["main", "navigation", "banner", "heading", "alert", "status", "group"];
+    // In reading order: depth first from the root, through ignored nodes.
+    let by_id: std::collections::HashMap<&str, &Value> =
+        nodes.iter().filter_map(|n| Some((n["nodeId"].as_str()?, n))).collect();
+    let (mut order, mut stack) = (Vec::new(), nodes.first().into_iter().collect::<Vec<_>>());
+    while let Some(node) = stack.pop() {
+        order.push(node);
+        let children = node["childIds"].as_array().map(Vec::as_slice).unwrap_or_default();
+        stack.extend(children.iter().rev().filter_map(|id| by_id.get(id.as_str()?).copied()));
+    }
+    let (mut outline, mut unnamed, mut mains, mut h1s) = (Vec::new(), Vec::new(), 0, 0);
+    for node in order.into_iter().filter(|n| n["ignored"] != json!(true)) {
+        let (role, label) = (text(node, "role"), text(node, "name"));
+        mains += usize::from(role == "main");
+        let level = property(node, "level").and_then(|l| l.as_u64());
+        h1s += usize::from(role == "heading" && level == Some(1));
+        if NAMED.contains(&role.as_str()) && label.is_empty() {
+            unnamed.push(format!("{role} (node {})", node["nodeId"]));
+        }
+        if NAMED.contains(&role.as_str()) || OUTLINE.contains(&role.as_str()) {
+            let level = level.map(|l| format!(" {l}")).unwrap_or_default();
+            let description = text(node, "description");
+            let about = if description.is_empty() { String::new() } else { format!(" — {description}") };
+            let invalid =
+                if property(node, "invalid").is_some_and(|v| v != json!("false")) { " (invalid)" } else { "" };
+            outline.push(format!("{role}{level}: {label:?}{invalid}{about}"));
+        }
+    }
+    let path = dir.join(format!("{}.ax.txt", name.trim_end_matches(".png")));
+    std::fs::write(&path, outline.join("\n")).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    assert_eq!(mains, 1, "{name}: one main landmark, not {mains}");
+    assert!(h1s >= 1, "{name}: a level-1 heading names the page");
+    assert!(unnamed.is_empty(), "{name}: nameless for a screen reader: {unnamed:?} (see {})", path.display());
 }
 
 /// Where the browser is and what it shows, for failure messages.

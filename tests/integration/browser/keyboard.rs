@@ -1,7 +1,9 @@
 //! Flows with the keyboard alone, pressing Tab, Enter and Space only (no
 //! clicks, no filling fields by script), with the focus visible at every
 //! step: the token flow (the skip link first, log in, reach Access tokens,
-//! generate a token, copy it, rotate it, revoke it), quarantining a flaky
+//! generate a token, follow a refusal's error to its field, copy the
+//! token, rotate it, revoke it), the first run's setup and a project API
+//! key, quarantining a flaky
 //! test, and adding a webhook.
 
 use std::path::PathBuf;
@@ -53,9 +55,29 @@ async fn keyboard_flow(c: Client, base: String, shots: PathBuf) {
     press(&c, ENTER).await;
     wait_for_path(&c, "/settings/tokens/new").await;
 
-    // The name field has the focus already; one permission ticked with Space.
+    // The name field has the focus already. Sent without a permission, the
+    // form comes back with the error focused; its link leads to the
+    // permissions, and one is ticked with Space.
     wait_until(&c, "the name field focused", "return document.activeElement.name === 'name';").await;
     typed(&c, "keyboard token").await;
+    tab_to(&c, "form[action='/settings/tokens'] button[type='submit']", 40).await;
+    press(&c, ENTER).await;
+    wait_for(&c, ".flash.err").await;
+    wait_until(&c, "the error focused", "return document.activeElement.id === 'form-error';").await;
+    tab_to(&c, "#form-error a[href='#invalid-field']", 1).await;
+    press(&c, ENTER).await;
+    let on_permissions = "const e = document.activeElement;
+        return e.tagName === 'FIELDSET' && e.id === 'invalid-field' && e.querySelector('legend').textContent === 'Permissions'
+            && e.getAttribute('aria-describedby') === 'form-error';";
+    wait_until(&c, "the error's link focusing the permissions", on_permissions).await;
+    screenshot(&c, &shots, "keyboard-form-error.png").await;
+    // What a screen reader is given (the accessibility tree's outline, written by `screenshot`).
+    let read = std::fs::read_to_string(shots.join("keyboard-form-error.ax.txt")).expect("the outline");
+    for line in
+        ["group: \"Permissions\" — Choose at least one permission.", "link: \"Choose at least one permission.\""]
+    {
+        assert!(read.lines().any(|l| l == line), "a screen reader is told {line:?}; it got:\n{read}");
+    }
     tab_to(&c, "input[name='permission'][value='runs:read']", 30).await;
     press(&c, SPACE).await;
     let ticked = must(c.execute("return document.activeElement.checked;", vec![]).await, "read the checkbox");
@@ -152,6 +174,46 @@ async fn adding_a_webhook_works_with_the_keyboard_alone() {
         let text = must(wait_for(&c, "main").await.text().await, "read the page");
         assert!(text.contains("test.flaky"), "the event ticked with Space {}", describe(&c).await);
         screenshot(&c, &shots, "keyboard-webhook.png").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn setting_up_and_creating_a_project_key_work_with_the_keyboard_alone() {
+    let app = TestApp::spawn().await;
+    create_project(&app, "web");
+    run_in_browser(&app, "keyboard-setup", |c, base, shots| async move {
+        // First run: the email field has the focus; the rest by Tab.
+        must(c.goto(&format!("{base}/setup")).await, "open /setup");
+        wait_until(&c, "the email field focused", "return document.activeElement.name === 'email';").await;
+        typed(&c, ADMIN_EMAIL).await;
+        for (field, value) in
+            [("name", "Ada Admin"), ("password", ADMIN_PASSWORD), ("password_confirm", ADMIN_PASSWORD)]
+        {
+            tab_to(&c, &format!("input[name='{field}']"), 1).await;
+            typed(&c, value).await;
+        }
+        tab_to(&c, "form[action='/setup'] button[type='submit']", 1).await;
+        press(&c, ENTER).await;
+        wait_for_path(&c, "/projects").await;
+
+        // A project API key: name, one permission ticked with Space, create.
+        tab_to(&c, "main a[href='/projects/web']", 30).await;
+        press(&c, ENTER).await;
+        wait_for_path(&c, "/projects/web").await;
+        tab_to(&c, "main a[href='/projects/web/settings']", 40).await;
+        press(&c, ENTER).await;
+        wait_for_path(&c, "/projects/web/settings").await;
+        tab_to(&c, "form.key-form input[name='name']", 40).await;
+        typed(&c, "keyboard upload").await;
+        tab_to(&c, "form.key-form input[name='permission'][value='runs:write']", 20).await;
+        press(&c, SPACE).await;
+        tab_to(&c, "form.key-form button[type='submit']", 20).await;
+        press(&c, ENTER).await;
+        let field = wait_for(&c, "input#new-token[readonly]").await;
+        let secret = must(field.prop("value").await, "read the secret").unwrap_or_default();
+        assert!(secret.starts_with("prc_key_"), "a project key {}", describe(&c).await);
+        screenshot(&c, &shots, "keyboard-key.png").await;
     })
     .await;
 }
