@@ -16,6 +16,11 @@ use crate::domain::quarantine::RuleError;
 use crate::domain::webhook::WebhookError;
 use crate::ops::{OpsError, Refusal};
 
+/// A client mistake without a field at fault.
+fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+    AppError::Client { status, code, message: message.into(), field: None }
+}
+
 /// The field a token's expiry refused by the policy is blamed on: the
 /// pages' expiration choice (the API's `expires_in_days` or `expires_at`).
 pub const EXPIRY_FIELD: &str = "expiration";
@@ -50,66 +55,45 @@ pub enum AppError {
 
 impl AppError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::BAD_REQUEST, code, message: message.into(), field: None }
+        client(StatusCode::BAD_REQUEST, code, message)
     }
     pub fn validation(message: impl Into<String>) -> AppError {
         AppError::bad_request("invalid_request", message)
     }
+    /// 400 `invalid_request` about the request's field `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> AppError {
+        AppError::validation(message).for_field(field)
+    }
     pub fn not_found(message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), field: None }
+        client(StatusCode::NOT_FOUND, "not_found", message)
     }
     pub fn project_not_found() -> AppError {
-        AppError::Client {
-            status: StatusCode::NOT_FOUND,
-            code: "project_not_found",
-            message: "Project not found.".into(),
-            field: None,
-        }
+        client(StatusCode::NOT_FOUND, "project_not_found", "Project not found.")
     }
     /// 403 with a code and sentence of its own (a rule, not one missing permission).
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::FORBIDDEN, code, message: message.into(), field: None }
+        client(StatusCode::FORBIDDEN, code, message)
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::CONFLICT, code, message: message.into(), field: None }
+        client(StatusCode::CONFLICT, code, message)
     }
     /// 413 `payload_too_large`: a body over its limit.
     pub fn payload_too_large(message: impl Into<String>) -> AppError {
-        AppError::Client {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "payload_too_large",
-            message: message.into(),
-            field: None,
-        }
+        client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
     }
     /// 408 `request_timeout`: a body that stopped arriving.
     pub fn request_timeout(message: impl Into<String>) -> AppError {
-        AppError::Client {
-            status: StatusCode::REQUEST_TIMEOUT,
-            code: "request_timeout",
-            message: message.into(),
-            field: None,
-        }
+        client(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
     }
     /// 415 `unsupported_media_type`: a body of a type the route does not take.
     pub fn unsupported_media_type(message: impl Into<String>) -> AppError {
-        AppError::Client {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "unsupported_media_type",
-            message: message.into(),
-            field: None,
-        }
+        client(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
     }
     pub fn method_not_allowed(message: impl Into<String>) -> AppError {
-        AppError::Client {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            code: "method_not_allowed",
-            message: message.into(),
-            field: None,
-        }
+        client(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message)
     }
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::Client { status: StatusCode::UNPROCESSABLE_ENTITY, code, message: message.into(), field: None }
+        client(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
     pub fn internal(cause: impl std::fmt::Display) -> AppError {
         AppError::Internal(cause.to_string())
@@ -250,7 +234,7 @@ impl From<Refusal> for AppError {
                 "webhook_inactive",
                 "This webhook is turned off and gets nothing; turn it on (active: true) first.",
             ),
-            R::NoPermissions => AppError::validation("Choose at least one permission.").for_field("permissions"),
+            R::NoPermissions => AppError::invalid("permissions", "Choose at least one permission."),
             R::ProjectFromRestricted => AppError::forbidden(
                 "missing_permission",
                 "A token restricted to some projects cannot create projects: use one for all projects.",
@@ -265,10 +249,11 @@ impl From<Refusal> for AppError {
             )
             .for_field("permissions"),
             R::GraceOutOfRange { max } => {
-                AppError::validation(format!("grace_seconds must be between 0 and {max}.")).for_field("grace_seconds")
+                AppError::invalid("grace_seconds", format!("grace_seconds must be between 0 and {max}."))
             }
-            R::RateLimitOutOfRange => AppError::validation("rate_limit_per_minute must be between 1 and 1000000, or null.")
-                .for_field("rate_limit_per_minute"),
+            R::RateLimitOutOfRange => {
+                AppError::invalid("rate_limit_per_minute", "rate_limit_per_minute must be between 1 and 1000000, or null.")
+            }
             R::TokenRevoked => {
                 AppError::conflict("token_revoked", "A revoked token cannot be rotated; create a new one.")
             }
@@ -305,19 +290,19 @@ impl From<Refusal> for AppError {
 
 impl From<RuleError> for AppError {
     fn from(e: RuleError) -> Self {
-        AppError::validation(e.message).for_field(e.field)
+        AppError::invalid(e.field, e.message)
     }
 }
 
 impl From<PublisherError> for AppError {
     fn from(e: PublisherError) -> Self {
-        AppError::validation(e.message).for_field(e.field)
+        AppError::invalid(e.field, e.message)
     }
 }
 
 impl From<WebhookError> for AppError {
     fn from(e: WebhookError) -> Self {
-        AppError::validation(e.message).for_field(e.field)
+        AppError::invalid(e.field, e.message)
     }
 }
 

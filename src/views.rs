@@ -164,10 +164,10 @@ impl Layout {
         field_attrs(&self.error, name, "")
     }
 
-    /// A field with help text: the help is its description, not part of its
-    /// name (the text sits inside the `<label>`, `aria-hidden`, and is read
-    /// once, as the description, when the field has the focus).
-    pub fn field_help(&self, name: &str, help: &str) -> String {
+    /// A field with help text (the element with id `help`, after the
+    /// `<label>`, not inside it): the help is its description, not part of
+    /// its name.
+    pub fn field_help(&self, name: &str, help: &'static str) -> String {
         field_attrs(&self.error, name, help)
     }
 
@@ -226,7 +226,7 @@ impl SetupPage {
         field_attrs(&self.error, name, "")
     }
 
-    pub fn field_help(&self, name: &str, help: &str) -> String {
+    pub fn field_help(&self, name: &str, help: &'static str) -> String {
         field_attrs(&self.error, name, help)
     }
 }

@@ -21,13 +21,17 @@ pub struct InvalidUser {
     pub message: String,
 }
 
+impl InvalidUser {
+    fn new(field: &'static str, why: impl std::fmt::Display) -> InvalidUser {
+        InvalidUser { field, message: why.to_string() }
+    }
+}
+
 impl NewUser {
     pub fn parse(email: &str, name: &str, password: String) -> Result<NewUser, InvalidUser> {
-        let invalid =
-            |field: &'static str| move |e: &dyn std::fmt::Display| InvalidUser { field, message: e.to_string() };
-        let email = Email::parse(email).map_err(|e| invalid("email")(&e))?;
-        let name = DisplayName::parse(name).map_err(|e| invalid("name")(&e))?;
-        password::check_rules(&password).map_err(|e| invalid("password")(&e))?;
+        let email = Email::parse(email).map_err(|e| InvalidUser::new("email", e))?;
+        let name = DisplayName::parse(name).map_err(|e| InvalidUser::new("name", e))?;
+        password::check_rules(&password).map_err(|e| InvalidUser::new("password", e))?;
         Ok(NewUser { email, name, password })
     }
 }

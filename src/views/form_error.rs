@@ -36,7 +36,7 @@ impl FormError {
 /// attributes: when `error` is about it, `aria-invalid`, the error's id in
 /// `aria-describedby` before `help` (the id of the field's own help text,
 /// or empty), and the id the error links to; otherwise only `help`.
-pub fn field_attrs(error: &Option<FormError>, name: &str, help: &str) -> String {
+pub fn field_attrs(error: &Option<FormError>, name: &str, help: &'static str) -> String {
     let described = |ids: &str| if ids.is_empty() { String::new() } else { format!(r#" aria-describedby="{ids}""#) };
     if is_about(error, name) {
         let ids = if help.is_empty() { ERROR_ID.to_string() } else { format!("{ERROR_ID} {help}") };

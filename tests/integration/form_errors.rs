@@ -19,8 +19,8 @@ fn marked(page: &str) -> Option<&str> {
 }
 
 /// Asserts `page` came back with an error about the field `name` (an
-/// `<input>` or `<select>` of that name, or the fieldset whose legend is
-/// `name` when it starts with a capital) and that the error links to it.
+/// `<input>` or `<select>` of that name, or, for `fieldset:<legend>`, the
+/// fieldset with that legend) and that the error links to it.
 fn assert_marks(page: &str, name: &str, describedby: &str) {
     let tag = marked(page).unwrap_or_else(|| panic!("no field marked for {name}:\n{page}"));
     assert!(
@@ -127,6 +127,22 @@ async fn project_forms_mark_the_field_at_fault() {
     assert!(marked(&page).unwrap().contains("CI upload"), "the new key's name");
     let page = refused(&app, &admin, settings, keys, &[("name", "ci"), ("permission", "tokens:admin")]).await;
     assert_marks(&page, "fieldset:Permissions", "form-error");
+    // A custom date past the policy's maximum is the date's fault, not the list's.
+    let late = [("name", "ci"), ("permission", "runs:write"), ("expiration", "custom"), ("expires_on", "2999-12-31")];
+    assert_marks(&refused(&app, &admin, settings, keys, &late).await, "expires_on", "form-error");
+    // A key's own row form: the error shows, the new-key form is not marked.
+    let made = app.submit(&admin, settings, keys, &[("name", "ci"), ("permission", "runs:write")]).await;
+    assert_eq!(made.status(), StatusCode::OK, "the key's secret page");
+    let body = app.get(&admin, settings).await.text().await.unwrap();
+    let row = body
+        .split("action=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|action| action.strip_prefix("/projects/web/keys/").is_some_and(|id| !id.contains('/')))
+        .expect("a key row's edit form")
+        .to_string();
+    let page = refused(&app, &admin, settings, &row, &[("name", "ci"), ("permission", "tokens:admin")]).await;
+    assert!(page.contains(r#"id="form-error""#) && page.contains("tokens:admin"), "{page}");
+    assert_eq!(marked(&page), None);
 
     let publishers = "/projects/web/settings/publishers";
     let fields = [("issuer", "http://ci.example"), ("audience", "proctor"), ("permission", "runs:write")];
@@ -138,12 +154,37 @@ async fn project_forms_mark_the_field_at_fault() {
     fields.push(("claim_glob", "acme/*"));
     let page = refused(&app, &admin, publishers, publishers, &fields).await;
     assert_marks(&page, "fieldset:Claims that must all match", "form-error");
+    fields.truncate(3);
+    fields.push(("claim_name", "repository"));
+    fields.push(("claim_glob", "acme/web"));
+    fields[1] = ("audience", "\u{7}");
+    assert_marks(&refused(&app, &admin, publishers, publishers, &fields).await, "audience", "form-error audience-help");
+    fields[1] = ("audience", "proctor");
+    fields.push(("token_minutes", "forever"));
+    assert_marks(
+        &refused(&app, &admin, publishers, publishers, &fields).await,
+        "token_minutes",
+        "form-error minutes-help",
+    );
 
     let hooks = "/projects/web/settings/webhooks";
     let page = refused(&app, &admin, hooks, hooks, &[("url", "ftp://hooks.example"), ("event", "run.finished")]).await;
     assert_marks(&page, "url", "form-error url-help");
     let page = refused(&app, &admin, hooks, hooks, &[("url", "https://hooks.example/x")]).await;
     assert_marks(&page, "fieldset:Events", "form-error");
+    // A webhook's own page marks the fields of its edit form.
+    let made = app.submit(&admin, hooks, hooks, &[("url", "https://hooks.example/x"), ("event", "run.finished")]).await;
+    assert_eq!(made.status(), StatusCode::OK, "the webhook's secret page");
+    let list = app.get(&admin, hooks).await.text().await.unwrap();
+    let id = list[list.find("id=\"webhook-").expect("the webhook's row") + "id=\"webhook-".len()..]
+        .split('"')
+        .next()
+        .unwrap();
+    let hook = format!("{hooks}/{id}");
+    let page =
+        refused(&app, &admin, &hook, &hook, &[("url", "https://user:pw@hooks.example/x"), ("event", "run.finished")])
+            .await;
+    assert_marks(&page, "url", "form-error url-help");
 }
 
 #[tokio::test]
@@ -154,7 +195,8 @@ async fn people_forms_mark_the_field_at_fault_and_rows_do_not() {
     let fields = [("email", "not-an-email"), ("name", "Bo"), ("role", "viewer"), ("password", PASSWORD)];
     let page = refused(&app, &admin, users, users, &fields).await;
     assert_marks(&page, "email", "form-error");
-    assert!(page.contains(r#"value="not-an-email""#) && page.contains(r#"<option value="viewer" selected>"#));
+    let add_form = &page[page.find(r#"action="/settings/admin/users" class="row-form""#).expect("the add form")..];
+    assert!(add_form.contains(r#"value="not-an-email""#) && add_form.contains(r#"<option value="viewer" selected>"#));
     let fields = [("email", ADMIN_EMAIL), ("name", "Bo"), ("role", "viewer"), ("password", PASSWORD)];
     assert_marks(&refused(&app, &admin, users, users, &fields).await, "email", "form-error");
     let fields = [("email", "bo@example.com"), ("name", "Bo"), ("role", "nobody"), ("password", PASSWORD)];
@@ -170,6 +212,8 @@ async fn people_forms_mark_the_field_at_fault_and_rows_do_not() {
     let accounts = "/settings/admin/service-accounts";
     let page = refused(&app, &admin, accounts, accounts, &[("name", " "), ("role", "member")]).await;
     assert_marks(&page, "name", "form-error");
+    let page = refused(&app, &admin, accounts, accounts, &[("name", "ci-main"), ("role", "nobody")]).await;
+    assert_marks(&page, "role", "form-error");
 
     let roles = "/settings/admin/roles";
     let page = refused(&app, &admin, roles, roles, &[("name", "Not A Name"), ("permission", "runs:read")]).await;

@@ -143,7 +143,7 @@ async fn create_user(
     user.principal.require(Permission::UsersAdmin)?;
     let result = async {
         let NewUser { email, name, password } = NewUser::parse(&form.email, &form.name, form.password.clone())
-            .map_err(|e| AppError::validation(e.message).for_field(e.field))?;
+            .map_err(|e| AppError::invalid(e.field, e.message))?;
         let hash = state.passwords.hash(password).await?;
         let ctx = client.audit(user.principal.actor.clone());
         let held = user.principal.permissions;
@@ -175,7 +175,7 @@ async fn create_service_account(
     user.principal.require(Permission::UsersAdmin)?;
     let typed = NewAccountFields { email: String::new(), name: form.name.clone(), role: form.role.clone() };
     let result = async {
-        let name = DisplayName::parse(&form.name).map_err(|e| AppError::validation(e.to_string()).for_field("name"))?;
+        let name = DisplayName::parse(&form.name).map_err(|e| AppError::invalid("name", e.to_string()))?;
         let ctx = client.audit(user.principal.actor.clone());
         let held = user.principal.permissions;
         state

@@ -91,7 +91,7 @@ async fn create(
             .write(move |tx| crate::ops::roles::create(tx, &ctx, held, &name, permissions))
             .await
             .map_err(AppError::from),
-        Err(e) => Err(AppError::validation(e.to_string()).for_field("name")),
+        Err(e) => Err(AppError::invalid("name", e.to_string())),
     };
     match result {
         Ok(_) => Ok(see_other("/settings/admin/roles?notice=role_created")),
@@ -172,7 +172,8 @@ async fn delete(
         Ok(()) => Ok(see_other("/settings/admin/roles?notice=role_deleted")),
         Err(e) => {
             let e = AppError::from(e).on_form()?;
-            let page = roles_page(&state, &user, None, Some(FormError::of(&e)), Default::default()).await?;
+            let page = roles_page(&state, &user, None, Some(FormError::general(e.form_sentence())), Default::default())
+                .await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }

@@ -71,7 +71,7 @@ fn days(label: &str, field: &'static str, raw: &Option<String>) -> Result<Option
         Some(s) => s
             .parse::<u32>()
             .map(Some)
-            .map_err(|_| AppError::validation(format!("{label} must be a whole number of days.")).for_field(field)),
+            .map_err(|_| AppError::invalid(field, format!("{label} must be a whole number of days."))),
     }
 }
 

@@ -63,7 +63,7 @@ impl KeyInput {
     /// The name, once the permissions named exist.
     pub(super) fn name(&self) -> Result<DisplayName, AppError> {
         self.permissions.checked()?;
-        DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()).for_field(KEY_NAME_FIELD))
+        DisplayName::parse(&self.name).map_err(|e| AppError::invalid(KEY_NAME_FIELD, e.to_string()))
     }
 
     pub(super) fn request(&self, policy: &TokenPolicy) -> Result<KeyRequest, AppError> {
@@ -142,7 +142,7 @@ async fn create(
     let slug = slug.into_inner();
     let policy = super::token_forms::token_policy(&state).await?;
     let result = match input.request(&policy) {
-        Ok(request) => issue(&state, &user, &client, &slug, request).await,
+        Ok(request) => issue(&state, &user, &client, &slug, request).await.map_err(|e| input.expiry.blame(e)),
         Err(e) => Err(e),
     };
     match result {

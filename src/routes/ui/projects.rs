@@ -69,11 +69,9 @@ async fn create(
     Submitted { user, client, form }: Submitted<CreateForm>,
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::ProjectsManage)?;
-    let invalid =
-        |field| move |e: crate::domain::names::NameError| AppError::validation(e.to_string()).for_field(field);
     let parsed = ProjectSlug::parse(&form.slug)
-        .map_err(invalid("slug"))
-        .and_then(|s| Ok((s, DisplayName::parse(&form.name).map_err(invalid("name"))?)));
+        .map_err(|e| AppError::invalid("slug", e.to_string()))
+        .and_then(|s| Ok((s, DisplayName::parse(&form.name).map_err(|e| AppError::invalid("name", e.to_string()))?)));
     let result = match parsed {
         Ok((slug, name)) => {
             let ctx = client.audit(user.principal.actor.clone());
@@ -130,11 +128,11 @@ impl UpdateForm {
     /// The name, default branch and (when the form had it) flip threshold,
     /// each checked: a 400 naming what is wrong.
     pub(super) fn parse(&self) -> Result<(DisplayName, String, Option<u32>), AppError> {
-        let invalid = |field| move |e: String| AppError::validation(e).for_field(field);
-        let name = DisplayName::parse(&self.name).map_err(|e| invalid("name")(e.to_string()))?;
-        let branch = parse_branch(&self.default_branch).map_err(|e| invalid("default_branch")(e.to_string()))?;
+        let name = DisplayName::parse(&self.name).map_err(|e| AppError::invalid("name", e.to_string()))?;
+        let branch =
+            parse_branch(&self.default_branch).map_err(|e| AppError::invalid("default_branch", e.to_string()))?;
         let threshold = self.flaky_flip_threshold.as_deref().map(flip_threshold).transpose();
-        Ok((name, branch, threshold.map_err(invalid("flaky_flip_threshold"))?))
+        Ok((name, branch, threshold.map_err(|e| AppError::invalid("flaky_flip_threshold", e))?))
     }
 }
 

@@ -90,14 +90,10 @@ impl PublisherInput {
         let names = self.claim_names.iter().map(String::as_str).chain(std::iter::repeat(""));
         for (name, glob) in names.zip(&self.claim_globs).filter(|(_, glob)| !glob.is_empty()) {
             if name.is_empty() {
-                return Err(
-                    AppError::validation(format!("Name the claim that must match {glob:?}.")).for_field("claims")
-                );
+                return Err(AppError::invalid("claims", format!("Name the claim that must match {glob:?}.")));
             }
             if claims.insert(name.to_string(), glob.clone()).is_some() {
-                return Err(
-                    AppError::validation(format!("Claim {name} is named twice; give it one glob.")).for_field("claims")
-                );
+                return Err(AppError::invalid("claims", format!("Claim {name} is named twice; give it one glob.")));
             }
         }
         Ok(claims)
@@ -108,8 +104,10 @@ impl PublisherInput {
         let token_minutes = match minutes {
             "" => None,
             m => Some(m.parse::<u32>().map_err(|_| {
-                AppError::validation(format!("Token lifetime must be a whole number of minutes, not {m:?}."))
-                    .for_field("token_minutes")
+                AppError::invalid(
+                    "token_minutes",
+                    format!("Token lifetime must be a whole number of minutes, not {m:?}."),
+                )
             })?),
         };
         let audience = Some(self.audience.clone()).filter(|a| !a.trim().is_empty());

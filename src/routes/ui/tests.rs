@@ -173,9 +173,7 @@ pub(super) fn rule_of(f: &QuarantineFields) -> Result<Quarantine, AppError> {
         if raw.is_empty() {
             return Ok(None);
         }
-        raw.parse()
-            .map(Some)
-            .map_err(|_| AppError::validation(format!("{field} must be a whole number.")).for_field(field))
+        raw.parse().map(Some).map_err(|_| AppError::invalid(field, format!("{field} must be a whole number.")))
     };
     let covers = Covers::Test(rules::test_id(&f.test_id).map_err(bad)?);
     let (days, passes) =

@@ -58,7 +58,16 @@ impl ExpiryInput {
             days => days
                 .parse::<u32>()
                 .map(ExpiryRequest::InDays)
-                .map_err(|_| AppError::validation("Choose an expiration from the list.").for_field(EXPIRY_FIELD)),
+                .map_err(|_| AppError::invalid(EXPIRY_FIELD, "Choose an expiration from the list.")),
+        }
+    }
+
+    /// A refusal of the expiry by the policy, blamed on the field that was
+    /// used: the custom date when "Custom date…" was chosen.
+    pub fn blame(&self, e: AppError) -> AppError {
+        match e.field() {
+            Some(EXPIRY_FIELD) if self.choice == "custom" => e.for_field(CUSTOM_DATE_FIELD),
+            _ => e,
         }
     }
 
@@ -70,7 +79,7 @@ impl ExpiryInput {
 /// A date means the end of that day in UTC; a date and time is taken as UTC.
 fn parse_custom_date(raw: &str) -> Result<OffsetDateTime, AppError> {
     if raw.is_empty() {
-        return Err(AppError::validation("Enter the custom expiration date.").for_field(CUSTOM_DATE_FIELD));
+        return Err(AppError::invalid(CUSTOM_DATE_FIELD, "Enter the custom expiration date."));
     }
     if let Ok(date) = Date::parse(raw, format_description!("[year]-[month]-[day]")) {
         let end = date.with_hms(23, 59, 59).map_err(AppError::internal)?;
@@ -81,10 +90,7 @@ fn parse_custom_date(raw: &str) -> Result<OffsetDateTime, AppError> {
     PrimitiveDateTime::parse(raw, with_seconds)
         .or_else(|_| PrimitiveDateTime::parse(raw, without))
         .map(PrimitiveDateTime::assume_utc)
-        .map_err(|_| {
-            AppError::validation(format!("{raw:?} is not a date; use the form 2030-12-31."))
-                .for_field(CUSTOM_DATE_FIELD)
-        })
+        .map_err(|_| AppError::invalid(CUSTOM_DATE_FIELD, format!("{raw:?} is not a date; use the form 2030-12-31.")))
 }
 
 /// The `permission` checkboxes of a form (one key, repeated), collected as
@@ -108,7 +114,7 @@ impl PermissionChecks {
     /// The permissions ticked, or 400 naming one that does not exist.
     pub(super) fn checked(&self) -> Result<PermissionSet, AppError> {
         match &self.unknown {
-            Some(unknown) => Err(AppError::validation(unknown.clone()).for_field("permissions")),
+            Some(unknown) => Err(AppError::invalid("permissions", unknown.clone())),
             None => Ok(self.set),
         }
     }
@@ -130,9 +136,11 @@ pub(super) fn server_url(state: &AppState, req: &HttpRequest) -> String {
 pub(super) fn parse_grace(raw: Option<&str>) -> Result<u32, AppError> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(0),
-        Some(s) => s.parse::<u32>().ok().filter(|g| *g <= ops::MAX_GRACE_SECONDS).ok_or_else(|| {
-            AppError::validation("The grace period must be between 0 and 86400 seconds.").for_field("grace_seconds")
-        }),
+        Some(s) => {
+            s.parse::<u32>().ok().filter(|g| *g <= ops::MAX_GRACE_SECONDS).ok_or_else(|| {
+                AppError::invalid("grace_seconds", "The grace period must be between 0 and 86400 seconds.")
+            })
+        }
     }
 }
 

@@ -67,11 +67,11 @@ impl TokenForm {
 
     pub(super) fn request(&self, policy: &TokenPolicy) -> Result<PatRequest, AppError> {
         let permissions = self.permissions.checked()?;
-        let name = DisplayName::parse(&self.name).map_err(|e| AppError::validation(e.to_string()).for_field("name"))?;
+        let name = DisplayName::parse(&self.name).map_err(|e| AppError::invalid("name", e.to_string()))?;
         ops::require_some(permissions)?;
         let projects = if self.only_selected {
             if self.projects.is_empty() {
-                return Err(AppError::validation("Choose at least one project, or All projects.").for_field("project"));
+                return Err(AppError::invalid("project", "Choose at least one project, or All projects."));
             }
             Some(self.projects.clone())
         } else {
@@ -128,7 +128,7 @@ async fn create(
     user.verify_csrf(&state, &form.csrf)?;
     let policy = token_policy(&state).await?;
     let result = match form.request(&policy) {
-        Ok(request) => issue(&state, &user, &client, request).await,
+        Ok(request) => issue(&state, &user, &client, request).await.map_err(|e| form.expiry.blame(e)),
         Err(e) => Err(e),
     };
     match result {

@@ -137,7 +137,7 @@ impl HookInput {
     fn draft(&self, editing: bool) -> Result<Draft, AppError> {
         let form = &self.form;
         let format = Format::parse(&form.format)
-            .ok_or_else(|| AppError::validation(format!("Unknown format {:?}.", form.format)).for_field("format"))?;
+            .ok_or_else(|| AppError::invalid("format", format!("Unknown format {:?}.", form.format)))?;
         Ok(Draft {
             url: Some(form.url.clone()),
             events: Some(form.events.clone()),

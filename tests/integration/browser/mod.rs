@@ -3,6 +3,7 @@
 //! tests look at is also saved as a PNG under `target/screenshots/` for a
 //! human to review.
 
+mod accessibility;
 mod first_run;
 mod harness;
 mod keyboard;
