@@ -168,7 +168,7 @@ pub async fn assert_reads_well(c: &Client, dir: &Path, name: &str) {
         }
     }
     let path = dir.join(format!("{}.ax.txt", name.trim_end_matches(".png")));
-    std::fs::write(&path, outline.join("\n")).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    std::fs::write(&path, outline.join("\n") + "\n").unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     assert_eq!(mains, 1, "{name}: one main landmark, not {mains}");
     assert!(h1s >= 1, "{name}: a level-1 heading names the page");
     assert!(unnamed.is_empty(), "{name}: nameless for a screen reader: {unnamed:?} (see {})", path.display());
