@@ -9,11 +9,9 @@ use askama::Template;
 use serde::Serialize;
 
 use crate::db::{Conflict, DbError, Missing};
+use crate::domain::invalid::FieldError;
 use crate::domain::permission::Permission;
 use crate::domain::principal::Denied;
-use crate::domain::publisher::PublisherError;
-use crate::domain::quarantine::RuleError;
-use crate::domain::webhook::WebhookError;
 use crate::ops::{OpsError, Refusal};
 
 /// A client mistake without a field at fault.
@@ -288,20 +286,10 @@ impl From<Refusal> for AppError {
     }
 }
 
-impl From<RuleError> for AppError {
-    fn from(e: RuleError) -> Self {
-        AppError::invalid(e.field, e.message)
-    }
-}
-
-impl From<PublisherError> for AppError {
-    fn from(e: PublisherError) -> Self {
-        AppError::invalid(e.field, e.message)
-    }
-}
-
-impl From<WebhookError> for AppError {
-    fn from(e: WebhookError) -> Self {
+/// A domain rule's refusal of one field (a quarantine rule's, a webhook's,
+/// a trusted publisher's, a new user's): 400 naming the field.
+impl From<FieldError> for AppError {
+    fn from(e: FieldError) -> Self {
         AppError::invalid(e.field, e.message)
     }
 }

@@ -11,6 +11,7 @@ pub mod flaky;
 pub mod glob;
 pub mod host_policy;
 pub mod instance_key;
+pub mod invalid;
 pub mod names;
 pub mod new_user;
 pub mod oidc;

@@ -12,26 +12,15 @@ pub struct NewUser {
     pub password: String,
 }
 
-/// The first rule a new user's details break: the field (`email`, `name`
-/// or `password`) and a sentence.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct InvalidUser {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl InvalidUser {
-    fn new(field: &'static str, why: impl std::fmt::Display) -> InvalidUser {
-        InvalidUser { field, message: why.to_string() }
-    }
-}
+/// The first rule a new user's details break, and its field (`email`,
+/// `name` or `password`).
+pub type InvalidUser = crate::domain::invalid::FieldError;
 
 impl NewUser {
     pub fn parse(email: &str, name: &str, password: String) -> Result<NewUser, InvalidUser> {
-        let email = Email::parse(email).map_err(|e| InvalidUser::new("email", e))?;
-        let name = DisplayName::parse(name).map_err(|e| InvalidUser::new("name", e))?;
-        password::check_rules(&password).map_err(|e| InvalidUser::new("password", e))?;
+        let email = Email::parse(email).map_err(|e| InvalidUser::new("email", e.to_string()))?;
+        let name = DisplayName::parse(name).map_err(|e| InvalidUser::new("name", e.to_string()))?;
+        password::check_rules(&password).map_err(|e| InvalidUser::new("password", e.to_string()))?;
         Ok(NewUser { email, name, password })
     }
 }

@@ -62,25 +62,16 @@ pub const PRESETS: [Preset; 3] = [
     },
 ];
 
-/// Why a publisher is not valid: the field at fault (as the API names it)
-/// and a sentence; the API answers 400 with the sentence.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct PublisherError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-pub fn refuse(field: &'static str, message: impl Into<String>) -> PublisherError {
-    PublisherError { field, message: message.into() }
-}
+/// Why a publisher is not valid, and the field at fault; the API answers
+/// 400 with the sentence.
+pub type PublisherError = crate::domain::invalid::FieldError;
 
 /// An issuer as stored and compared with `iss`: an `https://` URL with a
 /// host, no credentials, query or fragment, and no trailing slash.
 pub fn issuer(raw: &str) -> Result<String, PublisherError> {
     let raw = raw.trim();
     let bad = || {
-        refuse(
+        PublisherError::new(
             "issuer",
             format!("issuer must be an https:// URL of at most {MAX_URL_CHARS} characters, e.g. {GITHUB_ISSUER}."),
         )
@@ -93,7 +84,7 @@ pub fn issuer(raw: &str) -> Result<String, PublisherError> {
         return Err(bad());
     }
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
-        return Err(refuse("issuer", "issuer must not carry credentials, a query or a fragment."));
+        return Err(PublisherError::new("issuer", "issuer must not carry credentials, a query or a fragment."));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
@@ -103,7 +94,7 @@ pub fn audience(raw: &str) -> Result<String, PublisherError> {
     let raw = raw.trim();
     let n = raw.chars().count();
     if n == 0 || n > MAX_URL_CHARS || raw.chars().any(char::is_control) {
-        return Err(refuse(
+        return Err(PublisherError::new(
             "audience",
             format!("audience must be 1-{MAX_URL_CHARS} characters without control characters."),
         ));
@@ -120,10 +111,13 @@ fn matches_anything(glob: &str) -> bool {
 /// `.`, `-`, `:`) and a non-empty glob of at most 500 characters.
 pub fn claims(raw: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, PublisherError> {
     if raw.is_empty() {
-        return Err(refuse("claims", "claims must name at least one claim, e.g. {\"repository\": \"acme/web\"}."));
+        return Err(PublisherError::new(
+            "claims",
+            "claims must name at least one claim, e.g. {\"repository\": \"acme/web\"}.",
+        ));
     }
     if raw.len() > MAX_CLAIMS {
-        return Err(refuse("claims", format!("claims may name at most {MAX_CLAIMS} claims.")));
+        return Err(PublisherError::new("claims", format!("claims may name at most {MAX_CLAIMS} claims.")));
     }
     let name_ok = |n: &str| {
         (1..=64).contains(&n.len())
@@ -131,14 +125,14 @@ pub fn claims(raw: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>
     };
     for (name, glob) in raw {
         if !name_ok(name) {
-            return Err(refuse(
+            return Err(PublisherError::new(
                 "claims",
                 format!("claim name {name:?} must be 1-64 letters, digits, '_', '.', '-' or ':'."),
             ));
         }
         let n = glob.chars().count();
         if n == 0 || n > MAX_GLOB_CHARS || glob.chars().any(char::is_control) {
-            return Err(refuse(
+            return Err(PublisherError::new(
                 "claims",
                 format!("claim {name}: the glob must be 1-{MAX_GLOB_CHARS} characters without control characters."),
             ));
@@ -151,13 +145,13 @@ pub fn claims(raw: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>
 /// `runs:write`, `artifacts:write`.
 pub fn permissions(set: PermissionSet) -> Result<PermissionSet, PublisherError> {
     if set.is_empty() {
-        return Err(refuse(
+        return Err(PublisherError::new(
             "permissions",
             "permissions must name at least one of runs:read, runs:write, artifacts:write.",
         ));
     }
     match set.iter().find(|p| !ALLOWED_PERMISSIONS.contains(p)) {
-        Some(p) => Err(refuse(
+        Some(p) => Err(PublisherError::new(
             "permissions",
             format!("An exchanged token cannot hold {p}; allowed: runs:read, runs:write, artifacts:write."),
         )),
@@ -169,7 +163,10 @@ pub fn token_minutes(minutes: u32) -> Result<u32, PublisherError> {
     if (MIN_MINUTES..=MAX_MINUTES).contains(&minutes) {
         Ok(minutes)
     } else {
-        Err(refuse("token_minutes", format!("token_minutes must be between {MIN_MINUTES} and {MAX_MINUTES}.")))
+        Err(PublisherError::new(
+            "token_minutes",
+            format!("token_minutes must be between {MIN_MINUTES} and {MAX_MINUTES}."),
+        ))
     }
 }
 
@@ -186,7 +183,7 @@ pub fn check_scope(issuer: &str, claims: &BTreeMap<String, String>) -> Result<()
     if let Some(identity) = identity_claim(issuer) {
         match claims.get(identity) {
             None => {
-                return Err(refuse(
+                return Err(PublisherError::new(
                     "claims",
                     format!(
                     "A publisher for {issuer} needs a rule on the claim {identity} (e.g. \"acme/web\"): without one, \
@@ -195,7 +192,7 @@ pub fn check_scope(issuer: &str, claims: &BTreeMap<String, String>) -> Result<()
                 ))
             }
             Some(glob) if matches_anything(glob) => {
-                return Err(refuse(
+                return Err(PublisherError::new(
                     "claims",
                     format!("claim {identity}: {glob:?} would match every {identity}; name one."),
                 ))
@@ -204,7 +201,7 @@ pub fn check_scope(issuer: &str, claims: &BTreeMap<String, String>) -> Result<()
         }
     }
     if claims.values().all(|glob| matches_anything(glob)) {
-        return Err(refuse(
+        return Err(PublisherError::new(
             "claims",
             "At least one claim rule must name something: globs of only * and ? match any token.",
         ));

@@ -81,20 +81,8 @@ impl Pattern {
     }
 }
 
-/// A new rule that breaks the contract: the field at fault (as the API
-/// names it) and a sentence that names it too.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct RuleError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl RuleError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> RuleError {
-        RuleError { field, message: message.into() }
-    }
-}
+/// A new rule that breaks the contract, and the field at fault.
+pub type RuleError = crate::domain::invalid::FieldError;
 
 /// A test id as the API shows it (32 hex characters), lower-cased.
 pub fn test_id(raw: &str) -> Result<String, RuleError> {

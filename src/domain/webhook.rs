@@ -57,20 +57,9 @@ impl Format {
     }
 }
 
-/// Why a webhook's fields are not valid: the field at fault (as the API
-/// names it) and a sentence; the API answers 400 with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct WebhookError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl WebhookError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> WebhookError {
-        WebhookError { field, message: message.into() }
-    }
-}
+/// Why a webhook's fields are not valid, and the field at fault; the API
+/// answers 400 with it.
+pub type WebhookError = crate::domain::invalid::FieldError;
 
 pub const MAX_URL_CHARS: usize = 2000;
 

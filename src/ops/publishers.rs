@@ -43,7 +43,7 @@ impl Draft {
             (Some(a), _) => rules::audience(&a)?,
             (None, Some(url)) => url.to_string(),
             (None, None) => {
-                return Err(rules::refuse(
+                return Err(PublisherError::new(
                     "audience",
                     "audience is required: this server has no --public-url to default to.",
                 ))

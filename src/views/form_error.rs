@@ -30,6 +30,13 @@ impl FormError {
     pub fn general(sentence: impl Into<String>) -> FormError {
         FormError { sentence: sentence.into(), field: None }
     }
+
+    /// A refusal of a table row's own form (one action on one account, key
+    /// or role): shown with no field marked, since the page's add form has
+    /// fields of the same names.
+    pub fn of_row(e: &AppError) -> FormError {
+        FormError::general(e.form_sentence())
+    }
 }
 
 /// The attributes of the form field named `name`, written after its other

@@ -108,12 +108,11 @@ struct CreateBody {
 impl CreateBody {
     /// The rule asked for, every field checked (a 400 naming the field).
     fn quarantine(self) -> Result<Quarantine, AppError> {
-        let bad = AppError::from;
         let covers = match (self.test_id, self.pattern) {
             (Some(_), Some(_)) => return Err(AppError::validation("Give test_id or pattern, not both.")),
             (None, None) => return Err(AppError::validation("Give test_id or pattern.")),
-            (Some(id), None) => Covers::Test(rules::test_id(&id).map_err(bad)?),
-            (None, Some(p)) => Covers::Pattern(Pattern::new(p.suite, p.classname, p.name, p.file).map_err(bad)?),
+            (Some(id), None) => Covers::Test(rules::test_id(&id)?),
+            (None, Some(p)) => Covers::Pattern(Pattern::new(p.suite, p.classname, p.name, p.file)?),
         };
         let at = match self.expires_at.as_deref() {
             None => None,
@@ -122,7 +121,7 @@ impl CreateBody {
             })?),
         };
         let (url, days, passes) = (self.issue_url.as_deref(), self.expires_in_days, self.release_after_passes);
-        Quarantine::new(covers, &self.reason, url, days, at, passes).map_err(bad)
+        Quarantine::new(covers, &self.reason, url, days, at, passes).map_err(AppError::from)
     }
 }
 

@@ -110,18 +110,12 @@ async fn or_rerender(
         Ok(notice) => Ok(see_other(&format!("{base}?notice={notice}"))),
         Err(e) => {
             let e = e.on_form_or_missing()?;
-            let status = e.status();
-            let error = match typed {
-                Some(_) => FormError::of(&e),
-                None => FormError::general(e.form_sentence()),
-            };
-            let (error, new) = (Some(error), typed.unwrap_or_default());
+            let error = Some(if typed.is_some() { FormError::of(&e) } else { FormError::of_row(&e) });
+            let (response, new) = (HttpResponse::build(e.status()), typed.unwrap_or_default());
             match kind {
-                AccountKind::User => {
-                    html(HttpResponse::build(status), &users_page(state, user, None, error, new).await?)
-                }
+                AccountKind::User => html(response, &users_page(state, user, None, error, new).await?),
                 AccountKind::ServiceAccount => {
-                    html(HttpResponse::build(status), &service_accounts_page(state, user, None, error, new).await?)
+                    html(response, &service_accounts_page(state, user, None, error, new).await?)
                 }
             }
         }
@@ -142,8 +136,7 @@ async fn create_user(
 ) -> PageResult<HttpResponse> {
     user.principal.require(Permission::UsersAdmin)?;
     let result = async {
-        let NewUser { email, name, password } = NewUser::parse(&form.email, &form.name, form.password.clone())
-            .map_err(|e| AppError::invalid(e.field, e.message))?;
+        let NewUser { email, name, password } = NewUser::parse(&form.email, &form.name, form.password.clone())?;
         let hash = state.passwords.hash(password).await?;
         let ctx = client.audit(user.principal.actor.clone());
         let held = user.principal.permissions;

@@ -172,8 +172,7 @@ async fn delete(
         Ok(()) => Ok(see_other("/settings/admin/roles?notice=role_deleted")),
         Err(e) => {
             let e = AppError::from(e).on_form()?;
-            let page = roles_page(&state, &user, None, Some(FormError::general(e.form_sentence())), Default::default())
-                .await?;
+            let page = roles_page(&state, &user, None, Some(FormError::of_row(&e)), Default::default()).await?;
             html(HttpResponse::build(e.status()), &page)
         }
     }

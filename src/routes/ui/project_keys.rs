@@ -105,7 +105,7 @@ async fn rerender(
     e: AppError,
     input: Option<&KeyInput>,
 ) -> PageResult<HttpResponse> {
-    let error = if input.is_some() { FormError::of(&e) } else { FormError::general(e.form_sentence()) };
+    let error = if input.is_some() { FormError::of(&e) } else { FormError::of_row(&e) };
     let page = settings_page(state, user, slug, None, Some(error), input.unwrap_or(&KeyInput::default())).await?;
     html(HttpResponse::build(e.status()), &page)
 }

@@ -167,7 +167,6 @@ async fn create(
 
 /// The rule the form asks for, each field checked as the API checks it.
 pub(super) fn rule_of(f: &QuarantineFields) -> Result<Quarantine, AppError> {
-    let bad = AppError::from;
     let number = |field: &'static str, raw: &str| -> Result<Option<i64>, AppError> {
         let raw = raw.trim();
         if raw.is_empty() {
@@ -175,8 +174,8 @@ pub(super) fn rule_of(f: &QuarantineFields) -> Result<Quarantine, AppError> {
         }
         raw.parse().map(Some).map_err(|_| AppError::invalid(field, format!("{field} must be a whole number.")))
     };
-    let covers = Covers::Test(rules::test_id(&f.test_id).map_err(bad)?);
+    let covers = Covers::Test(rules::test_id(&f.test_id)?);
     let (days, passes) =
         (number("expires_in_days", &f.expires_in_days)?, number("release_after_passes", &f.release_after_passes)?);
-    Quarantine::new(covers, &f.reason, Some(&f.issue_url), days, None, passes).map_err(bad)
+    Quarantine::new(covers, &f.reason, Some(&f.issue_url), days, None, passes).map_err(AppError::from)
 }
